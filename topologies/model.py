@@ -1,0 +1,187 @@
+"""Typed topology model: the contract between topologies/, controlplane/, experiments/ and the
+projection model.
+
+A topology is switches, hosts and links. Every host has exactly one link, to a switch. Port
+numbers on a switch are given in the file or assigned deterministically (1, 2, ... in the order
+the switch's links appear). Addresses are assigned deterministically from the host's position
+unless given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HostRole = Literal["model-store", "gpu"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Switch(_Strict):
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,9}$")
+    # P4Runtime device id; assigned 1, 2, ... in file order when absent.
+    device_id: int | None = Field(default=None, ge=0)
+    cloud: str | None = None
+
+
+class Host(_Strict):
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,9}$")
+    role: HostRole
+    cloud: str
+    ip: ipaddress.IPv4Address | None = None
+    mac: str | None = Field(default=None, pattern=r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+
+
+class Link(_Strict):
+    a: str
+    b: str
+    a_port: int | None = Field(default=None, ge=1, le=510)
+    b_port: int | None = Field(default=None, ge=1, le=510)
+    bw_mbit: float = Field(gt=0)
+    delay_ms: float = Field(default=0.0, ge=0)
+    weight: int = Field(default=1, ge=1)
+
+    @property
+    def name(self) -> str:
+        return f"{self.a}-{self.b}"
+
+
+class Topology(_Strict):
+    name: str
+    description: str = ""
+    switches: list[Switch]
+    hosts: list[Host]
+    links: list[Link]
+
+    @field_validator("switches")
+    @classmethod
+    def _unique_switches(cls, v: list[Switch]) -> list[Switch]:
+        _no_duplicates([s.name for s in v], "switch name")
+        return v
+
+    @field_validator("hosts")
+    @classmethod
+    def _unique_hosts(cls, v: list[Host]) -> list[Host]:
+        _no_duplicates([h.name for h in v], "host name")
+        return v
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Topology:
+        switch_names = {s.name for s in self.switches}
+        host_names = {h.name for h in self.hosts}
+        clash = switch_names & host_names
+        if clash:
+            raise ValueError(f"names used by both a switch and a host: {sorted(clash)}")
+        host_links: dict[str, int] = {}
+        for i, link in enumerate(self.links):
+            for end in (link.a, link.b):
+                if end not in switch_names and end not in host_names:
+                    raise ValueError(f"links[{i}] ({link.name}): unknown node {end!r}")
+                if end in host_names:
+                    host_links[end] = host_links.get(end, 0) + 1
+            if link.a == link.b:
+                raise ValueError(f"links[{i}] ({link.name}): a link needs two different ends")
+            if link.a in host_names and link.b in host_names:
+                raise ValueError(f"links[{i}] ({link.name}): a host must connect to a switch")
+        for h in self.hosts:
+            n = host_links.get(h.name, 0)
+            if n != 1:
+                raise ValueError(f"host {h.name!r} has {n} links; every host needs exactly one")
+        self._assign_ports(switch_names)
+        self._assign_ids_and_addresses()
+        return self
+
+    def _assign_ports(self, switch_names: set[str]) -> None:
+        used: dict[str, set[int]] = {s: set() for s in switch_names}
+        for i, link in enumerate(self.links):
+            for end, port in ((link.a, link.a_port), (link.b, link.b_port)):
+                if end in used and port is not None:
+                    if port in used[end]:
+                        raise ValueError(
+                            f"links[{i}] ({link.name}): port {port} of {end} used twice"
+                        )
+                    used[end].add(port)
+        for link in self.links:
+            for end, attr in ((link.a, "a_port"), (link.b, "b_port")):
+                if end in used and getattr(link, attr) is None:
+                    port = 1
+                    while port in used[end]:
+                        port += 1
+                    used[end].add(port)
+                    object.__setattr__(link, attr, port)
+                elif end not in used:
+                    object.__setattr__(link, attr, 0)  # the host side: its only interface, eth0
+
+    def _assign_ids_and_addresses(self) -> None:
+        taken = {s.device_id for s in self.switches if s.device_id is not None}
+        next_id = 1
+        for s in self.switches:
+            if s.device_id is None:
+                while next_id in taken:
+                    next_id += 1
+                object.__setattr__(s, "device_id", next_id)
+                taken.add(next_id)
+        for k, h in enumerate(self.hosts, start=1):
+            if h.ip is None:
+                object.__setattr__(h, "ip", ipaddress.IPv4Address(0x0A000000 + k))
+            if h.mac is None:
+                object.__setattr__(h, "mac", "02:00:00:%02x:%02x:%02x" % _bytes3(k))
+        _no_duplicates([str(h.ip) for h in self.hosts], "host ip")
+        _no_duplicates([h.mac for h in self.hosts], "host mac")
+
+    # -- queries ---------------------------------------------------------------------------
+    def switch(self, name: str) -> Switch:
+        for s in self.switches:
+            if s.name == name:
+                return s
+        raise KeyError(f"no switch named {name!r}")
+
+    def host(self, name: str) -> Host:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(f"no host named {name!r}")
+
+    def is_switch(self, name: str) -> bool:
+        return any(s.name == name for s in self.switches)
+
+    def host_attachment(self, host: str) -> tuple[str, int, Link]:
+        """The switch a host hangs off, the switch's port towards it, and the link."""
+        for link in self.links:
+            if link.a == host:
+                return link.b, link.b_port or 0, link
+            if link.b == host:
+                return link.a, link.a_port or 0, link
+        raise KeyError(f"no link for host {host!r}")
+
+    def gpu_hosts(self) -> list[Host]:
+        return [h for h in self.hosts if h.role == "gpu"]
+
+    def model_stores(self) -> list[Host]:
+        return [h for h in self.hosts if h.role == "model-store"]
+
+
+def switch_port_mac(device_id: int, port: int) -> str:
+    """The MAC address a switch uses as source on a port (deterministic, locally administered)."""
+    return "02:5e:%02x:%02x:%02x:%02x" % (
+        (device_id >> 8) & 0xFF,
+        device_id & 0xFF,
+        (port >> 8) & 0xFF,
+        port & 0xFF,
+    )
+
+
+def _bytes3(k: int) -> tuple[int, int, int]:
+    return (k >> 16) & 0xFF, (k >> 8) & 0xFF, k & 0xFF
+
+
+def _no_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"duplicate {what}: {n!r}")
+        seen.add(n)
