@@ -1,0 +1,252 @@
+"""Linux interfaces as switch ports: AF_PACKET sockets, one epoll loop, carrier watching over
+rtnetlink (RTMGRP_LINK), optional per-port pcap files.
+
+One thread runs `PortSet.run()`: it reads frames from every port and hands each to
+`on_frame(port, frame)`; link changes go to `on_carrier(port, up)`. Sending (`send`) may be
+called from any thread (a socket send is atomic per frame).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("softswitch.ports")
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4  # sll_pkttype of frames this host sent
+PACKET_IGNORE_OUTGOING = 23  # Linux >= 4.20: do not even queue our own transmissions
+SOL_PACKET = 263
+RCVBUF = 8 << 20
+SNDBUF = 4 << 20
+RTMGRP_LINK = 1
+RTM_NEWLINK = 16
+RTM_DELLINK = 17
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000
+MAX_FRAME = 65536
+
+
+def parse_port_spec(spec: str) -> tuple[int, str]:
+    """'1@veth1' -> (1, 'veth1'), as simple_switch's -i takes it."""
+    num, sep, iface = spec.partition("@")
+    if not sep or not iface or not num.isdigit():
+        raise ValueError(f"bad interface spec {spec!r}: expected PORT@IFACE, e.g. 1@veth1")
+    port = int(num)
+    if port > 511:
+        raise ValueError(f"bad interface spec {spec!r}: port {port} exceeds 511 (9 bits)")
+    return port, iface
+
+
+def read_carrier(iface: str) -> bool:
+    """Carrier from sysfs: administratively up and the link layer has carrier."""
+    base = Path("/sys/class/net") / iface
+    try:
+        if (base / "operstate").read_text().strip() == "down":
+            return False
+        return (base / "carrier").read_text().strip() == "1"
+    except OSError:  # reading carrier of an admin-down link fails with EINVAL
+        return False
+
+
+class PcapWriter:
+    """A classic pcap file (microsecond timestamps, Ethernet link type), flushed per frame."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self._f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, MAX_FRAME, 1))
+        self._f.flush()
+        self._lock = threading.Lock()
+
+    def write(self, frame: bytes) -> None:
+        t = time.time()
+        sec = int(t)
+        rec = struct.pack("<IIII", sec, int((t - sec) * 1e6), len(frame), len(frame))
+        with self._lock:
+            self._f.write(rec + frame)
+            self._f.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._f.close()
+
+
+class Port:
+    def __init__(self, number: int, iface: str, pcap_dir: Path | None) -> None:
+        self.number = number
+        self.iface = iface
+        self.ifindex = socket.if_nametoindex(iface)  # OSError when it does not exist
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE (root)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, 32, SNDBUF)  # SO_SNDBUFFORCE
+        with contextlib.suppress(OSError):  # older kernels: filtered by pkttype in the loop
+            self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        self.sock.bind((iface, 0))
+        self.sock.setblocking(False)
+        self.carrier = read_carrier(iface)
+        self.pcap_in = self.pcap_out = None
+        if pcap_dir is not None:
+            self.pcap_in = PcapWriter(pcap_dir / f"{iface}_in.pcap")
+            self.pcap_out = PcapWriter(pcap_dir / f"{iface}_out.pcap")
+        self.rx = self.tx = self.tx_errors = 0
+
+    def close(self) -> None:
+        self.sock.close()
+        for p in (self.pcap_in, self.pcap_out):
+            if p is not None:
+                p.close()
+
+
+FrameHandler = Callable[[int, bytes], None]
+CarrierHandler = Callable[[int, bool], None]
+
+
+class PortSet:
+    def __init__(
+        self,
+        specs: list[tuple[int, str]],
+        on_frame: FrameHandler,
+        on_carrier: CarrierHandler | None = None,
+        pcap_dir: Path | None = None,
+    ) -> None:
+        numbers = [n for n, _ in specs]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"port numbers given twice: {numbers}")
+        if pcap_dir is not None:
+            pcap_dir.mkdir(parents=True, exist_ok=True)
+        self.ports: dict[int, Port] = {}
+        try:
+            for n, iface in specs:
+                self.ports[n] = Port(n, iface, pcap_dir)
+        except OSError as exc:
+            self.close()
+            raise OSError(f"cannot open interface {iface!r} for port {n}: {exc}") from exc
+        self._by_fd = {p.sock.fileno(): p for p in self.ports.values()}
+        self._by_ifindex = {p.ifindex: p for p in self.ports.values()}
+        self.on_frame = on_frame
+        self.on_carrier = on_carrier
+        self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self._nl.bind((0, RTMGRP_LINK))
+        self._nl.setblocking(False)
+        self._stop_r, self._stop_w = os.pipe()
+        self._stopped = False
+
+    # --- sending -------------------------------------------------------------------------
+    def send(self, port: int, frame: bytes) -> bool:
+        """Send one frame; False when the port does not exist or the kernel refused it."""
+        p = self.ports.get(port)
+        if p is None:
+            return False
+        try:
+            p.sock.send(frame)
+        except OSError as exc:
+            p.tx_errors += 1
+            if exc.errno not in (errno.ENETDOWN, errno.ENXIO, errno.EAGAIN, errno.ENOBUFS):
+                log.warning("port %d (%s): send failed: %s", port, p.iface, exc)
+            return False
+        p.tx += 1
+        if p.pcap_out is not None:
+            p.pcap_out.write(frame)
+        return True
+
+    def carrier(self, port: int) -> bool:
+        return self.ports[port].carrier
+
+    # --- the receive loop ----------------------------------------------------------------
+    def run(self) -> None:
+        """Receive until stop(); call from one dedicated thread."""
+        ep = select.epoll()
+        for fd in self._by_fd:
+            ep.register(fd, select.EPOLLIN)
+        ep.register(self._nl.fileno(), select.EPOLLIN)
+        ep.register(self._stop_r, select.EPOLLIN)
+        # Carrier may have changed between opening and now.
+        for p in self.ports.values():
+            self._set_carrier(p, read_carrier(p.iface))
+        try:
+            while not self._stopped:
+                for fd, _ in ep.poll(1.0):
+                    if fd == self._stop_r:
+                        return
+                    if fd == self._nl.fileno():
+                        self._read_netlink()
+                    else:
+                        self._drain(self._by_fd[fd])
+        finally:
+            ep.close()
+
+    def _drain(self, p: Port) -> None:
+        # Bounded batch per wake-up so that one busy port cannot starve the others.
+        for _ in range(64):
+            try:
+                frame, addr = p.sock.recvfrom(MAX_FRAME)
+            except BlockingIOError:
+                return
+            except OSError as exc:  # e.g. ENETDOWN while the link flaps
+                log.debug("port %d: receive error %s", p.number, exc)
+                return
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            p.rx += 1
+            if p.pcap_in is not None:
+                p.pcap_in.write(frame)
+            try:
+                self.on_frame(p.number, frame)
+            except Exception:  # a bad frame must never end the loop
+                log.exception("port %d: frame handler failed", p.number)
+
+    def _read_netlink(self) -> None:
+        while True:
+            try:
+                data = self._nl.recv(65536)
+            except BlockingIOError:
+                return
+            off = 0
+            while off + 16 <= len(data):
+                length, mtype = struct.unpack_from("=IH", data, off)
+                if length < 16:
+                    break
+                if mtype in (RTM_NEWLINK, RTM_DELLINK) and off + 32 <= len(data):
+                    _fam, _ty, index, flags, _chg = struct.unpack_from("=BxHiII", data, off + 16)
+                    p = self._by_ifindex.get(index)
+                    if p is not None:
+                        up = mtype == RTM_NEWLINK and bool(flags & IFF_UP and flags & IFF_LOWER_UP)
+                        self._set_carrier(p, up)
+                off += (length + 3) & ~3
+
+    def _set_carrier(self, p: Port, up: bool) -> None:
+        if up == p.carrier:
+            return
+        p.carrier = up
+        log.info("port %d (%s): carrier %s", p.number, p.iface, "up" if up else "down")
+        if self.on_carrier is not None:
+            try:
+                self.on_carrier(p.number, up)
+            except Exception:
+                log.exception("port %d: carrier handler failed", p.number)
+
+    def stop(self) -> None:
+        self._stopped = True
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+
+    def close(self) -> None:
+        for p in self.ports.values():
+            p.close()
+        if hasattr(self, "_nl"):
+            self._nl.close()
+            os.close(self._stop_r)
+            os.close(self._stop_w)
