@@ -158,6 +158,28 @@ class Topology(_Strict):
                 return link.a, link.a_port or 0, link
         raise KeyError(f"no link for host {host!r}")
 
+    def switch_links(self) -> list[Link]:
+        """Links whose both ends are switches."""
+        names = {s.name for s in self.switches}
+        return [lk for lk in self.links if lk.a in names and lk.b in names]
+
+    def link_between(self, a: str, b: str) -> Link:
+        """The link joining nodes a and b (either order); "a-b" names it as a string."""
+        for link in self.links:
+            if {link.a, link.b} == {a, b}:
+                return link
+        raise KeyError(f"no link between {a!r} and {b!r}")
+
+    def neighbours(self, switch: str) -> dict[int, tuple[str, int]]:
+        """A switch's ports: port -> (peer node, peer port; 0 for a host's eth0)."""
+        out: dict[int, tuple[str, int]] = {}
+        for link in self.links:
+            if link.a == switch:
+                out[link.a_port or 0] = (link.b, link.b_port or 0)
+            elif link.b == switch:
+                out[link.b_port or 0] = (link.a, link.a_port or 0)
+        return dict(sorted(out.items()))
+
     def gpu_hosts(self) -> list[Host]:
         return [h for h in self.hosts if h.role == "gpu"]
 
