@@ -1,0 +1,7 @@
+"""`python -m softswitch`: see softswitch.cli."""
+
+import sys
+
+from softswitch.cli import main
+
+sys.exit(main())

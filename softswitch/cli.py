@@ -1,0 +1,194 @@
+"""`python -m softswitch`: a switch process with the command line of BMv2's simple_switch_grpc.
+
+    python -m softswitch [PROG.json | PROG.p4 | --no-p4] -i 1@veth1 -i 2@veth2 \\
+        --device-id N --grpc-server-addr 127.0.0.1:50051 --cpu-port 255 \\
+        --log-level info --log-file F --pcap DIR --port-status-register NAME
+
+PROG.json is the device config `python -m softswitch.compile --device-config` writes (a .p4
+file is compiled on start). Target options may follow a bare `--`, as simple_switch_grpc takes
+them. The process prints one line `softswitch: listening on HOST:PORT ...` once it serves and
+exits with status 0 on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from finsy.proto import p4r
+
+from softswitch.ports import PortSet, parse_port_spec
+
+LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "off": logging.CRITICAL + 10,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m softswitch",
+        description="softswitch: a P4 v1model switch with a P4Runtime server "
+        "(command line compatible with simple_switch_grpc)",
+    )
+    p.add_argument("program", nargs="?", help="device config JSON (softswitch.compile) or .p4")
+    p.add_argument("--no-p4", action="store_true", help="start without a program")
+    p.add_argument(
+        "-i",
+        "--interface",
+        action="append",
+        default=[],
+        metavar="PORT@IFACE",
+        help="attach Linux interface IFACE as port PORT (repeatable)",
+    )
+    p.add_argument("--device-id", type=int, default=0)
+    p.add_argument("--grpc-server-addr", default="127.0.0.1:9559", metavar="HOST:PORT")
+    p.add_argument("--cpu-port", type=int, default=None)
+    p.add_argument("--log-level", "-L", default="info", choices=sorted(LEVELS))
+    p.add_argument("--log-file", default=None)
+    p.add_argument("--log-console", action="store_true", help="log to stderr (the default)")
+    p.add_argument("--pcap", metavar="DIR", default=None, help="write DIR/IFACE_{in,out}.pcap")
+    p.add_argument(
+        "--port-status-register",
+        metavar="NAME",
+        default=None,
+        help="register the switch sets to 1 at [port] when the port loses carrier, 0 when up",
+    )
+    # simple_switch options that make no difference here, accepted for drop-in use.
+    p.add_argument("--thrift-port", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--nanolog", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--debugger", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    argv = [a for a in argv if a != "--"]
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.program and args.no_p4:
+        p.error("give either PROG or --no-p4, not both")
+    if not args.program and not args.no_p4:
+        p.error("give a program (PROG.json) or --no-p4")
+    try:
+        args.ports = [parse_port_spec(s) for s in args.interface]
+    except ValueError as exc:
+        p.error(str(exc))
+    if args.cpu_port is not None and not 0 <= args.cpu_port <= 511:
+        p.error(f"--cpu-port {args.cpu_port} outside 0..511")
+    if args.cpu_port is not None and args.cpu_port in {n for n, _ in args.ports}:
+        p.error(f"--cpu-port {args.cpu_port} is also given as an interface port")
+    host, sep, port = args.grpc_server_addr.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        p.error(f"--grpc-server-addr {args.grpc_server_addr!r}: expected HOST:PORT")
+    return args
+
+
+def setup_logging(level: str, log_file: str | None) -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(LEVELS[level])
+
+
+def load_initial_config(path: str) -> p4r.ForwardingPipelineConfig:
+    """The pipeline config for PROG given on the command line."""
+    from softswitch import api
+
+    program_cls = getattr(api, "Program", None)
+    if program_cls is None:
+        raise RuntimeError("the softswitch core is not available (softswitch.api.Program)")
+    src = Path(path)
+    if src.suffix == ".p4":
+        program = program_cls.from_file(str(src))
+        blob = program.device_config()
+    else:
+        blob = src.read_bytes()
+        program = program_cls.from_device_config(blob)
+    cfg = p4r.ForwardingPipelineConfig(p4_device_config=blob)
+    cfg.p4info.CopyFrom(program.p4info)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    setup_logging(args.log_level, args.log_file)
+    log = logging.getLogger("softswitch")
+
+    # Imported here so that --help works even when grpc is slow to import.
+    from softswitch.server.device import Device
+    from softswitch.server.servicer import serve
+
+    ports: PortSet | None = None
+    device = Device(
+        args.device_id,
+        args.cpu_port,
+        port_status_register=args.port_status_register,
+        carrier=lambda: {n: p.carrier for n, p in ports.ports.items()} if ports else {},
+    )
+    try:
+        ports = PortSet(
+            args.ports,
+            on_frame=device.process_frame,
+            on_carrier=device.set_port_status,
+            pcap_dir=Path(args.pcap) if args.pcap else None,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"softswitch: error: {exc}", file=sys.stderr)
+        return 2
+    device.send = ports.send
+    if args.program:
+        try:
+            device.set_pipeline(
+                p4r.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT,
+                load_initial_config(args.program),
+            )
+        except Exception as exc:
+            print(f"softswitch: error: cannot load {args.program}: {exc}", file=sys.stderr)
+            ports.close()
+            return 2
+    try:
+        server, bound = serve(device, args.grpc_server_addr)
+    except (OSError, RuntimeError) as exc:
+        print(f"softswitch: error: {exc}", file=sys.stderr)
+        ports.close()
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    loop = threading.Thread(target=ports.run, name="ports", daemon=True)
+    loop.start()
+    host = args.grpc_server_addr.rpartition(":")[0]
+    print(
+        f"softswitch: listening on {host}:{bound} device-id {args.device_id} "
+        f"ports {','.join(f'{n}@{i}' for n, i in args.ports) or 'none'} "
+        f"cpu-port {args.cpu_port if args.cpu_port is not None else 'none'}",
+        flush=True,
+    )
+    log.info("P4Runtime server on %s:%d", host, bound)
+    while not stop.wait(0.5):
+        pass
+    ports.stop()
+    server.stop(grace=0.5).wait(2)
+    loop.join(timeout=2)
+    ports.close()
+    log.info("stopped")
+    return 0
