@@ -1,0 +1,771 @@
+"""Projection to real scale: the flow-level model of every technology over an experiment
+description, with bandwidths and model size scaled.
+
+For each technology and round it computes what the emulation measures, in the same results
+tables (experiments/results.py): completion time per receiver (max-min fair sharing; a
+multicast flow occupies each tree link once), bytes per link and direction, source egress,
+control state per switch, the cost of a new receiver set, and the outage after link failures
+with the detection and reaction delays of `control:` in the description.
+
+    python -m experiments.projection SCENARIO.yaml [--out DIR] [--csv]
+
+prints the table users want (minutes to a loaded model per technology, bytes on the WAN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.flowmodel import FlowSim, Net, build_net, shortest_paths, tree_edges
+from experiments.results import rows, sweep_label
+from experiments.spec import (
+    MULTICAST,
+    ControlTiming,
+    Experiment,
+    LinkDown,
+    LinkFlap,
+    SpecError,
+    SwitchDown,
+    expand_sweep,
+    link_ends,
+    load_experiment,
+    resolve_receivers,
+    source_host,
+)
+from experiments.topology_source import build_topology
+from topologies.model import Topology
+
+# Wire overhead per frame (bytes). The delivery header is wire/delivery.py's.
+ETH, IPV4, UDP, DELIVERY = 14, 20, 8, 36
+BIER_HDR = 12 + 256 // 8  # RFC 8296 fixed part + BitString of BSL 256
+MPLS_LABEL = 4
+DEFAULT_CHUNK = 1400  # payload bytes per datagram
+
+
+@dataclass(frozen=True)
+class Wire:
+    chunk_bytes: int = DEFAULT_CHUNK
+    headers: bool = True  # False: payload bytes only (hand-checkable cases)
+
+    def overhead(self, tech: str, into_host: bool) -> int:
+        """Header bytes of one frame on a link; encapsulation is removed before a host link."""
+        if not self.headers:
+            return 0
+        base = ETH + IPV4 + UDP + DELIVERY
+        if into_host:
+            return base
+        return base + {"bier": BIER_HDR, "sr-p2mp": MPLS_LABEL}.get(tech, 0)
+
+
+def efficiency(net: Net, tech: str, wire: Wire) -> np.ndarray:
+    """Payload share of the wire bytes per directed edge."""
+    into_host = np.array([v in net.hosts for _, v in net.edges])
+    c = wire.chunk_bytes
+    return np.where(
+        into_host,
+        c / (c + wire.overhead(tech, True)),
+        c / (c + wire.overhead(tech, False)),
+    )
+
+
+# -- control state and cost ----------------------------------------------------------------
+def tree_switches(net: Net, paths: dict[str, list[int]]) -> dict[str, int]:
+    """Switches on the tree with their number of downstream branches (replicas)."""
+    children: dict[str, set[str]] = {}
+    for e in tree_edges(paths):
+        u, v = net.edges[e]
+        if u not in net.hosts:
+            children.setdefault(u, set()).add(v)
+        if v not in net.hosts:
+            children.setdefault(v, set())
+    return {s: len(c) for s, c in children.items()}
+
+
+def switch_state(
+    net: Net, tech: str, paths: dict[str, list[int]], n_gpu: int
+) -> list[tuple[str, str, int, int | None]]:
+    """(switch, table, entries, replicas) per switch for one technology's delivery state.
+
+    unicast: one /32 route per host on every switch. BIER: one BIFT entry per BFR-id (GPU
+    host) on every switch, whatever the receiver set. SR-P2MP: one replication segment per
+    tree node, its replicas the branches. PIM-SM: (*,G) and (S,G) on every on-tree router
+    (the static RP at the source's first-hop router puts both trees on the same links)."""
+    switches = [s.name for s in net.topo.switches]
+    out: list[tuple[str, str, int, int | None]] = []
+    if tech == "unicast":
+        out = [(s, "ipv4_routes", len(net.hosts), None) for s in switches]
+    elif tech == "bier":
+        out = [(s, "bift", n_gpu, None) for s in switches]
+    elif tech == "sr-p2mp":
+        out = [(s, "replication_segment", 1, r) for s, r in tree_switches(net, paths).items()]
+    elif tech == "pim-sm":
+        for s, r in tree_switches(net, paths).items():
+            out.append((s, "mroute_sg", 1, r))
+            out.append((s, "mroute_starg", 1, r))
+    return out
+
+
+@dataclass(frozen=True)
+class SetCost:
+    writes: int
+    duration_s: float
+
+
+def new_set_cost(
+    net: Net,
+    tech: str,
+    timing: ControlTiming,
+    new: dict[str, list[int]],
+    old: dict[str, list[int]] | None,
+) -> SetCost:
+    """What making a receiver set deliverable costs. unicast, BIER: nothing. SR-P2MP: a new tree
+    instance make-before-break (SID entry + group per node, root move, then delete the old
+    instance; two write rounds on the critical path). PIM-SM: joins on new branches and prunes
+    on old ones, hop by hop."""
+    ms = 1e-3
+    if tech in ("unicast", "bier"):
+        return SetCost(0, 0.0)
+    if tech == "sr-p2mp":
+        n_new = len(tree_switches(net, new))
+        n_old = len(tree_switches(net, old)) if old else 0
+        writes = 2 * n_new + 1 + 2 * n_old
+        return SetCost(writes, (timing.compute_ms + 2 * timing.write_ms) * ms)
+    new_e = tree_edges(new)
+    old_e = tree_edges(old) if old else set()
+    joins = [e for e in new_e if e not in old_e and net.edges[e][0] not in net.hosts]
+    prunes = [e for e in old_e if e not in new_e and net.edges[e][0] not in net.hosts]
+    depth = max((_switch_hops(net, p, old_e) for p in new.values()), default=0)
+    return SetCost(len(joins) + len(prunes), depth * timing.pim_join_ms * ms)
+
+
+def _switch_hops(net: Net, path: list[int], have: set[int]) -> int:
+    """Links of a path between switches that are not yet on the tree (join hops)."""
+    return sum(1 for e in path if e not in have and net.edges[e][0] not in net.hosts)
+
+
+def reaction_s(tech: str, timing: ControlTiming, join_hops: int) -> float:
+    """From a link failure to restored delivery, per technology."""
+    ms = 1e-3
+    d = timing.detection_ms
+    if tech == "bier" and timing.bier_frr:
+        return d * ms
+    if tech in ("unicast", "bier"):
+        return (d + timing.compute_ms + timing.write_ms) * ms
+    if tech == "sr-p2mp":
+        return (d + timing.compute_ms + 2 * timing.write_ms) * ms
+    return (d + timing.igp_spf_ms + join_hops * timing.pim_join_ms) * ms
+
+
+def structural_ideal(
+    net: Net, tech: str, paths: dict[str, list[int]], model_bytes: float, rate_bps: float
+) -> dict[str, float]:
+    """The ideal of the issue: model bytes over the bottleneck link. Each link carries the
+    model once per copy through it (multicast: once per tree link; unicast: once per receiver
+    behind it); the ideal time is the largest load over capacity, the sender's pacing rate
+    included. Ideal link bytes: copies x model bytes summed over links."""
+    copies = np.zeros(len(net.edges))
+    if tech in MULTICAST:
+        for e in tree_edges(paths):
+            copies[e] = 1
+    else:
+        for p in paths.values():
+            copies[p] += 1
+    used = copies > 0
+    t_links = np.where(used, copies * model_bytes / np.maximum(net.cap, 1e-300), 0.0)
+    at_source = 1 if tech in MULTICAST else len(paths)
+    t_source = at_source * model_bytes / (rate_bps / 8)
+    i = int(np.argmax(t_links))
+    if t_source >= t_links[i]:
+        ideal, bottleneck = t_source, rate_bps / 1e6
+    else:
+        ideal, bottleneck = float(t_links[i]), float(net.cap[i] * 8 / 1e6)
+    return {
+        "ideal_time_s": float(ideal),
+        "bottleneck_mbit": bottleneck,
+        "ideal_link_bytes": float((copies * model_bytes).sum()),
+        "tree_edges": int(used.sum()),
+    }
+
+
+# -- failure schedule ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class NetEvent:
+    t: float
+    kind: str  # link-down | link-up | switch-down | switch-up
+    element: str
+    pairs: tuple[tuple[str, str], ...]  # links (ends) that change
+
+
+def schedule(exp: Experiment, topo: Topology, round_index: int) -> list[NetEvent]:
+    out: list[NetEvent] = []
+    for i, f in enumerate(exp.failures):
+        if f.round is not None and f.round != round_index:
+            continue
+        if isinstance(f, SwitchDown):
+            pairs = tuple((lk.a, lk.b) for lk in topo.links if f.switch in (lk.a, lk.b))
+            out.append(NetEvent(f.at, "switch-down", f.switch, pairs))
+            if f.duration is not None:
+                out.append(NetEvent(f.at + f.duration, "switch-up", f.switch, pairs))
+            continue
+        name = f.link if isinstance(f, LinkDown) else f.flap
+        ends = link_ends(name, topo)
+        if ends is None:
+            raise SpecError(f"failures[{i}]: no link {name!r} in topology {topo.name!r}")
+        label = f"{ends[0]}-{ends[1]}"
+        if isinstance(f, LinkDown):
+            out.append(NetEvent(f.at, "link-down", label, (ends,)))
+            if f.duration is not None:
+                out.append(NetEvent(f.at + f.duration, "link-up", label, (ends,)))
+        elif isinstance(f, LinkFlap):
+            for k in range(f.count):
+                t0 = f.at + k * (f.down + f.up)
+                out.append(NetEvent(t0, "link-down", label, (ends,)))
+                out.append(NetEvent(t0 + f.down, "link-up", label, (ends,)))
+    return sorted(out, key=lambda e: e.t)
+
+
+# -- one round of one technology -----------------------------------------------------------
+@dataclass
+class Params:
+    model_bytes: float
+    rate_bps: float  # sender's pacing rate, bits/s, all copies together
+    timing: ControlTiming
+    wire: Wire = field(default_factory=Wire)
+
+
+@dataclass
+class _Cut:
+    flow: Any
+    receiver: str
+    event: int
+    t: float
+
+
+def project_round(
+    net: Net,
+    tech: str,
+    source: str,
+    receivers: list[str],
+    events: list[NetEvent],
+    p: Params,
+    keys: dict[str, Any],
+    previous: dict[str, list[int]] | None = None,
+) -> tuple[dict[str, list[dict]], dict[str, list[int]]]:
+    """Rows for every results table for one round, and the paths used (for the next round's
+    new-set cost). `keys` holds sweep, technology, repetition, round."""
+    net.down.clear()
+    rpf = tech == "pim-sm"
+
+    def route(rs: list[str]) -> dict[str, list[int]]:
+        return shortest_paths(net, source, rs, rpf=rpf)
+
+    paths = route(receivers)
+    eff = efficiency(net, tech, p.wire)
+    sim = FlowSim(net, eff, p.rate_bps / 8 * _payload_share(tech, p.wire))
+    multicast = tech in MULTICAST
+    size = float(p.model_bytes)
+    if multicast:
+        stream = [sim.add("stream", size, dict(paths))]
+    else:
+        stream = [sim.add("stream", size, {r: paths[r]}) for r in receivers]
+    serving: dict[str, list[Any]] = {r: [] for r in receivers}
+    for f in stream:
+        for r in f.paths:
+            serving[r].append(f)
+
+    out: dict[str, list[dict]] = {t: [] for t in ("failures", "control")}
+    cuts: list[_Cut] = []
+    failure_rows: dict[int, list[dict]] = {}
+    queue: list[tuple[float, int, str, Any]] = []
+    seq = 0
+    for ev in events:
+        heapq.heappush(queue, (ev.t, seq, "net", ev))
+        seq += 1
+    event_no = 0
+    repaired: dict[str, float] = dict.fromkeys(receivers, 0.0)
+
+    def reattach(c: _Cut, new_path: list[int], t: float, t_react: float) -> None:
+        f = c.flow
+        sent = f.size if f.done else f.sent
+        deficit = max(0.0, sent - f.cut_sent.pop(c.receiver))
+        del f.cut[c.receiver]
+        f.paths[c.receiver] = new_path
+        repaired[c.receiver] += deficit
+        row = failure_rows[c.event]
+        row.append(
+            {
+                **keys,
+                "event": c.event,
+                "receiver": c.receiver,
+                "outage_s": t - c.t,
+                "reconverged_s": t_react,
+                "packets_lost": int(np.ceil(deficit / p.wire.chunk_bytes)),
+                "bytes_repaired": round(deficit),
+            }
+        )
+        if deficit <= 0:
+            return
+        if not multicast:
+            f.size += deficit  # the same unicast copy resends what was lost
+            f.finish = None
+        elif tech == "bier":
+            _repair_group(sim, serving, c.receiver, deficit, new_path, t)
+        else:
+            rf = sim.add("repair", deficit, {c.receiver: new_path})
+            serving[c.receiver].append(rf)
+
+    while queue:
+        t, _, what, obj = heapq.heappop(queue)
+        sim.run_until(t)
+        if what == "net":
+            ev: NetEvent = obj
+            ids = {e for a, b in ev.pairs for e in net.link_edges(a, b)}
+            if ev.kind.endswith("down"):
+                net.down |= ids
+                eid = event_no
+                event_no += 1
+                failure_rows[eid] = []
+                hit = _cut_receivers(sim, net, eid, t, cuts)
+                hops = _repair_hops(net, route, hit)
+                react = reaction_s(tech, p.timing, hops)
+                det = t + p.timing.detection_ms * 1e-3
+                out["failures"].append(
+                    {
+                        **keys,
+                        "event": eid,
+                        "kind": ev.kind,
+                        "element": ev.element,
+                        "at_s": t,
+                        "detected_s": det,
+                        "reconverged_s": t + react,
+                        "receiver": "",
+                    }
+                )
+                heapq.heappush(queue, (t + react, seq, "restore", eid))
+                seq += 1
+                out["control"].append(
+                    {
+                        **keys,
+                        "action": "failure",
+                        "switch": "",
+                        "writes": _failure_writes(tech, net, hit),
+                        "started_s": det,
+                        "duration_s": react - p.timing.detection_ms * 1e-3,
+                    }
+                )
+            else:
+                net.down -= ids
+                # Cut receivers whose installed path works again get data before any reaction.
+                for c in [c for c in cuts if c.receiver in c.flow.cut]:
+                    full = c.flow.paths[c.receiver]
+                    if not any(e in net.down for e in full):
+                        reattach(c, full, t, t)
+                cuts[:] = [c for c in cuts if c.receiver in c.flow.cut]
+                heapq.heappush(queue, (t + reaction_s(tech, p.timing, 0), seq, "revert", None))
+                seq += 1
+            sim.changed()
+        elif what == "restore":
+            eid = obj
+            mine = [c for c in cuts if c.event == eid and c.receiver in c.flow.cut]
+            if mine:
+                try:
+                    fresh = route(sorted({c.receiver for c in mine}))
+                except ValueError:
+                    fresh = {}
+                for c in mine:
+                    if c.receiver in fresh:
+                        reattach(c, fresh[c.receiver], t, t)
+            cuts[:] = [c for c in cuts if c.receiver in c.flow.cut]
+            sim.changed()
+        elif what == "revert":
+            # Back to the shortest paths on the repaired network, without loss.
+            live = [f for f in sim.flows if not f.done]
+            targets = sorted({r for f in live for r in f.paths if r not in f.cut})
+            if targets:
+                fresh = route(targets)
+                for f in live:
+                    for r in f.paths:
+                        if r not in f.cut:
+                            f.paths[r] = fresh[r]
+            sim.changed()
+
+    unreachable = {c.receiver for c in cuts if c.receiver in c.flow.cut}
+    for c in cuts:
+        if c.receiver in c.flow.cut:
+            del c.flow.cut[c.receiver]
+            del c.flow.paths[c.receiver]
+    sim.run_until(None)
+
+    out.update(_tables(net, tech, source, receivers, paths, sim, serving, repaired, p, keys))
+    for rows_ in failure_rows.values():
+        out["failures"].extend(rows_)
+    for r in sorted(unreachable):
+        out["failures"].append({**keys, "receiver": r, "outage_s": float("nan")})
+        for row in out["receivers"]:
+            if row["receiver"] == r:
+                row.update(completed_s=float("nan"), loaded_s=float("nan"), verified=False)
+    cost = new_set_cost(net, tech, p.timing, paths, previous)
+    out["control"].insert(
+        0,
+        {
+            **keys,
+            "action": "install" if previous is None else "new-set",
+            "switch": "",
+            "writes": cost.writes,
+            "started_s": -cost.duration_s,
+            "duration_s": cost.duration_s,
+        },
+    )
+    net.down.clear()
+    return out, paths
+
+
+def _payload_share(tech: str, wire: Wire) -> float:
+    # The pacing rate counts the frames the sender puts on its link.
+    c = wire.chunk_bytes
+    return c / (c + wire.overhead(tech, False))
+
+
+def _repair_group(sim: FlowSim, serving, receiver, deficit, path, t) -> None:
+    """BIER repair: receivers that lost the same bytes at the same time share one frame with a
+    BitString of just them."""
+    for f in sim.flows:
+        if f.kind == "repair" and not f.done and f.start == t and abs(f.size - deficit) < 1:
+            f.paths[receiver] = path
+            serving[receiver].append(f)
+            sim.changed()
+            return
+    serving[receiver].append(sim.add("repair", deficit, {receiver: path}))
+
+
+def _cut_receivers(sim: FlowSim, net: Net, eid: int, t: float, cuts: list[_Cut]) -> list[_Cut]:
+    hit: list[_Cut] = []
+    for f in sim.flows:
+        for r, path in f.paths.items():
+            if r in f.cut:
+                continue
+            pos = next((i for i, e in enumerate(path) if e in net.down), None)
+            if pos is None:
+                continue
+            if f.done:
+                continue  # this receiver already has this flow's bytes
+            f.cut[r] = pos
+            f.cut_sent[r] = f.sent
+            c = _Cut(f, r, eid, t)
+            cuts.append(c)
+            hit.append(c)
+    sim.changed()
+    return hit
+
+
+def _repair_hops(net: Net, route: Any, hit: list[_Cut]) -> int:
+    """PIM-SM: how many hops the re-join travels (new links not on the current tree)."""
+    if not hit:
+        return 0
+    try:
+        fresh = route(sorted({c.receiver for c in hit}))
+    except ValueError:
+        return 0
+    have: set[int] = set()
+    for c in hit:
+        have.update(c.flow.carrying_edges())
+    return max(_switch_hops(net, fresh[r], have) for r in fresh)
+
+
+def _failure_writes(tech: str, net: Net, hit: list[_Cut]) -> int:
+    """Switches whose state the reaction rewrites (batched: one write per switch); PIM-SM:
+    join messages (no controller writes)."""
+    if not hit:
+        return 0
+    touched: set[str] = set()
+    for c in hit:
+        for e in c.flow.paths[c.receiver]:
+            u = net.edges[e][0]
+            if u not in net.hosts:
+                touched.add(u)
+    return len(touched)
+
+
+def _tables(
+    net: Net,
+    tech: str,
+    source: str,
+    receivers: list[str],
+    paths: dict[str, list[int]],
+    sim: FlowSim,
+    serving: dict[str, list[Any]],
+    repaired: dict[str, float],
+    p: Params,
+    keys: dict[str, Any],
+) -> dict[str, list[dict]]:
+    chunk = p.wire.chunk_bytes
+    cloud = {h.name: h.cloud for h in net.topo.hosts}
+    rec_rows = []
+    for r in receivers:
+        final = next((f.paths[r] for f in reversed(serving[r]) if r in f.paths), paths[r])
+        lat = float(net.delay[final].sum())
+        done = max(f.finish for f in serving[r] if f.finish is not None) + lat
+        rec_rows.append(
+            {
+                **keys,
+                "receiver": r,
+                "cloud": cloud[r],
+                "first_packet_s": float(net.delay[paths[r]].sum()),
+                "completed_s": done,
+                "loaded_s": done,
+                "verified": True,
+                "bytes_received": int(p.model_bytes),
+                "packets_received": int(np.ceil(p.model_bytes / chunk)),
+                "duplicates": 0,
+                "corrupt": 0,
+                "nacks_sent": 0 if repaired[r] == 0 else 1,
+                "chunks_repaired": int(np.ceil(repaired[r] / chunk)),
+                "bytes_repaired": round(repaired[r]),
+            }
+        )
+    link_rows = []
+    wire_bytes = sim.payload / sim.eff
+    for e, (u, v) in enumerate(net.edges):
+        lk = net.topo.links[net.link_of[e]]
+        link_rows.append(
+            {
+                **keys,
+                "link": lk.name,
+                "src": u,
+                "dst": v,
+                "wan": bool(net.wan[e]),
+                "capacity_mbit": float(net.cap[e] * 8 / 1e6),
+                "bytes": round(wire_bytes[e]),
+                "packets": round(sim.payload[e] / chunk),
+            }
+        )
+    n_gpu = len(net.topo.gpu_hosts())
+    sw_rows = [
+        {**keys, "switch": s, "table": tab, "entries": n, "replicas": rep}
+        for s, tab, n, rep in switch_state(net, tech, paths, n_gpu)
+    ]
+    ideal = structural_ideal(net, tech, paths, p.model_bytes, p.rate_bps)
+    round_row = {
+        **keys,
+        "receivers": len(receivers),
+        "model_bytes": int(p.model_bytes),
+        "sending_rate_mbit": p.rate_bps / 1e6,
+        **ideal,
+        "switches_kept_up": pd.NA,
+        "switch_drops": pd.NA,
+        "note": "projection (flow model), not a measurement",
+    }
+    return {
+        "receivers": rec_rows,
+        "links": link_rows,
+        "switches": sw_rows,
+        "rounds": [round_row],
+    }
+
+
+# -- whole experiments ---------------------------------------------------------------------
+def model_bytes_of(exp: Experiment, base: Path | None = None) -> int:
+    if exp.projection.model_size is not None:
+        return exp.projection.model_size
+    if exp.model.size is not None:
+        return exp.model.size
+    d = exp.model.dir
+    assert d is not None
+    d = d if d.is_absolute() or base is None else base / d
+    files = sorted(d.glob("*.safetensors")) if d.is_dir() else []
+    if not files:
+        raise SpecError(f"model.dir: no *.safetensors files in {d}")
+    return sum(f.stat().st_size for f in files)
+
+
+@dataclass
+class Projection:
+    """The projected tables of one experiment (all sweep values, technologies, rounds)."""
+
+    experiment: Experiment
+    tables: dict[str, pd.DataFrame]
+    topologies: dict[Any, Topology]
+
+
+def project(exp: Experiment, base: Path | None = None, scale: bool = True) -> Projection:
+    """Project every sweep value, technology and round of an experiment (one repetition: the
+    model is deterministic). `scale=False` ignores the description's `projection:` block, for
+    the prediction stored beside an emulated measurement."""
+    collected: dict[str, list[dict]] = {}
+    topos: dict[Any, Topology] = {}
+    for value, e in expand_sweep(exp):
+        topo = build_topology(e, base)
+        topos[value] = topo
+        if scale:
+            bw_scale = e.projection.bandwidth_scale
+            rate = e.projection.sending_rate_mbit or e.sending_rate_mbit * bw_scale
+            mbytes = model_bytes_of(e, base)
+        else:
+            bw_scale, rate = 1.0, e.sending_rate_mbit
+            mbytes = e.model.size if e.model.size is not None else model_bytes_of(e, base)
+        net = build_net(topo, bw_scale)
+        src = source_host(e, topo)
+        params = Params(model_bytes=mbytes, rate_bps=rate * 1e6, timing=e.control)
+        for tech in e.technologies:
+            prev = None
+            for k in range(len(e.rounds)):
+                receivers = resolve_receivers(e, topo, k)
+                keys = {
+                    "sweep": sweep_label(value),
+                    "technology": tech,
+                    "repetition": 0,
+                    "round": k,
+                }
+                got, prev = project_round(
+                    net, tech, src, receivers, schedule(e, topo, k), params, keys, prev
+                )
+                for t, rs in got.items():
+                    collected.setdefault(t, []).extend(rs)
+    tables = {t: rows(t, rs) for t, rs in collected.items()}
+    return Projection(exp, tables, topos)
+
+
+def iter_keys(df: pd.DataFrame) -> Iterator[tuple[str, str]]:
+    for (sweep, tech), _ in df.groupby(["sweep", "technology"], sort=False):
+        yield sweep, tech
+
+
+def user_table(proj: Projection) -> pd.DataFrame:
+    """Per sweep value and technology: minutes to the model on every receiver, WAN bytes."""
+    t = proj.tables
+    rec = t["receivers"].groupby(["sweep", "technology", "round"], sort=False)
+    per_round = rec["completed_s"].max().reset_index()
+    links = t["links"]
+    wan = links[links["wan"]].groupby(["sweep", "technology", "round"], sort=False)["bytes"].sum()
+    src_host = {v: source_host(proj.experiment, topo) for v, topo in proj.topologies.items()}
+    egress = links[links.apply(lambda r: r["src"] == src_host[_unlabel(proj, r["sweep"])], axis=1)]
+    egress = egress.groupby(["sweep", "technology", "round"], sort=False)["bytes"].sum()
+    state = t["switches"].groupby(["sweep", "technology", "round"], sort=False)["entries"].sum()
+    ctrl = t["control"]
+    newset = ctrl[ctrl["action"] == "new-set"].groupby(["sweep", "technology"], sort=False)
+    outage = t["failures"].groupby(["sweep", "technology"], sort=False)["outage_s"].max()
+    out = []
+    for (sweep, tech), g in per_round.groupby(["sweep", "technology"], sort=False):
+        idx = [(sweep, tech, r) for r in g["round"]]
+        n = t["rounds"]
+        nrec = n[(n["sweep"] == sweep) & (n["technology"] == tech)]["receivers"].max()
+        row = {
+            "sweep": sweep,
+            "technology": tech,
+            "receivers": int(nrec),
+            "minutes": g["completed_s"].mean() / 60,
+            "minutes_all_rounds": g["completed_s"].sum() / 60,
+            "wan_TB": float(np.mean([wan.get(i, 0) for i in idx])) / 1e12,
+            "source_egress_TB": float(np.mean([egress.get(i, 0) for i in idx])) / 1e12,
+            "state_entries": int(max(state.get(i, 0) for i in idx)),
+            "new_set_writes": float(newset["writes"].mean().get((sweep, tech), 0) or 0),
+            "new_set_ms": float(newset["duration_s"].mean().get((sweep, tech), 0) or 0) * 1e3,
+            "max_outage_s": float(outage.get((sweep, tech), np.nan)),
+        }
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _unlabel(proj: Projection, label: str) -> Any:
+    for v in proj.topologies:
+        if sweep_label(v) == label:
+            return v
+    raise KeyError(label)
+
+
+def print_user_table(proj: Projection, file: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    df = user_table(proj)
+    exp = proj.experiment
+    sweep = exp.sweep.parameter if exp.sweep else None
+    table = Table(
+        title=f"PROJECTION (flow model, not measured): {exp.name}",
+        caption="minutes: last receiver has every byte (mean per round); "
+        "WAN/egress: TB per round; new set: per change of receivers",
+    )
+    if sweep:
+        table.add_column(sweep)
+    for col in (
+        "technology",
+        "GPU hosts",
+        "minutes",
+        "vs unicast",
+        "WAN TB",
+        "source egress TB",
+        "state entries",
+        "new set",
+        "max outage s",
+    ):
+        table.add_column(col, justify="left" if col == "technology" else "right")
+    base = {s: g for s, g in df[df["technology"] == "unicast"].groupby("sweep")}
+    for _, r in df.iterrows():
+        uni = base.get(r["sweep"])
+        speed = ""
+        if uni is not None and len(uni) and r["minutes"] > 0:
+            speed = f"{float(uni['minutes'].iloc[0]) / r['minutes']:.1f}x"
+        newset = (
+            "-"
+            if r["new_set_writes"] == 0 and r["new_set_ms"] == 0
+            else (f"{r['new_set_writes']:.0f} writes, {r['new_set_ms']:.1f} ms")
+        )
+        cells = [
+            r["technology"],
+            str(r["receivers"]),
+            f"{r['minutes']:.1f}",
+            speed,
+            f"{r['wan_TB']:.2f}",
+            f"{r['source_egress_TB']:.2f}",
+            str(r["state_entries"]),
+            newset,
+            "-" if np.isnan(r["max_outage_s"]) else f"{r['max_outage_s']:.2f}",
+        ]
+        if sweep:
+            cells.insert(0, _pretty(sweep, r["sweep"]))
+        table.add_row(*cells)
+    Console(file=file or sys.stdout, width=160).print(table)
+
+
+def _pretty(parameter: str, label: str) -> str:
+    if parameter == "model_size" and label:
+        n = float(label)
+        return f"{n / 1e12:g} TB" if n >= 1e12 else f"{n / 1e9:g} GB"
+    return label
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m experiments.projection",
+        description="Flow-level projection of an experiment description to real scale.",
+    )
+    ap.add_argument("scenario", type=Path, help="experiment or scenario YAML")
+    ap.add_argument("--out", type=Path, help="also write the tables as a results folder here")
+    ap.add_argument("--csv", action="store_true", help="write CSV instead of Parquet")
+    a = ap.parse_args(argv)
+    try:
+        exp = load_experiment(a.scenario)
+        proj = project(exp, base=a.scenario.parent)
+    except (SpecError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_user_table(proj)
+    if a.out:
+        from experiments.validation import write_projection
+
+        path = write_projection(proj, a.out, fmt="csv" if a.csv else "parquet")
+        print(f"tables written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""The experiment description: YAML validated into typed models.
+
+One description drives both the emulation runner and the flow-level projection. A bad file
+fails with `SpecError`, whose message names the file, the path of the bad field
+(`rounds[1].receivers.fraction`) and why.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from topologies.model import Topology
+
+Technology = Literal["unicast", "bier", "sr-p2mp", "pim-sm"]
+TECHNOLOGIES: tuple[str, ...] = ("unicast", "bier", "sr-p2mp", "pim-sm")
+MULTICAST: frozenset[str] = frozenset({"bier", "sr-p2mp", "pim-sm"})
+Target = Literal["auto", "softswitch", "bmv2"]
+
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+class SpecError(ValueError):
+    """A description that cannot be used; the message names the file and the field."""
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an int or a string such as '16MB', '140GB', '1TB', '64MiB' (SI: MB = 10^6)."""
+    if isinstance(value, bool):
+        raise ValueError("a size must be a number of bytes or a string like '16MB'")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a size must be positive")
+        return value
+    if isinstance(value, float) and value > 0 and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if m and m.group(2).upper() in _UNITS:
+            n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+            if n > 0:
+                return n
+    raise ValueError(f"{value!r} is not a size (use bytes or e.g. '16MB', '140GB', '1TB')")
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+
+
+# -- topology ------------------------------------------------------------------------------
+class TopologyRef(_Strict):
+    """Either a topology file or a generator with its parameters."""
+
+    file: Path | None = None
+    generator: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TopologyRef:
+        if (self.file is None) == (self.generator is None):
+            raise ValueError("give exactly one of 'file' or 'generator'")
+        if self.file is not None and self.params:
+            raise ValueError("'params' belongs to a generator, not to a topology file")
+        return self
+
+
+# -- model ---------------------------------------------------------------------------------
+class ModelSpec(_Strict):
+    """A generated synthetic model (size and shards) or an existing directory of shards."""
+
+    size: ByteSize | None = None
+    shards: int | None = Field(default=None, ge=1, le=100_000)
+    dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ModelSpec:
+        if self.dir is not None:
+            if self.size is not None or self.shards is not None:
+                raise ValueError("give either 'dir' or 'size' and 'shards', not both")
+        elif self.size is None:
+            raise ValueError("give 'size' (with 'shards') or 'dir'")
+        elif self.shards is None:
+            self.shards = 1
+        return self
+
+
+# -- receiver sets -------------------------------------------------------------------------
+class CloudsSet(_Strict):
+    clouds: list[str] = Field(min_length=1)
+
+
+class HostsSet(_Strict):
+    hosts: list[str] = Field(min_length=1)
+
+
+class FractionSet(_Strict):
+    fraction: float = Field(gt=0, le=1)
+    seed: int | None = None  # default: the experiment's seed plus the round index
+
+
+class CountSet(_Strict):
+    count: int = Field(ge=1)
+    seed: int | None = None
+
+
+ReceiverSet = Literal["all"] | CloudsSet | HostsSet | FractionSet | CountSet
+
+
+class Round(_Strict):
+    name: str | None = None
+    receivers: ReceiverSet = "all"
+
+
+# -- failures ------------------------------------------------------------------------------
+class LinkDown(_Strict):
+    """A link goes down at `at` seconds after the round's first data packet; up after `for`."""
+
+    link: str
+    at: float = Field(ge=0)
+    duration: float | None = Field(default=None, gt=0, alias="for")
+    round: int | None = Field(default=None, ge=0)  # None: every round
+
+
+class LinkFlap(_Strict):
+    flap: str
+    at: float = Field(ge=0)
+    down: float = Field(gt=0)
+    up: float = Field(gt=0)
+    count: int = Field(default=1, ge=1)
+    round: int | None = Field(default=None, ge=0)
+
+
+class SwitchDown(_Strict):
+    switch: str
+    at: float = Field(ge=0)
+    duration: float | None = Field(default=None, gt=0, alias="for")
+    round: int | None = Field(default=None, ge=0)
+
+
+Failure = LinkDown | LinkFlap | SwitchDown
+
+
+class ControlTiming(_Strict):
+    """Detection and reaction delays, shared by the emulation's controller and the projection."""
+
+    detection_ms: float = Field(default=150.0, ge=0)  # BFD-like 3 x 50 ms
+    compute_ms: float = Field(default=10.0, ge=0)  # controller recomputation
+    write_ms: float = Field(default=1.0, ge=0)  # one P4Runtime write (batched per switch)
+    bier_frr: bool = False  # BIER-FRR: local repair after detection only
+    igp_spf_ms: float = Field(default=200.0, ge=0)  # PIM-SM: IGP convergence before re-join
+    pim_join_ms: float = Field(default=5.0, ge=0)  # PIM-SM: one hop of join propagation
+
+
+# -- sweeps and projection -----------------------------------------------------------------
+class Sweep(_Strict):
+    parameter: Literal["receivers", "clouds", "model_size"]
+    values: list[Any] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _typed_values(self) -> Sweep:
+        out: list[Any] = []
+        for i, v in enumerate(self.values):
+            try:
+                if self.parameter == "model_size":
+                    out.append(parse_size(v))
+                elif self.parameter == "receivers" and isinstance(v, float) and 0 < v <= 1:
+                    out.append(v)  # a fraction of the GPU hosts
+                elif isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+                    out.append(v)
+                else:
+                    raise ValueError(f"{v!r} is not a positive count")
+            except ValueError as e:
+                raise ValueError(f"values[{i}]: {e}") from None
+        self.values = out
+        return self
+
+
+class ProjectionScale(_Strict):
+    """How the projection scales an emulated description to real hardware."""
+
+    bandwidth_scale: float = Field(default=1.0, gt=0)  # multiplies every link's bw_mbit
+    model_size: ByteSize | None = None  # replaces model.size
+    sending_rate_mbit: float | None = Field(default=None, gt=0)  # None: scaled like links
+
+
+class Experiment(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    description: str = ""
+    topology: TopologyRef
+    target: Target = "auto"
+    technologies: list[Technology] = Field(min_length=1)
+    model: ModelSpec
+    sending_rate_mbit: float = Field(gt=0)  # sender's pacing rate, all copies together
+    rounds: list[Round] = Field(default_factory=lambda: [Round()], min_length=1)
+    failures: list[Failure] = Field(default_factory=list)
+    control: ControlTiming = Field(default_factory=ControlTiming)
+    repetitions: int = Field(default=1, ge=1)
+    seed: int = 1
+    source: str | None = None  # the model-store host; default: the first one
+    sweep: Sweep | None = None
+    projection: ProjectionScale = Field(default_factory=ProjectionScale)
+
+    @field_validator("technologies")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dup = sorted({t for t in v if v.count(t) > 1})
+        if dup:
+            raise ValueError(f"technology listed twice: {dup}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Experiment:
+        for i, f in enumerate(self.failures):
+            if f.round is not None and f.round >= len(self.rounds):
+                raise ValueError(
+                    f"failures[{i}].round: {f.round} but there are {len(self.rounds)} rounds"
+                )
+        if self.sweep and self.sweep.parameter == "clouds" and self.topology.generator is None:
+            raise ValueError("sweep over 'clouds' needs a topology generator, not a file")
+        if self.sweep and self.sweep.parameter == "model_size" and self.model.dir is not None:
+            raise ValueError("sweep over 'model_size' needs a generated model, not 'dir'")
+        return self
+
+
+# -- loading -------------------------------------------------------------------------------
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("LinkDown", "LinkFlap", "SwitchDown", "CloudsSet", "HostsSet"):
+            continue  # union member names say nothing to the user
+        elif part in ("FractionSet", "CountSet", "literal['all']", "function-after[_one_source()]"):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _format(errors: list[Any], where: str) -> str:
+    lines = []
+    seen: set[str] = set()
+    for err in errors:
+        line = f"{where}: {_loc(tuple(err['loc']))}: {err['msg']}"
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def parse_experiment(data: Any, where: str = "<description>") -> Experiment:
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: an experiment description is a mapping, got {type(data)}")
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(_format(e.errors(), where)) from None
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate a description file; relative topology/model paths stay as written."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise SpecError(f"{p}: cannot read: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError(f"{p}: not valid YAML: {e}") from None
+    return parse_experiment(data, str(p))
+
+
+def resolve_path(path: Path, base: Path | None) -> Path:
+    """A path from a description: absolute, relative to the description file, or to the cwd."""
+    if path.is_absolute():
+        return path
+    if base is not None and (base / path).exists():
+        return base / path
+    return path
+
+
+# -- expansion and resolution against a topology -------------------------------------------
+def expand_sweep(exp: Experiment) -> list[tuple[Any, Experiment]]:
+    """The concrete experiments of a sweep as (value, experiment); [(None, exp)] without one."""
+    if exp.sweep is None:
+        return [(None, exp)]
+    out = []
+    for v in exp.sweep.values:
+        e = exp.model_copy(deep=True)
+        e.sweep = None
+        if exp.sweep.parameter == "model_size":
+            e.model.size = v
+        elif exp.sweep.parameter == "clouds":
+            e.topology.params["clouds"] = v
+        else:
+            sel: FractionSet | CountSet = (
+                FractionSet(fraction=v) if isinstance(v, float) else CountSet(count=v)
+            )
+            e.rounds = [Round(name=r.name, receivers=sel) for r in e.rounds]
+        out.append((v, e))
+    return out
+
+
+def source_host(exp: Experiment, topo: Topology) -> str:
+    if exp.source is not None:
+        if exp.source not in {h.name for h in topo.hosts}:
+            raise SpecError(f"source: no host {exp.source!r} in topology {topo.name!r}")
+        return exp.source
+    stores = topo.model_stores()
+    if not stores:
+        raise SpecError(f"topology {topo.name!r} has no model-store host to send from")
+    return stores[0].name
+
+
+def resolve_receivers(exp: Experiment, topo: Topology, round_index: int) -> list[str]:
+    """The GPU hosts of one round, in topology order. Random sets are seeded per round."""
+    sel = exp.rounds[round_index].receivers
+    gpus = [h.name for h in topo.gpu_hosts()]
+    where = f"rounds[{round_index}].receivers"
+    if not gpus:
+        raise SpecError(f"topology {topo.name!r} has no GPU hosts")
+    if sel == "all":
+        return gpus
+    if isinstance(sel, CloudsSet):
+        clouds = {h.cloud for h in topo.gpu_hosts()}
+        for i, c in enumerate(sel.clouds):
+            if c not in clouds:
+                raise SpecError(f"{where}.clouds[{i}]: no GPU cloud {c!r} (have {sorted(clouds)})")
+        wanted = set(sel.clouds)
+        return [h.name for h in topo.gpu_hosts() if h.cloud in wanted]
+    if isinstance(sel, HostsSet):
+        for i, h in enumerate(sel.hosts):
+            if h not in gpus:
+                raise SpecError(f"{where}.hosts[{i}]: {h!r} is not a GPU host")
+        wanted = set(sel.hosts)
+        return [h for h in gpus if h in wanted]
+    seed = sel.seed if sel.seed is not None else exp.seed + round_index
+    if isinstance(sel, FractionSet):
+        n = max(1, round(sel.fraction * len(gpus)))
+    else:
+        if sel.count > len(gpus):
+            raise SpecError(f"{where}.count: {sel.count} but only {len(gpus)} GPU hosts")
+        n = sel.count
+    chosen = set(random.Random(seed).sample(gpus, n))
+    return [h for h in gpus if h in chosen]
+
+
+def check_against(exp: Experiment, topo: Topology) -> None:
+    """Names in rounds and failures must exist in the topology."""
+    source_host(exp, topo)
+    for i in range(len(exp.rounds)):
+        resolve_receivers(exp, topo, i)
+    links = {frozenset((lk.a, lk.b)) for lk in topo.links}
+    switches = {s.name for s in topo.switches}
+    for i, f in enumerate(exp.failures):
+        if isinstance(f, SwitchDown):
+            if f.switch not in switches:
+                raise SpecError(f"failures[{i}].switch: no switch {f.switch!r}")
+        else:
+            name = f.link if isinstance(f, LinkDown) else f.flap
+            field = "link" if isinstance(f, LinkDown) else "flap"
+            ends = link_ends(name, topo)
+            if ends is None or frozenset(ends) not in links:
+                raise SpecError(f"failures[{i}].{field}: no link {name!r} in {topo.name!r}")
+
+
+def link_ends(name: str, topo: Topology) -> tuple[str, str] | None:
+    """The two ends of a link named 'a-b' (either order), or None."""
+    nodes = {s.name for s in topo.switches} | {h.name for h in topo.hosts}
+    for lk in topo.links:
+        if name in (f"{lk.a}-{lk.b}", f"{lk.b}-{lk.a}"):
+            return lk.a, lk.b
+    parts = name.split("-")
+    if len(parts) == 2 and all(p in nodes for p in parts):
+        return parts[0], parts[1]
+    return None
