@@ -1,0 +1,92 @@
+"""The complete desired state of every switch for one technology, and its diff after a change.
+
+Technologies and the program each runs on:
+- "unicast": bier.p4 (only ipv4_lpm and port_mac are used)
+- "bier": bier.p4 (unicast routes too: repair requests and reports are unicast)
+- "sr": sr_p2mp.p4 (unicast routes, adjacency SIDs, the replication segments of the trees)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from controlplane.bier import BSL, MAX_SETS, BierState, compute_bier
+from controlplane.entities import Entity, Update, diff
+from controlplane.graph import Network
+from controlplane.paths import compute_routing
+from controlplane.srp2mp import TreeInstance
+from controlplane.translate import (
+    bier_entities,
+    port_mac_entries,
+    sr_segment_entities,
+    sr_static_entries,
+    unicast_entries,
+)
+from controlplane.unicast import UnicastState, compute_unicast
+
+Technology = Literal["unicast", "bier", "sr"]
+TECHNOLOGIES: tuple[str, ...] = ("unicast", "bier", "sr")
+PROGRAM = {"unicast": "bier", "bier": "bier", "sr": "sr_p2mp"}
+
+
+@dataclass
+class Desired:
+    technology: str
+    per_switch: dict[str, list[Entity]]
+    unicast: UnicastState
+    bier: BierState | None = None
+    trees: list[TreeInstance] = field(default_factory=list)
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.per_switch.values())
+
+
+def compute_desired(
+    net: Network,
+    technology: str,
+    trees: list[TreeInstance] | None = None,
+    bsl: int = BSL,
+    max_sets: int = MAX_SETS,
+    frr: bool = True,
+) -> Desired:
+    if technology not in TECHNOLOGIES:
+        raise ValueError(f"unknown technology {technology!r}; one of {', '.join(TECHNOLOGIES)}")
+    frr_all = technology == "bier" and frr
+    routing = compute_routing(net, None if frr_all else _host_switches(net))
+    uni = compute_unicast(net, routing)
+    out: dict[str, list[Entity]] = {}
+    bier = None
+    if technology == "bier":
+        bier = compute_bier(net, bsl, max_sets, frr=frr, routing=routing)
+    for sw in net.switches:
+        ents: list[Entity] = [*port_mac_entries(net, sw), *unicast_entries(uni, sw)]
+        if bier is not None:
+            ents += bier_entities(bier, sw)
+        if technology == "sr":
+            ents += sr_static_entries(net, sw)
+            for t in trees or []:
+                seg = t.segments.get(sw)
+                if seg is not None:
+                    ents += sr_segment_entities(seg)
+        out[sw] = ents
+    return Desired(technology, out, uni, bier, list(trees or []))
+
+
+def _host_switches(net: Network) -> list[str]:
+    return sorted({h.switch for h in net.hosts.values()}, key=net.index.__getitem__)
+
+
+def diff_switches(old: Desired, new: Desired) -> dict[str, list[Update]]:
+    """Per switch, the updates from old to new; switches without changes are left out."""
+    out = {}
+    for sw in new.per_switch:
+        ups = diff(old.per_switch.get(sw, []), new.per_switch[sw])
+        if ups:
+            out[sw] = ups
+    return out
+
+
+def tree_uses_link(t: TreeInstance, net: Network, link: int) -> bool:
+    """Whether the tree's edges ride on the link (the adjacency in use of `net`)."""
+    return any(net.adj[p][c].link == link for p, c in t.edges if c in net.adj[p])
