@@ -1,0 +1,3 @@
+from modelsync.cli import app
+
+app(prog_name="python -m modelsync")

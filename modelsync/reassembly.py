@@ -1,0 +1,230 @@
+"""Reassembly of chunks into preallocated files, with sha256 verification per file.
+
+No sockets here: `Reassembler.handle()` takes one datagram and updates files and counters,
+so that round trips, reordering, duplicates and corruption are unit-testable.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelsync.control import missing_ranges
+from modelsync.manifest import FileEntry, Manifest
+from modelsync.records import Counters, FileRecord
+from wire.delivery import FLAG_REPAIR, HEADER_LEN, BadDatagram, DeliveryHeader, MsgType, decode
+
+
+class DiskError(RuntimeError):
+    """Writing the model failed (ENOSPC and the like); the message names file and cause."""
+
+
+@dataclass
+class FileState:
+    index: int
+    entry: FileEntry
+    part: Path
+    final: Path
+    fd: int = -1
+    chunk_size: int = 0
+    count: int = 0
+    bitmap: bytearray = field(default_factory=bytearray)
+    received: int = 0
+    verified: bool = False
+    verified_at: float | None = None
+
+    def missing(self) -> list[tuple[int, int | None]]:
+        if self.verified:
+            return []
+        if self.chunk_size == 0:
+            return [(0, None)]  # chunk count not known yet: everything
+        return list(missing_ranges(self.bitmap))
+
+    def record(self) -> FileRecord:
+        return FileRecord(
+            index=self.index,
+            name=self.entry.name,
+            size=self.entry.size,
+            chunks=self.count,
+            received=self.count if self.verified else self.received,
+            verified=self.verified,
+            verified_at=self.verified_at,
+            missing=[(s, self.count if e is None else e) for s, e in self.missing()],
+        )
+
+
+def _sha256_fd(fd: int, size: int) -> str:
+    h = hashlib.sha256()
+    off = 0
+    while off < size:
+        block = os.pread(fd, min(1 << 20, size - off), off)
+        if not block:
+            break
+        h.update(block)
+        off += len(block)
+    return h.hexdigest()
+
+
+class Reassembler:
+    """Files of one model being received into `out_dir`."""
+
+    def __init__(self, manifest: Manifest, out_dir: Path, counters: Counters | None = None):
+        self.manifest = manifest
+        self.model_id = manifest.model_id_int
+        self.out_dir = Path(out_dir)
+        self.counters = counters or Counters()
+        self.files = [
+            FileState(i, e, self.out_dir / (e.name + ".part"), self.out_dir / e.name)
+            for i, e in enumerate(manifest.files)
+        ]
+        self.pending = len(self.files)  # files not yet verified
+        self.complete_at: float | None = None
+        self.verified_at: float | None = None
+
+    # -- setup -------------------------------------------------------------------------
+    def open(self, now: float) -> None:
+        """Create the directory, keep files already verified on disk, preallocate the rest.
+
+        Raises DiskError naming the file when space cannot be reserved."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DiskError(f"{self.out_dir}: cannot create directory: {e.strerror}") from None
+        for f in self.files:
+            if f.final.is_file() and f.final.stat().st_size == f.entry.size:
+                fd = os.open(f.final, os.O_RDONLY)
+                try:
+                    ok = _sha256_fd(fd, f.entry.size) == f.entry.sha256
+                finally:
+                    os.close(fd)
+                if ok:  # a restarted receiver keeps what it verified before
+                    self._mark_verified(f, now)
+                    continue
+            try:
+                f.fd = os.open(f.part, os.O_RDWR | os.O_CREAT, 0o644)
+                self._preallocate(f)
+            except OSError as e:
+                raise DiskError(self._disk_msg(f, "preallocate", e)) from None
+            if f.entry.size == 0:
+                self._verify(f, now)
+
+    def _preallocate(self, f: FileState) -> None:
+        try:
+            os.posix_fallocate(f.fd, 0, f.entry.size) if f.entry.size else None
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            os.ftruncate(f.fd, f.entry.size)  # filesystem without fallocate: sparse file
+
+    def _disk_msg(self, f: FileState, what: str, e: OSError) -> str:
+        why = "disk full (ENOSPC)" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        return f"{f.part}: cannot {what} {f.entry.size} bytes for {f.entry.name}: {why}"
+
+    def close(self) -> None:
+        for f in self.files:
+            if f.fd >= 0:
+                os.close(f.fd)
+                f.fd = -1
+
+    # -- datagrams ---------------------------------------------------------------------
+    def _corrupt(self, reason: str) -> None:
+        c = self.counters
+        c.corrupt += 1
+        c.corrupt_reasons[reason] = c.corrupt_reasons.get(reason, 0) + 1
+
+    def handle(self, data: bytes | bytearray | memoryview, now: float) -> DeliveryHeader | None:
+        """Take one datagram. Returns the header of a valid POLL/FIN of this model (for the
+        caller to act on), else None. Raises DiskError when a write fails."""
+        c = self.counters
+        c.datagrams += 1
+        c.bytes += len(data)
+        try:
+            h = decode(data)
+        except BadDatagram as e:
+            self._corrupt(e.reason)
+            return None
+        if h.model_id != self.model_id:
+            c.foreign_model += 1
+            return None
+        if h.type != MsgType.DATA:
+            return h
+        if h.shard >= len(self.files):
+            self._corrupt("bad_shard")
+            return None
+        f = self.files[h.shard]
+        if f.verified:
+            c.duplicates += 1
+            c.duplicate_bytes += h.payload_len
+            return None
+        size = f.entry.size
+        if h.chunk_size == 0 or h.chunk_count != -(-size // h.chunk_size):
+            self._corrupt("bad_range")
+            return None
+        if h.chunk >= h.chunk_count:
+            self._corrupt("bad_range")
+            return None
+        offset = h.chunk * h.chunk_size
+        if h.payload_len != min(h.chunk_size, size - offset):
+            self._corrupt("bad_range")
+            return None
+        if h.chunk_size != f.chunk_size:
+            # First datagram of the file, or a restarted sender with another chunk size:
+            # progress under the old size cannot be mapped, start the file over.
+            f.chunk_size, f.count = h.chunk_size, h.chunk_count
+            f.bitmap = bytearray(f.count)
+            f.received = 0
+        if f.bitmap[h.chunk]:
+            c.duplicates += 1
+            c.duplicate_bytes += h.payload_len
+            return None
+        try:
+            os.pwrite(f.fd, memoryview(data)[HEADER_LEN:], offset)
+        except OSError as e:
+            raise DiskError(self._disk_msg(f, f"write chunk {h.chunk} of", e)) from None
+        f.bitmap[h.chunk] = 1
+        f.received += 1
+        c.accepted += 1
+        c.payload_bytes += h.payload_len
+        if h.flags & FLAG_REPAIR:
+            c.repaired += 1
+        if f.received == f.count:
+            if self.pending == 1:
+                self.complete_at = now
+            self._verify(f, time.time())
+        return None
+
+    def _verify(self, f: FileState, now: float) -> None:
+        if _sha256_fd(f.fd, f.entry.size) != f.entry.sha256:
+            # Cannot happen with CRC-checked chunks unless the disk or a forger lied: ask again.
+            self.counters.verify_failures += 1
+            f.bitmap = bytearray(f.count)
+            f.received = 0
+            return
+        os.close(f.fd)
+        f.fd = -1
+        os.replace(f.part, f.final)
+        self._mark_verified(f, now)
+
+    def _mark_verified(self, f: FileState, now: float) -> None:
+        f.verified = True
+        f.verified_at = now
+        self.pending -= 1
+        if self.pending == 0:
+            self.verified_at = now
+            if self.complete_at is None:
+                self.complete_at = now
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.pending == 0
+
+    def missing(self) -> dict[int, list[tuple[int, int | None]]]:
+        return {f.index: m for f in self.files if (m := f.missing())}
+
+    def file_records(self) -> list[FileRecord]:
+        return [f.record() for f in self.files]

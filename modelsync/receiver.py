@@ -1,0 +1,268 @@
+"""Receiver: UDP socket on port 50000 (model group joined, unicast too), reassembly onto disk,
+NACKs to the sender, cold-start check, JSON record."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelsync.control import ControlMsg, pack_nacks, range_chunks
+from modelsync.loadcheck import load_check
+from modelsync.manifest import Manifest
+from modelsync.reassembly import DiskError, Reassembler
+from modelsync.records import Counters, ReceiverRecord
+from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
+from wire.delivery import MsgType
+
+log = logging.getLogger("modelsync.receiver")
+
+EXIT_COMPLETE, EXIT_INCOMPLETE, EXIT_FAILED = 0, 2, 3
+
+
+@dataclass
+class ReceiverConfig:
+    name: str
+    manifest: Manifest
+    out_dir: Path
+    sender_ip: str
+    sender_port: int = CONTROL_PORT
+    port: int = DATA_PORT
+    bind: str = "0.0.0.0"
+    group: str | None = MODEL_GROUP  # None: do not join
+    iface_ip: str = "0.0.0.0"  # interface address for the group join (0.0.0.0: by route)
+    deadline: float = 600.0  # seconds from start; then end with an exact account
+    idle_nack: float = 1.0  # no data for this long and incomplete: NACK unasked
+    nack_interval: float = 0.2  # at most one NACK burst per interval
+    poll_quiet: float = 0.05  # answer a POLL only after data was quiet this long
+    linger: float = 5.0  # after DONE, wait this long for FIN (answering POLLs)
+    record: Path | None = None
+    rcvbuf: int = 8 << 20
+
+
+class Receiver:
+    def __init__(self, cfg: ReceiverConfig) -> None:
+        self.cfg = cfg
+        self.counters = Counters()
+        self.rx = Reassembler(cfg.manifest, cfg.out_dir, self.counters)
+        self.started_at = time.time()
+        self.first_packet_at: float | None = None
+        self.last_packet_at: float | None = None
+        self.joined = False
+        self.seq = 0
+        self.error: str | None = None
+        self.load = None
+        self.sock = self._open_socket()
+        self.ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sender = (cfg.sender_ip, cfg.sender_port)
+
+    def _open_socket(self) -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for opt in (33, socket.SO_RCVBUF):  # SO_RCVBUFFORCE (root), else capped by rmem_max
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, opt, self.cfg.rcvbuf)
+                break
+        try:
+            s.bind((self.cfg.bind, self.cfg.port))
+        except OSError as e:
+            s.close()
+            raise OSError(
+                f"cannot bind UDP {self.cfg.bind}:{self.cfg.port}: {e.strerror}"
+            ) from None
+        if self.cfg.group:
+            mreq = struct.pack(
+                "4s4s", socket.inet_aton(self.cfg.group), socket.inet_aton(self.cfg.iface_ip)
+            )
+            try:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+                self.joined = True
+            except OSError as e:
+                # Unicast still works (e.g. no multicast route in a bare namespace).
+                log.warning(
+                    "cannot join %s on %s: %s; unicast only",
+                    self.cfg.group,
+                    self.cfg.iface_ip,
+                    e.strerror,
+                )
+        return s
+
+    # -- control -----------------------------------------------------------------------
+    def _base(self, poll: int) -> dict[str, object]:
+        self.seq += 1
+        return {
+            "model_id": self.cfg.manifest.model_id,
+            "receiver": self.cfg.name,
+            "seq": self.seq,
+            "poll": poll,
+        }
+
+    def _send(self, msg: ControlMsg) -> None:
+        try:
+            self.ctl.sendto(msg.encode(), self.sender)
+        except OSError as e:  # sender unreachable right now: the next timer tries again
+            log.debug("control send to %s failed: %s", self.sender, e)
+
+    def report(self, poll: int = 0) -> None:
+        """Tell the sender our state: DONE, FAIL, or NACKs of the missing ranges."""
+        c = self.counters
+        if self.error is not None:
+            self._send(ControlMsg(type="fail", error=self.error[:400], **self._base(poll)))  # type: ignore[arg-type]
+            c.reports_sent += 1
+        elif self.rx.done and self.load is not None:
+            self._send(ControlMsg(type="done", **self._base(poll)))  # type: ignore[arg-type]
+            c.reports_sent += 1
+        else:
+            counts = {f.index: f.count for f in self.rx.files}
+            for msg in pack_nacks(self.rx.missing(), self._base(poll)):
+                self._send(msg)
+                c.nacks_sent += 1
+                c.nack_chunks += sum(range_chunks(r, counts[f]) for f, r in msg.missing.items())
+
+    # -- main loop ---------------------------------------------------------------------
+    def run(self) -> int:
+        cfg = self.cfg
+        try:
+            self.rx.open(time.time())
+        except DiskError as e:
+            return self._fail(str(e))
+        buf = bytearray(65536)
+        view = memoryview(buf)
+        mono = time.monotonic
+        t_start = mono()
+        deadline = t_start + cfg.deadline
+        last_data = t_start
+        last_nack = t_start - cfg.nack_interval
+        pending_poll = 0  # POLL seq to answer when data is quiet
+        pending_since = 0.0
+        done_since: float | None = None
+        self.sock.settimeout(0.05)
+        n_since_check = 0
+        if self.rx.done:  # everything was on disk already (restarted receiver)
+            self._finish_load()
+            done_since = mono()
+        # Hello: a late receiver asks for everything it lacks; a finished one says DONE.
+        self.report()
+        last_nack = mono()
+        while True:
+            try:
+                n = self.sock.recv_into(buf)
+            except TimeoutError:
+                n = -1
+            except OSError as e:
+                log.warning("receive failed: %s", e)
+                n = -1
+            if n >= 0:
+                now = time.time()
+                if self.first_packet_at is None:
+                    self.first_packet_at = now
+                self.last_packet_at = now
+                try:
+                    h = self.rx.handle(view[:n], now)
+                except DiskError as e:
+                    return self._fail(str(e))
+                if h is None:
+                    last_data = mono()
+                    n_since_check += 1
+                    if self.rx.done and self.load is None:
+                        self._finish_load()
+                        self.report()
+                        done_since = mono()
+                    if n_since_check < 256:
+                        continue
+                elif h.type == MsgType.POLL:
+                    self.counters.polls += 1
+                    if h.chunk > pending_poll or not pending_poll:
+                        pending_poll, pending_since = max(h.chunk, 1), mono()
+                elif h.type == MsgType.FIN:
+                    if self.rx.done:
+                        break
+                    self.error = "sender finished (FIN) before every file was verified"
+                    break
+            n_since_check = 0
+            t = mono()
+            if pending_poll and (t - last_data >= cfg.poll_quiet or t - pending_since > 1.0):
+                self.report(pending_poll)
+                pending_poll = 0
+                last_nack = t
+            elif (
+                not self.rx.done
+                and t - last_data >= cfg.idle_nack
+                and t - last_nack >= max(cfg.idle_nack, cfg.nack_interval)
+            ):
+                self.report()
+                last_nack = t
+            if done_since is not None and t - done_since >= cfg.linger:
+                break
+            if t >= deadline:
+                if not self.rx.done:
+                    self.error = (
+                        f"deadline of {cfg.deadline:g} s passed before every file was verified"
+                    )
+                    self.report()
+                break
+        return self._end()
+
+    def _finish_load(self) -> None:
+        try:
+            self.load = load_check(self.cfg.out_dir, [f.name for f in self.cfg.manifest.files])
+        except ValueError as e:
+            self.error = f"verified files do not load: {e}"
+            self.load = None
+
+    def _fail(self, message: str) -> int:
+        log.error("%s", message)
+        self.error = message
+        self.report()
+        self._write_record("failed")
+        self.rx.close()
+        return EXIT_FAILED
+
+    def _end(self) -> int:
+        self.rx.close()
+        if self.rx.done and self.load is not None and not self.error:
+            self._write_record("complete")
+            return EXIT_COMPLETE
+        self._write_record("incomplete")
+        return EXIT_INCOMPLETE
+
+    def record(self, outcome: str) -> ReceiverRecord:
+        m = self.cfg.manifest
+        return ReceiverRecord(
+            receiver=self.cfg.name,
+            model_id=m.model_id,
+            model_name=m.name,
+            out_dir=str(self.cfg.out_dir),
+            outcome=outcome,  # type: ignore[arg-type]
+            error=self.error,
+            started_at=self.started_at,
+            first_packet_at=self.first_packet_at,
+            last_packet_at=self.last_packet_at,
+            complete_at=self.rx.complete_at,
+            verified_at=self.rx.verified_at,
+            loadable_at=self.load.loadable_at if self.load else None,
+            load_seconds=self.load.seconds if self.load else None,
+            tensors=self.load.tensors if self.load else None,
+            ended_at=time.time(),
+            multicast_joined=self.joined,
+            counters=self.counters,
+            files=self.rx.file_records(),
+        )
+
+    def _write_record(self, outcome: str) -> None:
+        rec = self.record(outcome)
+        self.last_record = rec
+        if self.cfg.record is not None:
+            try:
+                self.cfg.record.parent.mkdir(parents=True, exist_ok=True)
+                self.cfg.record.write_text(rec.model_dump_json(indent=2) + "\n")
+            except OSError as e:  # e.g. the same full disk: say so, keep the exit code
+                log.error("cannot write record %s: %s", self.cfg.record, e.strerror)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ctl.close()

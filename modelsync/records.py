@@ -1,0 +1,118 @@
+"""JSON records written by the sender and every receiver, for the experiment runner.
+
+Times are Unix epoch seconds (time.time()) so that records of processes on one machine can be
+compared; durations are seconds. A receiver's completion time in the sense of DESIGN.md is
+`ReceiverRecord.verified_at - SenderRecord.first_packet_at`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+Ranges = list[tuple[int, int]]  # half-open [start, end) chunk ranges
+
+
+class FileRecord(BaseModel):
+    index: int
+    name: str
+    size: int
+    chunks: int = Field(description="chunk count (0 before the first datagram of the file)")
+    received: int = Field(description="distinct chunks on disk")
+    verified: bool = Field(description="sha256 on disk equals the manifest's")
+    verified_at: float | None = None
+    missing: Ranges = Field(default_factory=list, description="missing chunk ranges at the end")
+
+
+class Counters(BaseModel):
+    datagrams: int = 0  # every datagram read from the socket
+    bytes: int = 0  # UDP payload bytes of those datagrams
+    accepted: int = 0  # data chunks written to disk (first copy)
+    payload_bytes: int = 0  # payload bytes written
+    duplicates: int = 0  # valid data chunks already on disk
+    duplicate_bytes: int = 0
+    corrupt: int = 0  # datagrams failing length/magic/version/CRC/range checks
+    corrupt_reasons: dict[str, int] = Field(default_factory=dict)
+    foreign_model: int = 0  # valid datagrams of another model id
+    repaired: int = 0  # chunks first received from a repair round
+    polls: int = 0  # POLLs received
+    nacks_sent: int = 0  # NACK datagrams sent
+    nack_chunks: int = 0  # chunks requested in those NACKs (counted per message)
+    reports_sent: int = 0  # DONE / FAIL reports sent
+    verify_failures: int = 0  # complete files whose sha256 did not match (re-requested)
+
+
+class ReceiverRecord(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["receiver"] = "receiver"
+    receiver: str
+    model_id: str
+    model_name: str
+    out_dir: str
+    outcome: Literal["complete", "incomplete", "failed"]
+    error: str | None = Field(None, description="why the outcome is not complete")
+    started_at: float
+    first_packet_at: float | None = None
+    last_packet_at: float | None = None
+    complete_at: float | None = Field(None, description="every chunk of every file on disk")
+    verified_at: float | None = Field(None, description="last file's sha256 verified")
+    loadable_at: float | None = Field(None, description="every tensor header read (cold start)")
+    load_seconds: float | None = None
+    tensors: int | None = Field(None, description="tensors whose headers were read")
+    ended_at: float
+    multicast_joined: bool = False
+    counters: Counters
+    files: list[FileRecord]
+
+
+class ReceiverStatus(BaseModel):
+    name: str
+    ip: str
+    bfr_id: int | None = None
+    state: Literal["done", "failed", "missing", "silent"]
+    done_at: float | None = Field(None, description="when its DONE report arrived")
+    error: str | None = None
+    missing: dict[str, Ranges] = Field(
+        default_factory=dict, description="file name -> missing chunk ranges at the end"
+    )
+
+
+class SenderCounters(BaseModel):
+    datagrams: int = 0  # delivery datagrams built
+    copies: int = 0  # datagrams/frames handed to the kernel (unicast: one per receiver)
+    wire_bytes: int = 0  # bytes of those copies, Ethernet frame size
+    first_pass_copies: int = 0
+    repair_copies: int = 0
+    chunks_repaired: int = 0  # distinct (receiver, chunk) pairs repaired
+    dropped_on_purpose: int = 0  # test fault injection (--drop)
+    send_errors: int = 0  # ENOBUFS and the like, retried
+    polls_sent: int = 0
+    fins_sent: int = 0
+    nacks_received: int = 0
+    reports_received: int = 0
+    bad_control: int = 0  # unparsable or foreign control datagrams
+
+
+class SenderRecord(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["sender"] = "sender"
+    technology: Literal["unicast", "bier", "sr-p2mp", "ip-multicast"]
+    model_id: str
+    model_name: str
+    total_size: int
+    files: int
+    chunk_size: int
+    chunks: int
+    rate_mbps: float | None
+    session: int
+    outcome: Literal["complete", "incomplete"]
+    started_at: float
+    first_packet_at: float | None = None
+    last_packet_at: float | None = None
+    first_pass_done_at: float | None = None
+    ended_at: float
+    rounds: int = Field(description="repair rounds after the first pass")
+    counters: SenderCounters
+    receivers: list[ReceiverStatus]

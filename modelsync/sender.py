@@ -1,0 +1,506 @@
+"""Sender: chunks the model's files into datagrams and delivers them by one technology, then
+polls the receivers and repairs exactly what each one misses, until all are verified or a
+deadline passes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mmap
+import random
+import select
+import socket
+import struct
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelsync.control import ControlMsg, decode_control, merge_needs
+from modelsync.manifest import Manifest
+from modelsync.pacing import TokenBucket
+from modelsync.records import ReceiverStatus, SenderCounters, SenderRecord
+from modelsync.targets import ReceiverSpec
+from modelsync.transport import SendStats, iface_mac, open_raw, open_udp, send_raw, send_udp
+from wire.bier import bitstrings_by_si
+from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
+from wire.delivery import FLAG_REPAIR, HEADER, HEADER_LEN, MAGIC, VERSION, MsgType
+from wire.frames import (
+    IPV4_LEN,
+    UDP_LEN,
+    FrameTemplate,
+    bier_prefix,
+    bier_template,
+    overhead,
+    sr_p2mp_template,
+)
+
+log = logging.getLogger("modelsync.sender")
+
+TECHNOLOGIES = ("unicast", "bier", "sr-p2mp", "ip-multicast")
+ETH_LEN = 14
+EXIT_COMPLETE, EXIT_INCOMPLETE = 0, 2
+
+
+@dataclass
+class SenderConfig:
+    manifest: Manifest
+    model_dir: Path
+    receivers: list[ReceiverSpec]
+    technology: str
+    src_ip: str = "0.0.0.0"
+    mtu: int = 1500  # bytes of the Ethernet payload (IP packet plus BIER/MPLS header)
+    rate_mbps: float = 0.0  # 0: unpaced
+    listen_ip: str = "0.0.0.0"
+    control_port: int = CONTROL_PORT
+    group: str = MODEL_GROUP
+    data_port: int = DATA_PORT  # group destination port
+    mcast_ttl: int = 16
+    iface: str | None = None  # raw technologies
+    dst_mac: str | None = None  # the attached switch port's MAC
+    src_mac: str | None = None  # default: the interface's MAC
+    bfir_id: int = 0
+    bsl: int = 256
+    root_sid: int | None = None
+    deadline: float = 600.0
+    poll_wait: float = 0.5  # how long one poll collects answers
+    drop: float = 0.0  # test fault injection: drop this share of copies on purpose
+    drop_seed: int = 0
+    record: Path | None = None
+    progress: bool = False
+    session: int = field(default_factory=lambda: random.getrandbits(16))
+
+    def chunk_size(self) -> int:
+        c = self.mtu - overhead(self.technology, self.bsl) - IPV4_LEN - UDP_LEN - HEADER_LEN
+        if c < 64:
+            raise ValueError(f"--mtu {self.mtu} leaves {c} payload bytes per datagram (< 64)")
+        return min(c, 0xFFFF - HEADER_LEN - IPV4_LEN - UDP_LEN)
+
+
+@dataclass
+class Peer:
+    spec: ReceiverSpec
+    state: str = "silent"  # silent -> missing -> done | failed
+    done_at: float | None = None
+    error: str | None = None
+    missing: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)
+    answer: dict[int, list[tuple[int, int | None]]] | None = None  # answer being collected
+    answered: bool = False  # complete answer since the last poll
+
+
+class Sender:
+    def __init__(self, cfg: SenderConfig) -> None:
+        if cfg.technology not in TECHNOLOGIES:
+            raise ValueError(f"technology {cfg.technology!r}: expected one of {TECHNOLOGIES}")
+        self.cfg = cfg
+        self.m = cfg.manifest
+        self.mid = self.m.model_id_int
+        self.C = cfg.chunk_size()
+        self.c = SenderCounters()
+        self.st = SendStats()
+        self.peers = {r.name: Peer(r) for r in cfg.receivers}
+        self.counts = [-(-f.size // self.C) for f in self.m.files]
+        self.started_at = time.time()
+        self.first_packet_at: float | None = None
+        self.last_packet_at: float | None = None
+        self.first_pass_done_at: float | None = None
+        self.rounds = 0
+        self.poll_seq = 0
+        self.bucket = TokenBucket(cfg.rate_mbps * 1e6)
+        self.rng = random.Random(cfg.drop_seed)
+        self._maps: list[mmap.mmap | None] = []
+        self._open_files()
+        self.udp = open_udp(cfg.src_ip, cfg.mcast_ttl)
+        self.ctl = self._open_control()
+        self.raw: socket.socket | None = None
+        self.tpl: FrameTemplate | None = None
+        self._setup_raw()
+        if self.tpl is not None:
+            self.buf, self.o = self.tpl.buf, self.tpl.dgram_offset
+        else:
+            self.buf, self.o = bytearray(HEADER_LEN + self.C), 0
+        self.view = memoryview(self.buf)
+
+    # -- setup -------------------------------------------------------------------------
+    def _open_files(self) -> None:
+        for f in self.m.files:
+            p = self.cfg.model_dir / f.name
+            try:
+                size = p.stat().st_size
+            except OSError as e:
+                raise ValueError(f"{p}: cannot read model file: {e.strerror}") from None
+            if size != f.size:
+                raise ValueError(f"{p}: {size} bytes, the manifest says {f.size}")
+            if size == 0:
+                self._maps.append(None)
+                continue
+            with open(p, "rb") as fh:
+                self._maps.append(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+
+    def _open_control(self) -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((self.cfg.listen_ip, self.cfg.control_port))
+        except OSError as e:
+            s.close()
+            where = f"{self.cfg.listen_ip}:{self.cfg.control_port}"
+            raise ValueError(f"cannot listen for NACKs on UDP {where}: {e.strerror}") from None
+        s.setblocking(False)
+        return s
+
+    def _setup_raw(self) -> None:
+        cfg = self.cfg
+        if cfg.technology not in ("bier", "sr-p2mp"):
+            return
+        for name, val in (("--iface", cfg.iface), ("--dst-mac", cfg.dst_mac)):
+            if not val:
+                raise ValueError(f"technology {cfg.technology} needs {name}")
+        if cfg.src_ip == "0.0.0.0":
+            raise ValueError(f"technology {cfg.technology} needs --src-ip (the sender's address)")
+        assert cfg.iface and cfg.dst_mac
+        src_mac = cfg.src_mac or iface_mac(cfg.iface)
+        maxd = HEADER_LEN + self.C
+        if cfg.technology == "bier":
+            ids = [r.bfr_id for r in cfg.receivers]
+            if any(i is None for i in ids):
+                missing = [r.name for r in cfg.receivers if r.bfr_id is None]
+                raise ValueError(f"bier needs a bfr_id for every receiver; missing: {missing}")
+            self._src_mac = src_mac
+            self.tpl = bier_template(
+                cfg.dst_mac, src_mac, cfg.src_ip, bytes(cfg.bsl // 8), cfg.bfir_id, maxd, cfg.group
+            )
+        else:
+            if cfg.root_sid is None:
+                raise ValueError("technology sr-p2mp needs --root-sid")
+            self.tpl = sr_p2mp_template(
+                cfg.dst_mac, src_mac, cfg.src_ip, cfg.root_sid, maxd, cfg.group
+            )
+
+    def open_raw(self) -> None:
+        """Open the AF_PACKET socket (raw technologies; root or CAP_NET_RAW)."""
+        if self.tpl is not None and self.raw is None:
+            assert self.cfg.iface
+            self.raw = open_raw(self.cfg.iface)
+
+    def _bier_prefixes(self, names: list[str] | frozenset[str]) -> list[bytes]:
+        """One Ethernet+BIER prefix per SI that holds one of the receivers."""
+        assert self.cfg.dst_mac
+        ids = [self.peers[n].spec.bfr_id for n in names]
+        by_si = bitstrings_by_si([i for i in ids if i is not None], self.cfg.bsl)
+        return [
+            bier_prefix(self.cfg.dst_mac, self._src_mac, bs, self.cfg.bfir_id)
+            for bs in by_si.values()
+        ]
+
+    # -- datagrams ---------------------------------------------------------------------
+    def _build(self, f: int, c: int, rnd: int, flags: int) -> int:
+        """Write the datagram of chunk c of file f at buf[o:]; return its length."""
+        size = self.m.files[f].size
+        off = c * self.C
+        plen = min(self.C, size - off)
+        o = self.o
+        mm = self._maps[f]
+        assert mm is not None
+        self.buf[o + HEADER_LEN : o + HEADER_LEN + plen] = mm[off : off + plen]
+        HEADER.pack_into(
+            self.buf, o, MAGIC, VERSION, MsgType.DATA, flags, 0, f, self.mid, c,
+            self.counts[f], self.C, plen, rnd, self.cfg.session, 0,
+        )  # fmt: skip
+        n = HEADER_LEN + plen
+        struct.pack_into("!I", self.buf, o + 32, zlib.crc32(self.view[o : o + n]))
+        self.c.datagrams += 1
+        return n
+
+    def _control_dgram(self, mtype: MsgType, seq: int) -> bytes:
+        b = bytearray(HEADER_LEN)
+        HEADER.pack_into(
+            b, 0, MAGIC, VERSION, mtype, 0, 0, 0, self.mid, seq, 0, 0, 0, self.rounds,
+            self.cfg.session, 0,
+        )  # fmt: skip
+        struct.pack_into("!I", b, 32, zlib.crc32(b))
+        return bytes(b)
+
+    def _dropped(self) -> bool:
+        if self.cfg.drop > 0 and self.rng.random() < self.cfg.drop:
+            self.c.dropped_on_purpose += 1
+            return True
+        return False
+
+    def _account(self, wire_bytes: int, repair: bool) -> None:
+        now = time.time()
+        if self.first_packet_at is None:
+            self.first_packet_at = now
+        self.last_packet_at = now
+        self.c.copies += 1
+        self.c.wire_bytes += wire_bytes
+        if repair:
+            self.c.repair_copies += 1
+        else:
+            self.c.first_pass_copies += 1
+
+    def _unicast(self, n: int, names, repair: bool) -> None:  # type: ignore[no-untyped-def]
+        data = self.view[self.o : self.o + n]
+        wire = ETH_LEN + IPV4_LEN + UDP_LEN + n
+        for name in names:
+            spec = self.peers[name].spec
+            self.bucket.take(wire)
+            if self._dropped():
+                continue
+            if send_udp(self.udp, data, (spec.ip, spec.port), self.st):
+                self._account(wire, repair)
+
+    def _group(self, n: int) -> None:
+        wire = ETH_LEN + IPV4_LEN + UDP_LEN + n
+        self.bucket.take(wire)
+        if self._dropped():
+            return
+        data = self.view[self.o : self.o + n]
+        if send_udp(self.udp, data, (self.cfg.group, self.cfg.data_port), self.st):
+            self._account(wire, False)
+
+    def _frame(self, n: int, repair: bool) -> None:
+        assert self.tpl is not None and self.raw is not None
+        frame = self.tpl.finish(n)
+        self.bucket.take(len(frame))
+        if self._dropped():
+            return
+        if send_raw(self.raw, frame, self.st):
+            self._account(len(frame), repair)
+
+    # -- phases ------------------------------------------------------------------------
+    def first_pass(self) -> None:
+        tech = self.cfg.technology
+        everyone = list(self.peers)
+        prefixes = self._bier_prefixes(everyone) if tech == "bier" else [b""]
+        total = sum(self.counts)
+        copies = total * (len(everyone) if tech == "unicast" else len(prefixes))
+        with self._progress("first pass", copies) as advance:
+            for f, count in enumerate(self.counts):
+                for c in range(count):
+                    n = self._build(f, c, 0, 0)
+                    if tech == "unicast":
+                        self._unicast(n, everyone, False)
+                    elif tech == "ip-multicast":
+                        self._group(n)
+                    else:
+                        for p in prefixes:
+                            if tech == "bier":
+                                assert self.tpl is not None
+                                self.tpl.set_l2_prefix(p)
+                            self._frame(n, False)
+                    if c & 255 == 255:
+                        self._drain()
+                        advance(256 * (copies // max(total, 1)))
+        self.first_pass_done_at = time.time()
+
+    def repair(self, needs: dict[int, dict[int, frozenset[str]]]) -> None:
+        """Resend each needed chunk to exactly the receivers that miss it."""
+        self.rounds += 1
+        tech = self.cfg.technology
+        total = sum(len(rs) for per in needs.values() for rs in per.values())
+        last: frozenset[str] | None = None
+        prefixes: list[bytes] = []
+        with self._progress(f"repair {self.rounds}", total) as advance:
+            k = 0
+            for f, per in needs.items():
+                for c, names in per.items():
+                    n = self._build(f, c, self.rounds, FLAG_REPAIR)
+                    self.c.chunks_repaired += len(names)
+                    if tech == "bier":
+                        if names != last:
+                            prefixes, last = self._bier_prefixes(names), names
+                        for p in prefixes:
+                            assert self.tpl is not None
+                            self.tpl.set_l2_prefix(p)
+                            self._frame(n, True)
+                    else:  # SR-P2MP, ip-multicast and unicast: one unicast copy each
+                        self._unicast(n, sorted(names), True)
+                    k += 1
+                    if k & 255 == 0:
+                        self._drain()
+                        advance(256)
+
+    def _progress(self, label: str, total: int):  # type: ignore[no-untyped-def]
+        if not self.cfg.progress:
+            return contextlib.nullcontext(lambda n: None)
+        return _RichProgress(label, total)
+
+    # -- control -----------------------------------------------------------------------
+    def _drain(self) -> None:
+        while True:
+            try:
+                data, _addr = self.ctl.recvfrom(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self._on_control(data)
+
+    def _on_control(self, data: bytes) -> None:
+        try:
+            msg = decode_control(data)
+        except ValueError as e:
+            self.c.bad_control += 1
+            log.debug("%s", e)
+            return
+        peer = self.peers.get(msg.receiver)
+        if msg.model_id != self.m.model_id or peer is None:
+            self.c.bad_control += 1
+            return
+        self._apply(peer, msg)
+
+    def _apply(self, peer: Peer, msg: ControlMsg) -> None:
+        if msg.type == "done":
+            self.c.reports_received += 1
+            if peer.state != "done":
+                peer.state, peer.done_at, peer.missing = "done", time.time(), {}
+            peer.answered = True
+            return
+        if msg.type == "fail":
+            self.c.reports_received += 1
+            peer.state, peer.error, peer.answered = "failed", msg.error, True
+            return
+        self.c.nacks_received += 1
+        if peer.state in ("done", "failed"):
+            return
+        peer.state = "missing"
+        if peer.answer is None:
+            peer.answer = {}
+        for f, ranges in msg.missing.items():
+            peer.answer.setdefault(f, []).extend(ranges)
+        if not msg.more:
+            peer.missing, peer.answer, peer.answered = peer.answer, None, True
+
+    def poll(self) -> dict[str, dict[int, list[tuple[int, int | None]]]]:
+        """POLL every unfinished receiver and collect complete answers for poll_wait."""
+        self._drain()
+        for p in self.peers.values():  # answers collected while sending are stale
+            p.answered, p.answer = False, None
+        self.poll_seq += 1
+        dgram = self._control_dgram(MsgType.POLL, self.poll_seq)
+        waiting = [p for p in self.peers.values() if p.state not in ("done", "failed")]
+        for p in waiting:
+            send_udp(self.udp, dgram, (p.spec.ip, p.spec.port), self.st)
+            self.c.polls_sent += 1
+        end = time.monotonic() + self.cfg.poll_wait
+        while waiting and not all(p.answered for p in waiting):
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            r, _, _ = select.select([self.ctl], [], [], left)
+            if r:
+                self._drain()
+        return {
+            p.spec.name: p.missing
+            for p in waiting
+            if p.answered and p.state == "missing" and p.missing
+        }
+
+    def fin(self) -> None:
+        dgram = self._control_dgram(MsgType.FIN, self.poll_seq)
+        for _ in range(3):
+            for p in self.peers.values():
+                if send_udp(self.udp, dgram, (p.spec.ip, p.spec.port), self.st):
+                    self.c.fins_sent += 1
+            time.sleep(0.01)
+
+    # -- run ---------------------------------------------------------------------------
+    def run(self) -> int:
+        deadline = time.monotonic() + self.cfg.deadline
+        self.open_raw()
+        try:
+            self.first_pass()
+            while time.monotonic() < deadline:
+                if all(p.state in ("done", "failed") for p in self.peers.values()):
+                    break
+                reports = self.poll()
+                needs = merge_needs(reports, self.counts)
+                if needs:
+                    self.repair(needs)
+            self.fin()
+        finally:
+            self._write_record()
+        ok = all(p.state == "done" for p in self.peers.values())
+        return EXIT_COMPLETE if ok else EXIT_INCOMPLETE
+
+    def record(self) -> SenderRecord:
+        self.c.send_errors = self.st.errors
+        names = [f.name for f in self.m.files]
+        statuses = []
+        for p in self.peers.values():
+            missing = {
+                names[f]: [(s, self.counts[f] if e is None else e) for s, e in rs]
+                for f, rs in sorted(p.missing.items())
+                if 0 <= f < len(names)
+            }
+            if p.state == "silent":  # never heard of: everything is missing as far as we know
+                missing = {f.name: [(0, self.counts[i])] for i, f in enumerate(self.m.files)}
+            statuses.append(
+                ReceiverStatus(
+                    name=p.spec.name,
+                    ip=p.spec.ip,
+                    bfr_id=p.spec.bfr_id,
+                    state=p.state,  # type: ignore[arg-type]
+                    done_at=p.done_at,
+                    error=p.error,
+                    missing=missing if p.state != "done" else {},
+                )
+            )
+        ok = all(p.state == "done" for p in self.peers.values())
+        return SenderRecord(
+            technology=self.cfg.technology,  # type: ignore[arg-type]
+            model_id=self.m.model_id,
+            model_name=self.m.name,
+            total_size=self.m.total_size,
+            files=len(self.m.files),
+            chunk_size=self.C,
+            chunks=sum(self.counts),
+            rate_mbps=self.cfg.rate_mbps or None,
+            session=self.cfg.session,
+            outcome="complete" if ok else "incomplete",
+            started_at=self.started_at,
+            first_packet_at=self.first_packet_at,
+            last_packet_at=self.last_packet_at,
+            first_pass_done_at=self.first_pass_done_at,
+            ended_at=time.time(),
+            rounds=self.rounds,
+            counters=self.c,
+            receivers=statuses,
+        )
+
+    def _write_record(self) -> None:
+        self.last_record = self.record()
+        if self.cfg.record is not None:
+            self.cfg.record.parent.mkdir(parents=True, exist_ok=True)
+            self.cfg.record.write_text(self.last_record.model_dump_json(indent=2) + "\n")
+
+    def close(self) -> None:
+        for s in (self.udp, self.ctl, self.raw):
+            if s is not None:
+                s.close()
+        for mm in self._maps:
+            if mm is not None:
+                mm.close()
+
+
+class _RichProgress:
+    """A rich progress bar on stderr (only used when stderr is a terminal)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        from rich.progress import BarColumn, Progress, TransferSpeedColumn
+
+        self.p = Progress("[bold]{task.description}", BarColumn(), "{task.completed}/{task.total}",
+                          TransferSpeedColumn(), transient=False)  # fmt: skip
+        self.task = self.p.add_task(label, total=total)
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        self.p.start()
+        return lambda n: self.p.advance(self.task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        self.p.update(self.task, completed=self.p.tasks[0].total)
+        self.p.stop()
+
+
+__all__ = ["TECHNOLOGIES", "Sender", "SenderConfig"]
