@@ -92,13 +92,18 @@ def _preferred(edges: list[tuple[str, str]], weights: list[int]) -> dict[tuple[s
 
 
 def shortest_paths(
-    net: Net, source: str, receivers: Iterable[str], rpf: bool = False
+    net: Net,
+    source: str,
+    receivers: Iterable[str],
+    rpf: bool = False,
+    skip_unreachable: bool = False,
 ) -> dict[str, list[int]]:
     """Per receiver, the directed edge ids of its path from the source host over links that
     are up, as the control plane routes it (controlplane.paths: shortest by link weight, ties
     to the lowest port). Default: hop-by-hop next hops towards each receiver's switch (unicast
     routes, BIFTs, SR-P2MP trees). `rpf=True`: the reverse of each receiver's path towards the
-    source (PIM-SM joins follow RPF). Raises ValueError naming an unreachable receiver."""
+    source (PIM-SM joins follow RPF). An unreachable receiver raises ValueError naming it, or
+    is left out with `skip_unreachable`."""
     receivers = list(receivers)
     cp = Network(net.topo, down=net.down_links(), require_connected=False)
     src_sw = cp.hosts[source].switch
@@ -113,10 +118,13 @@ def shortest_paths(
         d = dst_sw[r]
         if d not in cache:
             hops = routing.path(d, src_sw)[::-1] if rpf else routing.path(src_sw, d)
-            if not hops:
-                raise ValueError(f"receiver {r!r} cannot be reached from {source!r}")
-            cache[d] = net.edge_ids([source, *hops])
-        out[r] = [*cache[d], net.index[(d, r)]]
+            cache[d] = net.edge_ids([source, *hops]) if hops else []
+        path = [*cache[d], net.index[(d, r)]] if cache[d] else []
+        if not path or any(e in net.down for e in path):
+            if skip_unreachable:
+                continue
+            raise ValueError(f"receiver {r!r} cannot be reached from {source!r}")
+        out[r] = path
     return out
 
 

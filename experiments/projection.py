@@ -141,15 +141,21 @@ def new_set_cost(
         return SetCost(writes, (timing.compute_ms + 2 * timing.write_ms) * ms)
     new_e = tree_edges(new)
     old_e = tree_edges(old) if old else set()
-    joins = [e for e in new_e if e not in old_e and net.edges[e][0] not in net.hosts]
-    prunes = [e for e in old_e if e not in new_e and net.edges[e][0] not in net.hosts]
+    # PIM messages between routers; a host's membership is IGMP on its own link
+    joins = [e for e in new_e if e not in old_e and _between_switches(net, e)]
+    prunes = [e for e in old_e if e not in new_e and _between_switches(net, e)]
     depth = max((_switch_hops(net, p, old_e) for p in new.values()), default=0)
     return SetCost(len(joins) + len(prunes), depth * timing.pim_join_ms * ms)
 
 
+def _between_switches(net: Net, e: int) -> bool:
+    u, v = net.edges[e]
+    return u not in net.hosts and v not in net.hosts
+
+
 def _switch_hops(net: Net, path: list[int], have: set[int]) -> int:
     """Links of a path between switches that are not yet on the tree (join hops)."""
-    return sum(1 for e in path if e not in have and net.edges[e][0] not in net.hosts)
+    return sum(1 for e in path if e not in have and _between_switches(net, e))
 
 
 def reaction_s(tech: str, timing: ControlTiming, join_hops: int) -> float:
@@ -265,8 +271,8 @@ def project_round(
     net.down.clear()
     rpf = tech == "pim-sm"
 
-    def route(rs: list[str]) -> dict[str, list[int]]:
-        return shortest_paths(net, source, rs, rpf=rpf)
+    def route(rs: list[str], partial: bool = False) -> dict[str, list[int]]:
+        return shortest_paths(net, source, rs, rpf=rpf, skip_unreachable=partial)
 
     paths = route(receivers)
     eff = efficiency(net, tech, p.wire)
@@ -377,10 +383,7 @@ def project_round(
             eid = obj
             mine = [c for c in cuts if c.event == eid and c.receiver in c.flow.cut]
             if mine:
-                try:
-                    fresh = route(sorted({c.receiver for c in mine}))
-                except ValueError:
-                    fresh = {}
+                fresh = route(sorted({c.receiver for c in mine}), partial=True)
                 for c in mine:
                     if c.receiver in fresh:
                         reattach(c, fresh[c.receiver], t, t)
@@ -471,9 +474,8 @@ def _repair_hops(net: Net, route: Any, hit: list[_Cut]) -> int:
     """PIM-SM: how many hops the re-join travels (new links not on the current tree)."""
     if not hit:
         return 0
-    try:
-        fresh = route(sorted({c.receiver for c in hit}))
-    except ValueError:
+    fresh = route(sorted({c.receiver for c in hit}), True)
+    if not fresh:
         return 0
     have: set[int] = set()
     for c in hit:
