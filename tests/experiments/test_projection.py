@@ -27,7 +27,9 @@ def topo(switches, hosts, links) -> Topology:
                 {"name": h, "role": "model-store" if h == "src" else "gpu", "cloud": "c"}
                 for h in hosts
             ],
-            "links": [{"a": a, "b": b, "bw_mbit": bw, **(kw[0] if kw else {})} for a, b, bw, *kw in links],
+            "links": [
+                {"a": a, "b": b, "bw_mbit": bw, **(kw[0] if kw else {})} for a, b, bw, *kw in links
+            ],
         }
     )
 
@@ -93,7 +95,7 @@ GPUS = ["g1", "g2", "g3", "g4"]
 
 def test_star_unicast_max_min() -> None:
     # g4 is held to 10 by its link; the other three share the remaining 90 of the source link.
-    out, done, links = run(STAR, "unicast", GPUS)
+    _out, done, links = run(STAR, "unicast", GPUS)
     for g in ("g1", "g2", "g3"):
         assert done[g] == pytest.approx(MB10 / bps(30))
     assert done["g4"] == pytest.approx(MB10 / bps(10))
@@ -102,7 +104,7 @@ def test_star_unicast_max_min() -> None:
 
 
 def test_star_multicast_runs_at_the_slowest_branch() -> None:
-    out, done, links = run(STAR, "bier", GPUS)
+    _out, done, links = run(STAR, "bier", GPUS)
     assert all(done[g] == pytest.approx(MB10 / bps(10)) for g in GPUS)
     assert links[("src", "s0")] == MB10  # once on the source link
 
@@ -130,7 +132,7 @@ TREE_GPUS = ["h2", "h3", "h4", "h5"]
 
 
 def test_tree_unicast() -> None:
-    out, done, links = run(TREE, "unicast", TREE_GPUS)
+    _out, done, links = run(TREE, "unicast", TREE_GPUS)
     assert done["h2"] == done["h3"] == pytest.approx(MB10 / bps(25))
     assert done["h4"] == done["h5"] == pytest.approx(MB10 / bps(5))
     assert links[("s1", "s2")] == links[("s1", "s3")] == 2 * MB10
@@ -225,7 +227,7 @@ def test_diamond_bier_failure_outage_and_repair() -> None:
 
 
 def test_diamond_unicast_failure_black_holes_then_reroutes() -> None:
-    out, done, links = run(DIAMOND, "unicast", ["h2", "h3", "h4"], events=_down_at_1())
+    _out, done, links = run(DIAMOND, "unicast", ["h2", "h3", "h4"], events=_down_at_1())
     react = 0.161
     r0 = bps(50) / 3  # three copies share s1-s2
     h4_left = MB10 - r0 * (1 + react)
