@@ -377,6 +377,11 @@ class P4RTClient:
                 m.packet.metadata.add(metadata_id=by_name[name].id, value=bytestr.encode(value))
         self._requests.put(m)
 
+    def send_packet_out(self, msg: p4r.PacketOut) -> None:
+        m = p4r.StreamMessageRequest()
+        m.packet.CopyFrom(msg)
+        self._requests.put(m)
+
     def packet_in(self, timeout: float = 3.0) -> p4r.PacketIn:
         return self.packet_ins.get(timeout=timeout)
 
