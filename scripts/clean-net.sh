@@ -1,8 +1,50 @@
 #!/usr/bin/env bash
-# Remove what a crashed run may have left: Mininet's namespaces and links, and our switch
-# processes. Safe to run when nothing is left.
+# Fallback for `make clean-net` when Python cannot run: remove what crashed testbed runs
+# recorded in /run/mcast-testbed/*.state (see testbed/state.py), and nothing else. A run whose
+# owner process still runs is left alone. Never `mn -c`: that would wipe other people's
+# Mininet networks on this machine.
 set -u
-pkill -f 'python.* -m softswitch( |$)' 2>/dev/null || true
-pkill -x simple_switch_grpc 2>/dev/null || true
-if command -v mn >/dev/null; then mn -c >/dev/null 2>&1 || true; fi
+STATE_DIR=${MCAST_TESTBED_STATE_DIR:-/run/mcast-testbed}
+
+ticks() { # start time of a process in clock ticks since boot (field 22 of /proc/PID/stat)
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    local -a f
+    read -r -a f <<<"$stat"
+    echo "${f[19]}"
+}
+
+alive() { [[ "$(ticks "$1")" == "$2" ]]; }
+
+shopt -s nullglob
+for f in "$STATE_DIR"/*.state; do
+    read -r _ opid oticks < <(grep -m1 '^owner ' "$f")
+    if [[ -n "${opid:-}" ]] && alive "$opid" "$oticks"; then
+        echo "clean-net: $(basename "$f" .state): skipped (its owner, pid $opid, is running)"
+        continue
+    fi
+    killed=0
+    deleted=0
+    while read -r kind a b c; do
+        case "$kind" in
+            proc) alive "$a" "$b" && kill -TERM "$a" 2>/dev/null && killed=$((killed + 1)) ;;
+            node) alive "$b" "$c" && kill -TERM "$b" 2>/dev/null && killed=$((killed + 1)) ;;
+        esac
+    done <"$f"
+    sleep 1
+    while read -r kind a b c; do
+        case "$kind" in
+            proc) alive "$a" "$b" && kill -KILL "$a" 2>/dev/null ;;
+            node) alive "$b" "$c" && kill -KILL "$b" 2>/dev/null ;;
+            iface | bridge)
+                if [[ -e "/sys/class/net/$a" ]]; then
+                    ip link del dev "$a" 2>/dev/null && deleted=$((deleted + 1))
+                fi
+                ;;
+        esac
+    done <"$f"
+    rm -f "$f"
+    echo "clean-net: $(basename "$f" .state): killed $killed processes, deleted $deleted interfaces/bridges"
+done
 exit 0

@@ -1,0 +1,84 @@
+"""Remove what a run left behind: its switch processes, Mininet shells (and with them the host
+namespaces), interfaces and bridges. Only objects listed in a run's state file are touched,
+and only for runs whose owner process is gone (unless forced), so other people's networks and
+our own live runs are safe. Unlike `mn -c`, nothing is removed by pattern."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testbed.state import Recorded, alive, runs
+
+
+@dataclass
+class CleanupReport:
+    run_id: str
+    killed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    skipped: str = ""
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return f"{self.run_id}: skipped ({self.skipped})"
+        return (
+            f"{self.run_id}: killed {len(self.killed)} processes, "
+            f"deleted {len(self.deleted)} interfaces/bridges"
+        )
+
+
+def _kill(procs: list[tuple[int, int, str]], report: CleanupReport) -> None:
+    live = [(pid, ticks, what) for pid, ticks, what in procs if alive(pid, ticks)]
+    for pid, _, _ in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline and any(alive(p, t) for p, t, _ in live):
+        time.sleep(0.05)
+    for pid, ticks, what in live:
+        if alive(pid, ticks):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        report.killed.append(f"{what} (pid {pid})")
+
+
+def _link_exists(name: str) -> bool:
+    return Path(f"/sys/class/net/{name}").exists()
+
+
+def _delete_link(name: str, report: CleanupReport) -> None:
+    if _link_exists(name):
+        subprocess.run(["ip", "link", "del", "dev", name], capture_output=True, check=False)
+        report.deleted.append(name)
+
+
+def clean_run(rec: Recorded, force: bool = False) -> CleanupReport:
+    report = CleanupReport(rec.run_id)
+    if rec.owner_alive and not force:
+        report.skipped = f"its owner, pid {rec.owner[0] if rec.owner else '?'}, is running"
+        return report
+    _kill(rec.procs, report)
+    _kill([(pid, ticks, f"mininet:{name}") for name, pid, ticks in rec.nodes], report)
+    for iface in rec.ifaces:
+        _delete_link(iface, report)
+    for bridge in rec.bridges:
+        _delete_link(bridge, report)
+    rec.path.unlink(missing_ok=True)
+    return report
+
+
+def cleanup(
+    run_id: str | None = None, force: bool = False, state_dir: Path | None = None
+) -> list[CleanupReport]:
+    """Clean the given run, or every recorded run whose owner is gone."""
+    out = []
+    for rec in runs(state_dir):
+        if run_id is not None and rec.run_id != run_id:
+            continue
+        out.append(clean_run(rec, force=force))
+    return out

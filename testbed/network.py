@@ -1,0 +1,463 @@
+"""Bring a topology up in Mininet: one switch process per topology switch in the root
+namespace, one Mininet host per topology host, links with their bandwidth (htb), and take it
+all down again whatever happens.
+
+    with Network(load("topologies/fixed/diamond.yaml"), target="auto", program="unicast") as net:
+        for sw in net.switches():            # SwitchInfo: name, device_id, grpc_addr, ports
+            ...
+        net.subscribe(controller.on_link_event)
+        net.set_link("s1-s2", up=False)
+
+Every object created is written to a state file first (testbed.state), so that
+`python -m experiments.cleanup` removes exactly our leftovers after a crash.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from mininet.link import TCLink
+from mininet.log import setLogLevel
+from mininet.net import Mininet
+from mininet.node import Host
+
+from testbed.failures import LinkEvent, Subscriber
+from testbed.state import RunState
+from testbed.switches import (
+    LinuxBridgeSwitch,
+    P4Switch,
+    SwitchInfo,
+    TestbedSwitch,
+    choose_target,
+    resolve_program,
+)
+from topologies.model import Link, Topology, switch_port_mac
+
+GATEWAY = "10.255.255.254"  # contracts.md: every host's default gateway, never ARPed
+OFFLOADS = ("rx", "tx", "sg", "tso", "gso", "gro")
+IFNAMSIZ = 15
+
+
+class NetworkError(RuntimeError):
+    pass
+
+
+def netem_available() -> bool:
+    if Path("/sys/module/sch_netem").exists():
+        return True
+    release = subprocess.run(["uname", "-r"], capture_output=True, text=True).stdout.strip()
+    mods = Path("/lib/modules") / release
+    builtin = mods / "modules.builtin"
+    if builtin.exists() and "sch_netem" in builtin.read_text():
+        return True
+    return any(mods.glob("kernel/net/sched/sch_netem.ko*"))
+
+
+class Network:
+    """A running emulated network for one topology.
+
+    target: "auto" (BMv2 if installed, else softswitch), "softswitch", "bmv2" or "bridge"
+    (plain Linux bridges: a baseline; links outside a min-weight spanning tree are blocked).
+    program: P4 program name (build/<target>/<name>.json) or a device-config path; None
+    starts the P4 switches without one (--no-p4) for the control plane to push.
+    prefix: prepended to every Mininet node name (and so to every interface and bridge name
+    in the root namespace), so that several networks can run side by side.
+    grpc_port_base: switch with device id N serves P4Runtime on 127.0.0.1:(base + N).
+    delay: what to do with link delays: "refuse" (error if any link has one and there is no
+    netem), "netem" (use it; error without it), "ignore" (run without delays, say so).
+    """
+
+    def __init__(
+        self,
+        topo: Topology,
+        target: str = "auto",
+        program: str | Path | None = None,
+        *,
+        prefix: str = "",
+        grpc_port_base: int = 9559,
+        log_dir: Path | None = None,
+        port_status_register: str | None = None,
+        pcap: bool = False,
+        debug_log: bool = False,
+        ready_timeout: float = 30.0,
+        delay: str = "refuse",
+        state_dir: Path | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.topo = topo
+        self.prefix = prefix
+        self.say = say or (lambda _msg: None)
+        self.switch_cls, self.target_note = choose_target(target)
+        self.target = self.switch_cls.target
+        # no program: the switch starts empty (--no-p4) and the control plane pushes the
+        # pipeline with SetForwardingPipelineConfig
+        self.program = (
+            None
+            if self.target == "bridge" or program is None
+            else resolve_program(program, self.target)
+        )
+        self.grpc_port_base = grpc_port_base
+        self.port_status_register = port_status_register
+        self.pcap = pcap
+        self.debug_log = debug_log
+        self.ready_timeout = ready_timeout
+        self.state_dir = state_dir
+        self.log_dir = log_dir
+        self.use_delay = self._delay_policy(delay)
+        self.blocked_links: list[str] = self._blocked() if self.target == "bridge" else []
+        self._check_names()
+        self.net: Mininet | None = None
+        self.state: RunState | None = None
+        self.events: list[LinkEvent] = []
+        self._subscribers: list[Subscriber] = []
+        self._table_dumper: Callable[[str], str] | None = None
+        self._lock = threading.Lock()
+        self._old_sigterm: Any = None
+        self._stopped = False
+
+    # -- names ---------------------------------------------------------------------------
+    def node_name(self, name: str) -> str:
+        """The Mininet node name of a topology node."""
+        return self.prefix + name
+
+    def intf_name(self, switch: str, port: int) -> str:
+        return f"{self.node_name(switch)}-eth{port}"
+
+    def _check_names(self) -> None:
+        for s in self.topo.switches:
+            for port in self.topo.neighbours(s.name):
+                n = self.intf_name(s.name, port)
+                if len(n) > IFNAMSIZ:
+                    raise NetworkError(
+                        f"interface name {n!r} is longer than {IFNAMSIZ} characters: use a "
+                        f"shorter prefix or switch name"
+                    )
+
+    def _root_names(self) -> list[str]:
+        names = [
+            self.intf_name(s.name, p)
+            for s in self.topo.switches
+            for p in self.topo.neighbours(s.name)
+        ]
+        if self.target == "bridge":
+            names += [self.node_name(s.name) for s in self.topo.switches]
+        return names
+
+    # -- policies --------------------------------------------------------------------------
+    def _delay_policy(self, delay: str) -> bool:
+        delayed = [f"{lk.name} ({lk.delay_ms:g} ms)" for lk in self.topo.links if lk.delay_ms]
+        if delay not in ("refuse", "netem", "ignore"):
+            raise ValueError(f"delay: must be refuse, netem or ignore, got {delay!r}")
+        if not delayed:
+            return False
+        if delay == "ignore":
+            self.say(f"link delays IGNORED (no emulation): {', '.join(delayed)}")
+            return False
+        if netem_available():
+            self.say(f"link delays emulated with netem: {', '.join(delayed)}")
+            return True
+        raise NetworkError(
+            f"topology {self.topo.name!r} asks for link delay on {', '.join(delayed)}, but this "
+            "kernel has no netem (sch_netem) to emulate it; remove the delays, or run with "
+            "delays ignored (--delay ignore), or on a machine with netem"
+        )
+
+    def _blocked(self) -> list[str]:
+        """Bridge baseline: links outside a minimum-weight spanning tree of the switches are
+        kept out of the bridges, as STP would block them."""
+        g = nx.Graph()
+        g.add_nodes_from(s.name for s in self.topo.switches)
+        links = self.topo.switch_links()
+        for i, lk in enumerate(links):  # ties broken by file order, deterministically
+            g.add_edge(lk.a, lk.b, weight=lk.weight + i / (len(links) + 1), name=lk.name)
+        tree = nx.minimum_spanning_tree(g, weight="weight")
+        keep = {d["name"] for _, _, d in tree.edges(data=True)}
+        return [lk.name for lk in self.topo.switch_links() if lk.name not in keep]
+
+    # -- bring-up ------------------------------------------------------------------------
+    def start(self) -> Network:
+        for n in self._root_names():
+            if Path(f"/sys/class/net/{n}").exists():
+                raise NetworkError(
+                    f"interface {n} already exists: another network with prefix "
+                    f"{self.prefix!r} is running (or crashed: python -m experiments.cleanup)"
+                )
+        self.state = RunState(self.prefix, self.state_dir)
+        if self.log_dir is None:
+            self.log_dir = Path(tempfile.mkdtemp(prefix=f"mcast-{self.state.run_id}-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for n in self._root_names():  # recorded before they exist: a crash may come midway
+            self.state.add("bridge" if "-eth" not in n else "iface", n)
+        self._install_handlers()
+        try:
+            self._build()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _install_handlers(self) -> None:
+        atexit.register(self.stop)
+        if threading.current_thread() is threading.main_thread():
+            self._old_sigterm = signal.getsignal(signal.SIGTERM)
+
+            def on_term(signum: int, frame: Any) -> None:
+                raise SystemExit(128 + signum)  # unwinds through `with` and finally: stop()
+
+            signal.signal(signal.SIGTERM, on_term)
+
+    def _build(self) -> None:
+        setLogLevel("critical")  # tc's harmless htb quantum warnings print as errors
+        assert self.state is not None and self.log_dir is not None
+        net = Mininet(
+            topo=None,
+            build=False,
+            controller=None,
+            switch=self.switch_cls,
+            host=Host,
+            link=TCLink,
+            autoSetMacs=False,
+        )
+        self.net = net
+        blocked = {self.topo.link_between(*n.split("-", 1)).name for n in self.blocked_links}
+        for h in self.topo.hosts:
+            node = net.addHost(self.node_name(h.name), ip=None, mac=h.mac)
+            self.state.add_process("node", node.pid, node.name)
+        for s in self.topo.switches:
+            params: dict[str, Any] = dict(
+                cls=self.switch_cls,
+                topo_name=s.name,
+                device_id=s.device_id,
+                state=self.state,
+                log_dir=self.log_dir,
+                peers=self.topo.neighbours(s.name),
+            )
+            if issubclass(self.switch_cls, P4Switch):
+                params.update(
+                    program=self.program,
+                    grpc_port=self.grpc_port_base + (s.device_id or 0),
+                    port_status_register=self.port_status_register,
+                    pcap=self.pcap,
+                    debug_log=self.debug_log,
+                )
+            if self.switch_cls is LinuxBridgeSwitch:
+                params["blocked_ports"] = {
+                    p
+                    for p, (peer, _) in self.topo.neighbours(s.name).items()
+                    if self.topo.link_between(s.name, peer).name in blocked
+                }
+            node = net.addSwitch(self.node_name(s.name), **params)
+            node.ready_timeout = self.ready_timeout
+            self.state.add_process("node", node.pid, node.name)
+        for lk in self.topo.links:
+            self._add_link(net, lk)
+        net.build()
+        self._configure_switch_ports()
+        self._configure_hosts()
+        self.say(f"{self.target_note}; starting {len(self.topo.switches)} switches")
+        net.start()
+
+    def _end(self, name: str, port: int) -> tuple[str, str, str]:
+        """(Mininet node, interface name, MAC) of one link end."""
+        if self.topo.is_switch(name):
+            did = self.topo.switch(name).device_id or 0
+            return self.node_name(name), self.intf_name(name, port), switch_port_mac(did, port)
+        return self.node_name(name), "eth0", self.topo.host(name).mac or ""
+
+    def _add_link(self, net: Mininet, lk: Link) -> None:
+        assert self.state is not None
+        n1, i1, m1 = self._end(lk.a, lk.a_port or 0)
+        n2, i2, m2 = self._end(lk.b, lk.b_port or 0)
+        params: dict[str, Any] = {"bw": lk.bw_mbit}
+        if self.use_delay and lk.delay_ms:
+            params["delay"] = f"{lk.delay_ms}ms"
+        # an end we may pull: switch side only (a host keeps its address/route/neighbour)
+        e1 = i1 if self.topo.is_switch(lk.a) else "-"
+        e2 = i2 if self.topo.is_switch(lk.b) else "-"
+        self.state.add("link", lk.name, e1, e2)
+        net.addLink(
+            n1,
+            n2,
+            port1=lk.a_port or 0,
+            port2=lk.b_port or 0,
+            intfName1=i1,
+            intfName2=i2,
+            addr1=m1,
+            addr2=m2,
+            cls=TCLink,
+            **params,
+        )
+
+    def _configure_switch_ports(self) -> None:
+        cmds = []
+        for s in self.topo.switches:
+            for port in self.topo.neighbours(s.name):
+                i = self.intf_name(s.name, port)
+                cmds.append(f"ethtool -K {i} {' '.join(f'{o} off' for o in OFFLOADS)}")
+                cmds.append(f"sysctl -q -w net.ipv6.conf.{i}.disable_ipv6=1")
+        _sh("; ".join(f"{c} >/dev/null 2>&1" for c in cmds))
+
+    def _configure_hosts(self) -> None:
+        assert self.net is not None
+        bridge = self.target == "bridge"
+        for h in self.topo.hosts:
+            sw, port, _ = self.topo.host_attachment(h.name)
+            gw_mac = switch_port_mac(self.topo.switch(sw).device_id or 0, port)
+            cmds = [
+                "sysctl -q -w net.ipv6.conf.all.disable_ipv6=1",
+                "sysctl -q -w net.ipv6.conf.default.disable_ipv6=1",
+                f"ethtool -K eth0 {' '.join(f'{o} off' for o in OFFLOADS)} >/dev/null 2>&1",
+                "ip link set lo up",
+                "ip addr flush dev eth0",
+            ]
+            if bridge:
+                # one L2 domain: real ARP between the hosts (the bridge baseline only)
+                cmds.append(f"ip addr add {h.ip}/8 dev eth0")
+            else:
+                cmds += [
+                    f"ip addr add {h.ip}/32 dev eth0",
+                    f"ip route replace default via {GATEWAY} dev eth0 onlink",
+                    f"ip neigh replace {GATEWAY} lladdr {gw_mac} dev eth0 nud permanent",
+                ]
+            node = self.net.get(self.node_name(h.name))
+            out = node.cmd(" && ".join(cmds) + " && echo CONFIGURED")
+            if "CONFIGURED" not in out:
+                raise NetworkError(f"host {h.name}: configuration failed: {out.strip()}")
+
+    # -- what the control plane gets -----------------------------------------------------
+    def switches(self) -> list[SwitchInfo]:
+        assert self.net is not None, "network not started"
+        return [self._switch_node(s.name).info() for s in self.topo.switches]
+
+    def switch_info(self, name: str) -> SwitchInfo:
+        return self._switch_node(name).info()
+
+    def _switch_node(self, name: str) -> TestbedSwitch:
+        assert self.net is not None, "network not started"
+        return self.net.get(self.node_name(name))
+
+    def host(self, name: str) -> Host:
+        """The Mininet host of a topology host (host.cmd(...), host.popen(...))."""
+        assert self.net is not None, "network not started"
+        return self.net.get(self.node_name(name))
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id if self.state else ""
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call `callback(LinkEvent)` for every link change this network applies."""
+        self._subscribers.append(callback)
+
+    def register_table_dumper(self, dump: Callable[[str], str]) -> None:
+        """The control plane's way to show a switch's tables (the CLI's `tables` command)."""
+        self._table_dumper = dump
+
+    def dump_tables(self, switch: str) -> str:
+        if self._table_dumper is None:
+            return "no control plane attached: nothing can read the switch's tables"
+        return self._table_dumper(switch)
+
+    def attach(self, control_plane: Any) -> None:
+        """Wire a control plane in: it gets the switch list through `start(switches, topo)`,
+        link events through `on_link_event(event)`, and serves `dump_tables(switch)`."""
+        self.subscribe(control_plane.on_link_event)
+        if hasattr(control_plane, "dump_tables"):
+            self.register_table_dumper(control_plane.dump_tables)
+        control_plane.start(self.switches(), self.topo)
+
+    # -- failures ------------------------------------------------------------------------
+    def find_link(self, name: str) -> Link:
+        a, sep, b = name.partition("-")
+        if not sep:
+            raise KeyError(f"link names look like s1-s2, got {name!r}")
+        return self.topo.link_between(a, b)
+
+    def set_link(
+        self, name: str, up: bool, cause: str = "", offset: float | None = None
+    ) -> LinkEvent:
+        """Pull (up=False) or plug back (up=True) the cable of a link."""
+        lk = self.find_link(name)
+        for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)):
+            if self.topo.is_switch(end):
+                _ip_link(self.intf_name(end, port), up)
+        kind = "up" if up else "down"
+        ev = LinkEvent(
+            time.time(),
+            kind,
+            lk.name,
+            ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)),
+            cause or f"link {lk.name} {kind}",
+            offset,
+        )
+        self._publish(ev)
+        return ev
+
+    def set_switch(self, name: str, up: bool, offset: float | None = None) -> list[LinkEvent]:
+        """A whole switch fails (or returns): every link of it goes down (up)."""
+        self.topo.switch(name)
+        kind = "up" if up else "down"
+        return [
+            self.set_link(f"{name}-{peer}", up, f"switch {name} {kind}", offset)
+            for peer, _ in self.topo.neighbours(name).values()
+        ]
+
+    def _publish(self, ev: LinkEvent) -> None:
+        with self._lock:
+            self.events.append(ev)
+            subs = list(self._subscribers)
+        for cb in subs:
+            cb(ev)
+
+    # -- teardown ------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Remove everything this network created. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        if self.net is not None:
+            try:
+                self.net.stop()
+            except Exception as e:  # go on: the state file lets cleanup finish the job
+                self.say(f"mininet stop: {e}")
+        if self.state is not None:
+            from testbed.cleanup import clean_run  # everything recorded that is still there
+            from testbed.state import read
+
+            self.state.close(remove=False)
+            clean_run(read(self.state.path), force=True)
+        if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+
+    def __enter__(self) -> Network:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _sh(script: str) -> None:
+    subprocess.run(["sh", "-c", script], check=False)
+
+
+def _ip_link(intf: str, up: bool) -> None:
+    r = subprocess.run(
+        ["ip", "link", "set", "dev", intf, "up" if up else "down"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if r.returncode != 0:
+        raise NetworkError(f"ip link set dev {intf}: {r.stderr.strip()}")

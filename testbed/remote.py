@@ -1,0 +1,76 @@
+"""Act on a network another process owns (found through its state file): what
+`python -m experiments.fail` uses. Only switch-side interfaces in the root namespace are
+touched, the same cable pull as Network.set_link."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from testbed.failures import LinkEvent
+from testbed.state import Recorded, runs
+
+
+class RemoteError(RuntimeError):
+    pass
+
+
+def find_run(run_id: str | None = None, state_dir: Path | None = None) -> Recorded:
+    live = [r for r in runs(state_dir) if r.owner_alive]
+    if run_id is not None:
+        match = [r for r in live if r.run_id == run_id or r.prefix == run_id]
+        if len(match) != 1:
+            have = ", ".join(r.run_id for r in live) or "none"
+            raise RemoteError(f"no single running network {run_id!r}; running: {have}")
+        return match[0]
+    if len(live) != 1:
+        have = ", ".join(r.run_id for r in live) or "none"
+        raise RemoteError(f"{len(live)} networks running ({have}): name one with --run")
+    return live[0]
+
+
+class RemoteNetwork:
+    def __init__(self, rec: Recorded) -> None:
+        self.rec = rec
+
+    def _link(self, name: str) -> tuple[str, tuple[str, str]]:
+        a, _, b = name.partition("-")
+        for key in (f"{a}-{b}", f"{b}-{a}"):
+            if key in self.rec.links:
+                return key, self.rec.links[key]
+        raise RemoteError(f"run {self.rec.run_id} has no link {name!r}")
+
+    def set_link(
+        self, name: str, up: bool, cause: str = "", offset: float | None = None
+    ) -> LinkEvent:
+        key, ends = self._link(name)
+        for intf in ends:
+            if intf == "-":
+                continue
+            r = subprocess.run(
+                ["ip", "link", "set", "dev", intf, "up" if up else "down"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if r.returncode != 0:
+                raise RemoteError(f"ip link set dev {intf}: {r.stderr.strip()}")
+        a, b = key.split("-", 1)
+        ports = [int(e.rsplit("-eth", 1)[1]) if e != "-" else 0 for e in ends]
+        kind = "up" if up else "down"
+        return LinkEvent(
+            time.time(),
+            kind,
+            key,
+            ((a, ports[0]), (b, ports[1])),
+            cause or f"link {key} {kind}",
+            offset,
+        )
+
+    def set_switch(self, name: str, up: bool, offset: float | None = None) -> list[LinkEvent]:
+        keys = [k for k in self.rec.links if name in k.split("-", 1)]
+        if not keys:
+            raise RemoteError(f"run {self.rec.run_id} has no switch {name!r}")
+        kind = "up" if up else "down"
+        return [self.set_link(k, up, f"switch {name} {kind}", offset) for k in keys]

@@ -1,0 +1,370 @@
+"""Switch classes for the Mininet network. All run in the root namespace (as the p4lang
+tutorials run BMv2) on the interfaces Mininet made for them, and share one interface:
+`start` launches, the class's `batchStartup` waits until every switch is ready, `info()` hands
+the control plane what it needs (address, device id, port map).
+
+- `SoftSwitch`: `python -m softswitch PROG.json -i 1@s1-eth1 ... --device-id N
+  --grpc-server-addr 127.0.0.1:PORT --cpu-port 255 --log-file LOG`
+- `Bmv2Switch`: `simple_switch_grpc` with the same flags (target options after `--`),
+  logging to a file and pcap only when asked
+- `LinuxBridgeSwitch`: a plain Linux bridge (no P4, no gRPC): the baseline
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+from mininet.node import Switch
+
+from testbed.state import RunState
+
+CPU_PORT = 255
+
+
+class SwitchStartError(RuntimeError):
+    """A switch that did not come up; the message ends with the tail of its log."""
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    port: int
+    intf: str  # the switch's interface in the root namespace
+    peer: str  # topology name of the node at the other end
+    peer_port: int  # the peer's port (0: a host's eth0)
+
+
+@dataclass(frozen=True)
+class SwitchInfo:
+    """What the control plane needs of one switch."""
+
+    name: str  # topology name ("s1")
+    node: str  # Mininet node name (prefix + name)
+    device_id: int
+    target: str  # "softswitch", "bmv2" or "bridge"
+    grpc_addr: str | None  # "127.0.0.1:PORT"; None for a bridge
+    ports: dict[int, PortInfo] = field(default_factory=dict)
+    pid: int | None = None
+    log_file: str | None = None
+
+
+class TestbedSwitch(Switch):
+    """Common part: topology name, device id, state-file bookkeeping."""
+
+    target: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        topo_name: str,
+        device_id: int,
+        state: RunState | None = None,
+        log_dir: Path | None = None,
+        peers: dict[int, tuple[str, int]] | None = None,
+        **params: Any,
+    ) -> None:
+        params.setdefault("inNamespace", False)
+        super().__init__(name, dpid="%x" % max(device_id, 1), **params)
+        self.topo_name = topo_name
+        self.device_id = device_id
+        self.state = state
+        self.log_dir = log_dir or Path("/tmp")
+        self.peers = peers or {}
+
+    def data_ports(self) -> dict[int, str]:
+        return {p: i.name for p, i in sorted(self.intfs.items()) if p > 0 and i.name != "lo"}
+
+    def info_ports(self) -> dict[int, PortInfo]:
+        out = {}
+        for port, intf in self.data_ports().items():
+            peer, peer_port = self.peers.get(port, ("?", 0))
+            out[port] = PortInfo(port, intf, peer, peer_port)
+        return out
+
+    def info(self) -> SwitchInfo:
+        return SwitchInfo(
+            self.topo_name, self.name, self.device_id, self.target, None, self.info_ports()
+        )
+
+
+class P4Switch(TestbedSwitch):
+    """A P4 target process serving P4Runtime on 127.0.0.1:grpc_port."""
+
+    ready_timeout: ClassVar[float] = 30.0
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        program: Path | None,
+        grpc_port: int,
+        port_status_register: str | None = None,
+        pcap: bool = False,
+        debug_log: bool = False,
+        **params: Any,
+    ) -> None:
+        super().__init__(name, **params)
+        self.program = program
+        self.grpc_port = grpc_port
+        self.port_status_register = port_status_register
+        self.pcap = pcap
+        self.debug_log = debug_log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_file = self.log_dir / f"{self.topo_name}.log"
+        self.out_file = self.log_dir / f"{self.topo_name}.out"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def iface_args(self) -> list[str]:
+        return [a for p, i in self.data_ports().items() for a in ("-i", f"{p}@{i}")]
+
+    def start(self, controllers: list[Any]) -> None:
+        cmd = self.command()
+        with open(self.out_file, "wb") as out:
+            out.write((" ".join(cmd) + "\n").encode())
+            out.flush()
+            # own session: a Ctrl-C at the terminal reaches us, and we stop switches in order
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        if self.state is not None:
+            self.state.add_process("proc", self.proc.pid, f"{self.target}:{self.name}")
+
+    def listening(self) -> bool:
+        if self.proc is None:
+            return False
+        try:
+            conns = psutil.Process(self.proc.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.grpc_port for c in conns)
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = ""
+        for f in (self.out_file, self.log_file):
+            if f.exists():
+                tail = f.read_text(errors="replace").splitlines()[-lines:]
+                text += f"--- {f} (last {len(tail)} lines)\n" + "\n".join(tail) + "\n"
+        return text or "(no log written)"
+
+    def wait_ready(self, deadline: float) -> None:
+        while True:
+            if self.listening():
+                return
+            if self.proc is None or self.proc.poll() is not None:
+                code = None if self.proc is None else self.proc.returncode
+                raise SwitchStartError(
+                    f"{self.target} switch {self.topo_name} exited (status {code}) before "
+                    f"listening on 127.0.0.1:{self.grpc_port}\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise SwitchStartError(
+                    f"{self.target} switch {self.topo_name} not listening on "
+                    f"127.0.0.1:{self.grpc_port} after {self.ready_timeout:g} s\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    @classmethod
+    def batchStartup(cls, switches: list[P4Switch], run: Any = None) -> list[P4Switch]:
+        deadline = time.monotonic() + max((s.ready_timeout for s in switches), default=0)
+        for s in switches:
+            s.wait_ready(deadline)
+        return list(switches)
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, sig)
+
+    def stop(self, deleteIntfs: bool = True) -> None:
+        self._signal(signal.SIGTERM)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait()
+        super().stop(deleteIntfs)
+
+    @classmethod
+    def batchShutdown(cls, switches: list[P4Switch], run: Any = None) -> list[P4Switch]:
+        for s in switches:  # signal all first, then wait: shutdown in parallel
+            s._signal(signal.SIGTERM)
+        for s in switches:
+            s.stop()
+        return list(switches)
+
+    def info(self) -> SwitchInfo:
+        return SwitchInfo(
+            self.topo_name,
+            self.name,
+            self.device_id,
+            self.target,
+            f"127.0.0.1:{self.grpc_port}",
+            self.info_ports(),
+            self.proc.pid if self.proc else None,
+            str(self.log_file),
+        )
+
+
+class SoftSwitch(P4Switch):
+    target = "softswitch"
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "softswitch",
+            str(self.program) if self.program else "--no-p4",
+            *self.iface_args(),
+            "--device-id",
+            str(self.device_id),
+            "--grpc-server-addr",
+            f"127.0.0.1:{self.grpc_port}",
+            "--cpu-port",
+            str(CPU_PORT),
+            "--log-file",
+            str(self.log_file),
+        ]
+        if self.port_status_register:
+            cmd += ["--port-status-register", self.port_status_register]
+        return cmd
+
+
+class Bmv2Switch(P4Switch):
+    target = "bmv2"
+
+    def command(self) -> list[str]:
+        cmd = [
+            "simple_switch_grpc",
+            *self.iface_args(),
+            "--device-id",
+            str(self.device_id),
+            # every simple_switch also serves Thrift (default 9090): one port per device
+            "--thrift-port",
+            str(9090 + self.device_id),
+        ]
+        if self.debug_log:
+            cmd += ["--log-file", str(self.log_file.with_suffix("")), "--log-flush"]
+        if self.pcap:
+            cmd += ["--pcap", str(self.log_dir)]
+        cmd += [
+            str(self.program) if self.program else "--no-p4",
+            "--",
+            "--grpc-server-addr",
+            f"127.0.0.1:{self.grpc_port}",
+            "--cpu-port",
+            str(CPU_PORT),
+        ]
+        return cmd
+
+
+class LinuxBridgeSwitch(TestbedSwitch):
+    """A Linux bridge without STP; ports in `blocked_ports` are left out of it (the network
+    blocks the links outside a spanning tree, so loops cannot form)."""
+
+    target = "bridge"
+
+    def __init__(self, name: str, *, blocked_ports: set[int] | None = None, **params: Any):
+        super().__init__(name, **params)
+        self.blocked_ports = blocked_ports or set()
+
+    def start(self, controllers: list[Any]) -> None:
+        if self.state is not None:
+            self.state.add("bridge", self.name)
+        _ip(
+            "link",
+            "add",
+            "name",
+            self.name,
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+            "mcast_snooping",
+            "0",
+        )
+        _sysctl(f"net.ipv6.conf.{self.name}.disable_ipv6", "1")
+        for port, intf in self.data_ports().items():
+            if port not in self.blocked_ports:
+                _ip("link", "set", "dev", intf, "master", self.name)
+        _ip("link", "set", "dev", self.name, "up")
+
+    def stop(self, deleteIntfs: bool = True) -> None:
+        subprocess.run(["ip", "link", "del", "dev", self.name], capture_output=True, check=False)
+        super().stop(deleteIntfs)
+
+
+def _ip(*args: str) -> None:
+    r = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {r.stderr.strip()}")
+
+
+def _sysctl(key: str, value: str) -> None:
+    subprocess.run(["sysctl", "-q", "-w", f"{key}={value}"], capture_output=True, check=False)
+
+
+TARGETS: dict[str, type[TestbedSwitch]] = {
+    "softswitch": SoftSwitch,
+    "bmv2": Bmv2Switch,
+    "bridge": LinuxBridgeSwitch,
+}
+
+
+def softswitch_cli_available() -> bool:
+    return importlib.util.find_spec("softswitch.__main__") is not None
+
+
+def choose_target(target: str) -> tuple[type[TestbedSwitch], str]:
+    """The switch class for a target name, and a sentence saying what was chosen and why."""
+    if target == "auto":
+        if shutil.which("simple_switch_grpc"):
+            return Bmv2Switch, "target auto: bmv2 (simple_switch_grpc is installed)"
+        if softswitch_cli_available():
+            return SoftSwitch, "target auto: softswitch (simple_switch_grpc is not installed)"
+        raise SwitchStartError(
+            "target auto: neither simple_switch_grpc nor softswitch's CLI "
+            "(python -m softswitch) is available"
+        )
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; known: auto, {', '.join(TARGETS)}")
+    if target == "bmv2" and not shutil.which("simple_switch_grpc"):
+        raise SwitchStartError("target bmv2: simple_switch_grpc is not installed here")
+    if target == "softswitch" and not softswitch_cli_available():
+        raise SwitchStartError("target softswitch: softswitch has no CLI (python -m softswitch)")
+    return TARGETS[target], f"target {target}"
+
+
+def resolve_program(program: str | Path | None, target: str, root: Path | None = None) -> Path:
+    """A device config: a path to a .json file, or a program name looked up as
+    build/<target>/<name>.json (written by `make p4`)."""
+    if program is None:
+        raise ValueError(f"target {target} needs a P4 program (name or device-config .json)")
+    p = Path(program)
+    if p.suffix == ".json":
+        if not p.exists():
+            raise FileNotFoundError(f"device config {p} does not exist")
+        return p.resolve()
+    path = (root or Path.cwd()) / "build" / target / f"{program}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"device config {path} does not exist (run `make p4` first)")
+    return path
