@@ -210,7 +210,8 @@ def _add_frr(
                 )
                 fbm = reduce(or_, (masks[i] for i in members), 0)
                 backups.append(FrrBackup(peer, a.peer, a.port, a.src_mac, a.dst_mac, fbm, lfa))
-            bift.backups[peer] = tuple(backups)
+            if backups:
+                bift.backups[peer] = tuple(backups)
 
 
 def check_disjoint(bift: Bift) -> None:

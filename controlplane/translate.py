@@ -81,8 +81,9 @@ def bier_entities(state: BierState, switch: str, lfa_only: bool = True) -> list[
     `lfa_only` is False; the controller's reconvergence covers those bits."""
     bift = state.bifts[switch]
     nhs = _next_hops(bift)
-    n = len(nhs)
-    slot_of = [i if n <= SLOTS else i * SLOTS // n for i in range(n)]
+    # slot = (port - 1) mod 8: stable when next hops come and go (a change of one neighbour
+    # leaves the other slots, groups and entries alone); ports 8 apart share a slot
+    slot_of = [(port - 1) % SLOTS for _, port, _, _, _ in nhs]
     backups: dict[int, list[tuple[int, int, int, int, int]]] = {}  # primary rid -> backups
     for peer, bs in bift.backups.items():
         prim = bift.neighbors[peer]
