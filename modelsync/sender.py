@@ -61,6 +61,7 @@ class SenderConfig:
     src_mac: str | None = None  # default: the interface's MAC
     bfir_id: int = 0
     bsl: int = 256
+    bift_id_base: int = 1  # BIFT-id of SI k is k + base (the control plane installs SI + 1)
     root_sid: int | None = None
     deadline: float = 600.0
     poll_wait: float = 0.5  # how long one poll collects answers
@@ -189,8 +190,14 @@ class Sender:
         ids = [self.peers[n].spec.bfr_id for n in names]
         by_si = bitstrings_by_si([i for i in ids if i is not None], self.cfg.bsl)
         return [
-            bier_prefix(self.cfg.dst_mac, self._src_mac, bs, self.cfg.bfir_id)
-            for bs in by_si.values()
+            bier_prefix(
+                self.cfg.dst_mac,
+                self._src_mac,
+                bs,
+                self.cfg.bfir_id,
+                bift_id=si + self.cfg.bift_id_base,
+            )
+            for si, bs in by_si.items()
         ]
 
     # -- datagrams ---------------------------------------------------------------------
@@ -211,6 +218,11 @@ class Sender:
         struct.pack_into("!I", self.buf, o + 32, zlib.crc32(self.view[o : o + n]))
         self.c.datagrams += 1
         return n
+
+    def datagram(self, f: int, c: int, rnd: int = 0, flags: int = 0) -> bytes:
+        """A copy of the datagram of chunk c of file f (for checks and benchmarks)."""
+        n = self._build(f, c, rnd, flags)
+        return bytes(self.view[self.o : self.o + n])
 
     def _control_dgram(self, mtype: MsgType, seq: int) -> bytes:
         b = bytearray(HEADER_LEN)

@@ -47,8 +47,10 @@ def open_udp(src_ip: str = "0.0.0.0", mcast_ttl: int = 16) -> socket.socket:
             s.bind((src_ip, 0))
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(src_ip))
         except OSError as e:
-            s.close()
-            raise ValueError(f"cannot use source address {src_ip}: {e.strerror}") from None
+            # Not an address of this host (raw frames may still carry it): let routing pick.
+            log.warning(
+                "UDP socket cannot use source %s (%s); routing picks it", src_ip, e.strerror
+            )
     return s
 
 
