@@ -132,7 +132,7 @@ def test_register_read_write_and_program_use(bed: Testbed) -> None:
     bed.drain()
     bed.send(1, info_frame(flags=0, session=0, tag=6))
     out = bed.collect({2: 1})[2][0]
-    assert int.from_bytes(out[14 + 24 : 14 + 28], "big") == 43  # info.reg after +1
+    assert int.from_bytes(out[14 + 22 : 14 + 26], "big") == 43  # info.reg after +1
     assert reg(c, 6) == [43]
     assert len(reg(c)) == 8  # wildcard index: all cells
     w.index.index = 8
