@@ -1,0 +1,255 @@
+"""Benchmark: packets per second through one softswitch process on veth pairs, against a bare
+Python AF_PACKET forward loop (no pipeline) on the same veths in the same run.
+
+    python -m bench.softswitch_switch [--seconds 3] [--small 100] [--large 1400]
+
+(a) IPv4 forwarding (ref_l3_mcast, LPM route) with small frames, port 1 -> port 2;
+(b) one-in, eight-out replication (multicast group of ports 2..9) with 1,400-byte frames.
+The forwarder (switch or bare loop) is pinned to one CPU and the traffic generator to the
+other when there are two. Reported: offered and delivered packets per second (input frames
+forwarded per second, counted on port 2) and the ratio switch / bare loop. Needs root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.switch.harness import (  # noqa: E402
+    PYTHON,
+    Testbed,
+    _in_netns,
+)
+
+ETH_P_ALL = 0x0003
+
+
+def bare_loop(in_iface: str, out_ifaces: list[str]) -> None:
+    """The baseline: receive on one interface, send every frame to each output interface."""
+    rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    rx.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+    rx.setsockopt(263, 23, 1)  # PACKET_IGNORE_OUTGOING
+    rx.bind((in_iface, 0))
+    outs = []
+    for name in out_ifaces:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        s.bind((name, 0))
+        outs.append(s)
+    print("ready", flush=True)
+    ep = select.epoll()
+    ep.register(rx.fileno(), select.EPOLLIN)
+    rx.setblocking(False)
+    while True:
+        ep.poll()
+        for _ in range(64):
+            try:
+                frame = rx.recv(65536)
+            except BlockingIOError:
+                break
+            for s in outs:
+                try:  # noqa: SIM105 (cheaper than contextlib.suppress per frame)
+                    s.send(frame)
+                except OSError:
+                    pass
+
+
+def _pin(pid: int, cpu: int) -> None:
+    if os.cpu_count() and os.cpu_count() >= 2:
+        os.sched_setaffinity(pid, {cpu})
+
+
+def measure(tb: Testbed, frame: bytes, seconds: float) -> tuple[float, float]:
+    """Offer `frame` on port 1 as fast as one CPU allows for `seconds`; return (offered pps,
+    delivered pps on port 2)."""
+
+    def make_tx() -> socket.socket:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        s.bind((f"{tb.tag}h1", 0))
+        return s
+
+    tx = _in_netns(tb.ns(1), make_tx)
+    rx = tb.ports[2].sock
+    tb.drain()
+    count, first, last = 0, 0.0, 0.0
+    done = threading.Event()
+
+    def receive() -> None:
+        nonlocal count, first, last
+        while True:
+            r, _, _ = select.select([rx], [], [], 1.0)
+            if not r:
+                if done.is_set():
+                    return
+                continue
+            while True:
+                try:
+                    _, addr = rx.recvfrom(65536)
+                except BlockingIOError:
+                    break
+                if addr[2] == 4:
+                    continue
+                now = time.perf_counter()
+                if count == 0:
+                    first = now
+                last = now
+                count += 1
+
+    t = threading.Thread(target=receive)
+    t.start()
+    _pin(0, 0)
+    sent, start = 0, time.perf_counter()
+    end = start + seconds
+    while time.perf_counter() < end:
+        for _ in range(256):
+            try:
+                tx.send(frame)
+                sent += 1
+            except OSError:
+                pass
+    offered = sent / (time.perf_counter() - start)
+    done.set()
+    t.join()
+    tx.close()
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    delivered = (count - 1) / (last - first) if count > 1 and last > first else 0.0
+    return offered, delivered
+
+
+def frames(small: int, large: int) -> tuple[bytes, bytes]:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    def mk(dst: str, dport: int, size: int) -> bytes:
+        p = (
+            Ether(dst="02:00:00:00:01:01", src="02:00:00:00:00:09")
+            / IP(src="10.9.0.1", dst=dst, ttl=64)
+            / UDP(sport=7, dport=dport)
+        )
+        return bytes(p / (b"\x00" * max(0, size - len(p))))
+
+    return mk("10.1.2.3", 4000, small), mk("239.1.1.5", 1500, large)
+
+
+def program(tb: Testbed) -> None:
+    """Load ref_l3_mcast and its entries for both workloads."""
+    from finsy.proto import p4i
+    from google.protobuf import text_format
+
+    from softswitch import api
+    from softswitch.api import Lpm, Range, Ternary
+    from tests.switch import corpus
+
+    d = corpus.corpus_dir()
+    info = text_format.Parse((d / "ref_l3_mcast.p4info.txtpb").read_text(), p4i.P4Info())
+    blob = api.Program.from_file(str(d / "ref_l3_mcast.p4")).device_config()
+    c = tb.client()
+    c.set_pipeline(info, blob)
+    c.write(
+        [
+            c.insert(
+                c.table_entry(
+                    "L3Ingress.ipv4_lpm",
+                    {"hdr.ipv4.dst": Lpm(0x0A010200, 24)},
+                    "L3Ingress.route",
+                    {"port": 2, "dmac": 0x020000000202},
+                )
+            ),
+            c.insert(
+                c.table_entry(
+                    "L3Ingress.ipv4_lpm",
+                    {"hdr.ipv4.dst": Lpm(0xEF010100, 24)},
+                    "L3Ingress.route",
+                    {"port": 2, "dmac": 0x020000000E0E},
+                )
+            ),
+            c.insert(
+                c.table_entry(
+                    "L3Ingress.mcast_sel",
+                    {
+                        "hdr.ipv4.dst": Ternary(0xEF010000, 0xFFFF0000),
+                        "hdr.udp.dport": Range(1000, 2000),
+                    },
+                    "L3Ingress.set_mcast",
+                    {"grp": 1},
+                    10,
+                )
+            ),
+            c.insert(c.multicast_group(1, [(p, 1) for p in range(2, 10)])),
+        ]
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--small", type=int, default=100, help="frame size for (a), bytes")
+    ap.add_argument("--large", type=int, default=1400, help="frame size for (b), bytes")
+    ap.add_argument("--bare-only", action="store_true", help="measure only the bare loop")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench softswitch_switch: needs root (namespaces, veth)", file=sys.stderr)
+        return 2
+    small, large = frames(args.small, args.large)
+    rows = []
+    with Testbed(ports=range(1, 10), cpu_port=None, start=False) as tb:
+        outs_a = [tb.switch_iface(2)]
+        outs_b = [tb.switch_iface(p) for p in range(2, 10)]
+        bare = {}
+        for label, outs, frame in (("a", outs_a, small), ("b", outs_b, large)):
+            proc = subprocess.Popen(
+                [
+                    str(PYTHON),
+                    "-c",
+                    "import sys; from bench.softswitch_switch import bare_loop;"
+                    f"bare_loop({tb.switch_iface(1)!r}, {outs!r})",
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                proc.stdout.readline()
+                _pin(proc.pid, 1)
+                bare[label] = measure(tb, frame, args.seconds)
+            finally:
+                proc.terminate()
+                proc.wait()
+        if args.bare_only:
+            for label, (bo, bd) in bare.items():
+                print(f"bare loop ({label}): offered {bo:.0f} pps, forwarded {bd:.0f} pps")
+            return 0
+        tb.start = True
+        tb._start_switch()
+        _pin(tb.proc.pid, 1)
+        program(tb)
+        for label, frame, what in (
+            ("a", small, f"IPv4 forwarding, {len(small)} B"),
+            ("b", large, f"1-in-8-out replication, {len(large)} B"),
+        ):
+            sw = measure(tb, frame, args.seconds)
+            rows.append((what, bare[label], sw))
+        alive = tb.alive()
+    print(
+        f"{'workload':34} {'bare offered':>13} {'bare pps':>10} {'sw offered':>11} "
+        f"{'softswitch pps':>15} {'ratio':>7}"
+    )
+    for what, (bo, bd), (so, sd) in rows:
+        print(
+            f"{what:34} {bo:13.0f} {bd:10.0f} {so:11.0f} {sd:15.0f} {(sd / bd if bd else 0):7.3f}"
+        )
+    print(f"goal (a): 80000 pps; switch alive after the run: {alive}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
