@@ -87,3 +87,19 @@ def multicloud(clouds: int = 3, leaves: int = 2, gpus: int = 2) -> Topology:
         for b in range(a + 1, clouds):
             links.append((f"c{a}core", f"c{b}core", 10))
     return build("multicloud", switches, hosts, links)
+
+
+def ring_tree():
+    # the tree of cpf_topos.tree plus a spare link s3-s5 of weight 5 (links[5])
+    return build(
+        "rt",
+        ["s1", "s2", "s3", "s4", "s5", "s6"],
+        [
+            ("src", "model-store", "s1"),
+            ("g1", "gpu", "s4"),
+            ("g2", "gpu", "s4"),
+            ("g3", "gpu", "s5"),
+            ("g4", "gpu", "s6"),
+        ],
+        [("s1", "s2"), ("s1", "s3"), ("s2", "s4"), ("s2", "s5"), ("s3", "s6"), ("s3", "s5", 5)],
+    )

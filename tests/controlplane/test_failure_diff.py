@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cpf_topos import build
+from cpf_topos import ring_tree
 
 from controlplane.desired import compute_desired, diff_switches, tree_uses_link
 from controlplane.entities import Lpm, TableEntry, Update, mac_int
@@ -12,22 +12,6 @@ from controlplane.srp2mp import GroupAllocator, LabelAllocator, build_instance
 
 def m(dev: int, port: int) -> int:
     return mac_int("02:5e:00:%02x:00:%02x" % (dev, port))
-
-
-def ring_tree():
-    # the tree of cpf_topos.tree plus a spare link s3-s5 of weight 5 (links[5])
-    return build(
-        "rt",
-        ["s1", "s2", "s3", "s4", "s5", "s6"],
-        [
-            ("src", "model-store", "s1"),
-            ("g1", "gpu", "s4"),
-            ("g2", "gpu", "s4"),
-            ("g3", "gpu", "s5"),
-            ("g4", "gpu", "s6"),
-        ],
-        [("s1", "s2"), ("s1", "s3"), ("s2", "s4"), ("s2", "s5"), ("s3", "s6"), ("s3", "s5", 5)],
-    )
 
 
 def route(k: int, port: int, dmac: int) -> TableEntry:

@@ -1,0 +1,262 @@
+"""P4Runtime connections to many switches at once, on finsy.
+
+`Fabric` opens one finsy `Switch` per device (primary election with one election id for all,
+pipeline push of P4Info + device config from build/<target>/), writes batches of updates
+(`controlplane.entities.Update`), reads tables, multicast groups and counters, and sends and
+receives packets on the stream channel. Every operation on several switches runs
+concurrently (asyncio.gather). A failed write raises `BatchWriteError` naming the switch,
+the entity and the reason, and listing exactly which updates of the call were applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import finsy as fy
+from finsy.p4schema import P4MatchType
+
+from controlplane.entities import Entity, Lpm, McGroup, TableEntry, Ternary, Update
+from controlplane.errors import ControlPlaneError, WriteError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class SwitchConn:
+    name: str
+    address: str  # "127.0.0.1:9560"
+    device_id: int
+
+
+def program_files(
+    program: str, target: str = "softswitch", build: Path | None = None
+) -> tuple[Path, Path]:
+    """(P4Info text file, device config) of a program under build/<target>/."""
+    base = (build or REPO / "build") / target / program
+    p4info, blob = base.with_suffix(".p4info.txtpb"), base.with_suffix(".json")
+    for p in (p4info, blob):
+        if not p.is_file():
+            raise ControlPlaneError(
+                f"{p}: missing; build the P4 programs first (`make p4`) for target {target}"
+            )
+    return p4info, blob
+
+
+class BatchWriteError(WriteError):
+    """Some updates of a write were refused. `applied` are those that took effect."""
+
+    def __init__(
+        self, switch: str, failed: list[tuple[Update, str]], applied: list[Update]
+    ) -> None:
+        first, reason = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        super().__init__(switch, first.describe() + more, reason)
+        self.failed = failed
+        self.applied = applied
+
+
+@dataclass
+class WriteTiming:
+    switch: str
+    updates: int
+    started: float
+    done: float
+
+
+@dataclass
+class Fabric:
+    conns: list[SwitchConn]
+    p4info: Path | None = None
+    device_config: Path | None = None
+    election_id: int = 10
+    batch: int = 1000
+    push_pipeline: bool = True
+    switches: dict[str, fy.Switch] = field(default_factory=dict)
+
+    # -- connections -----------------------------------------------------------------------
+    async def open(self, timeout: float = 30.0) -> None:
+        """Connect to every switch, become primary, push the pipeline (concurrently)."""
+        opts = fy.SwitchOptions(
+            p4info=self.p4info if self.push_pipeline else None,
+            p4blob=self.device_config if self.push_pipeline else None,
+            p4force=True,
+            initial_election_id=self.election_id,
+        )
+
+        async def one(c: SwitchConn) -> None:
+            sw = fy.Switch(c.name, c.address, opts(device_id=c.device_id))
+            try:
+                await asyncio.wait_for(sw.__aenter__(), timeout)
+            except Exception as ex:
+                raise ControlPlaneError(
+                    f"switch {c.name} at {c.address} (device {c.device_id}): "
+                    f"cannot connect and set the pipeline: {ex}"
+                ) from ex
+            if not sw.is_primary:
+                await sw.__aexit__(None, None, None)
+                raise ControlPlaneError(
+                    f"switch {c.name}: another controller is primary "
+                    f"(its election id {sw.primary_id} >= ours {self.election_id})"
+                )
+            self.switches[c.name] = sw
+
+        results = await asyncio.gather(*(one(c) for c in self.conns), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await self.close()
+            raise errors[0]
+
+    async def close(self) -> None:
+        sws, self.switches = list(self.switches.values()), {}
+        await asyncio.gather(
+            *(sw.__aexit__(None, None, None) for sw in sws), return_exceptions=True
+        )
+
+    async def __aenter__(self) -> Fabric:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def switch(self, name: str) -> fy.Switch:
+        try:
+            return self.switches[name]
+        except KeyError:
+            raise ControlPlaneError(f"switch {name!r} is not connected") from None
+
+    # -- writes ----------------------------------------------------------------------------
+    async def write(self, switch: str, updates: Iterable[Update]) -> WriteTiming:
+        """Write in batches; stop at the first batch with a refused update."""
+        sw = self.switch(switch)
+        ups = list(updates)
+        t0 = time.perf_counter()
+        applied: list[Update] = []
+        for lo in range(0, len(ups), self.batch):
+            chunk = ups[lo : lo + self.batch]
+            try:
+                await sw.write([to_finsy_update(u) for u in chunk])
+            except fy.P4ClientError as ex:
+                if not ex.details:  # the whole request failed
+                    raise BatchWriteError(
+                        switch, [(chunk[0], f"{ex.code.name}: {ex.message}")], applied
+                    ) from ex
+                failed = [
+                    (chunk[i], f"{e.canonical_code.name}: {e.message}")
+                    for i, e in sorted(ex.details.items())
+                ]
+                applied += [u for i, u in enumerate(chunk) if i not in ex.details]
+                raise BatchWriteError(switch, failed, applied) from ex
+            except Exception as ex:
+                raise BatchWriteError(switch, [(chunk[0], repr(ex))], applied) from ex
+            applied += chunk
+        return WriteTiming(switch, len(ups), t0, time.perf_counter())
+
+    async def write_all(self, per_switch: dict[str, list[Update]]) -> dict[str, WriteTiming]:
+        """Write every switch's updates concurrently. On failures: raises the first
+        BatchWriteError after all switches finished; `.others` holds the rest and
+        `.results` the switches that succeeded."""
+        names = list(per_switch)
+        res = await asyncio.gather(
+            *(self.write(n, per_switch[n]) for n in names), return_exceptions=True
+        )
+        ok = {n: r for n, r in zip(names, res, strict=True) if isinstance(r, WriteTiming)}
+        errs = [r for r in res if isinstance(r, BaseException)]
+        if errs:
+            first = errs[0]
+            if not isinstance(first, BatchWriteError):
+                raise first
+            first.others = [e for e in errs[1:] if isinstance(e, BatchWriteError)]  # type: ignore[attr-defined]
+            first.results = ok  # type: ignore[attr-defined]
+            raise first
+        return ok
+
+    # -- reads -----------------------------------------------------------------------------
+    async def read_entries(self, switch: str, table: str | None = None) -> list[TableEntry]:
+        sw = self.switch(switch)
+        out = []
+        async for e in sw.read(fy.P4TableEntry(table or "")):
+            out.append(from_finsy_entry(e, sw))
+        return sorted(out, key=lambda e: (e.table, repr(e.match)))
+
+    async def read_groups(self, switch: str) -> list[McGroup]:
+        sw = self.switch(switch)
+        out = []
+        async for g in sw.read(fy.P4MulticastGroupEntry()):
+            reps = []
+            for r in g.replicas:
+                reps.append((r, 0) if isinstance(r, int) else (r.port, r.instance))
+            out.append(McGroup(g.multicast_group_id, tuple(reps)))
+        return sorted(out, key=lambda g: g.group)
+
+    async def read_counter(self, switch: str, counter: str) -> dict[int, tuple[int, int]]:
+        """index -> (packets, bytes) of every non-zero cell of an indirect counter."""
+        sw = self.switch(switch)
+        out = {}
+        async for c in sw.read(fy.P4CounterEntry(counter)):
+            if c.packet_count or c.byte_count:
+                out[int(c.index or 0)] = (c.packet_count, c.byte_count)
+        return out
+
+    # -- stream ----------------------------------------------------------------------------
+    async def packet_out(self, switch: str, payload: bytes, egress_port: int) -> None:
+        await self.switch(switch).write([fy.P4PacketOut(payload, egress_port=egress_port)])
+
+    async def packet_in(self, switch: str, timeout: float = 2.0) -> tuple[bytes, dict]:
+        sw = self.switch(switch)
+
+        async def first() -> tuple[bytes, dict]:
+            async for p in sw.read_packets():
+                return p.payload, dict(p.metadata)
+            raise ControlPlaneError(f"switch {switch}: stream closed")
+
+        return await asyncio.wait_for(first(), timeout)
+
+
+# -- entity conversion ------------------------------------------------------------------------
+def to_finsy(e: Entity) -> fy.P4TableEntry | fy.P4MulticastGroupEntry:
+    if isinstance(e, McGroup):
+        return fy.P4MulticastGroupEntry(e.group, replicas=list(e.replicas))
+    match = {}
+    for name, v in e.match:
+        if isinstance(v, Lpm):
+            match[name] = (v.value, v.prefix_len)
+        elif isinstance(v, Ternary):
+            match[name] = (v.value, v.mask)
+        else:
+            match[name] = v
+    return fy.P4TableEntry(
+        e.table,
+        match=fy.P4TableMatch(match),
+        action=fy.P4TableAction(e.action, **dict(e.params)),
+        priority=e.priority,
+    )
+
+
+def to_finsy_update(u: Update):
+    ent = to_finsy(u.entity)
+    return {"INSERT": ent.__pos__, "MODIFY": ent.__invert__, "DELETE": ent.__neg__}[u.kind]()
+
+
+def from_finsy_entry(e: fy.P4TableEntry, sw: fy.Switch) -> TableEntry:
+    table = sw.p4info.tables[e.table_id]
+    match: list[tuple[str, object]] = []
+    for name, v in (e.match or {}).items():
+        kind = table.match_fields[name].match_type
+        if kind == P4MatchType.LPM:
+            match.append((name, Lpm(int(v[0]), int(v[1]))))
+        elif kind == P4MatchType.TERNARY:
+            val, mask = v if isinstance(v, tuple) else (v, (1 << 64) - 1)
+            match.append((name, Ternary(int(val), int(mask))))
+        else:
+            match.append((name, int(v)))
+    order = [f.alias for f in table.match_fields]
+    match.sort(key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)
+    act = e.action
+    assert isinstance(act, fy.P4TableAction), f"{e.table_id}: indirect actions are not used"
+    params = tuple((k, int(v)) for k, v in act.args.items())
+    return TableEntry(e.table_id, tuple(match), act.name, params, e.priority)  # type: ignore[arg-type]

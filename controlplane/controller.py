@@ -1,0 +1,447 @@
+"""The SDN controller the experiment runner drives.
+
+    ctl = Controller(topo, fabric, technology="bier")
+    await ctl.install()                               # routes, BIFTs (or SR trees) everywhere
+    change = await ctl.set_receivers(["g1", "g7"])    # BIER: bitstrings, zero writes
+    rec = await ctl.on_link_event("s1-s2", up=False)  # detection delay, recompute, diff
+    ctl.state_records()                               # plain dicts for results/
+
+Every change is computed completely before the first write (bad input raises before
+anything is touched), written as a per-switch diff of what is installed, concurrently on
+all switches. A failed write is rolled back; if the roll-back fails too, the error lists
+exactly what remains in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from controlplane.bier import BSL, MAX_SETS
+from controlplane.client import BatchWriteError, Fabric, WriteTiming
+from controlplane.desired import TECHNOLOGIES, Desired, compute_desired, tree_uses_link
+from controlplane.entities import Entity, McGroup, TableEntry, Update, diff, index
+from controlplane.errors import ControlPlaneError, ReceiverError, WriteError
+from controlplane.graph import Network
+from controlplane.srp2mp import (
+    DEFAULT_BLOCK,
+    Algorithm,
+    GroupAllocator,
+    LabelAllocator,
+    TreeCost,
+    TreeInstance,
+    build_instance,
+    release_instance,
+)
+from controlplane.translate import sr_segment_entities
+from topologies.model import Topology
+
+DETECTION_DELAY_S = 0.15  # BFD-like: 3 x 50 ms
+
+# counter codes of p4src/README.md
+IN_CODES = {
+    0: "RX", 1: "IPV4_ROUTED", 2: "BIER_RX", 3: "MPLS_REPLICATED", 4: "MPLS_TRANSIT",
+    5: "PUNT", 6: "PACKET_OUT", 16: "DROP_NO_ROUTE", 17: "DROP_TTL", 18: "DROP_BAD_BIER",
+    19: "DROP_UNKNOWN_BIFT", 20: "DROP_NO_BITS", 21: "DROP_UNKNOWN_SID",
+    22: "DROP_BAD_CHECKSUM", 23: "DROP_UNSUPPORTED", 24: "DROP_PUNT_ACL",
+}  # fmt: skip
+OUT_CODES = {
+    0: "TX", 1: "BIER_FORWARDED", 2: "BIER_FRR", 3: "BIER_DECAP", 4: "MPLS_SWAP",
+    5: "MPLS_SWAP_PUSH", 6: "MPLS_POP_DELIVER", 7: "TO_CPU", 16: "DROP_ZERO_BITS",
+    17: "DROP_TTL", 18: "DROP_PORT_DOWN", 19: "DROP_NO_BRANCH", 20: "FRR_STANDBY",
+    21: "DROP_BAD_PROTO",
+}  # fmt: skip
+COUNTERS = {"MyIngress.in_stats": IN_CODES, "MyEgress.out_stats": OUT_CODES}
+
+
+@dataclass
+class SwitchWrite:
+    switch: str
+    updates: int
+    started: float  # wall clock
+    done: float
+
+
+@dataclass
+class EventRecord:
+    """The timeline of one link event (wall-clock seconds, time.time())."""
+
+    link: str
+    up: bool
+    occurred: float
+    detection_delay_s: float
+    detected: float = 0.0
+    computed: float = 0.0
+    done: float = 0.0
+    writes: list[SwitchWrite] = field(default_factory=list)
+    updates: int = 0
+    trees_rebuilt: list[str] = field(default_factory=list)
+    root_sids: list[int] = field(default_factory=list)
+    unreachable_hosts: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["kind"] = "link_event"
+        return d
+
+
+@dataclass
+class ReceiverChange:
+    technology: str
+    receivers: list[str]
+    writes: int
+    bitstrings: dict[int, int] = field(default_factory=dict)  # BIER: SI -> BitString
+    root_sid: int | None = None  # SR-P2MP: the label the sender pushes
+    cost: TreeCost | None = None
+    seconds: float = 0.0
+
+
+class Controller:
+    def __init__(
+        self,
+        topo: Topology,
+        fabric: Fabric | None,
+        technology: str = "bier",
+        *,
+        bsl: int = BSL,
+        max_sets: int = MAX_SETS,
+        frr: bool = True,
+        detection_delay_s: float = DETECTION_DELAY_S,
+        label_block: tuple[int, int] = DEFAULT_BLOCK,
+        sr_algorithm: Algorithm = "spt",
+        compress_transit: bool = False,
+        on_root_sid: Callable[[int], Awaitable[None] | None] | None = None,
+    ) -> None:
+        if technology not in TECHNOLOGIES:
+            raise ControlPlaneError(
+                f"unknown technology {technology!r}; one of {', '.join(TECHNOLOGIES)}"
+            )
+        self.topo = topo
+        self.fabric = fabric
+        self.technology = technology
+        self.bsl, self.max_sets, self.frr = bsl, max_sets, frr
+        self.detection_delay_s = detection_delay_s
+        self.labels = LabelAllocator(*label_block)
+        self.groups = GroupAllocator()
+        self.sr_algorithm: Algorithm = sr_algorithm
+        self.compress_transit = compress_transit
+        self.on_root_sid = on_root_sid
+        self.net = Network(topo)  # raises on a disconnected topology or a host without switch
+        self.down: frozenset[int] = frozenset()
+        self.installed: dict[str, list[Entity]] = {s: [] for s in self.net.switches}
+        self.desired: Desired | None = None
+        self.trees: list[TreeInstance] = []
+        self.sender: str | None = None
+        self.receivers: list[str] = []
+        self.events: list[EventRecord] = []
+        self.tree_costs: list[TreeCost] = []
+        self._instance = 0
+        self._lock = asyncio.Lock()
+
+    # -- install ---------------------------------------------------------------------------
+    async def install(
+        self, sender: str | None = None, receivers: list[str] | None = None
+    ) -> dict[str, WriteTiming]:
+        """Install the technology's state on every switch (SR: and the tree for
+        sender -> receivers when both are given)."""
+        async with self._lock:
+            trees: list[TreeInstance] = []
+            if self.technology == "sr" and sender and receivers:
+                trees = [self._new_tree(self.net, sender, receivers)]
+            try:
+                desired = self._compute(self.net, trees)
+            except Exception:
+                for t in trees:
+                    release_instance(t, self.labels, self.groups)
+                raise
+            timings = await self._apply(desired.per_switch)
+            self.desired, self.trees = desired, trees
+            if sender:
+                self.sender = sender
+            if receivers is not None:
+                self.receivers = list(receivers)
+            for t in trees:
+                await self._handover(t.root_sid)
+            return timings
+
+    def _compute(self, net: Network, trees: list[TreeInstance]) -> Desired:
+        return compute_desired(net, self.technology, trees, self.bsl, self.max_sets, self.frr)
+
+    def _new_tree(self, net: Network, sender: str, receivers: list[str]) -> TreeInstance:
+        self._instance += 1
+        return build_instance(
+            net,
+            sender,
+            receivers,
+            self.labels,
+            self.groups,
+            self._instance,
+            self.sr_algorithm,
+            self.compress_transit,
+        )
+
+    # -- receivers -------------------------------------------------------------------------
+    async def set_receivers(
+        self, receivers: list[str], sender: str | None = None
+    ) -> ReceiverChange:
+        """A new receiver set. BIER: only new bitstrings for the sender (no writes). SR-P2MP:
+        a new tree instance, make-before-break. Unicast: nothing to write."""
+        t0 = time.perf_counter()
+        sender = sender or self.sender
+        if self.technology == "bier":
+            if self.desired is None or self.desired.bier is None:
+                raise ControlPlaneError("BIER is not installed yet: call install() first")
+            bits = self.desired.bier.bitstrings(receivers)
+            self.receivers = list(receivers)
+            return ReceiverChange(
+                "bier", list(receivers), 0, bits, seconds=time.perf_counter() - t0
+            )
+        if self.technology == "unicast":
+            unknown = [r for r in receivers if r not in self.net.hosts]
+            if unknown:
+                raise ReceiverError(f"receiver set names unknown hosts: {unknown}")
+            self.receivers = list(receivers)
+            return ReceiverChange("unicast", list(receivers), 0, seconds=time.perf_counter() - t0)
+        if sender is None:
+            raise ReceiverError("SR-P2MP needs a sender for the tree")
+        async with self._lock:
+            net = self._current_net()
+            new = self._new_tree(net, sender, receivers)
+            writes, _ = await self._replace_trees(net, list(self.trees), [new])
+        self.sender, self.receivers = sender, list(receivers)
+        cost = self._cost(new, writes, time.perf_counter() - t0)
+        return ReceiverChange(
+            "sr", list(receivers), writes, root_sid=new.root_sid, cost=cost,
+            seconds=time.perf_counter() - t0,
+        )  # fmt: skip
+
+    async def _replace_trees(
+        self, net: Network, old: list[TreeInstance], new: list[TreeInstance]
+    ) -> tuple[int, list[SwitchWrite]]:
+        """Make-before-break: install new instances (with any other change of `net`), hand
+        the root SIDs over, then delete the old instances."""
+        keep = [t for t in self.trees if t not in old]
+        try:
+            mid = self._compute(net, keep + old + new)
+            final = self._compute(net, keep + new)
+        except Exception:
+            for t in new:
+                release_instance(t, self.labels, self.groups)
+            raise
+        t1 = await self._apply(mid.per_switch)
+        for t in new:
+            await self._handover(t.root_sid)
+        t2 = await self._apply(final.per_switch)
+        for t in old:
+            release_instance(t, self.labels, self.groups)
+        self.desired, self.trees = final, keep + new
+        timings = [*t1.values(), *t2.values()]
+        return sum(t.updates for t in timings), [_sw(t) for t in timings]
+
+    async def _handover(self, sid: int) -> None:
+        if self.on_root_sid is not None:
+            r = self.on_root_sid(sid)
+            if asyncio.iscoroutine(r):
+                await r
+
+    def _cost(self, t: TreeInstance, writes: int, seconds: float) -> TreeCost:
+        ents = [e for seg in t.segments.values() for e in sr_segment_entities(seg)]
+        c = TreeCost(
+            t.policy,
+            t.instance,
+            len(t.nodes),
+            len(t.segments),
+            sum(isinstance(e, TableEntry) for e in ents),
+            sum(isinstance(e, McGroup) for e in ents),
+            sum(len(s.branches) for s in t.segments.values()),
+            writes,
+            t.compute_s,
+            seconds - t.compute_s,
+        )
+        self.tree_costs.append(c)
+        return c
+
+    # -- failures --------------------------------------------------------------------------
+    def _current_net(self) -> Network:
+        return self.net if not self.down else self.net.with_down(self.down)
+
+    async def on_link_event(
+        self, link: str | int, up: bool, occurred: float | None = None
+    ) -> EventRecord:
+        """React to a link going down or up: wait out the detection delay (counted from
+        `occurred`, wall clock), recompute, write only the difference."""
+        idx = self.net.resolve_link(link)
+        occurred = time.time() if occurred is None else occurred
+        rec = EventRecord(self.net.topo.links[idx].name, up, occurred, self.detection_delay_s)
+        self.events.append(rec)
+        wait = occurred + self.detection_delay_s - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        rec.detected = time.time()
+        async with self._lock:
+            try:
+                await self._react(idx, up, rec)
+            except Exception as ex:
+                rec.error = str(ex)
+                raise
+            finally:
+                rec.done = time.time()
+        return rec
+
+    async def _react(self, idx: int, up: bool, rec: EventRecord) -> None:
+        before = self._current_net()
+        self.down = self.down - {idx} if up else self.down | {idx}
+        net = self._current_net()
+        if self.technology == "sr":
+            # a tree riding the failed link, or any tree when a link comes back (it may
+            # have been rebuilt around the failure), gets a new instance
+            old = [t for t in self.trees if up or tree_uses_link(t, before, idx)]
+            new = [self._new_tree(net, t.sender, list(t.receivers)) for t in old]
+            rec.computed = time.time()
+            rec.trees_rebuilt = [t.policy for t in old]
+            rec.root_sids = [t.root_sid for t in new]
+            _, writes = await self._replace_trees(net, old, new)
+            rec.writes = writes
+        else:
+            desired = self._compute(net, self.trees)
+            rec.computed = time.time()
+            timings = await self._apply(desired.per_switch)
+            self.desired = desired
+            rec.writes = [_sw(t) for t in timings.values()]
+        rec.updates = sum(w.updates for w in rec.writes)
+        assert self.desired is not None
+        rec.unreachable_hosts = sorted(
+            {h for hs in self.desired.unicast.unreachable.values() for h in hs}
+        )
+
+    # -- writing with roll-back ------------------------------------------------------------
+    async def _apply(self, target: dict[str, list[Entity]]) -> dict[str, WriteTiming]:
+        """Bring every switch from what is installed to `target`; roll back on failure."""
+        plan = {}
+        for sw, ents in target.items():
+            ups = diff(self.installed.get(sw, []), ents)
+            if ups:
+                plan[sw] = ups
+        if not plan:
+            return {}
+        if self.fabric is None:
+            raise ControlPlaneError("no switches connected (Controller without a Fabric)")
+        try:
+            timings = await self.fabric.write_all(plan)
+        except BatchWriteError as err:
+            await self._roll_back(err, plan)
+            raise
+        for sw in plan:
+            self.installed[sw] = list(target[sw])
+        return timings
+
+    async def _roll_back(self, err: BatchWriteError, plan: dict[str, list[Update]]) -> None:
+        errors = [err, *getattr(err, "others", [])]
+        applied = {e.switch: e.applied for e in errors}
+        for sw, t in getattr(err, "results", {}).items():
+            applied[sw] = plan[sw][: t.updates]
+        undo = {}
+        for sw, ups in applied.items():
+            old = index(self.installed.get(sw, []))
+            undo[sw] = [_inverse(u, old) for u in reversed(ups)]
+        undo = {sw: u for sw, u in undo.items() if u}
+        try:
+            if undo:
+                assert self.fabric is not None
+                await self.fabric.write_all(undo)
+        except BatchWriteError as again:
+            left = {e.switch: len(e.applied) for e in [again, *getattr(again, "others", [])]}
+            in_place = {
+                sw: [u.describe() for u in applied[sw]][: len(applied[sw]) - left.get(sw, 0)]
+                for sw in applied
+            }
+            raise WriteError(
+                err.switch,
+                err.entity,
+                f"{err.reason}; roll-back failed too ({again}); still in place: {in_place}",
+            ) from again
+        err.args = (f"{err.args[0]} (rolled back: nothing of this change is in place)",)
+
+    # -- observability ---------------------------------------------------------------------
+    def state_records(self) -> list[dict[str, Any]]:
+        """What the controller installed, per switch: entries per table, groups, replicas;
+        plus trees, their costs and the link-event timelines."""
+        out: list[dict[str, Any]] = []
+        for sw, ents in self.installed.items():
+            tables: dict[str, int] = {}
+            groups = replicas = 0
+            for e in ents:
+                if isinstance(e, McGroup):
+                    groups += 1
+                    replicas += len(e.replicas)
+                else:
+                    tables[e.table] = tables.get(e.table, 0) + 1
+            for t, n in sorted(tables.items()):
+                out.append(
+                    {"kind": "table", "switch": sw, "technology": self.technology,
+                     "table": t, "entries": n}
+                )  # fmt: skip
+            out.append(
+                {"kind": "groups", "switch": sw, "technology": self.technology,
+                 "groups": groups, "replicas": replicas}
+            )  # fmt: skip
+        for t in self.trees:
+            out.append(
+                {"kind": "tree", "policy": t.policy, "instance": t.instance, "root": t.root,
+                 "root_sid": t.root_sid, "nodes": len(t.nodes),
+                 "replication_nodes": len(t.segments), "algorithm": t.algorithm}
+            )  # fmt: skip
+        out += [{"kind": "tree_cost", **asdict(c)} for c in self.tree_costs]
+        out += [e.record() for e in self.events]
+        return out
+
+    async def read_records(self) -> list[dict[str, Any]]:
+        """Read back from every switch: entries per table, groups/replicas, counters."""
+        if self.fabric is None:
+            raise ControlPlaneError("no switches connected")
+        fab = self.fabric
+
+        async def one(sw: str) -> list[dict[str, Any]]:
+            entries, groups = await asyncio.gather(fab.read_entries(sw), fab.read_groups(sw))
+            tables: dict[str, int] = {}
+            for e in entries:
+                tables[e.table] = tables.get(e.table, 0) + 1
+            recs: list[dict[str, Any]] = [
+                {"kind": "read_table", "switch": sw, "table": t, "entries": n}
+                for t, n in sorted(tables.items())
+            ]
+            recs.append(
+                {"kind": "read_groups", "switch": sw, "groups": len(groups),
+                 "replicas": sum(len(g.replicas) for g in groups)}
+            )  # fmt: skip
+            for name, codes in COUNTERS.items():
+                for i, (pk, by) in sorted((await fab.read_counter(sw, name)).items()):
+                    code, port = divmod(i, 256)
+                    recs.append(
+                        {"kind": "counter", "switch": sw, "counter": name, "code": code,
+                         "code_name": codes.get(code, str(code)), "port": port,
+                         "packets": pk, "bytes": by}
+                    )  # fmt: skip
+            return recs
+
+        parts = await asyncio.gather(*(one(sw) for sw in fab.switches))
+        return [r for p in parts for r in p]
+
+
+def _sw(t: WriteTiming) -> SwitchWrite:
+    # WriteTiming is perf_counter based; convert to wall clock for records
+    off = time.time() - time.perf_counter()
+    return SwitchWrite(t.switch, t.updates, t.started + off, t.done + off)
+
+
+def _inverse(u: Update, old: dict[tuple, Entity]) -> Update:
+    if u.kind == "INSERT":
+        return Update("DELETE", u.entity)
+    prev = old.get(u.entity.key)
+    if prev is None:
+        raise ControlPlaneError(f"cannot undo {u.describe()}: previous state unknown")
+    return Update("MODIFY" if u.kind == "MODIFY" else "INSERT", prev)

@@ -1,0 +1,144 @@
+"""Controller logic on an in-memory fabric: installation, zero-write BIER receiver sets,
+SR make-before-break, link events with detection delay and minimal diffs, roll-back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from cpf_fabric import MemoryFabric
+from cpf_topos import multicloud, ring_tree, tree
+
+from controlplane.controller import Controller
+from controlplane.desired import compute_desired
+from controlplane.errors import LabelBlockExhausted, ReceiverError, WriteError
+from controlplane.graph import Network
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def make(topo, tech, **kw):
+    fab = MemoryFabric([s.name for s in topo.switches])
+    return Controller(topo, fab, tech, **kw), fab
+
+
+def test_install_writes_exactly_the_desired_state():
+    topo = multicloud(clouds=2, leaves=2, gpus=2)
+    ctl, fab = make(topo, "bier")
+    run(ctl.install())
+    want = compute_desired(Network(topo), "bier")
+    for sw, ents in want.per_switch.items():
+        assert fab.entities(sw) == set(ents)
+
+
+def test_bier_new_receiver_set_needs_no_writes():
+    topo = multicloud(clouds=2, leaves=2, gpus=2)
+    ctl, fab = make(topo, "bier")
+    run(ctl.install())
+    n = len(fab.log)
+    ch = run(ctl.set_receivers(["c0l0g0", "c1l1g1"]))
+    assert ch.writes == 0 and len(fab.log) == n
+    assert ch.bitstrings == {0: 0b10000001}
+    with pytest.raises(ReceiverError, match=r"'ghost' is not a GPU host"):
+        run(ctl.set_receivers(["ghost"]))
+
+
+def test_sr_receiver_change_is_make_before_break():
+    topo = tree()
+    sids = []
+    ctl, fab = make(topo, "sr", on_root_sid=sids.append)
+    run(ctl.install("src", ["g1", "g4"]))
+    assert sids == [100000]
+    first_calls = len(fab.calls)
+    ch = run(ctl.set_receivers(["g1", "g3", "g4"]))
+    assert ch.root_sid == sids[-1] == 100005
+    # two write rounds: install the new instance, then (after the handover) delete the old
+    assert len(fab.calls) == first_calls + 2
+    log = fab.log[-ch.writes :]
+    first_delete = next(i for i, (_, u) in enumerate(log) if u.kind == "DELETE")
+    assert all(u.kind == "INSERT" for _, u in log[:first_delete])
+    assert all(u.kind == "DELETE" for _, u in log[first_delete:])
+    # nothing of the old instance remains, the new one is complete
+    rep = {
+        e.match[0][1] for e in fab.entities("s1") if getattr(e, "table", "") == "MyIngress.rep_sid"
+    }
+    assert rep == {100005}
+    assert ch.cost.tree_nodes == 6 and ch.cost.replication_nodes == 6
+    assert ch.cost.writes == ch.writes
+    assert ctl.labels.in_use == set(range(100005, 100011))
+
+
+def test_link_failure_waits_detection_delay_and_writes_only_the_diff():
+    topo = ring_tree()
+    ctl, fab = make(topo, "unicast", detection_delay_s=0.05)
+    run(ctl.install())
+    before = len(fab.log)
+    t0 = time.time()
+    rec = run(ctl.on_link_event("s2-s5", up=False, occurred=t0))
+    assert rec.detected - t0 >= 0.05
+    assert rec.occurred <= rec.detected <= rec.computed <= rec.done
+    assert sorted(w.switch for w in rec.writes) == ["s1", "s2", "s3", "s5"]
+    assert rec.updates == len(fab.log) - before == 1 + 1 + 1 + 4
+    assert all(rec.computed <= w.started <= w.done <= rec.done for w in rec.writes)
+    r = rec.record()
+    assert r["detection_delay_s"] == 0.05 and r["kind"] == "link_event"
+    # back up: the original state again
+    run(ctl.on_link_event("s2-s5", up=True))
+    want = compute_desired(Network(topo), "unicast")
+    assert all(fab.entities(s) == set(e) for s, e in want.per_switch.items())
+
+
+def test_sr_tree_on_failed_link_is_rebuilt_around_it():
+    topo = ring_tree()
+    ctl, _ = make(topo, "sr", detection_delay_s=0.0)
+    run(ctl.install("src", ["g3"]))  # s1 -> s2 -> s5
+    rec = run(ctl.on_link_event("s2-s5", up=False))
+    assert rec.trees_rebuilt == ["src->g3"]
+    assert [t.edges for t in ctl.trees] == [(("s1", "s3"), ("s3", "s5"))]
+    assert rec.root_sids == [ctl.trees[0].root_sid]
+    # an unaffected tree stays as it is
+    run(ctl.set_receivers(["g4"], "src"))
+    rec2 = run(ctl.on_link_event("s2-s4", up=False))
+    assert rec2.trees_rebuilt == []
+
+
+def test_failed_install_rolls_back_everything():
+    topo = tree()
+    ctl, fab = make(topo, "bier")
+    fab.fail_on = ("s3", 5)
+    with pytest.raises(
+        WriteError,
+        match=r"switch s3: write of .* failed: RESOURCE_EXHAUSTED.*"
+        r"rolled back",
+    ):
+        run(ctl.install())
+    assert all(not fab.state[s] for s in fab.state)
+    assert all(not v for v in ctl.installed.values())
+
+
+def test_label_block_exhausted_leaves_switches_untouched():
+    topo = tree()
+    ctl, fab = make(topo, "sr", label_block=(100, 103))
+    with pytest.raises(LabelBlockExhausted):
+        run(ctl.install("src", ["g1", "g3", "g4"]))
+    assert fab.log == [] and ctl.labels.in_use == set()
+
+
+def test_state_records_count_entries_per_table():
+    topo = tree()
+    ctl, _ = make(topo, "bier")
+    run(ctl.install())
+    recs = [r for r in ctl.state_records() if r["switch"] == "s4"]
+    tables = {r["table"]: r["entries"] for r in recs if r["kind"] == "table"}
+    # s4: ports 1 (s2), 2 (g1), 3 (g2); 6 hosts; 1 SI; next hops s2, g1, g2
+    assert tables == {
+        "MyEgress.port_mac": 3,
+        "MyIngress.ipv4_lpm": 5,
+        "MyIngress.bier_bift": 1,
+        "MyEgress.bier_nh": 3,
+    }
+    groups = next(r for r in recs if r["kind"] == "groups")
+    assert (groups["groups"], groups["replicas"]) == (7, 12)
