@@ -1,0 +1,49 @@
+"""Fixtures for testbed tests: names and ports unique to this helper and this test (prefix
+"e" + two random characters), so that tests of other parts can run at the same moment."""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import socket
+import string
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def prefix() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "e" + "".join(secrets.choice(alphabet) for _ in range(2))
+
+
+@pytest.fixture
+def grpc_base() -> int:
+    """A base such that base+1 .. base+40 are free TCP ports right now."""
+    for _ in range(50):
+        base = random.randrange(20000, 40000)
+        ok = True
+        for p in range(base + 1, base + 41):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    pytest.skip("no free block of 40 TCP ports")
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    d = tmp_path / "state"
+    d.mkdir()
+    yield d
+
+
+def our_interfaces(prefix: str) -> list[str]:
+    return sorted(n for n in os.listdir("/sys/class/net") if n.startswith(prefix))

@@ -1,0 +1,139 @@
+"""The Mininet network with the Linux-bridge baseline: reachability, htb bandwidth, link
+failures as cable pulls with events for subscribers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from itertools import permutations
+from pathlib import Path
+
+import pytest
+
+import topologies
+from testbed.failures import LinkEvent, Schedule, run_schedule
+from testbed.network import Network
+from topologies import generators as gen
+
+from .conftest import our_interfaces
+
+pytestmark = [pytest.mark.root, pytest.mark.mininet]
+
+
+def diamond(**bw: float) -> topologies.Topology:
+    d = gen.fixed("diamond")
+    for link in d["links"]:
+        key = f"{link['a']}_{link['b']}"
+        if key in bw:
+            link["bw_mbit"] = bw[key]
+    return topologies.from_dict(d)
+
+
+@pytest.fixture
+def net(prefix: str, state_dir: Path) -> Iterator[Network]:
+    n = Network(diamond(s2_s4=20), "bridge", prefix=prefix, state_dir=state_dir)
+    try:
+        yield n.start()
+    finally:
+        n.stop()
+    assert our_interfaces(prefix) == []
+    assert list(state_dir.iterdir()) == []
+
+
+def ping(net: Network, src: str, dst: str) -> bool:
+    ip = net.topo.host(dst).ip
+    out = net.host(src).cmd(f"ping -c1 -W2 {ip}")
+    return " 1 received" in out
+
+
+def operstate(intf: str) -> str:
+    return Path(f"/sys/class/net/{intf}/operstate").read_text().strip()
+
+
+def test_every_host_pings_every_other(net: Network) -> None:
+    hosts = [h.name for h in net.topo.hosts]
+    failed = [(a, b) for a, b in permutations(hosts, 2) if not ping(net, a, b)]
+    assert failed == []
+
+
+def test_hosts_are_configured(net: Network) -> None:
+    h2 = net.host("h2")
+    assert h2.cmd("cat /proc/sys/net/ipv6/conf/all/disable_ipv6").strip() == "1"
+    assert "inet 10.0.0.2/8" in h2.cmd("ip -4 addr show dev eth0")
+    assert "link/ether 02:00:00:00:00:02" in h2.cmd("ip link show dev eth0")
+    off = h2.cmd("ethtool -k eth0")
+    for feature in (
+        "tcp-segmentation-offload",
+        "generic-segmentation-offload",
+        "generic-receive-offload",
+        "tx-checksumming",
+        "rx-checksumming",
+    ):
+        assert f"{feature}: off" in off, feature
+    # the switch side: the port MAC from the contract, htb with the link's rate
+    intf = net.intf_name("s4", 3)  # s4 port 3 -> s2 (20 Mbit/s)
+    assert Path(f"/sys/class/net/{intf}/address").read_text().strip() == "02:5e:00:04:00:03"
+    tc = net.net.get(net.node_name("s4")).cmd(f"tc class show dev {intf}")
+    assert "htb" in tc and "rate 20Mbit" in tc
+
+
+def test_transfer_over_a_20_mbit_link_runs_at_that_rate(net: Network) -> None:
+    # h1 -> h2 crosses s1-s2 (50 Mbit/s) and s2-s4 (20 Mbit/s)
+    recv = net.host("h2").popen([sys.executable, "-m", "testbed.rate", "recv", "--port", "5123"])
+    try:
+        assert recv.stderr is not None
+        assert recv.stderr.readline().strip() == b"listening"
+        out = net.host("h1").cmd(
+            f"{sys.executable} -m testbed.rate send --to 10.0.0.2 --port 5123 --seconds 5"
+        )
+        assert json.loads(out.strip().splitlines()[-1])["bytes"] > 0
+        stdout, _ = recv.communicate(timeout=30)
+    finally:
+        recv.kill()
+    got = json.loads(stdout.decode().strip().splitlines()[-1])
+    print("measured", got)
+    assert 18.0 <= got["mbit"] <= 22.0, got
+
+
+def test_link_failure_is_a_cable_pull_with_events(net: Network) -> None:
+    seen: list[LinkEvent] = []
+    net.subscribe(seen.append)
+    assert ping(net, "h1", "h4")  # h4 hangs off s2: s1-s2 is the only tree path
+    ev = net.set_link("s2-s1", up=False)
+    assert (ev.kind, ev.link, ev.ends, ev.cause) == (
+        "down", "s1-s2", (("s1", 2), ("s2", 2)), "link s1-s2 down",
+    )  # fmt: skip
+    assert seen == [ev] and net.events == [ev]
+    assert operstate(net.intf_name("s1", 2)) == "down"
+    assert operstate(net.intf_name("s2", 2)) == "down"
+    assert not ping(net, "h1", "h4")
+    net.set_link("s1-s2", up=True)
+    assert [e.kind for e in seen] == ["down", "up"]
+    assert ping(net, "h1", "h4")
+
+
+def test_host_link_failure_keeps_the_host_configured(net: Network) -> None:
+    h2 = net.host("h2")
+    net.set_link("h2-s4", up=False)
+    assert h2.cmd("cat /sys/class/net/eth0/carrier").strip() in ("0", "")
+    assert "inet 10.0.0.2/8" in h2.cmd("ip -4 addr show dev eth0")
+    assert not ping(net, "h1", "h2")
+    net.set_link("h2-s4", up=True)
+    assert h2.cmd("cat /sys/class/net/eth0/carrier").strip() == "1"
+    assert ping(net, "h1", "h2")
+
+
+def test_switch_failure_and_a_flap_schedule(net: Network) -> None:
+    events = net.set_switch("s2", up=False)
+    assert sorted(e.link for e in events) == ["h4-s2", "s1-s2", "s2-s4"]
+    assert {e.cause for e in events} == {"switch s2 down"}
+    net.set_switch("s2", up=True)
+    got: list[LinkEvent] = []
+    sched = Schedule.build(["s1-s2"], at=0.1, duration=0.2, flaps=2)
+    applied = run_schedule(net, sched, on_event=got.append)
+    assert applied == got
+    assert [e.kind for e in got] == ["down", "up", "down", "up"]
+    offsets = [e.offset for e in got]
+    assert all(o is not None and o >= a.at for o, a in zip(offsets, sched.actions, strict=True))
+    assert ping(net, "h1", "h4")

@@ -1,0 +1,110 @@
+"""The network with softswitch processes: each switch comes up, serves P4Runtime on its port,
+and the port map handed to the control plane matches the veths Mininet made."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from finsy.proto import p4r, p4r_grpc
+
+import topologies
+from testbed.network import Network
+from testbed.switches import SwitchStartError, softswitch_cli_available
+
+from .conftest import our_interfaces
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.mininet,
+    pytest.mark.skipif(not softswitch_cli_available(), reason="softswitch has no CLI yet"),
+]
+DIAMOND = Path(topologies.__file__).parent / "fixed" / "diamond.yaml"
+
+
+@pytest.fixture
+def net(prefix: str, grpc_base: int, state_dir: Path) -> Iterator[Network]:
+    n = Network(topologies.load(DIAMOND), "softswitch", None, prefix=prefix,
+                grpc_port_base=grpc_base, state_dir=state_dir)  # fmt: skip
+    try:
+        yield n.start()
+    finally:
+        n.stop()
+    assert our_interfaces(prefix) == []
+
+
+def test_switches_listen_and_report_their_ports(net: Network, grpc_base: int) -> None:
+    infos = net.switches()
+    assert [(s.name, s.device_id, s.target) for s in infos] == [
+        ("s1", 1, "softswitch"), ("s2", 2, "softswitch"), ("s3", 3, "softswitch"),
+        ("s4", 4, "softswitch"),
+    ]  # fmt: skip
+    for s in infos:
+        port = grpc_base + s.device_id
+        assert s.grpc_addr == f"127.0.0.1:{port}"
+        proc = psutil.Process(s.pid)
+        listens = [c.laddr for c in proc.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+        # gRPC may listen on a dual-stack socket: ::ffff:127.0.0.1 is 127.0.0.1
+        assert ("127.0.0.1", port) in [(a.ip.removeprefix("::ffff:"), a.port) for a in listens]
+        cmd = proc.cmdline()
+        assert cmd[cmd.index("--device-id") + 1] == str(s.device_id)
+        assert cmd[cmd.index("--cpu-port") + 1] == "255"
+        assert cmd[2:4] == ["softswitch", "--no-p4"]
+        given = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-i"]
+        assert given == [f"{p}@{i.intf}" for p, i in s.ports.items()]
+        assert {p: (i.peer, i.peer_port) for p, i in s.ports.items()} == net.topo.neighbours(s.name)
+
+
+def test_port_map_matches_the_veth_peers(net: Network) -> None:
+    for s in net.switches():
+        for port, pi in s.ports.items():
+            assert pi.intf == net.intf_name(s.name, port)
+            peer_index = Path(f"/sys/class/net/{pi.intf}/iflink").read_text().strip()
+            if net.topo.is_switch(pi.peer):
+                other = net.intf_name(pi.peer, pi.peer_port)
+                assert Path(f"/sys/class/net/{other}/ifindex").read_text().strip() == peer_index
+            else:
+                host = net.host(pi.peer)
+                assert host.cmd("cat /sys/class/net/eth0/ifindex").strip() == peer_index
+
+
+def test_p4runtime_answers(net: Network) -> None:
+    for s in net.switches():
+        with grpc.insecure_channel(s.grpc_addr) as ch:
+            reply = p4r_grpc.P4RuntimeStub(ch).Capabilities(p4r.CapabilitiesRequest(), timeout=5)
+        assert reply.p4runtime_api_version.startswith("1.")
+
+
+def test_hosts_use_the_contract_gateway(net: Network) -> None:
+    h2 = net.host("h2")  # on s4 port 1
+    assert "inet 10.0.0.2/32" in h2.cmd("ip -4 addr show dev eth0")
+    assert h2.cmd("ip route").strip() == "default via 10.255.255.254 dev eth0 onlink"
+    assert h2.cmd("ip neigh show 10.255.255.254").split()[:5] == [
+        "10.255.255.254", "dev", "eth0", "lladdr", "02:5e:00:04:00:01",
+    ]  # fmt: skip
+
+
+def test_a_switch_that_cannot_bind_fails_with_its_log(
+    prefix: str, grpc_base: int, state_dir: Path
+) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", grpc_base + 1))
+    blocker.listen(1)
+    n = Network(topologies.load(DIAMOND), "softswitch", None, prefix=prefix,
+                grpc_port_base=grpc_base, state_dir=state_dir, ready_timeout=20)  # fmt: skip
+    try:
+        with pytest.raises(SwitchStartError) as e:
+            n.start()
+    finally:
+        blocker.close()
+        n.stop()
+    msg = str(e.value)
+    assert msg.startswith(f"softswitch switch s1 exited (status 2) before listening on "
+                          f"127.0.0.1:{grpc_base + 1}\n--- ")  # fmt: skip
+    assert "softswitch: error:" in msg
+    assert our_interfaces(prefix) == []
+    assert list(state_dir.iterdir()) == []

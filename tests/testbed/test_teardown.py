@@ -1,0 +1,125 @@
+"""Teardown leaves nothing: a network whose owner is SIGKILLed midway is removed by
+`python -m experiments.cleanup`; SIGTERM and a failed start tear down by themselves.
+Counted: our interfaces, our processes, and the network namespaces our run created."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from testbed import state as st
+from testbed.switches import softswitch_cli_available
+
+from .conftest import our_interfaces
+
+pytestmark = [pytest.mark.root, pytest.mark.mininet]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def netns_inodes() -> dict[int, int]:
+    """pid -> inode of its network namespace, for every process."""
+    out = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            with contextlib.suppress(OSError):
+                out[int(p.name)] = os.stat(p / "ns" / "net").st_ino
+    return out
+
+
+def our_processes(prefix: str, grpc_base: int) -> list[int]:
+    """Mininet shells of our nodes, and switch processes serving on our port block."""
+    pids = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if (
+            f"mininet:{prefix}" in cmd
+            or f"127.0.0.1:{grpc_base + 1}" in cmd
+            or (f"@{prefix}s" in cmd and "softswitch" in cmd)
+        ):
+            pids.append(proc.info["pid"])
+    return pids
+
+
+def start_net(prefix: str, target: str, grpc_base: int) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.net", "diamond", "--target", target, "--prefix",
+         prefix, "--grpc-port-base", str(grpc_base), "--no-cli"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("ready "):
+        proc.kill()
+        pytest.fail(f"network did not come up: {line}{proc.communicate()[1]}")
+    return proc, line.split()[1]
+
+
+def targets() -> list[str]:
+    return ["bridge", "softswitch"]
+
+
+@pytest.mark.parametrize("target", targets())
+def test_sigkill_midway_then_cleanup_leaves_nothing(
+    prefix: str, grpc_base: int, target: str
+) -> None:
+    if target == "softswitch" and not softswitch_cli_available():
+        pytest.skip("softswitch has no CLI yet")
+    base_ns = set(netns_inodes().values())
+    assert our_interfaces(prefix) == [] and our_processes(prefix, grpc_base) == []
+    proc, run_id = start_net(prefix, target, grpc_base)
+    rec = st.read(st.STATE_DIR / f"{run_id}.state")
+    new_ns = {netns_inodes().get(pid) for _, pid, _ in rec.nodes} - base_ns
+    assert len(new_ns) == 4  # one namespace per host; the switches share the root one
+    ifaces = our_interfaces(prefix)
+    # 4 switches with 12 ports: 12 switch-side veth ends (+ 4 bridges on the baseline)
+    assert len(ifaces) == (16 if target == "bridge" else 12), ifaces
+    procs = our_processes(prefix, grpc_base)
+    assert len(procs) >= 8  # 8 Mininet shells (+ 4 softswitch processes)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    # a SIGKILLed owner cleans nothing: switch-to-switch veths (and bridges) are left
+    assert our_interfaces(prefix) != []
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.cleanup", "--run", run_id],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0 and r.stdout.startswith(f"clean-net: {run_id}: killed "), r.stdout
+    assert our_interfaces(prefix) == []
+    assert our_processes(prefix, grpc_base) == []
+    assert not (st.STATE_DIR / f"{run_id}.state").exists()
+    assert set(netns_inodes().values()) & new_ns == set()
+
+
+def test_host_namespaces_are_counted(prefix: str, grpc_base: int) -> None:
+    proc, run_id = start_net(prefix, "bridge", grpc_base)
+    try:
+        rec = st.read(st.STATE_DIR / f"{run_id}.state")
+        ns = netns_inodes()
+        root = ns[os.getpid()]
+        hosts = {ns.get(pid) for name, pid, _ in rec.nodes if name[len(prefix) :][0] == "h"}
+        switches = {ns.get(pid) for name, pid, _ in rec.nodes if name[len(prefix) :][0] == "s"}
+        assert len(hosts) == 4 and root not in hosts  # one namespace per host
+        assert switches == {root}  # switches live in the root namespace
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert set(netns_inodes().values()) & hosts == set()
+
+
+def test_sigterm_tears_down_without_cleanup(prefix: str, grpc_base: int) -> None:
+    proc, run_id = start_net(prefix, "bridge", grpc_base)
+    assert our_interfaces(prefix) != []
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert our_interfaces(prefix) == []
+    assert our_processes(prefix, grpc_base) == []
+    assert not (st.STATE_DIR / f"{run_id}.state").exists()

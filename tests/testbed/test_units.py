@@ -1,0 +1,148 @@
+"""Testbed pieces that need no root: schedules, state files, target choice, name and delay
+checks, the bridge baseline's loop breaking."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import topologies
+from testbed import state as st
+from testbed.cleanup import cleanup
+from testbed.failures import Action, Schedule
+from testbed.network import Network, NetworkError, netem_available
+from testbed.switches import resolve_program
+from topologies import generators as gen
+
+FIXED = Path(topologies.__file__).parent / "fixed"
+
+
+def test_schedule_down_for() -> None:
+    s = Schedule.build(["s1-s2"], at=2.5, duration=3)
+    assert s.actions == [Action(2.5, "down", "link", "s1-s2"), Action(5.5, "up", "link", "s1-s2")]
+
+
+def test_schedule_flap_several_links_and_a_switch() -> None:
+    s = Schedule.build(["s1-s2", "s3-s4"], ["s2"], at=1, duration=0.5, flaps=2, up_for=2)
+    assert [(a.at, a.kind, a.name) for a in s.actions] == [
+        (1, "down", "s1-s2"), (1, "down", "s3-s4"), (1, "down", "s2"),
+        (1.5, "up", "s1-s2"), (1.5, "up", "s3-s4"), (1.5, "up", "s2"),
+        (3.5, "down", "s1-s2"), (3.5, "down", "s3-s4"), (3.5, "down", "s2"),
+        (4.0, "up", "s1-s2"), (4.0, "up", "s3-s4"), (4.0, "up", "s2"),
+    ]  # fmt: skip
+    assert s.actions[2].what == "switch"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "name at least one --link or --switch"),
+        ({"links": ["a-b"], "flaps": 2}, "--flap needs --for (how long each cycle is down)"),
+        ({"links": ["a-b"], "duration": 0}, "--for: must be > 0"),
+        ({"links": ["a-b"], "at": -1}, "link a-b: time -1 s must be >= 0"),
+    ],
+)
+def test_schedule_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError) as e:
+        Schedule.build(**kwargs)
+    assert str(e.value) == message
+
+
+def test_state_file_round_trip_and_cleanup_skips_live_owner(tmp_path: Path) -> None:
+    rs = st.RunState("eq", tmp_path)
+    rs.add("iface", "eqs1-eth1")
+    rs.add("bridge", "eqs1")
+    rs.add("link", "s1-s2", "eqs1-eth2", "eqs2-eth1")
+    rs.add_process("proc", os.getpid(), "softswitch:eqs1")
+    rs.add("node", "broken")  # cut short by a crash: skipped
+    rec = st.read(rs.path)
+    assert rec.prefix == "eq" and rec.owner_alive
+    assert rec.ifaces == ["eqs1-eth1"] and rec.bridges == ["eqs1"]
+    assert rec.links == {"s1-s2": ("eqs1-eth2", "eqs2-eth1")}
+    assert rec.procs == [(os.getpid(), st.start_ticks(os.getpid()), "softswitch:eqs1")]
+    assert rec.nodes == []
+    [report] = cleanup(state_dir=tmp_path)
+    assert report.skipped == f"its owner, pid {os.getpid()}, is running"
+    assert rs.path.exists()
+    rs.close()
+
+
+def test_cleanup_of_a_dead_owner_kills_only_its_processes(tmp_path: Path) -> None:
+    owner = subprocess.Popen([sys.executable, "-c", "pass"])
+    owner.wait()
+    victim = subprocess.Popen(["sleep", "60"])
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        path = tmp_path / "dead.state"
+        path.write_text(
+            f"owner {owner.pid} 1\nprefix eq\n"
+            f"proc {victim.pid} {st.start_ticks(victim.pid)} softswitch:eqs1\n"
+            f"proc {bystander.pid} 12345 recycled-pid\n"  # same pid, other start time
+            "iface eqnotthere-eth1\n"
+        )
+        [report] = cleanup(state_dir=tmp_path)
+        assert report.killed == [f"softswitch:eqs1 (pid {victim.pid})"]
+        assert report.deleted == []
+        assert victim.wait(timeout=5) is not None
+        assert bystander.poll() is None
+        assert not path.exists()
+    finally:
+        victim.kill()
+        bystander.kill()
+
+
+def test_start_ticks_of_missing_process() -> None:
+    assert st.start_ticks(2**22 + 7) is None
+    assert not st.alive(2**22 + 7, 1)
+
+
+def test_bridge_baseline_blocks_links_outside_a_spanning_tree() -> None:
+    diamond = Network(topologies.load(FIXED / "diamond.yaml"), "bridge")
+    assert diamond.blocked_links == ["s3-s4"]  # the heavier backup path is cut
+    mc = Network(topologies.from_dict(gen.multicloud(3)), "bridge")
+    assert mc.blocked_links == ["c3-c1", "ms-c2"]  # core ring and store dual-homing
+    tree = Network(topologies.load(FIXED / "tree.yaml"), "bridge")
+    assert tree.blocked_links == []
+
+
+def test_interface_names_must_fit() -> None:
+    t = topologies.load(FIXED / "diamond.yaml")
+    with pytest.raises(NetworkError) as e:
+        Network(t, "bridge", prefix="toolongprefix")
+    assert str(e.value) == (
+        "interface name 'toolongprefixs1-eth1' is longer than 15 characters: use a shorter "
+        "prefix or switch name"
+    )
+
+
+@pytest.mark.skipif(netem_available(), reason="this kernel has netem: delay is emulated")
+def test_delay_is_refused_without_netem() -> None:
+    d = gen.fixed("line")
+    d["links"][3]["delay_ms"] = 5
+    t = topologies.from_dict(d)
+    with pytest.raises(NetworkError) as e:
+        Network(t, "bridge")
+    assert str(e.value) == (
+        "topology 'line' asks for link delay on s1-s2 (5 ms), but this kernel has no netem "
+        "(sch_netem) to emulate it; remove the delays, or run with delays ignored "
+        "(--delay ignore), or on a machine with netem"
+    )
+    said: list[str] = []
+    Network(t, "bridge", delay="ignore", say=said.append)
+    assert said == ["link delays IGNORED (no emulation): s1-s2 (5 ms)"]
+
+
+def test_unknown_target_and_missing_program(tmp_path: Path) -> None:
+    t = topologies.load(FIXED / "line.yaml")
+    with pytest.raises(ValueError, match=r"^unknown target 'ovs'; known: auto, softswitch, "):
+        Network(t, "ovs")
+    with pytest.raises(FileNotFoundError) as e:
+        resolve_program("nosuch", "softswitch", root=tmp_path)
+    assert str(e.value) == (
+        f"device config {tmp_path}/build/softswitch/nosuch.json does not exist "
+        "(run `make p4` first)"
+    )
