@@ -81,7 +81,8 @@ class Replica:
     instance: int  # becomes standard_metadata.egress_rid of the copy
 
 
-# The core provides (in softswitch/core/ or wherever its author puts it, re-exported here):
+# The core provides these, in softswitch/core/program.py and softswitch/core/switch.py,
+# re-exported here lazily (`from softswitch.api import Program, Switch`):
 #
 # class Program:                       # a compiled P4 program, immutable, shareable
 #     p4info: p4.config.v1.P4Info     (finsy.proto.p4i.P4Info)
@@ -123,3 +124,16 @@ class Replica:
 #     def process(self, port: int, frame: bytes) -> list[tuple[int, bytes]]
 #         # every frame that leaves, in order; frames to the CPU port carry the packet_in
 #         # header as the program emitted it; a frame from the CPU port starts with packet_out.
+
+
+def __getattr__(name: str) -> object:
+    # lazy, so that the core's modules can import the error and entry types above
+    if name == "Program":
+        from softswitch.core.program import Program
+
+        return Program
+    if name == "Switch":
+        from softswitch.core.switch import Switch
+
+        return Switch
+    raise AttributeError(f"module 'softswitch.api' has no attribute {name!r}")

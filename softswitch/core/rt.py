@@ -1,0 +1,209 @@
+"""Runtime helpers the generated code uses (kept small: every call is on the packet path)."""
+
+from __future__ import annotations
+
+import logging
+import random as _random
+import zlib
+
+__all__ = [
+    "Exit",
+    "Locals",
+    "PErr",
+    "Stack",
+    "_fb",
+    "_new",
+    "advance",
+    "div0",
+    "hash_crc16",
+    "hash_crc32",
+    "hash_csum16",
+    "hash_identity",
+    "hash_result",
+    "hash_xor16",
+    "log_msg",
+    "lookahead",
+    "mk",
+    "p4_random",
+]
+
+_new = object.__new__
+_fb = int.from_bytes
+_log = logging.getLogger("softswitch.p4")
+
+
+class PErr(Exception):
+    """A parser error: `code` is the error's number (None: reject without an error)."""
+
+    def __init__(self, code: int | None) -> None:
+        self.code = code
+
+
+class Exit(Exception):
+    pass
+
+
+class Locals:
+    """Control-level variables of one control invocation."""
+
+
+class Stack:
+    """A header stack: elements `h` and nextIndex `n`."""
+
+    __slots__ = ("h", "n")
+
+    def __init__(self, h: list) -> None:
+        self.h = h
+        self.n = 0
+
+    def _copy(self) -> Stack:
+        s = Stack([x._copy() for x in self.h])
+        s.n = self.n
+        return s
+
+    def last(self):  # type: ignore[no-untyped-def]
+        if self.n == 0:
+            raise PErr(3)  # StackOutOfBounds
+        return self.h[self.n - 1]
+
+    def at(self, i: int):  # type: ignore[no-untyped-def]
+        if i >= len(self.h):
+            raise PErr(3)
+        return self.h[i]
+
+    def push_front(self, count: int) -> None:
+        # BMv2: shift towards the end (the last `count` fall off), the first become invalid
+        h = self.h
+        size = len(h)
+        count = min(count, size)
+        if not count:
+            return
+        moved = h[size - count :]
+        del h[size - count :]
+        for x in moved:
+            x._v = False
+        h[0:0] = moved
+        self.n = min(self.n + count, size)
+
+    def pop_front(self, count: int) -> None:
+        h = self.h
+        size = len(h)
+        count = min(count, size)
+        if not count:
+            return
+        moved = h[:count]
+        del h[:count]
+        for x in moved:
+            x._v = False
+        h.extend(moved)
+        self.n = max(self.n - count, 0)
+
+
+def mk(cls, valid, **fields):  # type: ignore[no-untyped-def]
+    """A header/struct value from a list expression (headers become valid)."""
+    o = cls()
+    if valid:
+        o._v = True
+    for k, v in fields.items():
+        setattr(o, k, v)
+    return o
+
+
+def lookahead(pkt: bytes, off: int, nbits: int) -> int:
+    nbytes = (nbits + 7) // 8
+    if off + nbytes > len(pkt):
+        raise PErr(1)  # PacketTooShort
+    return _fb(pkt[off : off + nbytes], "big") >> (nbytes * 8 - nbits)
+
+
+def advance(pkt: bytes, off: int, nbits: int) -> int:
+    end = off + nbits // 8
+    if end > len(pkt):
+        raise PErr(1)
+    return end
+
+
+def div0(a: int, b: int, mod: bool) -> int:
+    if b == 0:
+        return 0
+    return a % b if mod else a // b
+
+
+def _data_bytes(value: int, nbits: int) -> bytes:
+    # fields packed MSB first, zero-padded at the end to whole bytes (as BMv2 does)
+    pad = (-nbits) % 8
+    return (value << pad).to_bytes((nbits + pad) // 8, "big")
+
+
+def _crc16_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC16 = _crc16_table()
+
+
+def hash_crc16(value: int, nbits: int) -> int:
+    """CRC-16/ARC (BMv2's crc16)."""
+    crc = 0
+    for b in _data_bytes(value, nbits):
+        crc = (crc >> 8) ^ _CRC16[(crc ^ b) & 0xFF]
+    return crc
+
+
+def hash_crc32(value: int, nbits: int) -> int:
+    return zlib.crc32(_data_bytes(value, nbits))
+
+
+def hash_identity(value: int, nbits: int) -> int:
+    # BMv2 keeps the bytes as they are; the caller's modulo/width keeps the last ones
+    return _fb(_data_bytes(value, nbits), "big")
+
+
+def hash_csum16(value: int, nbits: int) -> int:
+    data = _data_bytes(value, nbits)
+    if len(data) % 2:
+        data += b"\0"
+    s = 0
+    for i in range(0, len(data), 2):
+        s += (data[i] << 8) | data[i + 1]
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def hash_xor16(value: int, nbits: int) -> int:
+    data = _data_bytes(value, nbits)
+    if len(data) % 2:
+        data += b"\0"
+    x = 0
+    for i in range(0, len(data), 2):
+        x ^= (data[i] << 8) | data[i + 1]
+    return x
+
+
+def hash_result(h: int, base: int, mx: int, mask: int) -> int:
+    if mx == 0:
+        return base & mask
+    return (base + h % mx) & mask
+
+
+def p4_random(lo: int, hi: int) -> int:
+    if hi < lo:
+        return lo
+    return _random.randint(lo, hi)
+
+
+def log_msg(msg: str, values: tuple) -> None:
+    if values:
+        parts = msg.split("{}")
+        text = parts[0]
+        for i, p in enumerate(parts[1:]):
+            text += (str(values[i]) if i < len(values) else "{}") + p
+        msg = text
+    _log.info("%s", msg)
