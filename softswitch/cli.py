@@ -107,9 +107,7 @@ def load_initial_config(path: str) -> p4r.ForwardingPipelineConfig:
     """The pipeline config for PROG given on the command line."""
     from softswitch import api
 
-    program_cls = getattr(api, "Program", None)
-    if program_cls is None:
-        raise RuntimeError("the softswitch core is not available (softswitch.api.Program)")
+    program_cls = api.Program  # imported lazily by softswitch.api
     src = Path(path)
     if src.suffix == ".p4":
         program = program_cls.from_file(str(src))

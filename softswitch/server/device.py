@@ -28,10 +28,10 @@ PacketInSink = Callable[[p4r.PacketIn], None]
 
 
 def _core(name: str):
-    obj = getattr(api, name, None)
-    if obj is None:
-        raise error("UNIMPLEMENTED", f"softswitch core is not available (softswitch.api.{name})")
-    return obj
+    try:
+        return getattr(api, name)  # softswitch.api imports the core lazily
+    except Exception as exc:
+        raise error("UNIMPLEMENTED", f"softswitch core unavailable (api.{name}): {exc}") from exc
 
 
 @dataclass

@@ -7,7 +7,7 @@ import time
 
 import grpc
 import pytest
-from finsy.proto import p4i, p4r
+from finsy.proto import p4d, p4i, p4r
 from google.protobuf import text_format
 
 from softswitch.api import Exact
@@ -125,7 +125,7 @@ def test_clone_to_cpu_arrives_as_packet_in(bed: Testbed) -> None:
 def test_register_read_write_and_program_use(bed: Testbed) -> None:
     c = bed.c
     rid = c.index.registers_by_name["CrIngress.seen"].id
-    w = p4r.RegisterEntry(register_id=rid, data=p4r.P4Data(bitstring=b"\x2a"))
+    w = p4r.RegisterEntry(register_id=rid, data=p4d.P4Data(bitstring=b"\x2a"))
     w.index.index = 6
     c.write([c.modify(w)])
     assert reg(c, 6) == [42]
@@ -180,7 +180,7 @@ def test_port_status_register_follows_carrier(bed: Testbed) -> None:
 
     w = p4r.RegisterEntry(
         register_id=c.index.registers_by_name["CrIngress.seen"].id,
-        data=p4r.P4Data(bitstring=b"\x00"),
+        data=p4d.P4Data(bitstring=b"\x00"),
     )
     w.index.index = 2
     c.write([c.modify(w)])
