@@ -38,12 +38,42 @@ class Net:
     wan: np.ndarray  # bool: not inside one cloud
     hosts: frozenset[str]
     down: set[int] = field(default_factory=set)  # directed edge ids currently down
+    _core: tuple[Topology, dict[int, int]] | None = None
+
+    def core(self) -> tuple[Topology, dict[int, int]]:
+        """The switch graph alone as a Topology (ports, weights and device ids as in the full
+        one, so the control plane breaks ties the same way), and topo link index -> its index.
+        Routing needs no hosts, and the control plane's Network attaches hosts in time
+        quadratic in their number."""
+        if self._core is None:
+            switches = [s.model_dump(exclude_none=True) for s in self.topo.switches]
+            links, mapping = [], {}
+            for i, lk in enumerate(self.topo.links):
+                if lk.a in self.hosts or lk.b in self.hosts:
+                    continue
+                mapping[i] = len(links)
+                links.append(lk.model_dump())
+            core = Topology.model_validate(
+                {"name": self.topo.name, "switches": switches, "hosts": [], "links": links}
+            )
+            self._core = (core, mapping)
+        return self._core
 
     def edge_ids(self, nodes: list[str]) -> list[int]:
         return [self.index[(u, v)] for u, v in itertools.pairwise(nodes)]
 
     def link_edges(self, a: str, b: str) -> tuple[int, int]:
         return self.index[(a, b)], self.index[(b, a)]
+
+    def attachment(self) -> dict[str, str]:
+        """Host -> the switch it hangs off."""
+        out = {}
+        for lk in self.topo.links:
+            if lk.a in self.hosts:
+                out[lk.a] = lk.b
+            elif lk.b in self.hosts:
+                out[lk.b] = lk.a
+        return out
 
     def down_links(self) -> frozenset[int]:
         """Indices into topo.links of the links that are down."""
@@ -105,9 +135,12 @@ def shortest_paths(
     source (PIM-SM joins follow RPF). An unreachable receiver raises ValueError naming it, or
     is left out with `skip_unreachable`."""
     receivers = list(receivers)
-    cp = Network(net.topo, down=net.down_links(), require_connected=False)
-    src_sw = cp.hosts[source].switch
-    dst_sw = {r: cp.hosts[r].switch for r in receivers}
+    core, mapping = net.core()
+    down = frozenset(mapping[i] for i in net.down_links() if i in mapping)
+    cp = Network(core, down=down, require_connected=False)
+    attached = net.attachment()
+    src_sw = attached[source]
+    dst_sw = {r: attached[r] for r in receivers}
     if rpf:
         routing = compute_routing(cp, [src_sw])
     else:

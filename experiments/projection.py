@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -598,14 +598,20 @@ class Projection:
     topologies: dict[Any, Topology]
 
 
-def project(exp: Experiment, base: Path | None = None, scale: bool = True) -> Projection:
+def project(
+    exp: Experiment,
+    base: Path | None = None,
+    scale: bool = True,
+    topology: Callable[[Any], Topology] | None = None,
+) -> Projection:
     """Project every sweep value, technology and round of an experiment (one repetition: the
     model is deterministic). `scale=False` ignores the description's `projection:` block, for
-    the prediction stored beside an emulated measurement."""
+    the prediction stored beside an emulated measurement. `topology(sweep_value)` supplies the
+    topologies (default: built from the description)."""
     collected: dict[str, list[dict]] = {}
     topos: dict[Any, Topology] = {}
     for value, e in expand_sweep(exp):
-        topo = build_topology(e, base)
+        topo = topology(value) if topology else build_topology(e, base)
         topos[value] = topo
         if scale:
             bw_scale = e.projection.bandwidth_scale

@@ -259,6 +259,11 @@ class ResultsWriter:
     def write_topology(self, topo: Topology, sweep: Any = None) -> Path:
         name = "topology.yaml" if sweep is None else f"topology-{sweep_label(sweep)}.yaml"
         data = topo.model_dump(mode="json", exclude_none=True)
+        for lk in data["links"]:
+            # The model gives a host's end port 0 (its eth0) but accepts only >= 1 on input.
+            for end in ("a_port", "b_port"):
+                if lk.get(end) == 0:
+                    del lk[end]
         out = self.path / name
         out.write_text(yaml.safe_dump(data, sort_keys=False))
         return out

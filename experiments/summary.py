@@ -1,0 +1,219 @@
+"""The summary of a results folder: one row per technology (and sweep value) with each metric,
+its ideal, and the fidelity ratio measured / ideal (DESIGN.md, "What is measured").
+
+    round time      max completion over a round's receivers; mean over rounds and repetitions
+                    ideal: model bytes over the bottleneck link (rounds.ideal_time_s)
+    link bytes      all links, both directions, per round
+                    ideal: tree edges x model bytes (unicast: path hops x model bytes)
+    source egress   bytes the model store put on its link, per round
+                    ideal: model bytes (multicast), receivers x model bytes (unicast)
+    state entries   sum over switches, the largest round
+    new-set cost    writes and time of the control plane per change of receiver set
+    outage          longest time an affected receiver got no data after a failure
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from experiments.spec import MULTICAST, Experiment, source_host
+from topologies.model import Topology
+
+GROUP = ["sweep", "technology"]
+ROUND = ["sweep", "technology", "repetition", "round"]
+
+
+def aggregate(
+    exp: Experiment, tables: dict[str, pd.DataFrame], topology: Callable[[str], Topology]
+) -> pd.DataFrame:
+    """Per (sweep, technology): metrics, ideals and ratios. `topology(sweep_label)` gives the
+    topology of a sweep value (for the source host)."""
+    rec = tables["receivers"]
+    rnd = tables["rounds"]
+    links = tables["links"]
+    per_round = rec.groupby(ROUND, sort=False).agg(
+        round_time_s=("completed_s", lambda s: s.max(skipna=False)),
+        unverified=("verified", lambda s: int((~s.fillna(False).astype(bool)).sum())),
+    )
+    link_bytes = links.groupby(ROUND, sort=False)["bytes"].sum().rename("link_bytes")
+    wan = links[links["wan"].fillna(False).astype(bool)]
+    wan_bytes = wan.groupby(ROUND, sort=False)["bytes"].sum().rename("wan_bytes")
+    sources = {s: source_host(exp, topology(s)) for s in rnd["sweep"].unique()}
+    is_src = links["src"] == links["sweep"].map(sources)
+    egress = links[is_src].groupby(ROUND, sort=False)["bytes"].sum().rename("source_egress_bytes")
+    state = tables["switches"].groupby(ROUND, sort=False)["entries"].sum().rename("state_entries")
+    r = rnd.set_index(ROUND)
+    df = (
+        r[["receivers", "model_bytes", "ideal_time_s", "ideal_link_bytes", "switches_kept_up"]]
+        .join(r[["switch_drops"]])
+        .join(per_round, how="left")
+        .join([link_bytes, wan_bytes, egress, state], how="left")
+        .reset_index()
+    )
+    multicast = df["technology"].isin(MULTICAST)
+    df["ideal_source_egress"] = np.where(
+        multicast, df["model_bytes"], df["receivers"] * df["model_bytes"]
+    ).astype(float)
+    ctrl = tables["control"]
+    newset = ctrl[ctrl["action"] == "new-set"].groupby(GROUP, sort=False)
+    outage = tables["failures"].groupby(GROUP, sort=False)["outage_s"].max()
+    out = []
+    for (sweep, tech), g in df.groupby(GROUP, sort=False):
+        reps = g.groupby("repetition")
+        row: dict[str, Any] = {
+            "sweep": sweep,
+            "technology": tech,
+            "receivers": int(g["receivers"].max()),
+            "round_time_s": g["round_time_s"].mean(),
+            "all_rounds_s": reps["round_time_s"].sum().mean(),
+            "ideal_time_s": g["ideal_time_s"].mean(),
+            "link_bytes": g["link_bytes"].mean(),
+            "ideal_link_bytes": g["ideal_link_bytes"].mean(),
+            "wan_bytes": g["wan_bytes"].fillna(0).mean(),
+            "source_egress_bytes": g["source_egress_bytes"].mean(),
+            "ideal_source_egress": g["ideal_source_egress"].mean(),
+            "state_entries": g["state_entries"].max(),
+            "new_set_writes": _mean(newset, (sweep, tech), "writes"),
+            "new_set_s": _mean(newset, (sweep, tech), "duration_s"),
+            "max_outage_s": float(outage.get((sweep, tech), np.nan)),
+            "unverified": int(g["unverified"].fillna(0).sum()),
+            "rounds_not_kept_up": int((g["switches_kept_up"] == False).sum()),  # noqa: E712
+            "switch_drops": g["switch_drops"].sum(min_count=1),
+        }
+        row["fidelity_time"] = _ratio(row["round_time_s"], row["ideal_time_s"])
+        row["fidelity_link_bytes"] = _ratio(row["link_bytes"], row["ideal_link_bytes"])
+        row["fidelity_egress"] = _ratio(row["source_egress_bytes"], row["ideal_source_egress"])
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _mean(groups: Any, key: tuple[str, str], col: str) -> float:
+    try:
+        return float(groups.get_group(key)[col].mean())
+    except KeyError:
+        return float("nan")
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a) / float(b) if b and not pd.isna(b) and not pd.isna(a) else float("nan")
+
+
+def human_bytes(n: float) -> str:
+    if pd.isna(n):
+        return "-"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.0f} B"
+
+
+def human_time(s: float) -> str:
+    if pd.isna(s):
+        return "-"
+    if s >= 120:
+        return f"{s / 60:.1f} min"
+    if s >= 1:
+        return f"{s:.2f} s"
+    return f"{s * 1e3:.1f} ms"
+
+
+def _pair(value: str, ideal: str, ratio: float) -> str:
+    r = "" if pd.isna(ratio) else f" ({ratio:.2f}x)"
+    return f"{value} / {ideal}{r}"
+
+
+def print_summary(
+    exp: Experiment,
+    tables: dict[str, pd.DataFrame],
+    topology: Callable[[str], Topology],
+    kind: str,
+    file: TextIO | None = None,
+) -> pd.DataFrame:
+    """The on-screen summary (rich table); returns the aggregated frame."""
+    from rich.console import Console
+    from rich.table import Table
+
+    agg = aggregate(exp, tables, topology)
+    label = "MEASURED" if kind == "measurement" else "PROJECTION (flow model, not measured)"
+    table = Table(
+        title=f"{label}: {exp.name}",
+        caption="each cell: value / ideal (value over ideal); ideal time = model bytes over the "
+        "bottleneck link; ideal bytes = tree edges x model bytes",
+    )
+    sweep = exp.sweep.parameter if exp.sweep else None
+    cols = [
+        "technology",
+        "round time",
+        "link bytes",
+        "source egress",
+        "state",
+        "new set",
+        "outage",
+    ]
+    if sweep:
+        table.add_column(sweep)
+    for c in cols:
+        table.add_column(c, justify="left" if c == "technology" else "right")
+    for _, r in agg.iterrows():
+        newset = "-"
+        if not pd.isna(r["new_set_writes"]):
+            unit = "msgs" if r["technology"] == "pim-sm" else "writes"
+            newset = f"{r['new_set_writes']:.0f} {unit}, {human_time(r['new_set_s'])}"
+        cells = [
+            r["technology"],
+            _pair(human_time(r["round_time_s"]), human_time(r["ideal_time_s"]), r["fidelity_time"]),
+            _pair(
+                human_bytes(r["link_bytes"]),
+                human_bytes(r["ideal_link_bytes"]),
+                r["fidelity_link_bytes"],
+            ),
+            _pair(
+                human_bytes(r["source_egress_bytes"]),
+                human_bytes(r["ideal_source_egress"]),
+                r["fidelity_egress"],
+            ),
+            "-" if pd.isna(r["state_entries"]) else f"{int(r['state_entries'])}",
+            newset,
+            human_time(r["max_outage_s"]),
+        ]
+        if sweep:
+            cells.insert(0, r["sweep"])
+        table.add_row(*cells)
+    console = Console(file=file or sys.stdout, width=170)
+    console.print(table)
+    for line in warnings(agg, kind):
+        console.print(line)
+    return agg
+
+
+def warnings(agg: pd.DataFrame, kind: str) -> list[str]:
+    """Lines that must not be missed: switches that could not keep up, unverified models."""
+    out = []
+    for _, r in agg.iterrows():
+        where = f"{r['technology']}" + (f" (sweep {r['sweep']})" if r["sweep"] else "")
+        if r["rounds_not_kept_up"]:
+            drops = "" if pd.isna(r["switch_drops"]) else f", {int(r['switch_drops'])} drops"
+            out.append(
+                f"[bold red]{where}: the switches could not keep up with the link rates in "
+                f"{r['rounds_not_kept_up']} round(s){drops}; times are the target's, not the "
+                "network's[/]"
+            )
+        if r["unverified"]:
+            out.append(
+                f"[bold red]{where}: {r['unverified']} receiver(s) without a verified model[/]"
+            )
+    if kind != "measurement":
+        out.append("[yellow]These numbers come from the flow model, not from a measurement.[/]")
+    return out
+
+
+def print_results_summary(path: str, file: TextIO | None = None) -> pd.DataFrame:
+    from experiments.results import read_results
+
+    res = read_results(path)
+    return print_summary(res.experiment, res.tables, res.topology, res.kind, file)

@@ -1,0 +1,95 @@
+"""The projection beside the measurement: for a results folder, the flow model's prediction
+for the same parameters (same topology, bandwidths, model size, rounds, failures, delays) in
+`prediction/`, and the comparison predicted vs measured per technology.
+
+Goal stated in issue 12: completion times within 10 %, link bytes within 2 %.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.projection import Projection, project
+from experiments.results import (
+    Format,
+    ResultsWriter,
+    environment,
+    new_run_dir,
+    read_results,
+)
+
+TIME_GOAL = 0.10
+BYTES_GOAL = 0.02
+
+
+def write_projection(
+    proj: Projection, path: str | Path, fmt: Format = "parquet", new_dir: bool = True
+) -> Path:
+    """Write a projection as a results folder (environment kind 'projection'). With `new_dir`
+    the folder is <path>/<time>-<name>/, else `path` itself."""
+    out = new_run_dir(path, proj.experiment.name) if new_dir else Path(path)
+    env = environment(
+        "projection",
+        "flow model",
+        {"note": "predicted by experiments.projection (flow model); nothing here was measured"},
+    )
+    w = ResultsWriter.create(out, proj.experiment, env, fmt)
+    for value, topo in proj.topologies.items():
+        w.write_topology(topo, value)
+    for table, df in proj.tables.items():
+        w.add(table, df)
+    w.flush()
+    return out
+
+
+def predict_beside(results_dir: str | Path, fmt: Format = "parquet") -> Path:
+    """Compute the projection for a results folder's own description (unscaled: the emulated
+    bandwidths and model size) and store it in <results_dir>/prediction/."""
+    res = read_results(results_dir)
+    # The topologies as run are stored in the folder; a generator could have changed since.
+    proj = project(res.experiment, scale=False, topology=res.topology)
+    return write_projection(proj, Path(results_dir) / "prediction", fmt, new_dir=False)
+
+
+def compare(results_dir: str | Path) -> pd.DataFrame:
+    """Predicted against measured per (sweep, technology, round), measured averaged over
+    repetitions: round time and total link bytes, with relative errors and the verdict."""
+    res = read_results(results_dir)
+    pred = res.prediction()
+    if pred is None:
+        raise FileNotFoundError(f"{results_dir}: no prediction/ (run predict_beside first)")
+    keys = ["sweep", "technology", "round"]
+
+    def per_round(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        t = tables["receivers"].groupby([*keys, "repetition"])["completed_s"].max()
+        b = tables["links"].groupby([*keys, "repetition"])["bytes"].sum()
+        both = pd.concat([t.rename("time_s"), b.rename("link_bytes")], axis=1)
+        return both.groupby(keys).mean()
+
+    m = per_round(res.tables)
+    p = per_round(pred.tables)
+    df = m.join(p, lsuffix="_measured", rsuffix="_predicted", how="inner").reset_index()
+    df["time_error"] = df["time_s_measured"] / df["time_s_predicted"] - 1
+    df["bytes_error"] = df["link_bytes_measured"] / df["link_bytes_predicted"] - 1
+    df["time_ok"] = df["time_error"].abs() <= TIME_GOAL
+    df["bytes_ok"] = df["bytes_error"].abs() <= BYTES_GOAL
+    df["measured_kind"] = res.kind
+    return df
+
+
+def agreement_text(df: pd.DataFrame) -> str:
+    """One line per technology stating the agreement against the goals."""
+    lines = []
+    for tech, g in df.groupby("technology", sort=False):
+        t = g["time_error"].abs().max()
+        b = g["bytes_error"].abs().max()
+        lines.append(
+            f"{tech}: completion time within {t:.1%} (goal {TIME_GOAL:.0%}: "
+            f"{'met' if t <= TIME_GOAL else 'NOT met'}), link bytes within {b:.1%} "
+            f"(goal {BYTES_GOAL:.0%}: {'met' if b <= BYTES_GOAL else 'NOT met'})"
+        )
+    if len(df) and (df["measured_kind"] != "measurement").any():
+        lines.append("note: the 'measured' side of this folder is itself a projection")
+    return "\n".join(lines)
