@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -597,6 +597,13 @@ class Projection:
     tables: dict[str, pd.DataFrame]
     topologies: dict[Any, Topology]
 
+    def topology(self, label: str) -> Topology:
+        """The topology of a sweep value given as its label in the tables."""
+        for v, t in self.topologies.items():
+            if sweep_label(v) == label:
+                return t
+        raise KeyError(f"no topology for sweep value {label!r}")
+
 
 def project(
     exp: Experiment,
@@ -642,106 +649,65 @@ def project(
     return Projection(exp, tables, topos)
 
 
-def iter_keys(df: pd.DataFrame) -> Iterator[tuple[str, str]]:
-    for (sweep, tech), _ in df.groupby(["sweep", "technology"], sort=False):
-        yield sweep, tech
+def user_table(
+    exp: Experiment, tables: dict[str, pd.DataFrame], topology: Callable[[str], Topology]
+) -> pd.DataFrame:
+    """Per sweep value and technology: minutes until every receiver has the model, the speed-up
+    over unicast, bytes on the WAN and out of the source, state, new-set cost, outage."""
+    from experiments.summary import aggregate
+
+    agg = aggregate(exp, tables, topology)
+    agg["minutes"] = agg["round_time_s"] / 60
+    uni = agg[agg["technology"] == "unicast"].set_index("sweep")["round_time_s"]
+    agg["vs_unicast"] = agg["sweep"].map(uni) / agg["round_time_s"]
+    return agg
 
 
-def user_table(proj: Projection) -> pd.DataFrame:
-    """Per sweep value and technology: minutes to the model on every receiver, WAN bytes."""
-    t = proj.tables
-    rec = t["receivers"].groupby(["sweep", "technology", "round"], sort=False)
-    per_round = rec["completed_s"].max().reset_index()
-    links = t["links"]
-    wan = links[links["wan"]].groupby(["sweep", "technology", "round"], sort=False)["bytes"].sum()
-    src_host = {v: source_host(proj.experiment, topo) for v, topo in proj.topologies.items()}
-    egress = links[links.apply(lambda r: r["src"] == src_host[_unlabel(proj, r["sweep"])], axis=1)]
-    egress = egress.groupby(["sweep", "technology", "round"], sort=False)["bytes"].sum()
-    state = t["switches"].groupby(["sweep", "technology", "round"], sort=False)["entries"].sum()
-    ctrl = t["control"]
-    newset = ctrl[ctrl["action"] == "new-set"].groupby(["sweep", "technology"], sort=False)
-    outage = t["failures"].groupby(["sweep", "technology"], sort=False)["outage_s"].max()
-    out = []
-    for (sweep, tech), g in per_round.groupby(["sweep", "technology"], sort=False):
-        idx = [(sweep, tech, r) for r in g["round"]]
-        n = t["rounds"]
-        nrec = n[(n["sweep"] == sweep) & (n["technology"] == tech)]["receivers"].max()
-        row = {
-            "sweep": sweep,
-            "technology": tech,
-            "receivers": int(nrec),
-            "minutes": g["completed_s"].mean() / 60,
-            "minutes_all_rounds": g["completed_s"].sum() / 60,
-            "wan_TB": float(np.mean([wan.get(i, 0) for i in idx])) / 1e12,
-            "source_egress_TB": float(np.mean([egress.get(i, 0) for i in idx])) / 1e12,
-            "state_entries": int(max(state.get(i, 0) for i in idx)),
-            "new_set_writes": float(newset["writes"].mean().get((sweep, tech), 0) or 0),
-            "new_set_ms": float(newset["duration_s"].mean().get((sweep, tech), 0) or 0) * 1e3,
-            "max_outage_s": float(outage.get((sweep, tech), np.nan)),
-        }
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def _unlabel(proj: Projection, label: str) -> Any:
-    for v in proj.topologies:
-        if sweep_label(v) == label:
-            return v
-    raise KeyError(label)
-
-
-def print_user_table(proj: Projection, file: Any = None) -> None:
+def print_user_table(
+    exp: Experiment,
+    tables: dict[str, pd.DataFrame],
+    topology: Callable[[str], Topology],
+    file: Any = None,
+) -> pd.DataFrame:
     from rich.console import Console
     from rich.table import Table
 
-    df = user_table(proj)
-    exp = proj.experiment
+    from experiments.summary import human_bytes, human_time
+
+    df = user_table(exp, tables, topology)
     sweep = exp.sweep.parameter if exp.sweep else None
     table = Table(
         title=f"PROJECTION (flow model, not measured): {exp.name}",
-        caption="minutes: last receiver has every byte (mean per round); "
-        "WAN/egress: TB per round; new set: per change of receivers",
+        caption="minutes: until the last receiver has every byte (mean per round); bytes per round; "
+        "new set: per change of receivers (PIM-SM: join/prune messages)",
     )
+    cols = ["technology", "GPU hosts", "minutes", "vs unicast", "WAN bytes", "source egress"]
+    cols += ["state entries", "new set", "max outage"]
     if sweep:
         table.add_column(sweep)
-    for col in (
-        "technology",
-        "GPU hosts",
-        "minutes",
-        "vs unicast",
-        "WAN TB",
-        "source egress TB",
-        "state entries",
-        "new set",
-        "max outage s",
-    ):
+    for col in cols:
         table.add_column(col, justify="left" if col == "technology" else "right")
-    base = {s: g for s, g in df[df["technology"] == "unicast"].groupby("sweep")}
     for _, r in df.iterrows():
-        uni = base.get(r["sweep"])
-        speed = ""
-        if uni is not None and len(uni) and r["minutes"] > 0:
-            speed = f"{float(uni['minutes'].iloc[0]) / r['minutes']:.1f}x"
-        newset = (
-            "-"
-            if r["new_set_writes"] == 0 and r["new_set_ms"] == 0
-            else (f"{r['new_set_writes']:.0f} writes, {r['new_set_ms']:.1f} ms")
-        )
+        newset = "-"
+        if not pd.isna(r["new_set_writes"]):
+            unit = "msgs" if r["technology"] == "pim-sm" else "writes"
+            newset = f"{r['new_set_writes']:.0f} {unit}, {human_time(r['new_set_s'])}"
         cells = [
             r["technology"],
             str(r["receivers"]),
-            f"{r['minutes']:.1f}",
-            speed,
-            f"{r['wan_TB']:.2f}",
-            f"{r['source_egress_TB']:.2f}",
-            str(r["state_entries"]),
+            f"{r['minutes']:.2f}",
+            "-" if pd.isna(r["vs_unicast"]) else f"{r['vs_unicast']:.1f}x",
+            human_bytes(r["wan_bytes"]),
+            human_bytes(r["source_egress_bytes"]),
+            "-" if pd.isna(r["state_entries"]) else str(int(r["state_entries"])),
             newset,
-            "-" if np.isnan(r["max_outage_s"]) else f"{r['max_outage_s']:.2f}",
+            human_time(r["max_outage_s"]),
         ]
         if sweep:
             cells.insert(0, _pretty(sweep, r["sweep"]))
         table.add_row(*cells)
     Console(file=file or sys.stdout, width=160).print(table)
+    return df
 
 
 def _pretty(parameter: str, label: str) -> str:
@@ -766,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print_user_table(proj)
+    print_user_table(proj.experiment, proj.tables, proj.topology)
     if a.out:
         from experiments.validation import write_projection
 
