@@ -19,6 +19,7 @@ from tests.switch.harness import Testbed, need_target, target_of
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 N_FRAMES = 100_000
 CHUNK = 500
+PAYLOAD = b"x" * 20
 
 
 def valid(dst: str, ttl: int = 64, dport: int = 4000) -> bytes:
@@ -26,8 +27,7 @@ def valid(dst: str, ttl: int = 64, dport: int = 4000) -> bytes:
         Ether(dst="02:00:00:00:01:01", src="02:00:00:00:00:09")
         / IP(src="10.9.0.1", dst=dst, ttl=ttl)
         / UDP(sport=5, dport=dport)
-        / b"x"
-        * 20
+        / PAYLOAD
     )
 
 
