@@ -16,7 +16,7 @@ from pathlib import Path
 from modelsync.control import missing_ranges
 from modelsync.manifest import FileEntry, Manifest
 from modelsync.records import Counters, FileRecord
-from wire.delivery import FLAG_REPAIR, HEADER_LEN, BadDatagram, DeliveryHeader, MsgType, decode
+from wire.codec import FLAG_REPAIR, HEADER_LEN, BadDatagram, DeliveryHeader, MsgType, decode
 
 
 class DiskError(RuntimeError):

@@ -16,8 +16,8 @@ from modelsync.loadcheck import load_check
 from modelsync.manifest import Manifest
 from modelsync.reassembly import DiskError, Reassembler
 from modelsync.records import Counters, ReceiverRecord
+from wire.codec import MsgType
 from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
-from wire.delivery import MsgType
 
 log = logging.getLogger("modelsync.receiver")
 
@@ -142,6 +142,11 @@ class Receiver:
         done_since: float | None = None
         self.sock.settimeout(0.05)
         n_since_check = 0
+        log.info(
+            "listening on %s:%d for model %s (%d files), group %s",
+            cfg.bind, cfg.port, cfg.manifest.model_id, len(self.rx.files),
+            cfg.group if self.joined else "not joined",
+        )  # fmt: skip
         if self.rx.done:  # everything was on disk already (restarted receiver)
             self._finish_load()
             done_since = mono()

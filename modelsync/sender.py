@@ -22,9 +22,9 @@ from modelsync.pacing import TokenBucket
 from modelsync.records import ReceiverStatus, SenderCounters, SenderRecord
 from modelsync.targets import ReceiverSpec
 from modelsync.transport import SendStats, iface_mac, open_raw, open_udp, send_raw, send_udp
-from wire.bier import bitstrings_by_si
+from wire.bitstring import bitstrings_by_si
+from wire.codec import FLAG_REPAIR, HEADER, HEADER_LEN, MAGIC, VERSION, MsgType
 from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
-from wire.delivery import FLAG_REPAIR, HEADER, HEADER_LEN, MAGIC, VERSION, MsgType
 from wire.frames import (
     IPV4_LEN,
     UDP_LEN,
@@ -287,6 +287,10 @@ class Sender:
         prefixes = self._bier_prefixes(everyone) if tech == "bier" else [b""]
         total = sum(self.counts)
         copies = total * (len(everyone) if tech == "unicast" else len(prefixes))
+        log.info(
+            "first pass: model %s, %d chunks of %d bytes, %s to %d receivers, session %d",
+            self.m.model_id, total, self.C, tech, len(everyone), self.cfg.session,
+        )  # fmt: skip
         with self._progress("first pass", copies) as advance:
             for f, count in enumerate(self.counts):
                 for c in range(count):
@@ -305,6 +309,7 @@ class Sender:
                         self._drain()
                         advance(256 * (copies // max(total, 1)))
         self.first_pass_done_at = time.time()
+        log.info("first pass done: %d copies sent", self.c.first_pass_copies)
 
     def repair(self, needs: dict[int, dict[int, frozenset[str]]]) -> None:
         """Resend each needed chunk to exactly the receivers that miss it."""

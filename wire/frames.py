@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from wire.bier import BIER_NIBBLE, PROTO_IPV4, bier_header_len, bsl_code
+from wire.bitstring import BIER_NIBBLE, PROTO_IPV4, bier_header_len, bsl_code
 from wire.constants import (
     DATA_PORT,
     DEFAULT_TTL,
