@@ -101,7 +101,7 @@ def test_missing_interface_is_a_clear_error() -> None:
 
 
 @pytest.mark.root
-def test_switch_on_veths_without_pipeline_forwards_nothing() -> None:
+def test_switch_on_veths_without_pipeline_forwards_nothing(tmp_path) -> None:
     with Testbed(ports=[1, 2], start=False) as tb:
         proc, line = _start(
             "--no-p4",
@@ -111,13 +111,31 @@ def test_switch_on_veths_without_pipeline_forwards_nothing() -> None:
             f"2@{tb.switch_iface(2)}",
             "--grpc-server-addr",
             "127.0.0.1:0",
+            "--pcap",
+            str(tmp_path),
         )
         try:
             assert "ports 1@" in line, line
-            tb.send(1, bytes(range(64)))
+            frame = bytes(range(64))
+            tb.send(1, frame)
             tb.expect({})
             proc.terminate()
             assert proc.wait(timeout=10) == 0
         finally:
             proc.kill()
             proc.wait()
+        data = (tmp_path / f"{tb.switch_iface(1)}_in.pcap").read_bytes()
+        assert data[24 + 16 :] == frame  # one pcap record holding the frame
+        assert len((tmp_path / f"{tb.switch_iface(2)}_out.pcap").read_bytes()) == 24
+
+
+@pytest.mark.root
+def test_sigterm_with_connected_clients_exits_0(request) -> None:
+    from tests.switch.harness import need_target, target_of
+
+    need_target(target_of(request.config))
+    with Testbed(ports=[1]) as tb:
+        c = tb.client(election_id=1)
+        assert c.last_arbitration.status.code == 0
+        tb.client(election_id=None)
+        assert tb.stop_switch() == 0
