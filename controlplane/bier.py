@@ -19,6 +19,7 @@ from functools import reduce
 from operator import or_
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from controlplane.errors import DuplicateRiskError, ReceiverError
@@ -27,6 +28,7 @@ from controlplane.paths import NO_HOP, Routing, compute_routing
 
 BSL = 256
 MAX_SETS = 256  # the SI field of RFC 8296 is 8 bits
+SELF = -2  # next-hop key of a switch's own hosts
 
 
 @dataclass(frozen=True)
@@ -146,17 +148,32 @@ def compute_bier(
         routing = compute_routing(net, None if frr else dests)
     rows = np.array([routing.row[net.index[d]] for d in dests], dtype=np.int64)
     masks = [bits_at[d] for d in dests]
+    every = reduce(or_, masks, 0)
+    dest_idx = np.array([net.index[d] for d in dests], dtype=np.int64)
     state = BierState(bsl, ids, {k: h for h, k in ids.items()}, {}, routing=routing)
     nh = routing.nh[rows] if len(rows) else np.zeros((0, len(net.switches)), dtype=np.int64)
     for v, sw in enumerate(net.switches):
-        col = nh[:, v]
+        # group destination switches by next hop (SELF: this switch, NO_HOP: unreachable);
+        # the biggest group's F-BM is the complement of the others: F-BMs partition the bits,
+        # and a complement costs one operation where an OR over the group costs hundreds
+        col = np.where(dest_idx == v, SELF, nh[:, v])
+        order = np.argsort(col, kind="stable")
+        keys, starts, counts = np.unique(col[order], return_index=True, return_counts=True)
+        big = int(np.argmax(counts)) if len(counts) else -1
+        fbm_of: dict[int, int] = {}
+        for j, key in enumerate(keys.tolist()):
+            if j != big:
+                fbm_of[key] = reduce(
+                    or_, (masks[i] for i in order[starts[j] : starts[j] + counts[j]].tolist()), 0
+                )
+        if big >= 0:
+            fbm_of[int(keys[big])] = every ^ reduce(or_, fbm_of.values(), 0)
         neighbors: dict[str, BierNeighbor] = {}
-        for n in np.unique(col):
-            if n == NO_HOP:
+        for key, fbm in fbm_of.items():
+            if key < 0:
                 continue
-            peer = net.switches[int(n)]
+            peer = net.switches[key]
             a = net.adj[sw][peer]
-            fbm = reduce(or_, (masks[i] for i in np.flatnonzero(col == n)), 0)
             neighbors[peer] = BierNeighbor(peer, a.port, a.src_mac, a.dst_mac, fbm)
         neighbors = dict(sorted(neighbors.items(), key=lambda kv: kv[1].port))
         local = {
@@ -164,9 +181,8 @@ def compute_bier(
             for h in net.hosts_at[sw]
             if h.host in ids
         }
-        lost = [masks[i] for i in np.flatnonzero(col == NO_HOP) if dests[int(i)] != sw]
-        if lost:
-            state.unreachable[sw] = reduce(or_, lost, 0)
+        if NO_HOP in fbm_of:
+            state.unreachable[sw] = fbm_of[NO_HOP]
         state.bifts[sw] = Bift(sw, neighbors, dict(sorted(local.items())))
     if frr:
         _add_frr(net, state, routing, dests, masks)
@@ -180,38 +196,66 @@ def _add_frr(
 ) -> None:
     """Per switch and protected neighbour: next hops of the shortest paths avoiding the link."""
     dest_idx = np.array([net.index[d] for d in dests], dtype=np.int64)
+    rows = np.array([routing.row[int(i)] for i in dest_idx], dtype=np.int64)
     allrow = np.array([routing.row[i] for i in range(len(net.switches))])
+    base = net.csr()
     for sw, bift in state.bifts.items():
         v = net.index[sw]
-        for peer in bift.neighbors:
+        nh_v = routing.nh[rows, v]
+        for peer, prim in bift.neighbors.items():
+            # a neighbour whose only link is the one to this switch can never be a backup
             others = [
-                a for p, a in sorted(net.adj[sw].items(), key=lambda kv: kv[1].port) if p != peer
+                a
+                for p, a in sorted(net.adj[sw].items(), key=lambda kv: kv[1].port)
+                if p != peer and len(net.adj[p]) > 1
             ]
             if not others:
                 continue
-            behind = [i for i, d in enumerate(dests) if routing.next_hop(sw, d) == peer]
-            m_idx = [net.index[a.peer] for a in others]
-            dm = np.atleast_2d(dijkstra(net.csr(without=(sw, peer)), directed=False, indices=m_idx))
-            cost = dm[:, dest_idx[behind]] + np.array([a.weight for a in others])[:, None]
+            behind = np.flatnonzero(nh_v == net.index[peer])
+            m_idx = np.array([net.index[a.peer] for a in others])
+            # distances m -> d in the graph without the link; the graph is undirected, so
+            # run Dijkstra from whichever side has fewer nodes (neighbours or destinations)
+            g = _without(base, v, net.index[peer])
+            if len(behind) < len(m_idx):
+                dd = np.atleast_2d(dijkstra(g, directed=False, indices=dest_idx[behind]))
+                dm = dd[:, m_idx].T
+            else:
+                dm = np.atleast_2d(dijkstra(g, directed=False, indices=m_idx))[:, dest_idx[behind]]
+            cost = dm + np.array([a.weight for a in others])[:, None]
             best = np.argmin(cost, axis=0)  # first minimum = lowest port (others sorted)
-            groups: dict[int, list[int]] = {}
-            for j, i in enumerate(behind):
-                if np.isfinite(cost[best[j], j]):
-                    groups.setdefault(int(best[j]), []).append(i)
+            ok = np.isfinite(cost[best, np.arange(len(behind))])
+            # loop-free alternate: m's own shortest path to d does not come back through v
+            d_md = routing.dist[allrow[dest_idx[behind]], m_idx[best]]
+            d_mv = routing.dist[allrow[v], m_idx[best]]
+            d_vd = routing.dist[allrow[dest_idx[behind]], v]
+            lfa_each = d_md < d_mv + d_vd
+            chosen = np.where(ok, best, -1)
+            keys, counts = np.unique(chosen, return_counts=True)
+            fbm_of: dict[int, int] = {}
+            big = int(keys[np.argmax(counts)])
+            for k in keys.tolist():
+                if k != big:
+                    members = behind[chosen == k].tolist()
+                    fbm_of[k] = reduce(or_, (masks[i] for i in members), 0)
+            fbm_of[big] = prim.fbm ^ reduce(or_, fbm_of.values(), 0)
             backups = []
-            for oi, members in sorted(groups.items(), key=lambda kv: others[kv[0]].port):
-                a = others[oi]
-                m = net.index[a.peer]
-                d_mv = routing.dist[allrow[v], m]
-                lfa = all(
-                    routing.dist[allrow[dest_idx[i]], m]
-                    < d_mv + routing.dist[allrow[dest_idx[i]], v]
-                    for i in members
+            for k in sorted((k for k in fbm_of if k >= 0), key=lambda k: others[k].port):
+                a = others[k]
+                lfa = bool(np.all(lfa_each[chosen == k]))
+                backups.append(
+                    FrrBackup(peer, a.peer, a.port, a.src_mac, a.dst_mac, fbm_of[k], lfa)
                 )
-                fbm = reduce(or_, (masks[i] for i in members), 0)
-                backups.append(FrrBackup(peer, a.peer, a.port, a.src_mac, a.dst_mac, fbm, lfa))
             if backups:
                 bift.backups[peer] = tuple(backups)
+
+
+def _without(base: csr_matrix, u: int, v: int) -> csr_matrix:
+    """The adjacency matrix without the edge u-v (both directions)."""
+    g = base.copy()
+    g[u, v] = 0
+    g[v, u] = 0
+    g.eliminate_zeros()
+    return g
 
 
 def check_disjoint(bift: Bift) -> None:

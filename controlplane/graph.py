@@ -16,7 +16,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from controlplane.errors import TopologyError
-from topologies.model import Topology, switch_port_mac
+from topologies.model import Host, Topology, switch_port_mac
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,12 @@ class Network:
         self.hosts_at: dict[str, list[HostPort]] = {n: [] for n in self.switches}
         # switch -> peer -> the adjacency in use (best of parallel up links)
         self.adj: dict[str, dict[str, Adjacency]] = {n: {} for n in self.switches}
+        attach: dict[str, tuple[str, int]] = {}
+        for link in topo.links:
+            attach.setdefault(link.a, (link.b, link.b_port or 0))
+            attach.setdefault(link.b, (link.a, link.a_port or 0))
         for h in topo.hosts:
-            self._attach(h.name)
+            self._attach(h, attach.get(h.name))
         for i, link in enumerate(topo.links):
             if link.a not in self.index or link.b not in self.index or i in self.down:
                 continue
@@ -80,17 +84,15 @@ class Network:
     def port_mac(self, switch: str, port: int) -> str:
         return switch_port_mac(self.device_id[switch], port)
 
-    def _attach(self, host: str) -> None:
-        h = self.topo.host(host)
-        try:
-            sw, port, _ = self.topo.host_attachment(host)
-        except KeyError:
-            raise TopologyError(f"host {host!r} has no link to a switch") from None
+    def _attach(self, h: Host, at: tuple[str, int] | None) -> None:
+        if at is None:
+            raise TopologyError(f"host {h.name!r} has no link to a switch")
+        sw, port = at
         if sw not in self.index:
-            raise TopologyError(f"host {host!r} is attached to {sw!r}, which is not a switch")
+            raise TopologyError(f"host {h.name!r} is attached to {sw!r}, which is not a switch")
         assert h.ip is not None and h.mac is not None  # assigned by the model
-        hp = HostPort(host, h.ip, h.mac, h.role, sw, port, self.port_mac(sw, port))
-        self.hosts[host] = hp
+        hp = HostPort(h.name, h.ip, h.mac, h.role, sw, port, self.port_mac(sw, port))
+        self.hosts[h.name] = hp
         self.hosts_at[sw].append(hp)
 
     # -- graph views ------------------------------------------------------------------------

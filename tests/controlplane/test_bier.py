@@ -140,3 +140,29 @@ def test_partitioned_switch_lists_unreachable_bits():
     st = compute_bier(net)
     assert st.unreachable == {"s1": 0b10, "s2": 0b10, "s3": 0b01}
     assert {n: b.fbm for n, b in st.bifts["s1"].neighbors.items()} == {"s2": 0b01}
+
+
+def test_multicloud_frr_backups_match_networkx_paths_avoiding_the_link():
+    net = Network(multicloud(clouds=3, leaves=3, gpus=2))
+    st = compute_bier(net)
+    g = net.graph()
+    checked = 0
+    for sw, b in st.bifts.items():
+        for peer, backups in b.backups.items():
+            h = g.copy()
+            h.remove_edge(sw, peer)
+            dist = dict(nx.all_pairs_dijkstra_path_length(h, weight="weight"))
+            for bk in backups:
+                for k in range(1, len(st.ids) + 1):
+                    if not bk.fbm >> (k - 1) & 1:
+                        continue
+                    d = net.hosts[st.hosts[k]].switch
+                    # via is on a shortest path avoiding the link, and the lowest such port
+                    valid = sorted(
+                        a.port
+                        for m, a in net.adj[sw].items()
+                        if m != peer and d in dist[m] and a.weight + dist[m][d] == dist[sw][d]
+                    )
+                    assert bk.port == valid[0], (sw, peer, k)
+                    checked += 1
+    assert checked > 50
