@@ -24,7 +24,7 @@ class TestbedCLI(CLI):
         try:
             result = fn(*args)
         except (KeyError, RuntimeError, ValueError) as e:
-            self._out(f"error: {e}")
+            self._out(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}")
             return
         events = result if isinstance(result, list) else [result]
         for ev in events:

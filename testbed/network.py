@@ -41,6 +41,7 @@ from testbed.switches import (
     choose_target,
     resolve_program,
 )
+from testbed.watch import LinkWatcher
 from topologies.model import Link, Topology, switch_port_mac
 
 GATEWAY = "10.255.255.254"  # contracts.md: every host's default gateway, never ARPed
@@ -121,9 +122,12 @@ class Network:
         self.events: list[LinkEvent] = []
         self._subscribers: list[Subscriber] = []
         self._table_dumper: Callable[[str], str] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the event list and subscribers
+        self._change = threading.RLock()  # held while a link changes (see LinkWatcher)
         self._old_sigterm: Any = None
         self._stopped = False
+        self._link_up: dict[str, bool] = {lk.name: True for lk in topo.links}
+        self._watcher: LinkWatcher | None = None
 
     # -- names ---------------------------------------------------------------------------
     def node_name(self, name: str) -> str:
@@ -266,6 +270,40 @@ class Network:
         self._configure_hosts()
         self.say(f"{self.target_note}; starting {len(self.topo.switches)} switches")
         net.start()
+        self._start_watcher()
+
+    def _start_watcher(self) -> None:
+        assert self.state is not None
+        ends = {
+            lk.name: [
+                self.intf_name(end, port)
+                for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0))
+                if self.topo.is_switch(end)
+            ]
+            for lk in self.topo.links
+        }
+        self._watcher = LinkWatcher(ends, self._known_up, self._external_change, self._change)
+        self.state.add_process("proc", self._watcher.start(), "ip-monitor")
+
+    def _known_up(self, link: str) -> bool:
+        with self._change:
+            return self._link_up[link]
+
+    def _external_change(self, link: str, up: bool) -> None:
+        lk = self.find_link(link)
+        kind = "up" if up else "down"
+        with self._change:
+            if self._link_up[link] == up:
+                return
+            self._link_up[link] = up
+        ev = LinkEvent(
+            time.time(),
+            kind,
+            lk.name,
+            ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)),
+            f"link {lk.name} {kind} (done outside this process)",
+        )
+        self._publish(ev)
 
     def _end(self, name: str, port: int) -> tuple[str, str, str]:
         """(Mininet node, interface name, MAC) of one link end."""
@@ -388,9 +426,11 @@ class Network:
     ) -> LinkEvent:
         """Pull (up=False) or plug back (up=True) the cable of a link."""
         lk = self.find_link(name)
-        for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)):
-            if self.topo.is_switch(end):
-                _ip_link(self.intf_name(end, port), up)
+        with self._change:  # the watcher must not see (and report) our change half-made
+            self._link_up[lk.name] = up
+            for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)):
+                if self.topo.is_switch(end):
+                    _ip_link(self.intf_name(end, port), up)
         kind = "up" if up else "down"
         ev = LinkEvent(
             time.time(),
@@ -427,6 +467,8 @@ class Network:
         self._stopped = True
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
+        if self._watcher is not None:
+            self._watcher.stop()
         if self.net is not None:
             try:
                 self.net.stop()

@@ -4,7 +4,10 @@ failures as cable pulls with events for subscribers."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from itertools import permutations
 from pathlib import Path
@@ -19,6 +22,7 @@ from topologies import generators as gen
 from .conftest import our_interfaces
 
 pytestmark = [pytest.mark.root, pytest.mark.mininet]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def diamond(**bw: float) -> topologies.Topology:
@@ -137,3 +141,61 @@ def test_switch_failure_and_a_flap_schedule(net: Network) -> None:
     offsets = [e.offset for e in got]
     assert all(o is not None and o >= a.at for o, a in zip(offsets, sched.actions, strict=True))
     assert ping(net, "h1", "h4")
+
+
+def test_failures_from_the_fail_cli_reach_the_owners_subscribers(
+    net: Network, state_dir: Path
+) -> None:
+    seen: list[LinkEvent] = []
+    net.subscribe(seen.append)
+    env = dict(os.environ, MCAST_TESTBED_STATE_DIR=str(state_dir))
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.fail", "--run", net.run_id, "--link", "s2-s1",
+         "--at", "0", "--for", "0.3"],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    printed = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(e["kind"], e["link"], e["ends"]) for e in printed] == [
+        ("down", "s1-s2", [["s1", 2], ["s2", 2]]),
+        ("up", "s1-s2", [["s1", 2], ["s2", 2]]),
+    ]
+    deadline = time.monotonic() + 5
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(e.kind, e.link, e.cause) for e in seen] == [
+        ("down", "s1-s2", "link s1-s2 down (done outside this process)"),
+        ("up", "s1-s2", "link s1-s2 up (done outside this process)"),
+    ]
+    assert ping(net, "h1", "h4")
+
+
+def test_fail_cli_rejects_unknown_links(net: Network, state_dir: Path) -> None:
+    env = dict(os.environ, MCAST_TESTBED_STATE_DIR=str(state_dir))
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.fail", "--link", "s1-s9"],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr == f"fail: error: run {net.run_id} has no link 's1-s9'\n"
+
+
+def test_cli_commands(net: Network, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from testbed.cli import TestbedCLI
+
+    script = tmp_path / "cmds"
+    script.write_text("fail s1-s2\nrestore s2-s1\nfail s1-s7\ntables s1\nswitches\n")
+    with open(os.devnull) as devnull:
+        TestbedCLI(net, stdin=devnull, script=str(script))
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" ", 1)[1] for line in out[:2]] == [
+        "s1-s2 down (s1 port 2, s2 port 2): link s1-s2 down",
+        "s1-s2 up (s1 port 2, s2 port 2): link s1-s2 up",
+    ]
+    assert out[2] == "error: no link between 's1' and 's7'"
+    assert out[3] == "no control plane attached: nothing can read the switch's tables"
+    assert out[4] == (
+        f"s1 (bridge) id 1 -  1:{net.intf_name('s1', 1)}->h1 2:{net.intf_name('s1', 2)}->s2 "
+        f"3:{net.intf_name('s1', 3)}->s3"
+    )
+    assert [e.kind for e in net.events] == ["down", "up"]
