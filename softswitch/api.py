@@ -11,6 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = [
+    "Exact",
+    "Lpm",
+    "MatchValue",
+    "Optional",
+    "P4SourceError",
+    "Program",
+    "Range",
+    "Replica",
+    "Switch",
+    "SwitchError",
+    "TableEntry",
+    "Ternary",
+]
+
 
 class SwitchError(Exception):
     """A request the switch rejects. `code` is a google.rpc.Code name, e.g. INVALID_ARGUMENT."""

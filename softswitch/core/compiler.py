@@ -857,9 +857,13 @@ class Compiler:
             dargs = self.const_action_args(da, dp.value.args, scope, dp.loc)
             dconst = dp.const
         else:
+            # p4c: no default_action means NoAction, added to the actions as @defaultonly
             da = self.noaction(d.loc)
             da.referenced = True
             dargs, dconst = [], False
+            if not any(x.action is da for x in refs):
+                ann = A.Annotation(d.loc, "defaultonly", [], "")
+                refs.append(ActionRefInfo(da, "DEFAULT_ONLY", [ann]))
         size = 1024
         if "size" in props:
             size = self.const_int(props["size"].value, scope, "a table size")
