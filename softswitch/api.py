@@ -10,6 +10,11 @@ returns for it, and a message that names the table, field or entity at fault.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # at run time these come lazily from __getattr__ below
+    from softswitch.core.program import Program
+    from softswitch.core.switch import Switch
 
 __all__ = [
     "Exact",
