@@ -1,11 +1,85 @@
-"""Experiment runner entry point (placeholder until the experiments issue lands)."""
+"""python -m experiments {run, project, summary, report} ...
+
+run EXP.yaml        run an experiment (make run-experiment); the runner needs the
+                    network, control plane and delivery parts and says what is missing
+project EXP.yaml    the flow-model projection (same as python -m experiments.projection)
+summary RESULTS     the summary table of a results folder
+report RESULTS      the figures of a results folder
+"""
+
+from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+
+def _run(argv: list[str]) -> int:
+    import argparse
+
+    from experiments.runner import RunnerUnavailable, default_collaborators, run_experiment
+    from experiments.spec import SpecError, check_against, load_experiment
+    from experiments.topology_source import build_topology
+
+    ap = argparse.ArgumentParser(prog="python -m experiments run")
+    ap.add_argument("experiment", type=Path)
+    ap.add_argument("--results", type=Path, default=Path("results"))
+    a = ap.parse_args(argv)
+    try:
+        exp = load_experiment(a.experiment)
+        topo = build_topology(exp, a.experiment.parent)
+        check_against(exp, topo)
+    except SpecError as e:
+        print(f"run-experiment: {e}", file=sys.stderr)
+        return 2
+    try:
+        collab = default_collaborators()
+    except RunnerUnavailable as e:
+        print(
+            f"run-experiment: {a.experiment} is valid, but the experiment runner cannot run "
+            f"yet; nothing was run. Missing: {'; '.join(e.missing)}",
+            file=sys.stderr,
+        )
+        return 2
+    out = run_experiment(exp, collab, a.results, a.experiment.parent)
+    from experiments.summary import print_results_summary
+
+    print_results_summary(str(out))
+    print(f"results: {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if args else 2
+    cmd, rest = args[0], args[1:]
+    if cmd == "run":
+        return _run(rest)
+    if cmd == "project":
+        from experiments.projection import main as project_main
+
+        return project_main(rest)
+    if cmd == "report":
+        from experiments.report import main as report_main
+
+        return report_main(rest)
+    if cmd == "summary":
+        from experiments.results import ResultsError
+        from experiments.summary import print_results_summary
+
+        if len(rest) != 1:
+            print("usage: python -m experiments summary RESULTS_DIR", file=sys.stderr)
+            return 2
+        try:
+            print_results_summary(rest[0])
+        except ResultsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
 
 if __name__ == "__main__":
-    print(
-        "run-experiment: the experiment runner is not built yet "
-        "(issue: 'Experiments: make run-experiment'); nothing was run.",
-        file=sys.stderr,
-    )
-    sys.exit(2)
+    sys.exit(main())

@@ -48,28 +48,35 @@ from topologies.model import Topology
 ETH, IPV4, UDP, DELIVERY = 14, 20, 8, 36
 BIER_HDR = 12 + 256 // 8  # RFC 8296 fixed part + BitString of BSL 256
 MPLS_LABEL = 4
-DEFAULT_CHUNK = 1400  # payload bytes per datagram
 
 
 @dataclass(frozen=True)
 class Wire:
-    chunk_bytes: int = DEFAULT_CHUNK
-    headers: bool = True  # False: payload bytes only (hand-checkable cases)
+    """Frame sizes as modelsync's sender builds them: the Ethernet payload (IP packet plus any
+    BIER/MPLS header) fills the MTU; the chunk is what is left after the headers."""
+
+    mtu: int = 1500
+    headers: bool = True  # False: payload bytes only, chunk = mtu (hand-checkable cases)
+
+    def encap(self, tech: str) -> int:
+        return {"bier": BIER_HDR, "sr-p2mp": MPLS_LABEL}.get(tech, 0) if self.headers else 0
+
+    def chunk(self, tech: str) -> int:
+        if not self.headers:
+            return self.mtu
+        return self.mtu - self.encap(tech) - IPV4 - UDP - DELIVERY
 
     def overhead(self, tech: str, into_host: bool) -> int:
         """Header bytes of one frame on a link; encapsulation is removed before a host link."""
         if not self.headers:
             return 0
-        base = ETH + IPV4 + UDP + DELIVERY
-        if into_host:
-            return base
-        return base + {"bier": BIER_HDR, "sr-p2mp": MPLS_LABEL}.get(tech, 0)
+        return ETH + IPV4 + UDP + DELIVERY + (0 if into_host else self.encap(tech))
 
 
 def efficiency(net: Net, tech: str, wire: Wire) -> np.ndarray:
     """Payload share of the wire bytes per directed edge."""
     into_host = np.array([v in net.hosts for _, v in net.edges])
-    c = wire.chunk_bytes
+    c = wire.chunk(tech)
     return np.where(
         into_host,
         c / (c + wire.overhead(tech, True)),
@@ -314,7 +321,7 @@ def project_round(
                 "receiver": c.receiver,
                 "outage_s": t - c.t,
                 "reconverged_s": t_react,
-                "packets_lost": int(np.ceil(deficit / p.wire.chunk_bytes)),
+                "packets_lost": int(np.ceil(deficit / p.wire.chunk(tech))),
                 "bytes_repaired": round(deficit),
             }
         )
@@ -434,7 +441,7 @@ def project_round(
 
 def _payload_share(tech: str, wire: Wire) -> float:
     # The pacing rate counts the frames the sender puts on its link.
-    c = wire.chunk_bytes
+    c = wire.chunk(tech)
     return c / (c + wire.overhead(tech, False))
 
 
@@ -509,7 +516,7 @@ def _tables(
     p: Params,
     keys: dict[str, Any],
 ) -> dict[str, list[dict]]:
-    chunk = p.wire.chunk_bytes
+    chunk = p.wire.chunk(tech)
     cloud = {h.name: h.cloud for h in net.topo.hosts}
     rec_rows = []
     for r in receivers:
