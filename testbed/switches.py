@@ -260,8 +260,8 @@ class Bmv2Switch(P4Switch):
             "--thrift-port",
             str(9090 + self.device_id),
         ]
-        if self.debug_log:
-            cmd += ["--log-file", str(self.log_file.with_suffix("")), "--log-flush"]
+        if self.debug_log:  # to stdout, which goes to the switch's .out file
+            cmd += ["--log-console", "-L", "debug"]
         if self.pcap:
             cmd += ["--pcap", str(self.log_dir)]
         cmd += [

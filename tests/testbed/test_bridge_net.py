@@ -199,3 +199,20 @@ def test_cli_commands(net: Network, tmp_path: Path, capsys: pytest.CaptureFixtur
         f"3:{net.intf_name('s1', 3)}->s3"
     )
     assert [e.kind for e in net.events] == ["down", "up"]
+
+
+def test_multicloud_store_reaches_every_gpu_host(prefix: str, state_dir: Path) -> None:
+    topo = topologies.from_dict(gen.multicloud(3))
+    n = Network(topo, "bridge", prefix=prefix, state_dir=state_dir)
+    try:
+        n.start()
+        assert len(n.switches()) == 13
+        ips = " ".join(str(h.ip) for h in topo.gpu_hosts())
+        out = n.host("store").cmd(
+            f"for ip in {ips}; do ping -c1 -W2 $ip >/dev/null && echo ok $ip || echo LOST $ip; done"
+        )
+        assert sorted(out.split()[1::2]) == sorted(ips.split())
+        assert out.split()[0::2] == ["ok"] * 12, out
+    finally:
+        n.stop()
+    assert our_interfaces(prefix) == []

@@ -4,13 +4,16 @@ and the port map handed to the control plane matches the veths Mininet made."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import psutil
 import pytest
-from finsy.proto import p4r, p4r_grpc
+from finsy.proto import p4i, p4r, p4r_grpc
+from google.protobuf import text_format
 
 import topologies
 from testbed.network import Network
@@ -108,3 +111,37 @@ def test_a_switch_that_cannot_bind_fails_with_its_log(
     assert "softswitch: error:" in msg
     assert our_interfaces(prefix) == []
     assert list(state_dir.iterdir()) == []
+
+
+def test_switches_start_with_a_compiled_program(
+    prefix: str, grpc_base: int, state_dir: Path, tmp_path: Path
+) -> None:
+    repo = Path(topologies.__file__).resolve().parents[1]
+    cfg, p4info = tmp_path / "bier.json", tmp_path / "bier.p4info.txtpb"
+    r = subprocess.run(
+        [sys.executable, "-m", "softswitch.compile", str(repo / "p4src" / "bier.p4"),
+         "--device-config", str(cfg), "--p4info", str(p4info)],
+        cwd=repo, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if r.returncode != 0:
+        pytest.skip(f"softswitch.compile cannot build p4src/bier.p4 yet: {r.stderr[-300:]}")
+    expected = sorted(
+        t.preamble.name for t in text_format.Parse(p4info.read_text(), p4i.P4Info()).tables
+    )
+    n = Network(topologies.load(DIAMOND), "softswitch", cfg, prefix=prefix,
+                grpc_port_base=grpc_base, state_dir=state_dir)  # fmt: skip
+    try:
+        n.start()
+        for s in n.switches():
+            cmd = psutil.Process(s.pid).cmdline()
+            assert cmd[3] == str(cfg)
+            req = p4r.GetForwardingPipelineConfigRequest(
+                device_id=s.device_id,
+                response_type=p4r.GetForwardingPipelineConfigRequest.P4INFO_AND_COOKIE,
+            )
+            with grpc.insecure_channel(s.grpc_addr) as ch:
+                got = p4r_grpc.P4RuntimeStub(ch).GetForwardingPipelineConfig(req, timeout=5)
+            assert sorted(t.preamble.name for t in got.config.p4info.tables) == expected
+    finally:
+        n.stop()
+    assert our_interfaces(prefix) == []

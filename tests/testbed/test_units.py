@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,7 +16,7 @@ from testbed import state as st
 from testbed.cleanup import cleanup
 from testbed.failures import Action, Schedule
 from testbed.network import Network, NetworkError, netem_available
-from testbed.switches import resolve_program
+from testbed.switches import Bmv2Switch, SoftSwitch, resolve_program
 from topologies import generators as gen
 
 FIXED = Path(topologies.__file__).parent / "fixed"
@@ -146,3 +147,32 @@ def test_unknown_target_and_missing_program(tmp_path: Path) -> None:
         f"device config {tmp_path}/build/softswitch/nosuch.json does not exist "
         "(run `make p4` first)"
     )
+
+
+def _fake_self(**kw: object) -> SimpleNamespace:
+    base = dict(
+        program=Path("/b/bier.json"), device_id=3, grpc_port=9562, log_file=Path("/l/s3.log"),
+        log_dir=Path("/l"), port_status_register=None, pcap=False, debug_log=False,
+        iface_args=lambda: ["-i", "1@s3-eth1", "-i", "2@s3-eth2"],
+    )  # fmt: skip
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_switch_command_lines() -> None:
+    # the classes are Mininet nodes (they start a shell); their command line is plain data
+    assert SoftSwitch.command(_fake_self(port_status_register="MyIngress.port_down")) == [
+        sys.executable, "-m", "softswitch", "/b/bier.json", "-i", "1@s3-eth1", "-i",
+        "2@s3-eth2", "--device-id", "3", "--grpc-server-addr", "127.0.0.1:9562",
+        "--cpu-port", "255", "--log-file", "/l/s3.log",
+        "--port-status-register", "MyIngress.port_down",
+    ]  # fmt: skip
+    assert Bmv2Switch.command(_fake_self()) == [
+        "simple_switch_grpc", "-i", "1@s3-eth1", "-i", "2@s3-eth2", "--device-id", "3",
+        "--thrift-port", "9093", "/b/bier.json", "--", "--grpc-server-addr",
+        "127.0.0.1:9562", "--cpu-port", "255",
+    ]  # fmt: skip
+    assert Bmv2Switch.command(_fake_self(program=None, pcap=True, debug_log=True))[9:] == [
+        "--log-console", "-L", "debug", "--pcap", "/l", "--no-p4", "--",
+        "--grpc-server-addr", "127.0.0.1:9562", "--cpu-port", "255",
+    ]  # fmt: skip
