@@ -17,7 +17,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -131,7 +133,32 @@ class CountSet(_Strict):
     seed: int | None = None
 
 
-ReceiverSet = Literal["all"] | CloudsSet | HostsSet | FractionSet | CountSet
+def _tag_by_key(*keys: str) -> Any:
+    """Pick a union member by the key the mapping has, so that an error speaks of that member
+    only (not of every alternative)."""
+
+    def tag(v: Any) -> str | None:
+        if isinstance(v, str):
+            return "all"
+        src = v if isinstance(v, dict) else getattr(v, "__dict__", {})
+        return next((k for k in keys if k in src), None)
+
+    return tag
+
+
+ReceiverSet = Annotated[
+    Annotated[Literal["all"], Tag("all")]
+    | Annotated[CloudsSet, Tag("clouds")]
+    | Annotated[HostsSet, Tag("hosts")]
+    | Annotated[FractionSet, Tag("fraction")]
+    | Annotated[CountSet, Tag("count")],
+    Discriminator(
+        _tag_by_key("clouds", "hosts", "fraction", "count"),
+        custom_error_type="receiver_set",
+        custom_error_message="a receiver set is 'all' or a mapping with one of clouds, hosts, "
+        "fraction, count",
+    ),
+]
 
 
 class Round(_Strict):
@@ -165,7 +192,16 @@ class SwitchDown(_Strict):
     round: int | None = Field(default=None, ge=0)
 
 
-Failure = LinkDown | LinkFlap | SwitchDown
+Failure = Annotated[
+    Annotated[LinkDown, Tag("link")]
+    | Annotated[LinkFlap, Tag("flap")]
+    | Annotated[SwitchDown, Tag("switch")],
+    Discriminator(
+        _tag_by_key("link", "flap", "switch"),
+        custom_error_type="failure",
+        custom_error_message="a failure is a mapping with one of link, flap, switch",
+    ),
+]
 
 
 class ControlTiming(_Strict):
@@ -252,14 +288,17 @@ class Experiment(_Strict):
 
 # -- loading -------------------------------------------------------------------------------
 def _loc(loc: tuple[int | str, ...]) -> str:
+    """'rounds[2].receivers.fraction' from pydantic's location, without the union tags that
+    follow a receiver set or a failure entry."""
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        prev = loc[i - 1] if i >= 1 else None
+        prev2 = loc[i - 2] if i >= 2 else None
+        is_tag = prev == "receivers" or (prev2 == "failures" and isinstance(prev, int))
+        if is_tag and isinstance(part, str):
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("LinkDown", "LinkFlap", "SwitchDown", "CloudsSet", "HostsSet"):
-            continue  # union member names say nothing to the user
-        elif part in ("FractionSet", "CountSet", "literal['all']", "function-after[_one_source()]"):
-            continue
         else:
             out += ("." if out else "") + str(part)
     return out or "(top level)"
@@ -269,7 +308,8 @@ def _format(errors: list[Any], where: str) -> str:
     lines = []
     seen: set[str] = set()
     for err in errors:
-        line = f"{where}: {_loc(tuple(err['loc']))}: {err['msg']}"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        line = f"{where}: {_loc(tuple(err['loc']))}: {msg}"
         if line not in seen:
             seen.add(line)
             lines.append(line)
