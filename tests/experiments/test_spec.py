@@ -155,13 +155,13 @@ def test_names_checked_against_topology(change, expected) -> None:
 
 def test_topology_errors() -> None:
     e = parse_experiment(with_(topology={"generator": "ring"}))
-    with pytest.raises(SpecError, match="topology.generator: unknown generator 'ring'"):
+    with pytest.raises(SpecError, match=r"topology\.generator: unknown generator 'ring'"):
         build_topology(e)
     e = parse_experiment(with_(topology={"generator": "multicloud", "params": {"colour": 1}}))
     with pytest.raises(SpecError, match=r"topology.params: unknown parameters \['colour'\]"):
         build_topology(e)
     e = parse_experiment(with_(topology={"file": "/nonexistent/t.yaml"}))
-    with pytest.raises(SpecError, match="topology.file: /nonexistent/t.yaml"):
+    with pytest.raises(SpecError, match=r"topology\.file: /nonexistent/t\.yaml"):
         build_topology(e)
 
 
