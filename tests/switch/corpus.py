@@ -83,3 +83,20 @@ def load(name: str) -> dict:
     d = corpus_dir()
     assert d is not None
     return json.loads((d / f"{name}.cases.json").read_text())
+
+
+def config(target: str, name: str):
+    """(p4c's P4Info from the corpus, device config for `target`) of corpus program `name`;
+    skips with the reason when the corpus or the target's compiler is absent."""
+    import pytest
+    from finsy.proto import p4i
+    from google.protobuf import text_format
+
+    from tests.switch.harness import program_config
+
+    d = corpus_dir()
+    if d is None:
+        pytest.skip(f"reference corpus not found in {[str(x) for x in CORPUS_DIRS]}")
+    info = text_format.Parse((d / f"{name}.p4info.txtpb").read_text(), p4i.P4Info())
+    _, blob = program_config(target, d / f"{name}.p4")
+    return info, blob

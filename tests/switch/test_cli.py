@@ -125,8 +125,9 @@ def test_switch_on_veths_without_pipeline_forwards_nothing(tmp_path) -> None:
             proc.kill()
             proc.wait()
         data = (tmp_path / f"{tb.switch_iface(1)}_in.pcap").read_bytes()
-        assert data[24 + 16 :] == frame  # one pcap record holding the frame
-        assert len((tmp_path / f"{tb.switch_iface(2)}_out.pcap").read_bytes()) == 24
+        assert data[24 + 16 :].hex() == frame.hex()  # one pcap record holding the frame
+        out = (tmp_path / f"{tb.switch_iface(2)}_out.pcap").read_bytes()
+        assert out[24:].hex() == ""
 
 
 @pytest.mark.root

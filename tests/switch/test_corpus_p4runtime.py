@@ -14,8 +14,7 @@ from __future__ import annotations
 import queue
 
 import pytest
-from finsy.proto import p4i, p4r
-from google.protobuf import text_format
+from finsy.proto import p4r
 
 from softswitch.server.p4info_index import P4InfoIndex
 from softswitch.server.packetio import pack, unpack
@@ -31,15 +30,9 @@ def test_corpus_over_p4runtime(name: str, request: pytest.FixtureRequest) -> Non
     if corpus.corpus_dir() is None:
         pytest.skip(f"reference corpus not found in {corpus.CORPUS_DIRS}")
     target = target_of(request.config)
-    if target != "softswitch":
-        pytest.skip("the corpus is BMv2's own recording; it runs against softswitch")
     need_target(target)
-    from softswitch import api
-
     data = corpus.load(name)
-    cdir = corpus.corpus_dir()
-    p4info = text_format.Parse((cdir / f"{name}.p4info.txtpb").read_text(), p4i.P4Info())
-    program = api.Program.from_file(str(cdir / data["program"]))
+    p4info, blob = corpus.config(target, name)
     cpu = data["cpu_port"]
     ports = [p for p in data["ports"] if p != cpu]
     idx = P4InfoIndex(p4info)
@@ -47,7 +40,7 @@ def test_corpus_over_p4runtime(name: str, request: pytest.FixtureRequest) -> Non
 
     with Testbed(target, ports=ports, cpu_port=cpu) as tb:
         c = tb.client()
-        c.set_pipeline(p4info, program.device_config())
+        c.set_pipeline(p4info, blob)
         ups = [
             c.insert(c.table_entry(e.table, e.match, e.action, e.params, e.priority))
             for e in setup.entries

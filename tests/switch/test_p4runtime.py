@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from finsy.proto import U128, p4i, p4r
-from google.protobuf import text_format
+from finsy.proto import U128, p4r
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
@@ -24,24 +23,11 @@ ROUTE, SET_MCAST = "L3Ingress.route", "L3Ingress.set_mcast"
 SPFX = bytes.fromhex("020000000101")
 
 
-def _config(name: str) -> tuple[p4i.P4Info, bytes]:
-    d = corpus.corpus_dir()
-    if d is None:
-        pytest.skip(f"reference corpus not found in {corpus.CORPUS_DIRS}")
-    from softswitch import api
-
-    info = text_format.Parse((d / f"{name}.p4info.txtpb").read_text(), p4i.P4Info())
-    src = d / f"{name}.p4"
-    return info, api.Program.from_file(str(src)).device_config()
-
-
 @pytest.fixture(scope="module")
 def bed(request: pytest.FixtureRequest):
     target = target_of(request.config)
     need_target(target)
-    if target != "softswitch":
-        pytest.skip("these tests load softswitch device configs of the corpus programs")
-    p4info, blob = _config(PROG)
+    p4info, blob = corpus.config(target, PROG)
     with Testbed(target, ports=[0, 1, 2, 3], cpu_port=255) as tb:
         tb.p4info, tb.blob = p4info, blob
         c = tb.client(election_id=10)

@@ -7,8 +7,7 @@ import time
 
 import grpc
 import pytest
-from finsy.proto import p4d, p4i, p4r
-from google.protobuf import text_format
+from finsy.proto import p4d, p4r
 
 from softswitch.api import Exact
 from tests.switch import corpus
@@ -24,23 +23,11 @@ def info_frame(flags: int, session: int, tag: int) -> bytes:
     return ETH + b"\x88\xb5" + bytes([flags, session, tag]) + bytes(37) + b"tail"
 
 
-def _config() -> tuple[p4i.P4Info, bytes]:
-    d = corpus.corpus_dir()
-    if d is None:
-        pytest.skip(f"reference corpus not found in {corpus.CORPUS_DIRS}")
-    from softswitch import api
-
-    info = text_format.Parse((d / f"{PROG}.p4info.txtpb").read_text(), p4i.P4Info())
-    return info, api.Program.from_file(str(d / f"{PROG}.p4")).device_config()
-
-
 @pytest.fixture(scope="module")
 def bed(request: pytest.FixtureRequest):
     target = target_of(request.config)
     need_target(target)
-    if target != "softswitch":
-        pytest.skip("these tests load softswitch device configs of the corpus programs")
-    p4info, blob = _config()
+    p4info, blob = corpus.config(target, PROG)
     with Testbed(
         target,
         ports=[1, 2, 3],

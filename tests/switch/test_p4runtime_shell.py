@@ -29,15 +29,10 @@ def shell_python() -> str:
 def test_p4runtime_shell_insert_read_packet_out(request, tmp_path) -> None:
     target = target_of(request.config)
     need_target(target)
-    d = corpus.corpus_dir()
-    if d is None:
-        pytest.skip("reference corpus not found")
+    info, blob = corpus.config(target, "ref_clone_recirc")
     python = shell_python()
-    from softswitch import api
-
-    program = api.Program.from_file(str(d / "ref_clone_recirc.p4"))
-    (tmp_path / "p4info.txt").write_text((d / "ref_clone_recirc.p4info.txtpb").read_text())
-    (tmp_path / "config.bin").write_bytes(program.device_config())
+    (tmp_path / "p4info.txt").write_text(text_format.MessageToString(info))
+    (tmp_path / "config.bin").write_bytes(blob)
     payload = bytes.fromhex("00000d0000ff00000d0012340800") + bytes(range(46))
     with Testbed(target, ports=[1, 2, 3], cpu_port=255) as tb:
         r = subprocess.run(

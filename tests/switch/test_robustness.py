@@ -7,8 +7,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from finsy.proto import p4i
-from google.protobuf import text_format
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
@@ -65,10 +63,8 @@ def test_random_and_mutated_frames_do_not_break_the_switch(request) -> None:
     d = corpus.corpus_dir()
     if d is None:
         pytest.skip("reference corpus not found")
-    from softswitch import api
 
-    p4info = text_format.Parse((d / "ref_l3_mcast.p4info.txtpb").read_text(), p4i.P4Info())
-    blob = api.Program.from_file(str(d / "ref_l3_mcast.p4")).device_config()
+    p4info, blob = corpus.config(target, "ref_l3_mcast")
     with Testbed(target, ports=[0, 1, 2, 3], cpu_port=None) as tb:
         c = tb.client()
         c.set_pipeline(p4info, blob)
