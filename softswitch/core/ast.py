@@ -78,6 +78,7 @@ class Name(Node):
 class Member(Node):
     expr: Any
     name: str
+    name_loc: Loc | None = None  # where the member name is (errors about the member)
 
 
 @dataclass(eq=False)

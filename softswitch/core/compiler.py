@@ -157,6 +157,7 @@ class Compiler:
         self.field_lists: dict[int, list[str]] = {}
         self.main: A.Instantiation | None = None
         self.pre_applied: dict[int, E] = {}
+        self.in_parser = False  # stack bounds errors raise StackOutOfBounds only in parsers
 
     # ---- helpers --------------------------------------------------------------------------
     def fresh(self, base: str = "t") -> str:
@@ -492,7 +493,11 @@ class Compiler:
             scope.add(p.name, Sym("var", t, code))
             ps.append(code)
         if role == "parser":
-            return self.parser_block(py, d, scope, ps)
+            self.in_parser = True
+            try:
+                return self.parser_block(py, d, scope, ps)
+            finally:
+                self.in_parser = False
         if role == "deparser":
             return self.deparser_block(py, d, scope, ps)
         return self.control_block(py, d, scope, ps, role)
@@ -1523,7 +1528,8 @@ class Compiler:
                 return E(f"{base.code}.h[{i.const}]", base.type.elem, lv=base.lv)
             if not isinstance(i.type, Bits) or i.type.signed:
                 raise error(n.index.loc, "stack index must be bit<W>")
-            return E(f"{base.code}.at({i.code})", base.type.elem, lv=False)
+            at = "at" if self.in_parser else "at_c"
+            return E(f"{base.code}.{at}({i.code})", base.type.elem, lv=not self.in_parser)
         if isinstance(n, A.Slice):
             base = self.expr(n.expr, scope, None)
             if not isinstance(base.type, Bits):
@@ -1601,38 +1607,40 @@ class Compiler:
 
     def member(self, n: A.Member, scope: Scope) -> E:
         base = self.expr(n.expr, scope, None, allow_nonvalue=True)
+        loc = n.name_loc or n.loc
         t = base.type
         if isinstance(base.sym, Sym) and base.sym.kind == "type":
             st = base.sym.type
             if isinstance(st, ErrorT):
                 if n.name not in self.errors:
-                    raise error(n.loc, f"unknown error.{n.name}")
+                    raise error(loc, f"unknown error.{n.name}")
                 v = self.errors[n.name]
                 return E(repr(v), ERROR, v)
             if isinstance(st, Enum):
                 if n.name not in st.members:
-                    raise error(n.loc, f"{st.name} has no member {n.name}")
+                    raise error(loc, f"{st.name} has no member {n.name}")
                 v = st.members[n.name]
                 return E(repr(v), st, v)
         if isinstance(base.sym, Sym):
-            raise error(n.loc, f"unsupported construct: member {n.name}")
+            raise error(loc, f"unsupported construct: member {n.name}")
         if isinstance(t, Header | Struct):
             ft = t.field_type(n.name)
             if ft is None:
-                raise error(n.loc, f"{t} has no field {n.name!r}")
+                raise error(loc, f"{t} has no field {n.name!r}")
             return E(f"{base.code}.{py_attr(n.name)}", ft, lv=base.lv)
         if isinstance(t, Stack):
             if n.name == "last":
-                return E(f"{base.code}.last()", t.elem, lv=False)
+                last = "last" if self.in_parser else "last_c"
+                return E(f"{base.code}.{last}()", t.elem, lv=False)
             if n.name == "next":
-                raise error(n.loc, "stack.next is only supported in extract()")
+                raise error(loc, "stack.next is only supported in extract()")
             if n.name == "size":
                 return E(repr(t.size), Bits(32), t.size)
             if n.name == "nextIndex":
                 return E(f"{base.code}.n", Bits(32))
             if n.name == "lastIndex":
                 return E(f"(({base.code}.n - 1) & 0xffffffff)", Bits(32))
-            raise error(n.loc, f"unknown header stack member {n.name}")
+            raise error(loc, f"unknown header stack member {n.name}")
         if isinstance(t, TableResultT):
             if n.name == "hit":
                 return E(f"{base.code}[3]", BOOL)
@@ -1640,7 +1648,7 @@ class Compiler:
                 return E(f"(not {base.code}[3])", BOOL)
             if n.name == "action_run":
                 return E(f"{base.code}[2]", ActionRunT(t.table), sym=base.sym)
-        raise error(n.loc, f"no member {n.name!r} in a value of type {t}")
+        raise error(loc, f"no member {n.name!r} in a value of type {t}")
 
     def call_expr(self, n: A.Call, scope: Scope, want: Type | None) -> E:
         f = n.func

@@ -312,7 +312,8 @@ class Parser:
             t = self.tok
             if self.accept("."):
                 name = self.ident("a member name")
-                e = A.Member(name.loc, e, name.text)
+                e = A.Member(e.loc, e, name.text)  # type: ignore[attr-defined]
+                e.name_loc = name.loc
             elif self.accept("["):
                 idx = self.expr()
                 if self.accept(":"):
@@ -328,10 +329,10 @@ class Parser:
                 while self.accept(","):
                     targs.append(self.type_ref())
                 self.expect(">")
-                lp = self.expect("(")
-                e = A.Call(lp.loc, e, targs, self.args())
+                self.expect("(")
+                e = A.Call(e.loc, e, targs, self.args())  # type: ignore[attr-defined]
             elif self.accept("("):
-                e = A.Call(t.loc, e, [], self.args())
+                e = A.Call(e.loc, e, [], self.args())  # type: ignore[attr-defined]
             else:
                 return e
 

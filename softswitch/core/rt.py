@@ -71,6 +71,14 @@ class Stack:
             raise PErr(3)
         return self.h[i]
 
+    # In controls an out-of-bounds element reads as an invalid header and writes are lost
+    # (P4_16 leaves it undefined; nothing aborts the packet).
+    def last_c(self):  # type: ignore[no-untyped-def]
+        return self.h[self.n - 1] if self.n else type(self.h[0])()
+
+    def at_c(self, i: int):  # type: ignore[no-untyped-def]
+        return self.h[i] if 0 <= i < len(self.h) else type(self.h[0])()
+
     def push_front(self, count: int) -> None:
         # BMv2: shift towards the end (the last `count` fall off), the first become invalid
         h = self.h

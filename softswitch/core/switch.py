@@ -7,6 +7,7 @@ checksum and deparser, recirculation. See softswitch/README.md for the BMv2 deta
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from typing import Any
@@ -16,6 +17,7 @@ from softswitch.core.model import ExternInfo
 from softswitch.core.program import Program
 from softswitch.core.tables import Table
 
+_log = logging.getLogger("softswitch.switch")
 DROP_PORT = 511
 MAX_PASSES = 16  # ingress passes per input frame (resubmit + recirculate); more are dropped
 MAX_COPIES = 4096  # egress copies per input frame (guards against clone loops)
@@ -112,7 +114,9 @@ class Switch:
         self.groups: dict[int, list[Replica]] = {}
         self._group_nodes: dict[int, list[tuple[int, list[int]]]] = {}
         self.sessions: dict[int, tuple[list[Replica], int, int]] = {}
-        self.stats = {"passes_dropped": 0, "copies_dropped": 0}
+        # passes_dropped: ingress passes over MAX_PASSES (resubmit/recirculate loops);
+        # copies_dropped: egress copies over MAX_COPIES; errors: frames lost to a softswitch bug
+        self.stats = {"passes_dropped": 0, "copies_dropped": 0, "errors": 0}
 
     # ---- tables ---------------------------------------------------------------------------
     def _table(self, name: str) -> Table:
@@ -278,12 +282,17 @@ class Switch:
             pending: deque = deque([(bytes(frame), port, NORMAL, None, None)])
             passes = 0
             self._copies = 0
-            while pending:
-                passes += 1
-                if passes > MAX_PASSES:
-                    self.stats["passes_dropped"] += len(pending)
-                    break
-                self._ingress_pass(*pending.popleft(), pending, out)
+            try:
+                while pending:
+                    passes += 1
+                    if passes > MAX_PASSES:
+                        self.stats["passes_dropped"] += len(pending)
+                        break
+                    self._ingress_pass(*pending.popleft(), pending, out)
+            except Exception:  # a bug in softswitch must not take the switch down
+                _log.exception("softswitch: frame on port %d dropped by an internal error", port)
+                self.stats["errors"] += 1
+                return []
             return out
 
     def _ingress_pass(
