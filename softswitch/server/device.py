@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from finsy.proto import p4r
+from finsy.proto import p4i, p4r
 
 from softswitch import api
-from softswitch.api import SwitchError, TableEntry
+from softswitch.api import SwitchError
 from softswitch.server import translate as tr
 from softswitch.server.errors import error
 from softswitch.server.p4info_index import CpmInfo, P4InfoIndex, TableInfo
@@ -76,12 +76,14 @@ class Device:
             raise
         except Exception as exc:  # any parse problem of the blob is the client's
             raise error("INVALID_ARGUMENT", f"p4_device_config rejected: {exc}") from exc
-        info = config.p4info if config.HasField("p4info") else program.p4info
-        if not config.HasField("p4info"):
+        if config.HasField("p4info"):
+            check_p4info(config.p4info, program.p4info)
+        else:  # the program's own P4Info
+            given = config
             config = p4r.ForwardingPipelineConfig()
-            config.CopyFrom(config)
+            config.CopyFrom(given)
             config.p4info.CopyFrom(program.p4info)
-        return Pipeline(config, P4InfoIndex(info), program)
+        return Pipeline(config, P4InfoIndex(config.p4info), program)
 
     def set_pipeline(self, action: int, config: p4r.ForwardingPipelineConfig | None) -> None:
         if action == Action.COMMIT:
@@ -225,6 +227,8 @@ class Device:
             self._metadata.pop(tr.entry_key(e), None)
             return
         _, e = tr.entry_from_p4r(idx, pe)
+        if pe.HasField("counter_data") and not t.direct_counter_id:
+            raise error("INVALID_ARGUMENT", f"{t.name} has no direct counter")
         if utype == p4r.Update.INSERT:
             sw.insert_entry(e)
         else:
@@ -235,8 +239,6 @@ class Device:
         else:
             self._metadata.pop(key, None)
         if pe.HasField("counter_data"):
-            if not t.direct_counter_id:
-                raise error("INVALID_ARGUMENT", f"{t.name} has no direct counter")
             sw.set_direct_counter(e, pe.counter_data.packet_count, pe.counter_data.byte_count)
 
     def _write_default(self, idx: P4InfoIndex, utype: int, pe: p4r.TableEntry) -> None:
@@ -507,5 +509,41 @@ class Device:
         sink(msg)
 
 
-def entries_equal(a: TableEntry, b: TableEntry) -> bool:
-    return tr.entry_key(a) == tr.entry_key(b)
+def check_p4info(given: p4i.P4Info, program: p4i.P4Info) -> None:
+    """The client's P4Info must describe the program in the device config: every table,
+    match field, action, parameter, counter, register and controller header it names must
+    exist there with the same bit width (ids may be the client's own)."""
+
+    def fields(msgs, sub: str) -> dict[str, dict[str, int]]:
+        return {m.preamble.name: {f.name: f.bitwidth for f in getattr(m, sub)} for m in msgs}
+
+    pairs = [
+        ("table", fields(given.tables, "match_fields"), fields(program.tables, "match_fields")),
+        ("action", fields(given.actions, "params"), fields(program.actions, "params")),
+        (
+            "controller header",
+            fields(given.controller_packet_metadata, "metadata"),
+            fields(program.controller_packet_metadata, "metadata"),
+        ),
+    ]
+    for kind, mine, theirs in pairs:
+        for name, members in mine.items():
+            if name not in theirs:
+                raise error("INVALID_ARGUMENT", f"P4Info {kind} {name} is not in the device config")
+            if members != theirs[name]:
+                raise error(
+                    "INVALID_ARGUMENT",
+                    f"P4Info {kind} {name}: fields {members} differ from the device config's "
+                    f"{theirs[name]}",
+                )
+    for kind, mine, theirs in (
+        ("counter", given.counters, program.counters),
+        ("register", given.registers, program.registers),
+    ):
+        names = {m.preamble.name for m in theirs}
+        for m in mine:
+            if m.preamble.name not in names:
+                raise error(
+                    "INVALID_ARGUMENT",
+                    f"P4Info {kind} {m.preamble.name} is not in the device config",
+                )

@@ -441,3 +441,22 @@ def test_direct_counter_counts_and_writes(bed: Testbed, c: P4RTClient) -> None:
     )
     assert got[0].table_entry.counter_data.packet_count == 100
     assert got[0].table_entry.counter_data.byte_count == 1000
+
+
+def test_p4info_must_match_the_device_config(bed: Testbed, c: P4RTClient) -> None:
+    from finsy.proto import p4i
+    from google.protobuf import text_format
+
+    other = text_format.Parse(
+        (corpus.corpus_dir() / "ref_labels.p4info.txtpb").read_text(), p4i.P4Info()
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        c.set_pipeline(other, bed.blob)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not in the device config" in info.value.details()
+    assert c.get_pipeline().cookie.cookie == 77  # the old pipeline stays
+    # without a P4Info the program's own is used; its names match p4c's
+    c.set_pipeline(None, bed.blob, cookie=5)
+    got = c.get_pipeline().p4info
+    assert {t.preamble.name for t in got.tables} == {t.preamble.name for t in bed.p4info.tables}
+    c.set_pipeline(bed.p4info, bed.blob, cookie=77)

@@ -177,3 +177,26 @@ def test_wildcards_omitted_on_read(l3: P4InfoIndex) -> None:
     pe = tr.entry_to_p4r(l3, e)
     assert [m.field_id for m in pe.match] == [2]
     assert pe.match[0].range.low == bytestr.encode(5000)
+
+
+def test_optional_match_and_wildcard() -> None:
+    info = p4i.P4Info()
+    t = info.tables.add()
+    t.preamble.id, t.preamble.name = 1, "I.t"
+    t.match_fields.add(id=1, name="f", bitwidth=12, match_type=p4i.MatchField.OPTIONAL)
+    t.action_refs.add(id=2)
+    a = info.actions.add()
+    a.preamble.id, a.preamble.name = 2, "I.a"
+    idx = P4InfoIndex(info)
+    e = p4r.TableEntry(table_id=1, priority=3)
+    e.action.action.action_id = 2
+    _, got = tr.entry_from_p4r(idx, e)  # field omitted: wildcard
+    assert got.match == {} and got.priority == 3
+    e.match.add(field_id=1).optional.value = b"\x00\x0f\xff"
+    _, got = tr.entry_from_p4r(idx, e)
+    assert got.match == {"f": tr.Optional(0xFFF)}
+    assert tr.entry_to_p4r(idx, got).match[0].optional.value == b"\x0f\xff"
+    e.match[0].optional.value = b"\x10\x00"
+    assert code_of(tr.entry_from_p4r, idx, e) == "OUT_OF_RANGE"
+    e.priority = 0
+    assert code_of(tr.entry_from_p4r, idx, e) == "INVALID_ARGUMENT"
