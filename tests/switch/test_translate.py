@@ -198,5 +198,6 @@ def test_optional_match_and_wildcard() -> None:
     assert tr.entry_to_p4r(idx, got).match[0].optional.value == b"\x0f\xff"
     e.match[0].optional.value = b"\x10\x00"
     assert code_of(tr.entry_from_p4r, idx, e) == "OUT_OF_RANGE"
-    e.priority = 0
+    e.match[0].optional.value = b"\x01"
+    e.priority = 0  # optional fields need a priority
     assert code_of(tr.entry_from_p4r, idx, e) == "INVALID_ARGUMENT"
