@@ -194,7 +194,7 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):
             primary.put(p4r.StreamMessageResponse(packet=msg))
 
 
-def serve(device: Device, address: str, workers: int = 16) -> tuple[grpc.Server, int]:
+def serve(device: Device, address: str, workers: int = 32) -> tuple[grpc.Server, int]:
     """Start the gRPC server; returns it and the bound port (address may end in :0)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="p4rt"),

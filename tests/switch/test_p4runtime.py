@@ -460,3 +460,44 @@ def test_p4info_must_match_the_device_config(bed: Testbed, c: P4RTClient) -> Non
     got = c.get_pipeline().p4info
     assert {t.preamble.name for t in got.tables} == {t.preamble.name for t in bed.p4info.tables}
     c.set_pipeline(bed.p4info, bed.blob, cookie=77)
+
+
+def test_mutated_requests_do_not_kill_the_server(bed: Testbed, c: P4RTClient) -> None:
+    import random
+
+    from google.protobuf.message import DecodeError
+
+    rng = random.Random(13)
+    seeds = [
+        c.insert(route(c, 0x0A000000, 8, 1, 1)),
+        c.insert(c.table_entry(MCAST, {"hdr.udp.dport": Range(1, 2)}, SET_MCAST, {"grp": 1}, 2)),
+        c.insert(c.multicast_group(3, [(1, 1), (2, 2)])),
+        c.modify(c.default_entry(LPM, ROUTE, {"port": 1, "dmac": 2})),
+    ]
+    codes = set()
+    for _ in range(400):
+        raw = bytearray(rng.choice(seeds).SerializeToString())
+        for _ in range(rng.randint(1, 4)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        try:
+            upd = p4r.Update.FromString(bytes(raw))
+        except DecodeError:
+            continue
+        try:
+            c.write([upd])
+            codes.add("OK")
+        except grpc.RpcError as exc:
+            codes.update(write_error_codes(exc) or [exc.code().name])
+        try:
+            c.read(upd.entity)
+        except grpc.RpcError as exc:
+            codes.add("read:" + exc.code().name)
+    assert bed.alive(), bed.log()[-3000:]
+    assert "INTERNAL" not in codes and "read:INTERNAL" not in codes, codes
+    assert "INVALID_ARGUMENT" in codes or "OUT_OF_RANGE" in codes
+    frame = udp_frame("10.1.2.3")  # still forwards: clean up and route
+    c.write([c.delete(e.table_entry) for e in c.read(p4r.Entity(table_entry=p4r.TableEntry()))])
+    c.write([c.insert(route(c, 0x0A010200, 24, 2, 0x020000000202))])
+    bed.drain()
+    bed.send(1, frame)
+    bed.expect({2: [routed(frame, "02:00:00:00:02:02")]})
