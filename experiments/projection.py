@@ -298,6 +298,7 @@ def project_round(
     out: dict[str, list[dict]] = {t: [] for t in ("failures", "control")}
     cuts: list[_Cut] = []
     failure_rows: dict[int, list[dict]] = {}
+    event_info: dict[int, dict[str, Any]] = {}
     queue: list[tuple[float, int, str, Any]] = []
     seq = 0
     for ev in events:
@@ -317,7 +318,7 @@ def project_round(
         row.append(
             {
                 **keys,
-                "event": c.event,
+                **event_info[c.event],
                 "receiver": c.receiver,
                 "outage_s": t - c.t,
                 "reconverged_s": t_react,
@@ -351,17 +352,15 @@ def project_round(
                 hops = _repair_hops(net, route, hit)
                 react = reaction_s(tech, p.timing, hops)
                 det = t + p.timing.detection_ms * 1e-3
+                event_info[eid] = {
+                    "event": eid,
+                    "kind": ev.kind,
+                    "element": ev.element,
+                    "at_s": t,
+                    "detected_s": det,
+                }
                 out["failures"].append(
-                    {
-                        **keys,
-                        "event": eid,
-                        "kind": ev.kind,
-                        "element": ev.element,
-                        "at_s": t,
-                        "detected_s": det,
-                        "reconverged_s": t + react,
-                        "receiver": "",
-                    }
+                    {**keys, **event_info[eid], "reconverged_s": t + react, "receiver": ""}
                 )
                 heapq.heappush(queue, (t + react, seq, "restore", eid))
                 seq += 1
@@ -377,6 +376,20 @@ def project_round(
                 )
             else:
                 net.down -= ids
+                up_id = event_no
+                event_no += 1
+                out["failures"].append(
+                    {
+                        **keys,
+                        "event": up_id,
+                        "kind": ev.kind,
+                        "element": ev.element,
+                        "at_s": t,
+                        "detected_s": t + p.timing.detection_ms * 1e-3,
+                        "reconverged_s": t + reaction_s(tech, p.timing, 0),
+                        "receiver": "",
+                    }
+                )
                 # Cut receivers whose installed path works again get data before any reaction.
                 for c in [c for c in cuts if c.receiver in c.flow.cut]:
                     full = c.flow.paths[c.receiver]

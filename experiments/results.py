@@ -301,8 +301,16 @@ def read_table(folder: str | Path, table: str) -> pd.DataFrame:
         if pq.exists():
             df = pd.read_parquet(pq)
         elif csv.exists():
-            df = pd.read_csv(csv, dtype={"sweep": "string"}, keep_default_na=True)
-            df["sweep"] = df["sweep"].fillna("")
+            # CSV has no NA for text: an empty text cell reads back as "", an empty number or
+            # flag as NA.
+            schema = SCHEMAS.get(table, {})
+            text = [c for c, d in schema.items() if d == "string"]
+            df = pd.read_csv(
+                csv,
+                dtype=dict.fromkeys(text, "string"),
+                keep_default_na=False,
+                na_values={c: [""] for c in schema if c not in text},
+            )
         else:
             raise ResultsError(f"{folder}: no table {table!r} ({table}.parquet or {table}.csv)")
     except (OSError, ValueError) as e:

@@ -70,7 +70,9 @@ def compare(results_dir: str | Path) -> pd.DataFrame:
 
     m = per_round(res.tables)
     p = per_round(pred.tables)
-    df = m.join(p, lsuffix="_measured", rsuffix="_predicted", how="inner").reset_index()
+    df = m.merge(
+        p, left_index=True, right_index=True, suffixes=("_measured", "_predicted"), how="inner"
+    ).reset_index()
     df["time_error"] = df["time_s_measured"] / df["time_s_predicted"] - 1
     df["bytes_error"] = df["link_bytes_measured"] / df["link_bytes_predicted"] - 1
     df["time_ok"] = df["time_error"].abs() <= TIME_GOAL

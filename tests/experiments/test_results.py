@@ -1,0 +1,221 @@
+"""Results folder: layout, schemas, round trips; the summary and the validation hook on it.
+
+The folders here hold the flow model's output (environment kind 'projection'), written
+through the same writers the runner uses."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.projection import project
+from experiments.results import (
+    SCHEMAS,
+    TABLES,
+    ResultsError,
+    new_run_dir,
+    normalize,
+    read_results,
+    rows,
+    write_table,
+)
+from experiments.spec import load_experiment, parse_experiment
+from experiments.summary import aggregate, print_summary
+from experiments.validation import agreement_text, compare, predict_beside, write_projection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def default_projection():
+    return project(load_experiment(ROOT / "experiments" / "default.yaml"), base=ROOT)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_round_trip(tmp_path, default_projection, fmt) -> None:
+    folder = write_projection(default_projection, tmp_path, fmt=fmt)
+    assert re.fullmatch(r"\d{8}-\d{6}-default", folder.name)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(
+        ["description.yaml", "environment.json", "topology.yaml"] + [f"{t}.{fmt}" for t in TABLES]
+    )
+    env = json.loads((folder / "environment.json").read_text())
+    assert env["kind"] == "projection" and env["versions"]["pandas"] == pd.__version__
+    res = read_results(folder)
+    assert res.kind == "projection"
+    assert res.experiment == default_projection.experiment
+    for t in TABLES:
+        want = default_projection.tables[t].copy()
+        if fmt == "csv":  # CSV has no NA for text: empty text reads back as ""
+            for c, d in SCHEMAS[t].items():
+                if d == "string":
+                    want[c] = want[c].fillna("")
+        got = res[t]
+        assert list(got.columns) == list(SCHEMAS[t])
+        assert [str(d) for d in got.dtypes] == [str(want[c].dtype) for c in got.columns], t
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+    topo = res.topology()
+    assert topo == default_projection.topologies[None]
+
+
+def test_schema_errors() -> None:
+    with pytest.raises(ResultsError, match=r"table 'links': missing columns \['bytes'"):
+        normalize("links", pd.DataFrame({c: [] for c in SCHEMAS["links"] if c != "bytes"}))
+    with pytest.raises(ResultsError, match=r"unknown columns \['colour'\]"):
+        rows("rounds", [{"technology": "bier", "colour": 1}])
+    with pytest.raises(ResultsError, match="column 'bytes': not Int64"):
+        rows("links", [{"bytes": "many"}])
+    with pytest.raises(ResultsError, match="unknown results table 'nope'"):
+        normalize("nope", pd.DataFrame())
+    df = rows("receivers", [{"receiver": "g1", "completed_s": 1.5}])
+    assert df.loc[0, "completed_s"] == 1.5 and pd.isna(df.loc[0, "bytes_received"])
+
+
+def test_read_errors(tmp_path, default_projection) -> None:
+    with pytest.raises(ResultsError, match="not a results folder"):
+        read_results(tmp_path / "none")
+    folder = write_projection(default_projection, tmp_path)
+    (folder / "links.parquet").unlink()
+    with pytest.raises(ResultsError, match=r"no table 'links' \(links.parquet or links.csv\)"):
+        read_results(folder)
+    env = json.loads((folder / "environment.json").read_text())
+    env["kind"] = "guess"
+    (folder / "environment.json").write_text(json.dumps(env))
+    with pytest.raises(ResultsError, match="'kind' must be measurement or projection"):
+        read_results(folder)
+
+
+def test_run_dir_names(tmp_path) -> None:
+    a = new_run_dir(tmp_path, "x", now=0)
+    b = new_run_dir(tmp_path, "x", now=0)
+    assert (a.name, b.name) == ("19700101-000000-x", "19700101-000000-x-2")
+
+
+def test_summary_ideals_and_ratios(default_projection) -> None:
+    p = default_projection
+    agg = aggregate(p.experiment, p.tables, p.topology).set_index("technology")
+    model = 16e6
+    links = p.tables["links"]
+    for tech in ("unicast", "bier", "sr-p2mp"):
+        per_round = links[links["technology"] == tech].groupby("round")["bytes"].sum()
+        assert agg.loc[tech, "link_bytes"] == pytest.approx(per_round.mean())
+        r = agg.loc[tech]
+        assert r["fidelity_link_bytes"] == pytest.approx(r["link_bytes"] / r["ideal_link_bytes"])
+        assert r["fidelity_time"] == pytest.approx(r["round_time_s"] / r["ideal_time_s"])
+    # multicast ideal egress is the model once; unicast once per receiver (12, 8, 6 receivers)
+    assert agg.loc["bier", "ideal_source_egress"] == model
+    assert agg.loc["unicast", "ideal_source_egress"] == pytest.approx(model * (12 + 8 + 6) / 3)
+    # BIER frames (1514 bytes for 1392 of payload) leave the source; in round 0 the repair
+    # after the failure adds one BitString-addressed copy of what the cut receivers missed
+    bier = links[(links["technology"] == "bier") & (links["src"] == "store")]
+    egress = bier.groupby("round")["bytes"].sum()
+    assert egress[1] == pytest.approx(model * 1514 / 1392, abs=1)
+    fl = p.tables["failures"]
+    (deficit,) = fl[(fl["technology"] == "bier") & (fl["receiver"] != "")][
+        "bytes_repaired"
+    ].unique()
+    assert egress[0] - egress[1] == pytest.approx(deficit * 1514 / 1392, abs=2)
+    assert agg.loc["bier", "new_set_writes"] == 0 and agg.loc["sr-p2mp", "new_set_writes"] > 0
+    assert agg.loc["bier", "max_outage_s"] == pytest.approx(0.161)
+
+
+def test_summary_says_when_switches_could_not_keep_up(default_projection) -> None:
+    p = default_projection
+    tables = dict(p.tables)
+    rounds = tables["rounds"].copy()
+    bier = rounds["technology"] == "bier"
+    rounds.loc[bier, "switches_kept_up"] = False
+    rounds.loc[bier, "switch_drops"] = 7
+    tables["rounds"] = rounds
+    out = io.StringIO()
+    print_summary(p.experiment, tables, p.topology, "measurement", file=out)
+    text = out.getvalue()
+    assert "MEASURED: default" in text
+    assert "bier: the switches could not keep up with the link rates in 3 round(s), 21 drops" in (
+        " ".join(text.split())
+    )
+    assert "unicast: the switches" not in text
+    out = io.StringIO()
+    print_summary(p.experiment, p.tables, p.topology, "projection", file=out)
+    assert "PROJECTION (flow model, not measured): default" in out.getvalue()
+    assert "could not keep up" not in out.getvalue()
+
+
+def test_prediction_beside_and_agreement(tmp_path, default_projection) -> None:
+    folder = write_projection(default_projection, tmp_path)
+    pred = predict_beside(folder)
+    assert pred == folder / "prediction"
+    assert json.loads((pred / "environment.json").read_text())["kind"] == "projection"
+    df = compare(folder)
+    assert len(df) == 3 * 3  # technologies x rounds
+    assert (df["time_error"].abs() < 1e-9).all() and df["time_ok"].all() and df["bytes_ok"].all()
+    text = agreement_text(df)
+    assert "bier: completion time within 0.0% (goal 10%: met)" in text
+    assert "the 'measured' side of this folder is itself a projection" in text
+    # measured 20 % slower in one technology: the verdict says so
+    rec = read_results(folder)["receivers"]
+    rec.loc[rec["technology"] == "sr-p2mp", "completed_s"] *= 1.2
+    write_table(folder, "receivers", rec, "parquet")
+    df = compare(folder)
+    assert not df[df["technology"] == "sr-p2mp"]["time_ok"].any()
+    assert df[df["technology"] == "bier"]["time_ok"].all()
+    assert "sr-p2mp: completion time within 20.0% (goal 10%: NOT met)" in agreement_text(df)
+
+
+def test_projection_cli_prints_the_user_table(tmp_path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.projection", "experiments/scenarios/scale-16.yaml",
+         "--out", str(tmp_path), "--csv"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "PROJECTION (flow model, not measured): scale-16" in r.stdout
+    lines = [ln for ln in r.stdout.splitlines() if "1 TB" in ln]
+    assert [ln.split("│")[2].strip() for ln in lines] == ["unicast", "bier", "sr-p2mp", "pim-sm"]
+    (folder,) = tmp_path.iterdir()
+    res = read_results(folder)
+    assert sorted(res["rounds"]["sweep"].unique()) == ["1000000000000", "140000000000"]
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.report", str(folder)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (folder / "figures" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_projection_cli_bad_file(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntechnologies: [bier]\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.projection", str(bad)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert f"error: {bad}: topology: Field required" in r.stderr
+
+
+def test_sweep_over_clouds_projects_each_topology() -> None:
+    e = parse_experiment(
+        {
+            "name": "s",
+            "topology": {"generator": "multicloud", "params": {"wan_mbit": 10}},
+            "technologies": ["unicast", "bier"],
+            "model": {"size": "1MB"},
+            "sending_rate_mbit": 1000,
+            "sweep": {"parameter": "clouds", "values": [2, 4]},
+        }
+    )
+    p = project(e)
+    agg = aggregate(e, p.tables, p.topology).set_index(["sweep", "technology"])
+    assert agg.loc[("2", "bier"), "receivers"] == 8 and agg.loc[("4", "bier"), "receivers"] == 16
+    # each cloud's 10 Mbit/s WAN link carries 4 unicast copies but one multicast copy
+    assert agg.loc[("4", "unicast"), "round_time_s"] == pytest.approx(
+        4 * agg.loc[("4", "bier"), "round_time_s"], rel=0.05
+    )
