@@ -10,13 +10,54 @@ import errno
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from modelsync.control import missing_ranges
 from modelsync.manifest import FileEntry, Manifest
 from modelsync.records import Counters, FileRecord
-from wire.codec import FLAG_REPAIR, HEADER_LEN, BadDatagram, DeliveryHeader, MsgType, decode
+from wire.codec import (
+    CRC_OFFSET,
+    FLAG_REPAIR,
+    HEADER,
+    HEADER_LEN,
+    MAGIC,
+    VERSION,
+    BadDatagram,
+    DeliveryHeader,
+    MsgType,
+    decode,
+)
+
+_unpack = HEADER.unpack_from
+_crc32 = zlib.crc32
+_ZERO4 = b"\0\0\0\0"
+
+
+@dataclass
+class RxCounters:
+    """Plain counters for the hot loop (pydantic attribute writes are slow); `record()` gives
+    the documented pydantic `Counters`."""
+
+    datagrams: int = 0
+    bytes: int = 0
+    accepted: int = 0
+    payload_bytes: int = 0
+    duplicates: int = 0
+    duplicate_bytes: int = 0
+    corrupt: int = 0
+    corrupt_reasons: dict[str, int] = field(default_factory=dict)
+    foreign_model: int = 0
+    repaired: int = 0
+    polls: int = 0
+    nacks_sent: int = 0
+    nack_chunks: int = 0
+    reports_sent: int = 0
+    verify_failures: int = 0
+
+    def record(self) -> Counters:
+        return Counters(**asdict(self))
 
 
 class DiskError(RuntimeError):
@@ -72,11 +113,11 @@ def _sha256_fd(fd: int, size: int) -> str:
 class Reassembler:
     """Files of one model being received into `out_dir`."""
 
-    def __init__(self, manifest: Manifest, out_dir: Path, counters: Counters | None = None):
+    def __init__(self, manifest: Manifest, out_dir: Path, counters: RxCounters | None = None):
         self.manifest = manifest
         self.model_id = manifest.model_id_int
         self.out_dir = Path(out_dir)
-        self.counters = counters or Counters()
+        self.counters = counters or RxCounters()
         self.files = [
             FileState(i, e, self.out_dir / (e.name + ".part"), self.out_dir / e.name)
             for i, e in enumerate(manifest.files)
@@ -138,58 +179,74 @@ class Reassembler:
 
     def handle(self, data: bytes | bytearray | memoryview, now: float) -> DeliveryHeader | None:
         """Take one datagram. Returns the header of a valid POLL/FIN of this model (for the
-        caller to act on), else None. Raises DiskError when a write fails."""
+        caller to act on), else None. Raises DiskError when a write fails.
+
+        The checks are those of wire.codec.decode, inlined: this is the receiver's hot loop."""
         c = self.counters
         c.datagrams += 1
-        c.bytes += len(data)
-        try:
-            h = decode(data)
-        except BadDatagram as e:
-            self._corrupt(e.reason)
+        n = len(data)
+        c.bytes += n
+        if n < HEADER_LEN:
+            self._corrupt("truncated")
             return None
-        if h.model_id != self.model_id:
+        (magic, version, mtype, flags, _r, shard, model_id, chunk, count, csize, plen, _rnd,
+         _session, crc) = _unpack(data, 0)  # fmt: skip
+        if magic != MAGIC or version != VERSION:
+            self._corrupt("bad_magic" if magic != MAGIC else "bad_version")
+            return None
+        if n != HEADER_LEN + plen:
+            self._corrupt("bad_length")
+            return None
+        mv = memoryview(data)
+        if _crc32(mv[CRC_OFFSET + 4 :], _crc32(_ZERO4, _crc32(mv[:CRC_OFFSET]))) != crc:
+            self._corrupt("bad_crc")
+            return None
+        if model_id != self.model_id:
             c.foreign_model += 1
             return None
-        if h.type != MsgType.DATA:
-            return h
-        if h.shard >= len(self.files):
+        if mtype != MsgType.DATA:
+            try:
+                return decode(data)
+            except BadDatagram as e:
+                self._corrupt(e.reason)
+                return None
+        if shard >= len(self.files):
             self._corrupt("bad_shard")
             return None
-        f = self.files[h.shard]
+        f = self.files[shard]
         if f.verified:
             c.duplicates += 1
-            c.duplicate_bytes += h.payload_len
+            c.duplicate_bytes += plen
             return None
         size = f.entry.size
-        if h.chunk_size == 0 or h.chunk_count != -(-size // h.chunk_size):
+        offset = chunk * csize
+        if (
+            csize == 0
+            or count != -(-size // csize)
+            or chunk >= count
+            or plen != min(csize, size - offset)
+        ):
             self._corrupt("bad_range")
             return None
-        if h.chunk >= h.chunk_count:
-            self._corrupt("bad_range")
-            return None
-        offset = h.chunk * h.chunk_size
-        if h.payload_len != min(h.chunk_size, size - offset):
-            self._corrupt("bad_range")
-            return None
-        if h.chunk_size != f.chunk_size:
+        if csize != f.chunk_size:
             # First datagram of the file, or a restarted sender with another chunk size:
             # progress under the old size cannot be mapped, start the file over.
-            f.chunk_size, f.count = h.chunk_size, h.chunk_count
-            f.bitmap = bytearray(f.count)
+            f.chunk_size, f.count = csize, count
+            f.bitmap = bytearray(count)
             f.received = 0
-        if f.bitmap[h.chunk]:
+        if f.bitmap[chunk]:
             c.duplicates += 1
-            c.duplicate_bytes += h.payload_len
+            c.duplicate_bytes += plen
             return None
         try:
-            os.pwrite(f.fd, memoryview(data)[HEADER_LEN:], offset)
+            os.pwrite(f.fd, mv[HEADER_LEN:], offset)
         except OSError as e:
-            raise DiskError(self._disk_msg(f, f"write chunk {h.chunk} of", e)) from None
-        f.bitmap[h.chunk] = 1
+            raise DiskError(self._disk_msg(f, f"write chunk {chunk} of", e)) from None
+        f.bitmap[chunk] = 1
         f.received += 1
         c.accepted += 1
-        c.payload_bytes += h.payload_len
-        if h.flags & FLAG_REPAIR:
+        c.payload_bytes += plen
+        if flags & FLAG_REPAIR:
             c.repaired += 1
         if f.received == f.count:
             if self.pending == 1:

@@ -14,8 +14,8 @@ from pathlib import Path
 from modelsync.control import ControlMsg, pack_nacks, range_chunks
 from modelsync.loadcheck import load_check
 from modelsync.manifest import Manifest
-from modelsync.reassembly import DiskError, Reassembler
-from modelsync.records import Counters, ReceiverRecord
+from modelsync.reassembly import DiskError, Reassembler, RxCounters
+from modelsync.records import ReceiverRecord
 from wire.codec import MsgType
 from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
 
@@ -47,7 +47,7 @@ class ReceiverConfig:
 class Receiver:
     def __init__(self, cfg: ReceiverConfig) -> None:
         self.cfg = cfg
-        self.counters = Counters()
+        self.counters = RxCounters()
         self.rx = Reassembler(cfg.manifest, cfg.out_dir, self.counters)
         self.started_at = time.time()
         self.first_packet_at: float | None = None
@@ -254,7 +254,7 @@ class Receiver:
             tensors=self.load.tensors if self.load else None,
             ended_at=time.time(),
             multicast_joined=self.joined,
-            counters=self.counters,
+            counters=self.counters.record(),
             files=self.rx.file_records(),
         )
 

@@ -5,6 +5,7 @@ deadline passes."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import mmap
 import random
@@ -36,6 +37,28 @@ from wire.frames import (
 )
 
 log = logging.getLogger("modelsync.sender")
+_CRC = struct.Struct("!I")
+
+
+@dataclass
+class _Counters:
+    """Plain counters for the hot loop (pydantic attribute writes are slow); the record
+    converts them into SenderCounters, which documents every field."""
+
+    datagrams: int = 0
+    copies: int = 0
+    wire_bytes: int = 0
+    first_pass_copies: int = 0
+    repair_copies: int = 0
+    chunks_repaired: int = 0
+    dropped_on_purpose: int = 0
+    send_errors: int = 0
+    polls_sent: int = 0
+    fins_sent: int = 0
+    nacks_received: int = 0
+    reports_received: int = 0
+    bad_control: int = 0
+
 
 TECHNOLOGIES = ("unicast", "bier", "sr-p2mp", "ip-multicast")
 ETH_LEN = 14
@@ -97,7 +120,7 @@ class Sender:
         self.m = cfg.manifest
         self.mid = self.m.model_id_int
         self.C = cfg.chunk_size()
-        self.c = SenderCounters()
+        self.c = _Counters()
         self.st = SendStats()
         self.peers = {r.name: Peer(r) for r in cfg.receivers}
         self.counts = [-(-f.size // self.C) for f in self.m.files]
@@ -121,6 +144,11 @@ class Sender:
         else:
             self.buf, self.o = bytearray(HEADER_LEN + self.C), 0
         self.view = memoryview(self.buf)
+        self._src = [memoryview(mm) if mm is not None else None for mm in self._maps]
+        self._take = self.bucket.take if self.bucket.rate > 0 else None
+        self._drop = cfg.drop
+        self._addr = {r.name: (r.ip, r.port) for r in cfg.receivers}
+        self._prefix: bytes | None = None
 
     # -- setup -------------------------------------------------------------------------
     def _open_files(self) -> None:
@@ -136,7 +164,10 @@ class Sender:
                 self._maps.append(None)
                 continue
             with open(p, "rb") as fh:
-                self._maps.append(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+                # MAP_POPULATE: map the (page-cached) file up front, not one fault per page
+                # inside the send loop.
+                flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+                self._maps.append(mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ))
 
     def _open_control(self) -> socket.socket:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -203,19 +234,20 @@ class Sender:
     # -- datagrams ---------------------------------------------------------------------
     def _build(self, f: int, c: int, rnd: int, flags: int) -> int:
         """Write the datagram of chunk c of file f at buf[o:]; return its length."""
-        size = self.m.files[f].size
-        off = c * self.C
-        plen = min(self.C, size - off)
+        C = self.C
+        off = c * C
+        plen = min(C, self.m.files[f].size - off)
         o = self.o
-        mm = self._maps[f]
-        assert mm is not None
-        self.buf[o + HEADER_LEN : o + HEADER_LEN + plen] = mm[off : off + plen]
+        buf = self.buf
+        src = self._src[f]
+        assert src is not None
+        buf[o + HEADER_LEN : o + HEADER_LEN + plen] = src[off : off + plen]
         HEADER.pack_into(
-            self.buf, o, MAGIC, VERSION, MsgType.DATA, flags, 0, f, self.mid, c,
-            self.counts[f], self.C, plen, rnd, self.cfg.session, 0,
+            buf, o, MAGIC, VERSION, MsgType.DATA, flags, 0, f, self.mid, c,
+            self.counts[f], C, plen, rnd, self.cfg.session, 0,
         )  # fmt: skip
         n = HEADER_LEN + plen
-        struct.pack_into("!I", self.buf, o + 32, zlib.crc32(self.view[o : o + n]))
+        _CRC.pack_into(buf, o + 32, zlib.crc32(self.view[o : o + n]))
         self.c.datagrams += 1
         return n
 
@@ -230,55 +262,74 @@ class Sender:
             b, 0, MAGIC, VERSION, mtype, 0, 0, 0, self.mid, seq, 0, 0, 0, self.rounds,
             self.cfg.session, 0,
         )  # fmt: skip
-        struct.pack_into("!I", b, 32, zlib.crc32(b))
+        _CRC.pack_into(b, 32, zlib.crc32(b))
         return bytes(b)
 
-    def _dropped(self) -> bool:
-        if self.cfg.drop > 0 and self.rng.random() < self.cfg.drop:
-            self.c.dropped_on_purpose += 1
-            return True
-        return False
-
-    def _account(self, wire_bytes: int, repair: bool) -> None:
-        now = time.time()
-        if self.first_packet_at is None:
-            self.first_packet_at = now
-        self.last_packet_at = now
-        self.c.copies += 1
-        self.c.wire_bytes += wire_bytes
+    def _counted(self, wire: int, repair: bool) -> None:
+        c = self.c
+        c.copies += 1
+        c.wire_bytes += wire
         if repair:
-            self.c.repair_copies += 1
+            c.repair_copies += 1
         else:
-            self.c.first_pass_copies += 1
+            c.first_pass_copies += 1
 
     def _unicast(self, n: int, names, repair: bool) -> None:  # type: ignore[no-untyped-def]
         data = self.view[self.o : self.o + n]
         wire = ETH_LEN + IPV4_LEN + UDP_LEN + n
         for name in names:
-            spec = self.peers[name].spec
-            self.bucket.take(wire)
-            if self._dropped():
+            addr = self._addr[name]
+            if self._take is not None:
+                self._take(wire)
+            if self._drop and self.rng.random() < self._drop:
+                self.c.dropped_on_purpose += 1
                 continue
-            if send_udp(self.udp, data, (spec.ip, spec.port), self.st):
-                self._account(wire, repair)
+            try:
+                self.udp.sendto(data, addr)
+            except OSError:
+                if not send_udp(self.udp, data, addr, self.st):
+                    continue
+            self._counted(wire, repair)
 
     def _group(self, n: int) -> None:
         wire = ETH_LEN + IPV4_LEN + UDP_LEN + n
-        self.bucket.take(wire)
-        if self._dropped():
+        if self._take is not None:
+            self._take(wire)
+        if self._drop and self.rng.random() < self._drop:
+            self.c.dropped_on_purpose += 1
             return
         data = self.view[self.o : self.o + n]
         if send_udp(self.udp, data, (self.cfg.group, self.cfg.data_port), self.st):
-            self._account(wire, False)
+            self._counted(wire, False)
 
     def _frame(self, n: int, repair: bool) -> None:
         assert self.tpl is not None and self.raw is not None
         frame = self.tpl.finish(n)
-        self.bucket.take(len(frame))
-        if self._dropped():
+        wire = len(frame)
+        if self._take is not None:
+            self._take(wire)
+        if self._drop and self.rng.random() < self._drop:
+            self.c.dropped_on_purpose += 1
             return
-        if send_raw(self.raw, frame, self.st):
-            self._account(len(frame), repair)
+        try:
+            self.raw.send(frame)
+        except OSError:  # queue full and the like: retried, counted
+            if not send_raw(self.raw, frame, self.st):
+                return
+        self._counted(wire, repair)
+
+    def _set_prefix(self, p: bytes) -> None:
+        if p is not self._prefix:
+            assert self.tpl is not None
+            self.tpl.set_l2_prefix(p)
+            self._prefix = p
+
+    def _stamp(self, last: bool) -> None:
+        now = time.time()
+        if self.first_packet_at is None:
+            self.first_packet_at = now
+        if last:
+            self.last_packet_at = now
 
     # -- phases ------------------------------------------------------------------------
     def first_pass(self) -> None:
@@ -291,6 +342,7 @@ class Sender:
             "first pass: model %s, %d chunks of %d bytes, %s to %d receivers, session %d",
             self.m.model_id, total, self.C, tech, len(everyone), self.cfg.session,
         )  # fmt: skip
+        self._stamp(False)
         with self._progress("first pass", copies) as advance:
             for f, count in enumerate(self.counts):
                 for c in range(count):
@@ -302,13 +354,13 @@ class Sender:
                     else:
                         for p in prefixes:
                             if tech == "bier":
-                                assert self.tpl is not None
-                                self.tpl.set_l2_prefix(p)
+                                self._set_prefix(p)
                             self._frame(n, False)
                     if c & 255 == 255:
                         self._drain()
                         advance(256 * (copies // max(total, 1)))
-        self.first_pass_done_at = time.time()
+        self._stamp(True)
+        self.first_pass_done_at = self.last_packet_at
         log.info("first pass done: %d copies sent", self.c.first_pass_copies)
 
     def repair(self, needs: dict[int, dict[int, frozenset[str]]]) -> None:
@@ -328,8 +380,7 @@ class Sender:
                         if names != last:
                             prefixes, last = self._bier_prefixes(names), names
                         for p in prefixes:
-                            assert self.tpl is not None
-                            self.tpl.set_l2_prefix(p)
+                            self._set_prefix(p)
                             self._frame(n, True)
                     else:  # SR-P2MP, ip-multicast and unicast: one unicast copy each
                         self._unicast(n, sorted(names), True)
@@ -337,6 +388,7 @@ class Sender:
                     if k & 255 == 0:
                         self._drain()
                         advance(256)
+        self._stamp(True)
 
     def _progress(self, label: str, total: int):  # type: ignore[no-untyped-def]
         if not self.cfg.progress:
@@ -482,7 +534,7 @@ class Sender:
             first_pass_done_at=self.first_pass_done_at,
             ended_at=time.time(),
             rounds=self.rounds,
-            counters=self.c,
+            counters=SenderCounters(**dataclasses.asdict(self.c)),
             receivers=statuses,
         )
 
@@ -496,6 +548,10 @@ class Sender:
         for s in (self.udp, self.ctl, self.raw):
             if s is not None:
                 s.close()
+        for v in self._src:
+            if v is not None:
+                v.release()
+        self._src = []
         for mm in self._maps:
             if mm is not None:
                 mm.close()

@@ -37,7 +37,6 @@ def _sender(tmp: Path, technology: str, monkeypatch) -> tuple[Sender, Manifest, 
     m = small_model(tmp / "m", 60_000, 1)
     frames: list[bytes] = []
     udp: list[tuple[bytes, tuple[str, int]]] = []
-    monkeypatch.setattr(sender_mod, "send_raw", lambda s, f, st: frames.append(bytes(f)) or True)
     monkeypatch.setattr(
         sender_mod, "send_udp", lambda s, d, a, st: udp.append((bytes(d), a)) or True
     )
@@ -47,7 +46,12 @@ def _sender(tmp: Path, technology: str, monkeypatch) -> tuple[Sender, Manifest, 
         root_sid=16005, control_port=0, listen_ip="127.0.0.1", session=0x1234,
     )  # fmt: skip
     s = Sender(cfg)
-    s.raw = SimpleNamespace(close=lambda: None)  # type: ignore[assignment]  # the recorder sends
+    # Recorders instead of sockets: nothing leaves this process.
+    s.udp.close()
+    s.udp = SimpleNamespace(  # type: ignore[assignment]
+        sendto=lambda d, a: udp.append((bytes(d), a)), close=lambda: None
+    )
+    s.raw = SimpleNamespace(send=lambda f: frames.append(bytes(f)), close=lambda: None)  # type: ignore[assignment]
     return s, m, frames, udp
 
 
