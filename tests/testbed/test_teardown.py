@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,24 +76,38 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
     base_ns = set(netns_inodes().values())
     assert our_interfaces(prefix) == [] and our_processes(prefix, grpc_base) == []
     proc, run_id = start_net(prefix, target, grpc_base)
-    rec = st.read(st.STATE_DIR / f"{run_id}.state")
-    new_ns = {netns_inodes().get(pid) for _, pid, _ in rec.nodes} - base_ns
-    assert len(new_ns) == 4  # one namespace per host; the switches share the root one
-    ifaces = our_interfaces(prefix)
-    # 4 switches with 12 ports: 12 switch-side veth ends (+ 4 bridges on the baseline)
-    assert len(ifaces) == (16 if target == "bridge" else 12), ifaces
-    procs = our_processes(prefix, grpc_base)
-    assert len(procs) >= 8  # 8 Mininet shells (+ 4 softswitch processes)
+    try:
+        rec = st.read(st.STATE_DIR / f"{run_id}.state")
+        new_ns = {netns_inodes().get(pid) for _, pid, _ in rec.nodes} - base_ns
+        assert len(new_ns) == 4  # one namespace per host; the switches share the root one
+        ifaces = our_interfaces(prefix)
+        # 4 switches with 12 ports: 12 switch-side veth ends (+ 4 bridges on the baseline)
+        assert len(ifaces) == (16 if target == "bridge" else 12), ifaces
+        procs = our_processes(prefix, grpc_base)
+        assert len(procs) >= 8  # 8 Mininet shells (+ 4 softswitch processes)
+    except BaseException:
+        proc.terminate()  # a failed check must not leave the network running
+        proc.wait(timeout=30)
+        raise
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     time.sleep(0.5)
-    # a SIGKILLed owner cleans nothing: switch-to-switch veths (and bridges) are left
+    # a SIGKILLed owner cleans nothing: switch-to-switch veths (and bridges) are left, and
+    # the switch processes (own sessions) keep running
     assert our_interfaces(prefix) != []
+    if target == "softswitch":
+        assert len(our_processes(prefix, grpc_base)) == 4
     r = subprocess.run(
         [sys.executable, "-m", "experiments.cleanup", "--run", run_id],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 0 and r.stdout.startswith(f"clean-net: {run_id}: killed "), r.stdout
+    # 4 switches (and the link watcher's `ip monitor` unless it died of a broken pipe);
+    # the 4 switch-to-switch veth pairs (host veths vanished with the host namespaces)
+    killed = "[45]" if target == "softswitch" else "[01]"
+    deleted = 4 if target == "softswitch" else 8
+    expected = rf"clean-net: {run_id}: killed {killed} processes, deleted {deleted} "
+    assert re.fullmatch(expected + r"interfaces/bridges\n", r.stdout), r.stdout
     assert our_interfaces(prefix) == []
     assert our_processes(prefix, grpc_base) == []
     assert not (st.STATE_DIR / f"{run_id}.state").exists()
@@ -117,9 +132,12 @@ def test_host_namespaces_are_counted(prefix: str, grpc_base: int) -> None:
 
 def test_sigterm_tears_down_without_cleanup(prefix: str, grpc_base: int) -> None:
     proc, run_id = start_net(prefix, "bridge", grpc_base)
-    assert our_interfaces(prefix) != []
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    try:
+        assert our_interfaces(prefix) != []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 128 + signal.SIGTERM
     assert our_interfaces(prefix) == []
     assert our_processes(prefix, grpc_base) == []
     assert not (st.STATE_DIR / f"{run_id}.state").exists()
