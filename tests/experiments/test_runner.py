@@ -1,0 +1,187 @@
+"""The runner's own parts: interface counters, converters from the collaborators' records
+(modelsync's and the controller's record classes) to the results tables, and the honest
+`run` entry while the runner's adapters are missing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controlplane.controller import EventRecord, SwitchWrite
+from experiments.results import rows
+from experiments.runner import (
+    RunnerUnavailable,
+    default_collaborators,
+    event_rows,
+    kept_up,
+    link_rows,
+    read_link_counters,
+    receiver_rows,
+    switch_rows,
+    wan_classifier,
+)
+from experiments.spec import load_experiment
+from experiments.topology_source import build_topology
+from modelsync.records import Counters, FileRecord, ReceiverRecord, SenderCounters, SenderRecord
+from topologies.generators import fixed
+from topologies.loader import from_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {"sweep": "", "technology": "bier", "repetition": 0, "round": 1}
+LINE = from_dict(fixed("line"))  # h1-s1 (store), h2-s2, h3-s3, s1-s2, s2-s3
+
+
+def fake_sysfs(root: Path, counters: dict[str, tuple[int, int, int, int]]) -> None:
+    """The kernel's layout: <intf>/statistics/{tx,rx}_{bytes,packets}."""
+    for intf, (txb, txp, rxb, rxp) in counters.items():
+        d = root / intf / "statistics"
+        d.mkdir(parents=True)
+        for name, v in (("tx_bytes", txb), ("tx_packets", txp)):
+            (d / name).write_text(f"{v}\n")
+        for name, v in (("rx_bytes", rxb), ("rx_packets", rxp)):
+            (d / name).write_text(f"{v}\n")
+
+
+def intf(sw: str, port: int) -> str:
+    return f"{sw}-eth{port}"
+
+
+def test_link_counters_give_both_directions(tmp_path) -> None:
+    # ports in file order: s1: h1=1, s2=2; s2: h2=1, s1=2, s3=3; s3: h3=1, s2=2
+    fake_sysfs(
+        tmp_path,
+        {
+            "s1-eth1": (10, 1, 20, 2),
+            "s1-eth2": (30, 3, 40, 4),
+            "s2-eth1": (50, 5, 60, 6),
+            "s2-eth3": (70, 7, 80, 8),
+            "s3-eth1": (90, 9, 100, 10),
+        },
+    )
+    c = read_link_counters(LINE, intf, tmp_path)
+    assert c[("s1", "h1")] == (10, 1) and c[("h1", "s1")] == (20, 2)
+    assert c[("s1", "s2")] == (30, 3) and c[("s2", "s1")] == (40, 4)
+    assert c[("s2", "s3")] == (70, 7) and c[("s3", "s2")] == (80, 8)
+    assert c[("s3", "h3")] == (90, 9)
+    before = {k: (0, 0) for k in c}
+    out = rows("links", link_rows(LINE, before, c, KEYS, wan_classifier(LINE)))
+    assert len(out) == 2 * len(LINE.links)
+    r = out[(out["src"] == "s2") & (out["dst"] == "s1")].iloc[0]
+    assert (r["link"], r["bytes"], r["packets"], r["capacity_mbit"]) == ("s1-s2", 40, 4, 50.0)
+
+
+def test_link_counters_read_the_kernel(tmp_path) -> None:
+    # the loopback interface exists everywhere: same files, same parsing
+    c = read_link_counters(LINE, lambda sw, port: "lo")
+    assert all(isinstance(b, int) and b >= 0 for b, _ in c.values())
+    with pytest.raises(RuntimeError, match="cannot read interface counter"):
+        read_link_counters(LINE, intf, tmp_path)
+
+
+def test_wan_classifier() -> None:
+    topo = build_topology(load_experiment(ROOT / "experiments" / "default.yaml"))
+    wan = wan_classifier(topo)
+    assert wan("c1", "b1") and wan("ms", "c1") and wan("c1", "c2")
+    assert not wan("b1", "l1_1") and not wan("l1_1", "g1_1_1") and not wan("store", "ms")
+
+
+def test_receiver_rows_from_modelsync_records() -> None:
+    t0 = 1000.0
+    sender = SenderRecord(
+        technology="bier", model_id="ab", model_name="m", total_size=10, files=1,
+        chunk_size=1392, chunks=1, rate_mbps=20.0, session=1, outcome="complete",
+        started_at=999.0, first_packet_at=t0, ended_at=1010.0, rounds=1,
+        counters=SenderCounters(), receivers=[],
+    )  # fmt: skip
+
+    def rec(name: str, outcome: str, verified: bool) -> dict:
+        return ReceiverRecord(
+            receiver=name, model_id="ab", model_name="m", out_dir="/x", outcome=outcome,
+            started_at=998.0, first_packet_at=t0 + 0.01, verified_at=t0 + 4.5 if verified
+            else None, loadable_at=t0 + 4.75 if verified else None, ended_at=t0 + 5,
+            counters=Counters(datagrams=12, bytes=17000, duplicates=2, corrupt=1,
+                              nacks_sent=3, repaired=4),
+            files=[FileRecord(index=0, name="a", size=10, chunks=1, received=1,
+                              verified=verified)],
+        ).model_dump()  # fmt: skip
+
+    out = rows(
+        "receivers",
+        receiver_rows(
+            sender.model_dump(),
+            [rec("g1", "complete", True), rec("g2", "incomplete", False)],
+            KEYS,
+            {"g1": "cloud1", "g2": "cloud2"},
+        ),
+    )
+    g1, g2 = out.iloc[0], out.iloc[1]
+    assert (g1["completed_s"], g1["loaded_s"], g1["verified"]) == (4.5, 4.75, True)
+    assert g1["first_packet_s"] == pytest.approx(0.01)
+    assert (g1["packets_received"], g1["duplicates"], g1["chunks_repaired"]) == (12, 2, 4)
+    assert pd_na(g1["bytes_repaired"])  # not recorded by modelsync: NA, not a guess
+    assert not g2["verified"]
+    assert pd_na(g2["completed_s"]) and g2["cloud"] == "cloud2"
+
+
+def pd_na(v) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(v))
+
+
+def test_switch_and_event_rows_from_controller_records() -> None:
+    recs = [
+        {"kind": "read_table", "switch": "s1", "table": "MyIngress.bift", "entries": 12},
+        {"kind": "read_groups", "switch": "s1", "groups": 1, "replicas": 3},
+        {"kind": "counter", "switch": "s1", "counter": "x", "packets": 5},
+    ]
+    sw = rows("switches", switch_rows(recs, KEYS))
+    assert sw[["table", "entries"]].values.tolist() == [
+        ["MyIngress.bift", 12],
+        ["replication_groups", 1],
+    ]
+    assert sw["replicas"].iloc[1] == 3 and pd_na(sw["replicas"].iloc[0])
+    ev = EventRecord(
+        link="s1-s2", up=False, occurred=104.0, detection_delay_s=0.15, detected=104.15,
+        computed=104.16, done=104.2,
+        writes=[SwitchWrite("s1", 3, 104.16, 104.17), SwitchWrite("s2", 2, 104.16, 104.19)],
+    )  # fmt: skip
+    ctrl, fail = event_rows([ev.record()], t0=100.0, keys=KEYS)
+    ctrl, fail = rows("control", ctrl), rows("failures", fail)
+    assert fail[["kind", "element"]].values.tolist() == [["link-down", "s1-s2"]]
+    assert fail["at_s"].iloc[0] == pytest.approx(4.0)
+    assert fail["reconverged_s"].iloc[0] == pytest.approx(4.2)
+    assert ctrl["writes"].tolist() == [3, 2] and set(ctrl["action"]) == {"failure"}
+    assert ctrl["duration_s"].tolist() == pytest.approx([0.01, 0.03])
+
+
+def test_kept_up() -> None:
+    assert kept_up({("s1", 1): 100, ("s1", 2): 50}, {("s1", 1): 100, ("s1", 2): 50}) == (True, 0)
+    assert kept_up({("s1", 1): 100, ("s2", 1): 10}, {("s1", 1): 93}) == (False, 17)
+
+
+def test_runner_refuses_honestly_without_its_parts() -> None:
+    with pytest.raises(RunnerUnavailable) as e:
+        default_collaborators()
+    assert any("adapters" in m for m in e.value.missing)
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments", "run", "experiments/default.yaml"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "experiments/default.yaml is valid" in r.stderr and "nothing was run" in r.stderr
+    assert not r.stdout
+
+
+def test_run_reports_a_bad_description(tmp_path) -> None:
+    bad = tmp_path / "e.yaml"
+    bad.write_text((ROOT / "experiments" / "default.yaml").read_text().replace("c3-c1", "c3-c9"))
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments", "run", str(bad)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "failures[0].link: no link 'c3-c9'" in r.stderr
