@@ -243,20 +243,26 @@ def to_finsy_update(u: Update):
 
 
 def from_finsy_entry(e: fy.P4TableEntry, sw: fy.Switch) -> TableEntry:
-    table = sw.p4info.tables[e.table_id]
+    """finsy decodes with short aliases; give back the fully qualified P4Info names."""
+    schema = sw.p4info
+    table = schema.tables[e.table_id]
+    fields = {f.name: i for i, f in enumerate(table.match_fields)}
     match: list[tuple[str, object]] = []
-    for name, v in (e.match or {}).items():
-        kind = table.match_fields[name].match_type
-        if kind == P4MatchType.LPM:
-            match.append((name, Lpm(int(v[0]), int(v[1]))))
-        elif kind == P4MatchType.TERNARY:
-            val, mask = v if isinstance(v, tuple) else (v, (1 << 64) - 1)
-            match.append((name, Ternary(int(val), int(mask))))
+    for key, v in (e.match or {}).items():
+        mf = table.match_fields[key]
+        if mf.match_type == P4MatchType.LPM:
+            val: object = Lpm(int(v[0]), int(v[1]))
+        elif mf.match_type == P4MatchType.TERNARY:
+            t = v if isinstance(v, tuple) else (v, (1 << mf.bitwidth) - 1)
+            val = Ternary(int(t[0]), int(t[1]))
         else:
-            match.append((name, int(v)))
-    order = [f.alias for f in table.match_fields]
-    match.sort(key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)
+            val = int(v)
+        match.append((mf.name, val))
+    match.sort(key=lambda kv: fields[kv[0]])
     act = e.action
-    assert isinstance(act, fy.P4TableAction), f"{e.table_id}: indirect actions are not used"
-    params = tuple((k, int(v)) for k, v in act.args.items())
-    return TableEntry(e.table_id, tuple(match), act.name, params, e.priority)  # type: ignore[arg-type]
+    assert isinstance(act, fy.P4TableAction), f"{table.name}: indirect actions are not used"
+    action = schema.actions[act.name]
+    order = {p.name: i for i, p in enumerate(action.params)}
+    params = sorted(((action.params[k].name, int(v)) for k, v in act.args.items()),
+                    key=lambda kv: order[kv[0]])  # fmt: skip
+    return TableEntry(table.name, tuple(match), action.name, tuple(params), e.priority)  # type: ignore[arg-type]

@@ -1,0 +1,164 @@
+"""The controller against running softswitch processes (veth pairs, no Mininet): after
+installation a frame from the sender reaches exactly the intended receivers, for unicast,
+BIER and SR-P2MP, and again after a link failure the controller reacted to."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from cpf_net import SwitchNet, build_programs
+from cpf_topos import diamond
+
+from controlplane.controller import Controller
+from controlplane.graph import Network
+from wire.frames import bier_header, ethernet, ipv4_udp, mpls_label
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+PAYLOAD = bytes(range(64))
+GROUP = "239.1.0.1"
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory) -> Path:
+    return build_programs(tmp_path_factory.mktemp("cpf-build"))
+
+
+def run(coro):
+    return asyncio.get_event_loop().run_until_complete(coro)
+
+
+@pytest.fixture
+def loop():
+    lp = asyncio.new_event_loop()
+    asyncio.set_event_loop(lp)
+    yield lp
+    lp.close()
+
+
+def first_hop(net: Network, host: str) -> tuple[str, str]:
+    """(switch port MAC the host sends to, host MAC)."""
+    h = net.hosts[host]
+    return h.switch_mac, h.mac
+
+
+def delivered(net: Network, host: str, inner: bytes) -> bytes:
+    """What a receiver gets from BIER decapsulation or SR-P2MP pop: the inner IPv4 packet
+    unchanged, in a frame from its switch port to its MAC."""
+    h = net.hosts[host]
+    return ethernet(h.mac, h.switch_mac, 0x0800) + inner
+
+
+def test_unicast_reaches_exactly_the_receiver_before_and_after_failure(build, loop):
+    topo = diamond()
+    net = Network(topo)
+    with SwitchNet(topo, build, "bier") as sn:
+        fab = sn.fabric()
+        loop.run_until_complete(fab.open())
+        try:
+            ctl = Controller(topo, fab, "unicast", detection_delay_s=0.15)
+            loop.run_until_complete(ctl.install())
+            # what is on the switch is exactly what the controller computed
+            for sw in ("s1", "s4"):
+                got = loop.run_until_complete(fab.read_entries(sw))
+                want = [e for e in ctl.installed[sw] if hasattr(e, "table")]
+                assert {(e.table, e.match, e.action, e.params) for e in got} == {
+                    (e.table, e.match, e.action, e.params) for e in want
+                }
+            dst, src = first_hop(net, "src")
+            g1 = net.hosts["g1"]
+            for hops_desc in ("s1-s2-s4", "after s2-s4 fails: s1-s3-s4"):
+                frame = (
+                    ethernet(dst, src, 0x0800)
+                    + ipv4_udp("10.0.0.1", str(g1.ip), len(PAYLOAD), 40000, 50000, ttl=64)
+                    + PAYLOAD
+                )
+                sn.drain()
+                sn.send("src", frame)
+                want = (
+                    ethernet(g1.mac, g1.switch_mac, 0x0800)
+                    + ipv4_udp("10.0.0.1", str(g1.ip), len(PAYLOAD), 40000, 50000, ttl=61)
+                    + PAYLOAD
+                )
+                assert sn.collect({"g1"}) == {"g1": [want]}, hops_desc
+                if hops_desc == "s1-s2-s4":
+                    sn.set_link("s2-s4", up=False)
+                    rec = loop.run_until_complete(ctl.on_link_event("s2-s4", up=False))
+                    assert rec.updates > 0 and rec.detected - rec.occurred >= 0.15
+        finally:
+            loop.run_until_complete(fab.close())
+
+
+def test_bier_reaches_exactly_the_bitstring_receivers_before_and_after_failure(build, loop):
+    topo = diamond()
+    net = Network(topo)
+    with SwitchNet(topo, build, "bier") as sn:
+        fab = sn.fabric()
+        loop.run_until_complete(fab.open())
+        try:
+            ctl = Controller(topo, fab, "bier", detection_delay_s=0.0)
+            loop.run_until_complete(ctl.install())
+            inner = ipv4_udp("10.0.0.1", GROUP, len(PAYLOAD), 40000, 50000) + PAYLOAD
+            dst, src = first_hop(net, "src")
+
+            def send_to(receivers: list[str]) -> dict[str, list[bytes]]:
+                ch = loop.run_until_complete(ctl.set_receivers(receivers))
+                assert ch.writes == 0
+                bits = ch.bitstrings[0].to_bytes(32, "big")
+                frame = (
+                    ethernet(dst, src, 0xAB37)
+                    + bier_header(bits, bfir_id=1, bift_id=1, ttl=64)
+                    + inner
+                )
+                sn.drain()
+                sn.send("src", frame)
+                return sn.collect(set(receivers))
+
+            assert send_to(["g1", "g3"]) == {
+                "g1": [delivered(net, "g1", inner)],
+                "g3": [delivered(net, "g3", inner)],
+            }
+            assert send_to(["g2"]) == {"g2": [delivered(net, "g2", inner)]}
+            sn.set_link("s2-s4", up=False)
+            loop.run_until_complete(ctl.on_link_event("s2-s4", up=False))
+            assert send_to(["g1", "g2", "g3"]) == {
+                h: [delivered(net, h, inner)] for h in ("g1", "g2", "g3")
+            }
+        finally:
+            loop.run_until_complete(fab.close())
+
+
+def test_sr_p2mp_reaches_exactly_the_tree_receivers_before_and_after_failure(build, loop):
+    topo = diamond()
+    net = Network(topo)
+    with SwitchNet(topo, build, "sr_p2mp") as sn:
+        fab = sn.fabric()
+        loop.run_until_complete(fab.open())
+        try:
+            sids: list[int] = []
+            ctl = Controller(topo, fab, "sr", detection_delay_s=0.0, on_root_sid=sids.append)
+            loop.run_until_complete(ctl.install("src", ["g1", "g3"]))
+            inner = ipv4_udp("10.0.0.1", GROUP, len(PAYLOAD), 40000, 50000) + PAYLOAD
+            dst, src = first_hop(net, "src")
+
+            def send() -> dict[str, list[bytes]]:
+                frame = ethernet(dst, src, 0x8847) + mpls_label(sids[-1], s=1, ttl=64) + inner
+                sn.drain()
+                sn.send("src", frame)
+                return sn.collect({"g1", "g3"})
+
+            want = {h: [delivered(net, h, inner)] for h in ("g1", "g3")}
+            assert send() == want
+            assert ctl.trees[0].edges == (("s1", "s2"), ("s1", "s3"), ("s2", "s4"))
+            sn.set_link("s2-s4", up=False)
+            rec = loop.run_until_complete(ctl.on_link_event("s2-s4", up=False))
+            assert rec.trees_rebuilt == ["src->g1,g3"] and len(sids) == 2
+            assert ctl.trees[0].edges == (("s1", "s3"), ("s3", "s4"))
+            assert send() == want
+            # the old instance is gone from every switch
+            groups = loop.run_until_complete(fab.read_groups("s2"))
+            assert groups == []
+        finally:
+            loop.run_until_complete(fab.close())
