@@ -9,7 +9,7 @@ the same run (ratios, not absolute numbers, are the result):
    duplicate bitmap, pwrite, sha256 verification at the end) against a bare UDP
    `recv_into` loop, both draining the same datagrams queued on a loopback socket.
 
-    python -m bench.modelsync [--size 16MB] [--repeat 3]
+    python -m bench.modelsync [--size 16MB] [--repeat 5]
 
 Needs root (veth pair, SO_RCVBUFFORCE). Interfaces are named msdbench<hex> and removed.
 """
@@ -51,46 +51,42 @@ def sender_for(model: Path, m, iface: str) -> Sender:  # type: ignore[no-untyped
 
 
 def bench_sender(model: Path, m, iface: str, repeat: int) -> tuple[float, float, float, int]:  # type: ignore[no-untyped-def]
+    """Median pps of the three senders; interleaved per repetition so that the machine's
+    load (shared cores) weighs on all three alike."""
     from scapy.all import conf  # L2socket is set once the arch layer is loaded
 
-    ours: list[float] = []
-    frames: list[bytes] = []
-    for _ in range(repeat):
-        s = sender_for(model, m, iface)
-        t = time.perf_counter()
-        s.first_pass()
-        dt = time.perf_counter() - t
-        ours.append(s.c.copies / dt)
-        n = s.c.copies
-        if not frames:  # the same frames, prebuilt, for the baseline
-            assert s.tpl is not None
-            for f, count in enumerate(s.counts):
-                for c in range(count):
-                    k = s._build(f, c, 0, 0)
-                    frames.append(bytes(s.tpl.finish(k)))
-        s.close()
-    bare: list[float] = []
+    s = sender_for(model, m, iface)
+    assert s.tpl is not None
+    frames = []  # the frames of one first pass, prebuilt, for the baselines
+    for f, count in enumerate(s.counts):
+        for c in range(count):
+            frames.append(bytes(s.tpl.finish(s._build(f, c, 0, 0))))
+    s.close()
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     raw.bind((iface, 0))
+    l2 = conf.L2socket(iface=iface)
+    ours: list[float] = []
+    theirs: list[float] = []
+    bare: list[float] = []
     try:
         for _ in range(repeat):
+            s = sender_for(model, m, iface)
+            t = time.perf_counter()
+            s.first_pass()
+            ours.append(s.c.copies / (time.perf_counter() - t))
+            s.close()
+            t = time.perf_counter()
+            for fr in frames:
+                l2.send(fr)
+            theirs.append(len(frames) / (time.perf_counter() - t))
             t = time.perf_counter()
             for fr in frames:
                 raw.send(fr)
             bare.append(len(frames) / (time.perf_counter() - t))
     finally:
+        l2.close()
         raw.close()
-    theirs: list[float] = []
-    sock = conf.L2socket(iface=iface)
-    try:
-        for _ in range(repeat):
-            t = time.perf_counter()
-            for fr in frames:
-                sock.send(fr)
-            theirs.append(len(frames) / (time.perf_counter() - t))
-    finally:
-        sock.close()
-    return statistics.median(ours), statistics.median(theirs), statistics.median(bare), n
+    return statistics.median(ours), statistics.median(theirs), statistics.median(bare), len(frames)
 
 
 def _fill(port: int, dgrams: list[bytes]) -> None:
@@ -145,7 +141,7 @@ def bench_receiver(m, dgrams: list[bytes], repeat: int) -> tuple[float, float]: 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="16MB", help="model size (default 16MB)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the fake source address is not ours: fine here
     if os.geteuid() != 0:
