@@ -162,3 +162,57 @@ def test_sr_p2mp_reaches_exactly_the_tree_receivers_before_and_after_failure(bui
             assert groups == []
         finally:
             loop.run_until_complete(fab.close())
+
+
+def test_testbed_facade_stream_and_counters(build):
+    """The synchronous hook the testbed drives, packet-in/out on the stream channel, and
+    counter records read back from the switches."""
+    from types import SimpleNamespace
+
+    from controlplane.testbed import ControlPlane
+
+    topo = diamond()
+    net = Network(topo)
+    with SwitchNet(topo, build, "bier") as sn:
+        infos = [
+            SimpleNamespace(name=s, device_id=d, target="softswitch", grpc_addr=sn.addr[s])
+            for s, d in sn.dev.items()
+        ]
+        cp = ControlPlane("bier", build=build, detection_delay_s=0.0)
+        try:
+            cp.start(infos, topo)
+            text = cp.dump_tables("s4")
+            assert text.startswith("s4: ") and "MyIngress.bier_bift[hdr.bier.bift_id=1]" in text
+            # LLDP from a host reaches the controller as packet-in, with its ingress port
+            lldp = ethernet("01:80:c2:00:00:0e", net.hosts["g2"].mac, 0x88CC) + bytes(50)
+            fab = cp.fabric
+            assert fab is not None
+            fut = asyncio.run_coroutine_threadsafe(fab.packet_in("s2", timeout=10), cp._loop)
+            import time
+
+            time.sleep(0.5)
+            sn.send("g2", lldp)
+            payload, meta = fut.result(15)
+            assert payload == lldp and meta["ingress_port"] == net.hosts["g2"].port
+            # packet-out with an egress port leaves unchanged through that port
+            out = ethernet(net.hosts["g3"].mac, net.hosts["g3"].switch_mac, 0x88B5) + PAYLOAD
+            cp._run(fab.packet_out("s3", out, net.hosts["g3"].port))
+            assert sn.collect({"g3"}) == {"g3": [out]}
+            # a link event delivered like the testbed does it
+            sn.set_link("s2-s4", up=False)
+            cp.on_link_event(SimpleNamespace(link="s2-s4", kind="down", time=time.time()))
+            (rec,) = cp.wait_events()
+            assert rec.link == "s2-s4" and not rec.up and rec.updates > 0 and rec.error is None
+            recs = cp.switch_records()
+            rx = [
+                r
+                for r in recs
+                if r["kind"] == "counter"
+                and r["switch"] == "s2"
+                and r["code_name"] == "RX"
+                and r["port"] == net.hosts["g2"].port
+            ]
+            assert rx and rx[0]["packets"] >= 1
+            assert any(r["kind"] == "read_groups" and r["groups"] == 7 for r in recs)
+        finally:
+            cp.stop()

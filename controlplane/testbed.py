@@ -1,0 +1,122 @@
+"""The control plane as the testbed's hook (testbed/hooks.py): a synchronous facade over the
+asyncio Controller, which runs on its own event loop in a background thread.
+
+    cp = ControlPlane(technology="bier")
+    net.attach(cp)          # start(switches, topo): connect, push pipelines, install
+    cp.set_receivers([...]) # blocking; returns controller.ReceiverChange
+    ...                     # link events arrive through on_link_event(event)
+    cp.records()            # state and event records; cp.stop()
+
+Switch and event objects are duck-typed (name, device_id, target, grpc_addr; time, kind,
+link) so that this module imports nothing of the testbed (and so nothing of Mininet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from controlplane.client import REPO, Fabric, SwitchConn, program_files
+from controlplane.controller import Controller, EventRecord, ReceiverChange
+from controlplane.desired import PROGRAM
+from controlplane.entities import McGroup
+from controlplane.errors import ControlPlaneError
+from topologies.model import Topology
+
+LOG = logging.getLogger("controlplane")
+
+
+class ControlPlane:
+    def __init__(
+        self,
+        technology: str = "bier",
+        build: Path | None = None,
+        sender: str | None = None,
+        receivers: list[str] | None = None,
+        **controller_kw: Any,
+    ) -> None:
+        self.technology = technology
+        self.build = build or REPO / "build"
+        self.sender, self.receivers = sender, receivers
+        self.controller_kw = controller_kw
+        self.controller: Controller | None = None
+        self.fabric: Fabric | None = None
+        self.pending: list[Future] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="controlplane", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, coro: Any, timeout: float | None = 120.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    # -- the testbed hook ------------------------------------------------------------------
+    def start(self, switches: list[Any], topo: Topology) -> None:
+        p4 = [s for s in switches if getattr(s, "grpc_addr", None)]
+        if not p4:
+            LOG.warning("controlplane: no P4Runtime switch (bridges only): nothing to program")
+            return
+        targets = {s.target for s in p4}
+        if len(targets) != 1:
+            raise ControlPlaneError(f"switches of several targets {sorted(targets)}: one at a time")
+        p4info, blob = program_files(PROGRAM[self.technology], targets.pop(), self.build)
+        conns = [SwitchConn(s.name, s.grpc_addr, int(s.device_id)) for s in p4]
+        self.fabric = Fabric(conns, p4info, blob)
+        self.controller = Controller(topo, self.fabric, self.technology, **self.controller_kw)
+        self._run(self.fabric.open())
+        self._run(self.controller.install(self.sender, self.receivers))
+
+    def on_link_event(self, event: Any) -> None:
+        """Called by the testbed as the link changes; the reaction runs in the background."""
+        if self.controller is None:
+            return
+        coro = self.controller.on_link_event(event.link, event.kind == "up", event.time)
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        fut.add_done_callback(_log_failure)
+        self.pending.append(fut)
+
+    def dump_tables(self, switch: str) -> str:
+        if self.fabric is None:
+            return "control plane not started"
+        entries = self._run(self.fabric.read_entries(switch))
+        groups: list[McGroup] = self._run(self.fabric.read_groups(switch))
+        lines = [f"{switch}: {len(entries)} entries, {len(groups)} multicast groups"]
+        lines += [f"  {e.describe()} {dict(e.params)}" for e in entries]
+        lines += [f"  group {g.group}: {list(g.replicas)}" for g in groups]
+        return "\n".join(lines)
+
+    def stop(self) -> None:
+        try:
+            if self.fabric is not None:
+                self._run(self.fabric.close(), timeout=30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+    # -- for the experiment runner ---------------------------------------------------------
+    def set_receivers(self, receivers: list[str], sender: str | None = None) -> ReceiverChange:
+        assert self.controller is not None, "start() first"
+        return self._run(self.controller.set_receivers(receivers, sender))
+
+    def wait_events(self, timeout: float = 60.0) -> list[EventRecord]:
+        """Wait for every link-event reaction scheduled so far; their records."""
+        out = [f.result(timeout) for f in self.pending]
+        self.pending = []
+        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.controller.state_records() if self.controller else []
+
+    def switch_records(self) -> list[dict[str, Any]]:
+        """Read back from the switches: entries per table, groups, counters."""
+        return self._run(self.controller.read_records()) if self.controller else []
+
+
+def _log_failure(fut: Future) -> None:
+    if fut.exception() is not None:
+        LOG.error("controlplane: link event reaction failed: %s", fut.exception())
