@@ -1,4 +1,4 @@
-"""Command line: python -m modelsync {make-model, manifest, send, receive}."""
+"""Command line: python -m modelsync {make-model, manifest, send, receive, schema}."""
 
 from __future__ import annotations
 
@@ -164,3 +164,21 @@ def receive_cmd(
         f"{rec.counters.nacks_sent} NACKs" + (f"; {rec.error}" if rec.error else "")
     )
     raise typer.Exit(code)
+
+
+@app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of the sender and receiver records."""
+    import json
+
+    from modelsync.records import ReceiverRecord, SenderRecord
+
+    typer.echo(
+        json.dumps(
+            {
+                "sender": SenderRecord.model_json_schema(),
+                "receiver": ReceiverRecord.model_json_schema(),
+            },
+            indent=2,
+        )
+    )

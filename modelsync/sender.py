@@ -561,10 +561,24 @@ class _RichProgress:
     """A rich progress bar on stderr (only used when stderr is a terminal)."""
 
     def __init__(self, label: str, total: int) -> None:
-        from rich.progress import BarColumn, Progress, TransferSpeedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            Task,
+            TimeElapsedColumn,
+        )
+        from rich.text import Text
 
-        self.p = Progress("[bold]{task.description}", BarColumn(), "{task.completed}/{task.total}",
-                          TransferSpeedColumn(), transient=False)  # fmt: skip
+        class Rate(ProgressColumn):
+            def render(self, task: Task) -> Text:
+                return Text(f"{task.speed:,.0f} copies/s" if task.speed else "")
+
+        self.p = Progress(
+            "[bold]{task.description}", BarColumn(), MofNCompleteColumn(), Rate(),
+            TimeElapsedColumn(), transient=False,
+        )  # fmt: skip
         self.task = self.p.add_task(label, total=total)
 
     def __enter__(self):  # type: ignore[no-untyped-def]
