@@ -55,7 +55,8 @@ def load_receivers(path: Path) -> list[ReceiverSpec]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {e}") from None
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ValueError(f"{path}: not valid {kind}: {e}") from None
     if isinstance(data, list):
         data = {"receivers": data}
     try:
