@@ -71,18 +71,23 @@ def program(name: str, bsl: int | None = None) -> api.Program:
     return api.Program.from_file(str(P4SRC / name), defines=defines)
 
 
+def port_mac_entries(ports: range = range(1, 9)) -> list[api.TableEntry]:
+    return [
+        api.TableEntry(
+            "MyEgress.port_mac",
+            {"standard_metadata.egress_port": api.Exact(p)},
+            "MyEgress.set_src_mac",
+            {"mac": mac_int(port_mac(DEVICE_ID, p))},
+        )
+        for p in ports
+    ]
+
+
 def switch(name: str, bsl: int | None = None) -> api.Switch:
     prog = program(name, bsl)  # skips first when softswitch cannot run
     sw = api.Switch(prog, cpu_port=CPU_PORT)
-    for p in range(1, 9):
-        sw.insert_entry(
-            api.TableEntry(
-                "MyEgress.port_mac",
-                {"standard_metadata.egress_port": api.Exact(p)},
-                "MyEgress.set_src_mac",
-                {"mac": mac_int(port_mac(DEVICE_ID, p))},
-            )
-        )
+    for e in port_mac_entries():
+        sw.insert_entry(e)
     return sw
 
 
@@ -126,6 +131,52 @@ class NextHop:
     protected_port: int = 0
 
 
+def bier_entries(
+    hops: list[NextHop], si: int = 0, group_base: int = 0
+) -> tuple[list[api.TableEntry], dict[int, list[api.Replica]]]:
+    """Table entries and multicast groups for one SI, as p4src/README.md prescribes."""
+    primaries = [h for h in hops if h.kind != "backup"]
+    slots = [0] * 8
+    for h in primaries:
+        slots[h.slot] |= h.fbm
+    params = {"si": si, "group_base": group_base}
+    params.update({f"fbm{i}": slots[i] for i in range(8)})
+    entries = [
+        api.TableEntry(
+            "MyIngress.bier_bift",
+            {"hdr.bier.bift_id": api.Exact(si + 1)},
+            "MyIngress.bier_set_slots",
+            params,
+        )
+    ]
+    groups: dict[int, list[api.Replica]] = {}
+    used = {h.slot for h in primaries}
+    for mask in range(1, 256):
+        if any(mask >> s & 1 and s not in used for s in range(8)):
+            continue
+        replicas = []
+        for h in primaries:
+            if mask >> h.slot & 1:
+                replicas.append(api.Replica(h.port, h.rid))
+                replicas += [
+                    api.Replica(b.port, b.rid)
+                    for b in hops
+                    if b.kind == "backup" and b.protected_port == h.port
+                ]
+        groups[group_base + mask] = replicas
+    for h in hops:
+        key = {"meta.bier_si": api.Exact(si), "standard_metadata.egress_rid": api.Exact(h.rid)}
+        if h.kind == "neighbor":
+            action, hp = "MyEgress.nh_neighbor", {"fbm": h.fbm, "dmac": mac_int(h.mac)}
+        elif h.kind == "local":
+            action, hp = "MyEgress.nh_local", {"fbm": h.fbm, "host_mac": mac_int(h.mac)}
+        else:
+            action = "MyEgress.nh_backup"
+            hp = {"fbm": h.fbm, "dmac": mac_int(h.mac), "protected_port": h.protected_port}
+        entries.append(api.TableEntry("MyEgress.bier_nh", key, action, hp))
+    return entries, groups
+
+
 @dataclass
 class BierSwitch:
     """A BFR (device 1) with next hops; entries follow p4src/README.md."""
@@ -135,48 +186,11 @@ class BierSwitch:
     hops: list[NextHop] = field(default_factory=list)
 
     def install(self, si: int = 0, group_base: int = 0) -> None:
-        primaries = [h for h in self.hops if h.kind != "backup"]
-        slots = [0] * 8
-        for h in primaries:
-            slots[h.slot] |= h.fbm
-        params = {"si": si, "group_base": group_base}
-        params.update({f"fbm{i}": slots[i] for i in range(8)})
-        self.sw.insert_entry(
-            api.TableEntry(
-                "MyIngress.bier_bift",
-                {"hdr.bier.bift_id": api.Exact(si + 1)},
-                "MyIngress.bier_set_slots",
-                params,
-            )
-        )
-        used = {h.slot for h in primaries}
-        for mask in range(1, 256):
-            if any(mask >> s & 1 and s not in used for s in range(8)):
-                continue
-            replicas = []
-            for h in primaries:
-                if mask >> h.slot & 1:
-                    replicas.append(api.Replica(h.port, h.rid))
-                    replicas += [
-                        api.Replica(b.port, b.rid)
-                        for b in self.hops
-                        if b.kind == "backup" and b.protected_port == h.port
-                    ]
-            self.sw.set_multicast_group(group_base + mask, replicas)
-        for h in self.hops:
-            key = {"meta.bier_si": api.Exact(si), "standard_metadata.egress_rid": api.Exact(h.rid)}
-            if h.kind == "neighbor":
-                action, params = "MyEgress.nh_neighbor", {"fbm": h.fbm, "dmac": mac_int(h.mac)}
-            elif h.kind == "local":
-                action, params = "MyEgress.nh_local", {"fbm": h.fbm, "host_mac": mac_int(h.mac)}
-            else:
-                action = "MyEgress.nh_backup"
-                params = {
-                    "fbm": h.fbm,
-                    "dmac": mac_int(h.mac),
-                    "protected_port": h.protected_port,
-                }
-            self.sw.insert_entry(api.TableEntry("MyEgress.bier_nh", key, action, params))
+        entries, groups = bier_entries(self.hops, si, group_base)
+        for e in entries:
+            self.sw.insert_entry(e)
+        for g, replicas in groups.items():
+            self.sw.set_multicast_group(g, replicas)
 
 
 # Neighbours of the BFR under test (device 1): A behind port 1 (BFR-ids 1, 2), B behind
@@ -189,15 +203,19 @@ SENDER_PORT = 5
 
 def bier_switch(bsl: int = 256) -> BierSwitch:
     b = BierSwitch(switch("bier.p4", None if bsl == 256 else bsl), bsl)
-    b.hops = [
+    b.hops = default_hops(bsl)
+    b.install()
+    return b
+
+
+def default_hops(bsl: int = 256) -> list[NextHop]:
+    return [
         NextHop(1, 1, "neighbor", fbm(1, 2, bsl=bsl), NBR_A, slot=0),
         NextHop(2, 2, "neighbor", fbm(3, 4, bsl=bsl), NBR_B, slot=1),
         NextHop(3, 3, "neighbor", fbm(5, 7, bsl=bsl), NBR_C, slot=2),
         NextHop(4, 4, "local", fbm(6, bsl=bsl), HOST6, slot=3),
         NextHop(1040, 2, "backup", fbm(1, 2, bsl=bsl), NBR_B, protected_port=1),
     ]
-    b.install()
-    return b
 
 
 def bier_frame(
