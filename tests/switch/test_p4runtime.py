@@ -258,41 +258,85 @@ def test_default_entry_modify_and_reset(bed: Testbed, c: P4RTClient) -> None:
     ]
 
 
-def test_entry_errors_one_per_case(bed: Testbed, c: P4RTClient) -> None:
-    good = route(c, 0x0A000000, 8, 1, 1)
-    c.write([c.insert(good)])
-    assert write_codes(c, c.insert(good)) == ["ALREADY_EXISTS"]
-    assert write_codes(c, c.modify(route(c, 0x0B000000, 8, 1, 1))) == ["NOT_FOUND"]
-    assert write_codes(c, c.delete(route(c, 0x0B000000, 8, 1, 1))) == ["NOT_FOUND"]
-    host_bits = route(c, 0x0A000000, 8, 1, 1)
-    host_bits.match[0].lpm.value = b"\x0a\x00\x00\x01"
-    assert write_codes(c, c.insert(host_bits)) == ["INVALID_ARGUMENT"]
-    wide = route(c, 0x0C000000, 8, 1, 1)
-    wide.action.action.params[0].value = b"\x02\x00"  # port 512 > bit<9>
-    assert write_codes(c, c.insert(wide)) == ["OUT_OF_RANGE"]
-    wide = route(c, 0x0C000000, 8, 1, 1)
-    wide.match[0].lpm.value = b"\x01\x0c\x00\x00\x00"  # 33 bits
-    assert write_codes(c, c.insert(wide)) == ["OUT_OF_RANGE"]
-    tern = c.table_entry(
+def _already_exists(c: P4RTClient) -> p4r.Update:
+    c.write([c.insert(route(c, 0x0A000000, 8, 1, 1))])
+    return c.insert(route(c, 0x0A000000, 8, 1, 1))
+
+
+def _lpm_host_bits(c: P4RTClient) -> p4r.Update:
+    e = route(c, 0x0A000000, 8, 1, 1)
+    e.match[0].lpm.value = b"\x0a\x00\x00\x01"
+    return c.insert(e)
+
+
+def _param_too_wide(c: P4RTClient) -> p4r.Update:
+    e = route(c, 0x0C000000, 8, 1, 1)
+    e.action.action.params[0].value = b"\x02\x00"  # port 512 > bit<9>
+    return c.insert(e)
+
+
+def _match_too_wide(c: P4RTClient) -> p4r.Update:
+    e = route(c, 0x0C000000, 8, 1, 1)
+    e.match[0].lpm.value = b"\x01\x0c\x00\x00\x00"  # 33 bits
+    return c.insert(e)
+
+
+def _ternary(c: P4RTClient, value: bytes, priority: int) -> p4r.Update:
+    e = c.table_entry(
         MCAST, {"hdr.ipv4.dst": Ternary(0xEF000000, 0xFF000000)}, SET_MCAST, {"grp": 1}, 3
     )
-    tern.match[0].ternary.value = b"\xef\x00\x00\x01"  # a bit outside the mask
-    assert write_codes(c, c.insert(tern)) == ["INVALID_ARGUMENT"]
-    tern.match[0].ternary.value = b"\xef\x00\x00\x00"
-    tern.priority = 0  # missing priority
-    assert write_codes(c, c.insert(tern)) == ["INVALID_ARGUMENT"]
-    needless = route(c, 0x0D000000, 8, 1, 1)
-    needless.priority = 4
-    assert write_codes(c, c.insert(needless)) == ["INVALID_ARGUMENT"]
-    prof = route(c, 0x0E000000, 8, 1, 1)
-    prof.action.action_profile_member_id = 1
-    assert write_codes(c, c.insert(prof)) == ["UNIMPLEMENTED"]
-    meter = p4r.Update(type=p4r.Update.MODIFY)
-    meter.entity.meter_entry.meter_id = 1
-    assert write_codes(c, meter) == ["UNIMPLEMENTED"]
-    unknown = route(c, 0x0F000000, 8, 1, 1)
-    unknown.table_id = 1
-    assert write_codes(c, c.insert(unknown)) == ["NOT_FOUND"]
+    e.match[0].ternary.value, e.priority = value, priority
+    return c.insert(e)
+
+
+def _needless_priority(c: P4RTClient) -> p4r.Update:
+    e = route(c, 0x0D000000, 8, 1, 1)
+    e.priority = 4
+    return c.insert(e)
+
+
+def _action_profile(c: P4RTClient) -> p4r.Update:
+    e = route(c, 0x0E000000, 8, 1, 1)
+    e.action.action_profile_member_id = 1
+    return c.insert(e)
+
+
+def _meter(c: P4RTClient) -> p4r.Update:
+    u = p4r.Update(type=p4r.Update.MODIFY)
+    u.entity.meter_entry.meter_id = 1
+    return u
+
+
+def _unknown_table(c: P4RTClient) -> p4r.Update:
+    e = route(c, 0x0F000000, 8, 1, 1)
+    e.table_id = 1
+    return c.insert(e)
+
+
+ERROR_CASES = {
+    "already_exists": (_already_exists, "ALREADY_EXISTS"),
+    "modify_missing_entry": (lambda c: c.modify(route(c, 0x0B000000, 8, 1, 1)), "NOT_FOUND"),
+    "delete_missing_entry": (lambda c: c.delete(route(c, 0x0B000000, 8, 1, 1)), "NOT_FOUND"),
+    "unknown_table_id": (_unknown_table, "NOT_FOUND"),
+    "lpm_host_bits": (_lpm_host_bits, "INVALID_ARGUMENT"),
+    "ternary_value_outside_mask": (
+        lambda c: _ternary(c, b"\xef\x00\x00\x01", 3),
+        "INVALID_ARGUMENT",
+    ),
+    "missing_priority": (lambda c: _ternary(c, b"\xef\x00\x00\x00", 0), "INVALID_ARGUMENT"),
+    "needless_priority": (_needless_priority, "INVALID_ARGUMENT"),
+    "param_wider_than_field": (_param_too_wide, "OUT_OF_RANGE"),
+    "match_wider_than_field": (_match_too_wide, "OUT_OF_RANGE"),
+    "action_profile": (_action_profile, "UNIMPLEMENTED"),
+    "meter_entry": (_meter, "UNIMPLEMENTED"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_write_error(bed: Testbed, c: P4RTClient, case: str) -> None:
+    make, code = ERROR_CASES[case]
+    assert write_codes(c, make(c)) == [code]
+    assert bed.alive()
 
 
 def test_batch_answers_unknown_with_one_error_per_update(bed: Testbed, c: P4RTClient) -> None:
