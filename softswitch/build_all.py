@@ -91,7 +91,7 @@ def softswitch_command(
     for d in include_dirs:
         cmd += ["-I", str(d)]
     cmd += _define_args(defines)
-    cmd += ["--p4runtime-files", str(out.p4info), "--device-config", str(out.device_config)]
+    cmd += ["--p4info", str(out.p4info), "--device-config", str(out.device_config)]
     return cmd
 
 

@@ -58,7 +58,7 @@ def test_softswitch_command_line() -> None:
     assert cmd == [
         "py", "-m", "softswitch.compile", "p4src/x.p4",
         "-D", "BSL=64",
-        "--p4runtime-files", "b/s/x.p4info.txtpb",
+        "--p4info", "b/s/x.p4info.txtpb",
         "--device-config", "b/s/x.json",
     ]  # fmt: skip
 
