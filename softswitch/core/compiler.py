@@ -75,6 +75,8 @@ class E:
     const: Any = None  # int / bool for compile-time constants
     lv: bool = False
     sym: Any = None  # non-value things: tables, externs, packet objects, types
+    setter: Any = None  # value code -> statement, for l-values that are not plain names
+    hf: Any = None  # header field: (header code, shift, width) for field-list merging
 
 
 @dataclass
@@ -158,6 +160,7 @@ class Compiler:
         self.main: A.Instantiation | None = None
         self.pre_applied: dict[int, E] = {}
         self.in_parser = False  # stack bounds errors raise StackOutOfBounds only in parsers
+        self.module_init: list[str] = []  # module-level state (checksum memos)
 
     # ---- helpers --------------------------------------------------------------------------
     def fresh(self, base: str = "t") -> str:
@@ -330,53 +333,16 @@ class Compiler:
 
     # ---- generated classes ----------------------------------------------------------------
     def gen_header_class(self, h: Header, loc: Loc) -> None:
-        o = self.out
-        names = [py_attr(n) for n, _ in h.fields]
-        total = h.width
-        if total % 8:
-            raise error(loc, f"header {h.name} is {total} bits, not a whole number of bytes")
-        nbytes = total // 8
-        o(f"class {h.py}:")
-        o.ind += 1
-        o(f"__slots__ = {tuple(['_v', *names])!r}")
-        o(f"_size = {nbytes}")
-        o("def __init__(self):")
-        o("    self._v = False")
-        for n in names:
-            o(f"    self.{n} = 0")
-        o("def _copy(self):")
-        o(f"    c = _new({h.py})")
-        o("    c._v = self._v")
-        for n in names:
-            o(f"    c.{n} = self.{n}")
-        o("    return c")
-        # extract: one int.from_bytes over the whole header, fields by shift and mask
-        o("def _ex(self, pkt, off):")
-        o(f"    end = off + {nbytes}")
-        o("    if end > len(pkt):")
-        o("        raise PErr(1)")
-        o("    v = _fb(pkt[off:end], 'big')")
-        shift = total
-        for (_, t), n in zip(h.fields, names, strict=True):
+        """Headers are Python ints: the header's bits, plus bit `width` set when valid."""
+        if h.width % 8:
+            raise error(loc, f"header {h.name} is {h.width} bits, not a whole number of bytes")
+        layout = {}
+        shift = h.width
+        for n, t in h.fields:
             shift -= t.width  # type: ignore[attr-defined]
-            part = f"v >> {shift}" if shift else "v"
-            part = f"({part}) & {t.mask}" if shift or t.width != total else part  # type: ignore[attr-defined]
-            if t.signed:  # type: ignore[attr-defined]
-                part = wrap(part, t)  # type: ignore[arg-type]
-            o(f"    self.{n} = {part}")
-        o("    self._v = True")
-        o("    return end")
-        o("def _int(self):")
-        parts = []
-        shift = total
-        for (_, t), n in zip(h.fields, names, strict=True):
-            shift -= t.width  # type: ignore[attr-defined]
-            f = f"(self.{n} & {t.mask})" if t.signed else f"self.{n}"  # type: ignore[attr-defined]
-            parts.append(f"({f} << {shift})" if shift else f)
-        o("    return " + (" | ".join(parts) if parts else "0"))
-        o("def _em(self):")
-        o(f"    return self._int().to_bytes({nbytes}, 'big')")
-        o.ind -= 1
+            layout[n] = (shift, t)
+        h.layout = layout  # type: ignore[attr-defined]
+        h.vbit = 1 << h.width  # type: ignore[attr-defined]
 
     def gen_struct_class(self, s: Struct) -> None:
         o = self.out
@@ -400,7 +366,7 @@ class Compiler:
         for n in hidden:
             o(f"    c.{n} = self.{n}")
         for (_, t), n in zip(s.fields, names, strict=True):
-            if isinstance(t, Header | Struct | Stack):
+            if isinstance(t, Struct | Stack):
                 o(f"    c.{n} = self.{n}._copy()")
             else:
                 o(f"    c.{n} = self.{n}")
@@ -408,10 +374,10 @@ class Compiler:
         o.ind -= 1
 
     def init_value(self, t: Type) -> str:
-        if isinstance(t, Header | Struct):
+        if isinstance(t, Struct):
             return f"{t.py}()"
         if isinstance(t, Stack):
-            return f"Stack([{t.elem.py}() for _ in range({t.size})])"
+            return f"Stack([0] * {t.size})"
         if isinstance(t, Bool):
             return "False"
         return "0"
@@ -453,8 +419,10 @@ class Compiler:
         controller = [
             h for h in self.headers if any(a.name == "controller_header" for a in h.annotations)
         ]
+        lines = self.out.lines
+        lines[2:2] = self.module_init
         return ProgramModel(
-            source="\n".join(self.out.lines) + "\n",
+            source="\n".join(lines) + "\n",
             tables=self.tables,
             actions=self.actions,
             externs=self.externs,
@@ -622,10 +590,13 @@ class Compiler:
     def emit(self, e: E, o: Out) -> None:
         t = e.type
         if isinstance(t, Header):
-            o(f"if {e.code}._v: _a({e.code}._em())")
+            v = t.vbit  # type: ignore[attr-defined]
+            o(f"_h = {e.code}")
+            o(f"if _h >= {v}: _a((_h ^ {v}).to_bytes({t.width // 8}, 'big'))")
         elif isinstance(t, Stack):
+            v = t.elem.vbit  # type: ignore[attr-defined]
             o(f"for _h in {e.code}.h:")
-            o("    if _h._v: _a(_h._em())")
+            o(f"    if _h >= {v}: _a((_h ^ {v}).to_bytes({t.elem.width // 8}, 'big'))")
         elif isinstance(t, Struct):
             for n, ft in t.fields:
                 self.emit(E(f"{e.code}.{py_attr(n)}", ft), o)
@@ -770,7 +741,7 @@ class Compiler:
                 if seen_directionless:
                     raise error(p.loc, "directional parameters must come before action data")
                 directional.append(p)
-                if p.direction in ("out", "inout") and not isinstance(t, Header | Struct | Stack):
+                if p.direction in ("out", "inout") and not isinstance(t, Struct | Stack):
                     ret_out.append(code)
             else:
                 seen_directionless = True
@@ -998,7 +969,7 @@ class Compiler:
         scope.add(d.name, Sym("var", t, code))
 
     def copy_if_composite(self, e: E) -> str:
-        if isinstance(e.type, Header | Struct | Stack) and e.lv:
+        if isinstance(e.type, Struct | Stack) and e.lv:
             return f"{e.code}._copy()"
         return e.code
 
@@ -1127,13 +1098,13 @@ class Compiler:
             m = st.mask << lo
             full = base.type.mask
             val = f"(({base.code} & {full ^ m}) | (({rhs.code}) << {lo}))"
-            o(f"{base.code} = {wrap(val, base.type) if base.type.signed else val}")
+            o(self.store(base, wrap(val, base.type) if base.type.signed else val))
             return
         lhs = self.expr(s.lhs, scope, None)
         if not lhs.lv:
             raise error(s.lhs.loc, "cannot assign to this expression")
         rhs = self.coerce(self.expr(s.rhs, scope, lhs.type), lhs.type, s.rhs.loc)
-        o(f"{lhs.code} = {self.copy_if_composite(rhs)}")
+        o(self.store(lhs, self.copy_if_composite(rhs)))
 
     # ---- calls ----------------------------------------------------------------------------
     def call_stmt(self, c: A.Call, scope: Scope, ctx: Ctx) -> None:
@@ -1166,11 +1137,14 @@ class Compiler:
             if isinstance(obj.type, Header):
                 if c.args:
                     raise error(c.loc, f"{m}() takes no arguments")
+                if not obj.lv and m in ("setValid", "setInvalid"):
+                    raise error(c.loc, f"{m}() on a value that cannot be assigned")
+                vb = obj.type.vbit  # type: ignore[attr-defined]
                 if m == "setValid":
-                    o(f"{obj.code}._v = True")
+                    o(self.store(obj, f"({obj.code} | {vb})"))
                     return None
                 if m == "setInvalid":
-                    o(f"{obj.code}._v = False")
+                    o(self.store(obj, f"({obj.code} & {vb - 1})"))
                     return None
                 if m == "isValid":
                     o("pass")
@@ -1212,12 +1186,15 @@ class Compiler:
             if d in ("out", "inout"):
                 if not e.lv:
                     raise error(arg.loc, f"argument for an {d} parameter must be an l-value")
-                if not isinstance(t, Header | Struct | Stack):
-                    outs.append(e.code)
+                if not isinstance(t, Struct | Stack):
+                    outs.append(e)
             args.append(e.code)
         call = f"{a.py}(_c{''.join(', ' + x for x in args)})"
         if outs:
-            ctx.out(f"{', '.join(outs)}, = {call}")
+            r = self.fresh("o")
+            ctx.out(f"{r} = {call}")
+            for i, e in enumerate(outs):
+                ctx.out(self.store(e, f"{r}[{i}]"))
         else:
             ctx.out(call)
 
@@ -1243,14 +1220,21 @@ class Compiler:
             if isinstance(a, A.Member) and a.name == "next":
                 st = self.expr(a.expr, scope, None)
                 if isinstance(st.type, Stack):
+                    el = st.type.elem
                     o(f"if {st.code}.n >= {st.type.size}: raise PErr(3)")
-                    o(f"off = {st.code}.h[{st.code}.n]._ex(_pkt, off)")
+                    o(f"end = off + {el.width // 8}")
+                    o("if end > len(_pkt): raise PErr(1)")
+                    o(f"{st.code}.h[{st.code}.n] = {el.vbit} | _fb(_pkt[off:end], 'big')")  # type: ignore[attr-defined]
                     o(f"{st.code}.n += 1")
+                    o("off = end")
                     return
             e = self.expr(a, scope, None)
             if not isinstance(e.type, Header) or not e.lv:
                 raise error(c.loc, f"extract into a value of type {e.type}")
-            o(f"off = {e.code}._ex(_pkt, off)")
+            o(f"end = off + {e.type.width // 8}")
+            o("if end > len(_pkt): raise PErr(1)")
+            o(self.store(e, f"{e.type.vbit} | _fb(_pkt[off:end], 'big')"))  # type: ignore[attr-defined]
+            o("off = end")
             return
         if m == "advance":
             if len(c.args) != 1:
@@ -1283,7 +1267,7 @@ class Compiler:
             if not r.lv or r.type != et:
                 raise error(c.args[0].loc, f"register read result must be an l-value of {et}")
             i = self.expr(c.args[1].expr, scope, idx_t)
-            o(f"{r.code} = {info.py}.read({i.code})")
+            o(self.store(r, f"{info.py}.read({i.code})"))
             return
         if info.kind == "register" and m == "write":
             if len(c.args) != 2:
@@ -1296,28 +1280,55 @@ class Compiler:
         raise error(c.loc, f"unsupported construct: {info.kind}.{m}")
 
     def list_bits(self, node: Any, scope: Scope) -> tuple[str, int]:
-        """A field list `{a, b}` (or one value) as (Python code of the concatenation, width)."""
+        """A field list `{a, b}` (or one value) as (Python code of the concatenation, width).
+        Adjacent fields of one header become one shift-and-mask of the header's bits."""
         items = node.items if isinstance(node, A.ListExpr) else [node]
-        code = "0"
-        total = 0
+        parts: list[list[Any]] = []  # [code, width, hf or None]
         for it in items:
             e = self.expr(it, scope, None)
             w = scalar_width(e.type)
+            if isinstance(e.type, Header):
+                w = e.type.width
+                parts.append([f"({e.code} & {(1 << w) - 1})", w, None])
+                continue
             if w is None:
-                if isinstance(e.type, Header):
-                    w = e.type.width
-                    part = f"{e.code}._int()"
-                else:
-                    raise error(it.loc, f"cannot use a value of type {e.type} in a field list")
-            elif isinstance(e.type, Bool):
+                raise error(it.loc, f"cannot use a value of type {e.type} in a field list")
+            if isinstance(e.type, Bool):
                 part = f"int({e.code})"
             elif isinstance(e.type, Bits) and e.type.signed:
                 part = f"({e.code} & {e.type.mask})"
             else:
                 part = e.code
+            hf = e.hf
+            prev = parts[-1][2] if parts else None
+            if (
+                hf is not None
+                and prev is not None
+                and prev[0] == hf[0]
+                and hf[1] + hf[2] == prev[1]
+            ):
+                # extends the previous run of the same header downwards
+                width = parts[-1][1] + w
+                parts[-1] = [self.field_code(hf[0], hf[1], width), width, (hf[0], hf[1], width)]
+                continue
+            parts.append([part, w, hf])
+        code = "0"
+        total = 0
+        for part, w, _ in parts:
             code = part if total == 0 else f"(({code}) << {w}) | {part}"
             total += w
         return code, total
+
+    @staticmethod
+    def field_code(base: str, shift: int, width: int) -> str:
+        mask = (1 << width) - 1
+        return f"(({base} >> {shift}) & {mask})" if shift else f"({base} & {mask})"
+
+    def store(self, e: E, value: str) -> str:
+        """A statement that stores the value code into the l-value e."""
+        if e.setter is not None:
+            return e.setter(value)  # type: ignore[no-any-return]
+        return f"{e.code} = {value}"
 
     def enum_arg(self, node: Any, scope: Scope, enum: str) -> str:
         e = self.expr(node, scope, None)
@@ -1370,13 +1381,22 @@ class Compiler:
             algo = self.enum_arg(args[3], scope, "HashAlgorithm")
             if algo not in HASH_ALGOS:
                 raise error(args[3].loc, f"unsupported construct: HashAlgorithm.{algo}")
-            h = f"hash_{algo}({data}, {w})"
+            if name == "update_checksum" and not ck.lv:
+                raise error(args[2].loc, "update_checksum needs an l-value")
+            memo = self.fresh("M")
+            self.module_init.append(f"{memo} = [None, 0]")
+            o(f"if {cond}:")
+            o.ind += 1
+            o(f"_d = {data}")
+            o(
+                f"if _d != {memo}[0]: {memo}[0] = _d; {memo}[1] = hash_{algo}(_d, {w}) & "
+                f"{ck.type.mask}"
+            )
             if name == "verify_checksum":
-                o(f"if {cond} and ({h} & {ck.type.mask}) != {ck.code}: _sm.checksum_error = 1")
+                o(f"if {memo}[1] != {ck.code}: _sm.checksum_error = 1")
             else:
-                if not ck.lv:
-                    raise error(args[2].loc, "update_checksum needs an l-value")
-                o(f"if {cond}: {ck.code} = {h} & {ck.type.mask}")
+                o(self.store(ck, f"{memo}[1]"))
+            o.ind -= 1
             return
         if name in ("verify_checksum_with_payload", "update_checksum_with_payload"):
             raise error(c.loc, f"unsupported construct: {name}")
@@ -1396,10 +1416,8 @@ class Compiler:
             for x, a in ((base, args[2]), (mx, args[4])):
                 if not isinstance(x.type, Bits | InfInt):
                     raise error(a.loc, "hash base and max must be bit<W>")
-            o(
-                f"{r.code} = hash_result(hash_{algo}({data}, {w}), {base.code}, {mx.code}, "
-                f"{r.type.mask})"
-            )
+            h = f"hash_result(hash_{algo}({data}, {w}), {base.code}, {mx.code}, {r.type.mask})"
+            o(self.store(r, h))
             return
         if name == "random":
             need(3, "random(out result, lo, hi)")
@@ -1408,7 +1426,7 @@ class Compiler:
                 raise error(args[0].loc, "random result must be a bit<W> l-value")
             lo = self.coerce(self.expr(args[1], scope, r.type), r.type, args[1].loc)
             hi = self.coerce(self.expr(args[2], scope, r.type), r.type, args[2].loc)
-            o(f"{r.code} = p4_random({lo.code}, {hi.code})")
+            o(self.store(r, f"p4_random({lo.code}, {hi.code})"))
             return
         if name == "log_msg":
             if n not in (1, 2):
@@ -1488,6 +1506,14 @@ class Compiler:
         items = e.sym  # list of E
         if len(items) != len(t.fields):
             raise error(loc, f"{len(items)} values for {t} with {len(t.fields)} fields")
+        if isinstance(t, Header):
+            bits = []
+            for (fname, ft), it in zip(t.fields, items, strict=True):
+                v = self.coerce(it, ft, loc)
+                sh = t.layout[fname][0]  # type: ignore[attr-defined]
+                vc = f"({v.code} & {ft.mask})" if ft.signed else v.code  # type: ignore[attr-defined]
+                bits.append(f"({vc} << {sh})" if sh else vc)
+            return E(f"({t.vbit} | {' | '.join(bits)})", t)  # type: ignore[attr-defined]
         parts = []
         for (fname, ft), it in zip(t.fields, items, strict=True):
             v = self.coerce(it, ft, loc)
@@ -1529,7 +1555,7 @@ class Compiler:
             if not isinstance(i.type, Bits) or i.type.signed:
                 raise error(n.index.loc, "stack index must be bit<W>")
             at = "at" if self.in_parser else "at_c"
-            return E(f"{base.code}.{at}({i.code})", base.type.elem, lv=not self.in_parser)
+            return E(f"{base.code}.{at}({i.code})", base.type.elem, lv=False)
         if isinstance(n, A.Slice):
             base = self.expr(n.expr, scope, None)
             if not isinstance(base.type, Bits):
@@ -1623,7 +1649,26 @@ class Compiler:
                 return E(repr(v), st, v)
         if isinstance(base.sym, Sym):
             raise error(loc, f"unsupported construct: member {n.name}")
-        if isinstance(t, Header | Struct):
+        if isinstance(t, Header):
+            if n.name not in t.layout:  # type: ignore[attr-defined]
+                raise error(loc, f"{t} has no field {n.name!r}")
+            sh, ft = t.layout[n.name]  # type: ignore[attr-defined]
+            code = self.field_code(base.code, sh, ft.width)
+            if ft.signed:
+                code = wrap(code, ft)
+            setter = None
+            if base.lv:
+                keep = ((t.vbit << 1) - 1) ^ (ft.mask << sh)  # type: ignore[attr-defined]
+
+                def setter(
+                    v: str, base: E = base, keep: int = keep, ft: Bits = ft, sh: int = sh
+                ) -> str:
+                    val = f"(({v}) & {ft.mask})" if ft.signed else f"({v})"
+                    val = f"({val} << {sh})" if sh else val
+                    return self.store(base, f"(({base.code} & {keep}) | {val})")
+
+            return E(code, ft, lv=base.lv, setter=setter, hf=(base.code, sh, ft.width))
+        if isinstance(t, Struct):
             ft = t.field_type(n.name)
             if ft is None:
                 raise error(loc, f"{t} has no field {n.name!r}")
@@ -1657,7 +1702,7 @@ class Compiler:
             if isinstance(base.type, Header) and f.name == "isValid" and base.sym is None:
                 if n.args:
                     raise error(n.loc, "isValid() takes no arguments")
-                return E(f"{base.code}._v", BOOL)
+                return E(f"({base.code} >= {base.type.vbit})", BOOL)  # type: ignore[attr-defined]
             sym = base.sym
             if isinstance(sym, Sym) and sym.kind == "table" and f.name == "apply":
                 pre = self.pre_applied.get(id(n))

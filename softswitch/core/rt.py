@@ -48,70 +48,58 @@ class Locals:
 
 
 class Stack:
-    """A header stack: elements `h` and nextIndex `n`."""
+    """A header stack: elements `h` (header values as ints, see compiler) and nextIndex `n`."""
 
     __slots__ = ("h", "n")
 
-    def __init__(self, h: list) -> None:
+    def __init__(self, h: list[int]) -> None:
         self.h = h
         self.n = 0
 
     def _copy(self) -> Stack:
-        s = Stack([x._copy() for x in self.h])
+        s = Stack(list(self.h))
         s.n = self.n
         return s
 
-    def last(self):  # type: ignore[no-untyped-def]
+    def last(self) -> int:
         if self.n == 0:
             raise PErr(3)  # StackOutOfBounds
         return self.h[self.n - 1]
 
-    def at(self, i: int):  # type: ignore[no-untyped-def]
+    def at(self, i: int) -> int:
         if i >= len(self.h):
             raise PErr(3)
         return self.h[i]
 
-    # In controls an out-of-bounds element reads as an invalid header and writes are lost
-    # (P4_16 leaves it undefined; nothing aborts the packet).
-    def last_c(self):  # type: ignore[no-untyped-def]
-        return self.h[self.n - 1] if self.n else type(self.h[0])()
+    # In controls an out-of-bounds element reads as an invalid header (P4_16 leaves it
+    # undefined; nothing aborts the packet).
+    def last_c(self) -> int:
+        return self.h[self.n - 1] if self.n else 0
 
-    def at_c(self, i: int):  # type: ignore[no-untyped-def]
-        return self.h[i] if 0 <= i < len(self.h) else type(self.h[0])()
+    def at_c(self, i: int) -> int:
+        return self.h[i] if 0 <= i < len(self.h) else 0
 
     def push_front(self, count: int) -> None:
         # BMv2: shift towards the end (the last `count` fall off), the first become invalid
         h = self.h
         size = len(h)
         count = min(count, size)
-        if not count:
-            return
-        moved = h[size - count :]
-        del h[size - count :]
-        for x in moved:
-            x._v = False
-        h[0:0] = moved
-        self.n = min(self.n + count, size)
+        if count:
+            h[:] = [0] * count + h[: size - count]
+            self.n = min(self.n + count, size)
 
     def pop_front(self, count: int) -> None:
         h = self.h
         size = len(h)
         count = min(count, size)
-        if not count:
-            return
-        moved = h[:count]
-        del h[:count]
-        for x in moved:
-            x._v = False
-        h.extend(moved)
-        self.n = max(self.n - count, 0)
+        if count:
+            h[:] = h[count:] + [0] * count
+            self.n = max(self.n - count, 0)
 
 
 def mk(cls, valid, **fields):  # type: ignore[no-untyped-def]
-    """A header/struct value from a list expression (headers become valid)."""
+    """A struct value from a list or struct expression."""
     o = cls()
-    if valid:
-        o._v = True
     for k, v in fields.items():
         setattr(o, k, v)
     return o
@@ -174,15 +162,15 @@ def hash_identity(value: int, nbits: int) -> int:
 
 
 def hash_csum16(value: int, nbits: int) -> int:
-    data = _data_bytes(value, nbits)
-    if len(data) % 2:
-        data += b"\0"
-    s = 0
-    for i in range(0, len(data), 2):
-        s += (data[i] << 8) | data[i + 1]
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+    """Internet checksum of the data zero-padded to 16-bit words: the ones' complement sum
+    of the words is the data taken as one number modulo 0xffff (0xffff if that is 0 and the
+    data is not all zero)."""
+    pad = (-nbits) % 16
+    v = value << pad
+    s = v % 0xFFFF
+    if s == 0 and v:
+        s = 0xFFFF
+    return 0xFFFF - s
 
 
 def hash_xor16(value: int, nbits: int) -> int:
