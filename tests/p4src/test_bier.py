@@ -160,3 +160,19 @@ def test_other_bitstring_lengths(bsl: int) -> None:
     }
     # a frame with the default BSL (256) does not fit this program
     assert M.run(b.sw, S, M.bier_frame([1])) == {}
+
+
+def test_overlapping_fbms_would_duplicate_so_the_controller_keeps_them_disjoint() -> None:
+    """The RFC 8279 section 6.5 condition of p4src/README.md is necessary: with BFR-id 3 in
+    the F-BMs of both A and B, one-pass replication sends bit 3 twice (RFC 8279 would not)."""
+    b = M.BierSwitch(M.switch("bier.p4"), 256)
+    b.hops = [
+        M.NextHop(1, 1, "neighbor", M.fbm(1, 3), M.NBR_A, slot=0),
+        M.NextHop(2, 2, "neighbor", M.fbm(3, 4), M.NBR_B, slot=1),
+    ]
+    b.install()
+    sent = M.bier_frame([3])
+    assert M.run(b.sw, S, sent) == {
+        1: [M.bier_copy(sent, 1, M.NBR_A, [3])],
+        2: [M.bier_copy(sent, 2, M.NBR_B, [3])],
+    }

@@ -156,6 +156,9 @@ def test_unicast_and_packet_io_over_p4runtime(target: str, name: str) -> None:
         out[Ether].dst, out[Ether].src = nxt, M.port_mac(1, 2)
         out["IP"].ttl -= 1
         tb.expect({2: [M.frame_bytes(out)]})
+        # the role counters are readable over P4Runtime
+        assert _counter(c, "MyIngress.in_stats", M.IN_IPV4_ROUTED * 256 + 1) == 1
+        assert _counter(c, "MyEgress.out_stats", M.OUT_TX * 256 + 2) == 1
 
         # packet-in: LLDP from port 3 reaches the controller with ingress_port 3, reason 1
         lldp = M.frame_bytes(
@@ -175,7 +178,18 @@ def test_unicast_and_packet_io_over_p4runtime(target: str, name: str) -> None:
         tb.expect({3: [probe]})
 
 
-# ---------------------------------------------------------------------------- registers
+# ---------------------------------------------------------------------------- externs
+def _counter(c: P4RTClient, name: str, index: int) -> int:
+    from finsy.proto import p4r
+
+    assert c.index is not None
+    cid = next(i for i, a in c.index.counters.items() if a.name == name)
+    ent = p4r.Entity(counter_entry=p4r.CounterEntry(counter_id=cid))
+    ent.counter_entry.index.index = index
+    (got,) = c.read(ent)
+    return got.counter_entry.data.packet_count
+
+
 def p4r_register(c: P4RTClient, name: str, index: int, value: int):  # type: ignore[no-untyped-def]
     from finsy.proto import p4d, p4r
 
