@@ -5,6 +5,11 @@ commands (fail/restore links, show tables; `help testbed`).
         [--program NAME|FILE.json] [--prefix P] [--controller MODULE:FACTORY] [--no-cli]
 
 With --no-cli the network stays up until SIGTERM or Ctrl-C (it prints `ready RUN-ID` first).
+
+The control plane: --controller MODULE:FACTORY (called with no arguments) if given, else
+controlplane.testbed:ControlPlane(technology=--technology, build=--build): it connects to
+every switch, pushes the pipeline from build/<target>/, installs the technology's state and
+reacts to the network's link events.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import topologies
 from testbed import hooks
@@ -43,22 +49,31 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help=f"control plane factory MODULE:ATTR (default: {hooks.DEFAULT_FACTORY} if present)",
     )
+    ap.add_argument("--technology", default="unicast", choices=["unicast", "bier", "sr"])
+    ap.add_argument("--build", type=Path, default=None, help="compiled programs (build/)")
+    ap.add_argument("--no-controller", action="store_true", help="leave the switches empty")
     ap.add_argument("--no-cli", action="store_true", help="stay up until SIGTERM/Ctrl-C")
     return ap
 
 
-def controller(spec: str | None) -> object | None:
+def controller(args: argparse.Namespace, target: str) -> Any | None:
+    if args.no_controller or target == "bridge":
+        return None
+    if args.controller:
+        return hooks.load_factory(args.controller)()
     try:
-        return hooks.load_factory(spec or hooks.DEFAULT_FACTORY)()
+        factory = hooks.load_factory(hooks.DEFAULT_FACTORY)
     except (ImportError, AttributeError) as e:
-        if spec is not None:
-            raise
         print(
             f"net: no control plane attached ({hooks.DEFAULT_FACTORY}: {e}); the switches "
             "stay unprogrammed and `tables` has nothing to show",
             file=sys.stderr,
         )
         return None
+    kw: dict[str, Any] = {"technology": args.technology}
+    if args.build is not None:
+        kw["build"] = args.build
+    return factory(**kw)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             port_status_register=args.port_status_register,
             say=lambda m: print(f"net: {m}", file=sys.stderr),
         )
-        cp = controller(args.controller)
-    except (topologies.TopologyError, NetworkError, SwitchStartError, ValueError, OSError) as e:
+        cp = controller(args, net.target)
+    except (
+        topologies.TopologyError, NetworkError, SwitchStartError, ValueError, OSError,
+        ImportError, AttributeError,
+    ) as e:  # fmt: skip
         print(f"net: error: {e}", file=sys.stderr)
         return 2
     try:
@@ -87,17 +105,23 @@ def main(argv: list[str] | None = None) -> int:
                     f"{', '.join(net.blocked_links)}",
                     file=sys.stderr,
                 )
-            if cp is not None:
-                net.attach(cp)
-            print(f"ready {net.run_id} (logs: {net.log_dir})", flush=True)
-            if args.no_cli:
-                _wait()
-            else:
-                from testbed.cli import TestbedCLI
+            try:
+                if cp is not None:
+                    try:
+                        net.attach(cp)
+                    except Exception as e:  # the control plane's own errors, whatever they are
+                        print(f"net: error: control plane: {e}", file=sys.stderr)
+                        return 2
+                print(f"ready {net.run_id} (logs: {net.log_dir})", flush=True)
+                if args.no_cli:
+                    _wait()
+                else:
+                    from testbed.cli import TestbedCLI
 
-                TestbedCLI(net)
-            if cp is not None:
-                cp.stop()  # type: ignore[attr-defined]
+                    TestbedCLI(net)
+            finally:
+                if cp is not None:
+                    cp.stop()
     except (NetworkError, SwitchStartError) as e:
         print(f"net: error: {e}", file=sys.stderr)
         return 2

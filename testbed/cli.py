@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mininet.cli import CLI
+from mininet.log import setLogLevel
 
 from testbed.failures import LinkEvent
 from testbed.network import Network
@@ -15,6 +16,8 @@ class TestbedCLI(CLI):
 
     def __init__(self, net: Network, **kwargs: Any) -> None:
         self.tb = net
+        # the network is built quietly (tc's htb warnings); node commands print at "output"
+        setLogLevel("output")
         super().__init__(net.net, **kwargs)
 
     def _out(self, text: str) -> None:

@@ -6,19 +6,16 @@ reroutes over the backup path."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from itertools import permutations
 from pathlib import Path
 
 import pytest
 
 import topologies
-from testbed.failures import LinkEvent
 from testbed.network import Network
 from testbed.switches import softswitch_cli_available
 from topologies import generators as gen
@@ -32,15 +29,18 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not softswitch_cli_available(), reason="softswitch has no CLI yet"),
     pytest.mark.skipif(
-        importlib.util.find_spec("controlplane.controller") is None,
-        reason="the control plane (controlplane.controller) is not there yet",
+        importlib.util.find_spec("controlplane.testbed") is None,
+        reason="the control plane's testbed hook (controlplane.testbed) is not there yet",
     ),
 ]
 
 
 @pytest.fixture(scope="module")
-def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("e2e-build")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """build/softswitch/bier.{json,p4info.txtpb} in a temporary folder."""
+    root = tmp_path_factory.mktemp("e2e-build")
+    d = root / "softswitch"
+    d.mkdir()
     cfg, p4info = d / "bier.json", d / "bier.p4info.txtpb"
     r = subprocess.run(
         [sys.executable, "-m", "softswitch.compile", str(REPO / "p4src" / "bier.p4"),
@@ -49,14 +49,7 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )  # fmt: skip
     if r.returncode != 0:
         pytest.skip(f"softswitch.compile cannot build p4src/bier.p4: {r.stderr[-300:]}")
-    return cfg, p4info
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    lp = asyncio.new_event_loop()
-    yield lp
-    lp.close()
+    return root
 
 
 def ping(net: Network, src: str, dst: str) -> bool:
@@ -64,58 +57,46 @@ def ping(net: Network, src: str, dst: str) -> bool:
 
 
 def test_unicast_over_p4_switches_with_failover(
-    prefix: str, grpc_base: int, state_dir: Path, program: tuple[Path, Path], loop
+    prefix: str, grpc_base: int, state_dir: Path, build: Path
 ) -> None:
-    from controlplane.client import Fabric, SwitchConn
-    from controlplane.controller import Controller
+    from controlplane.testbed import ControlPlane
 
-    cfg, p4info = program
     d = gen.fixed("diamond")
     for link in d["links"]:
         if (link["a"], link["b"]) == ("s2", "s4"):
             link["bw_mbit"] = 20  # the primary path's bottleneck
     topo = topologies.from_dict(d)
-    net = Network(topo, "softswitch", cfg, prefix=prefix, grpc_port_base=grpc_base,
+    # no program at start: the control plane pushes the pipeline over P4Runtime
+    net = Network(topo, "softswitch", None, prefix=prefix, grpc_port_base=grpc_base,
                   state_dir=state_dir)  # fmt: skip
+    cp = ControlPlane(technology="unicast", build=build)
     try:
         net.start()
-        # the hand-off: every switch's P4Runtime address and device id
-        fab = Fabric(
-            [SwitchConn(s.name, s.grpc_addr or "", s.device_id) for s in net.switches()],
-            p4info,
-            cfg,
+        net.attach(cp)  # the hook: switches handed over, link events subscribed
+        assert "MyIngress.ipv4_lpm" in net.dump_tables("s1")
+        hosts = [h.name for h in topo.hosts]
+        assert [(a, b) for a, b in permutations(hosts, 2) if not ping(net, a, b)] == []
+
+        recv = net.host("h2").popen(
+            [sys.executable, "-m", "testbed.rate", "recv", "--port", "5123"]
         )
-        loop.run_until_complete(fab.open())
         try:
-            ctl = Controller(topo, fab, "unicast", detection_delay_s=0.0)
-            loop.run_until_complete(ctl.install())
-            hosts = [h.name for h in topo.hosts]
-            assert [(a, b) for a, b in permutations(hosts, 2) if not ping(net, a, b)] == []
-
-            recv = net.host("h2").popen(
-                [sys.executable, "-m", "testbed.rate", "recv", "--port", "5123"]
+            assert recv.stderr is not None and recv.stderr.readline() == b"listening\n"
+            net.host("h1").cmd(
+                f"{sys.executable} -m testbed.rate send --to 10.0.0.2 --port 5123 --seconds 5"
             )
-            try:
-                assert recv.stderr is not None and recv.stderr.readline() == b"listening\n"
-                net.host("h1").cmd(
-                    f"{sys.executable} -m testbed.rate send --to 10.0.0.2 --port 5123 --seconds 5"
-                )
-                out, _ = recv.communicate(timeout=30)
-            finally:
-                recv.kill()
-            got = json.loads(out.decode().strip().splitlines()[-1])
-            assert 18.0 <= got["mbit"] <= 22.0, got
-
-            events: list[LinkEvent] = []
-            net.subscribe(events.append)  # the control plane's subscription
-            net.set_link("s2-s4", up=False)
-            assert not ping(net, "h1", "h2")  # unicast has no fast reroute: the pull bites
-            for ev in events:
-                rec = loop.run_until_complete(ctl.on_link_event(ev.link, up=ev.kind == "up"))
-                assert rec.updates > 0
-            assert ping(net, "h1", "h2") and ping(net, "h3", "h1")  # over s1-s3-s4 now
+            out, _ = recv.communicate(timeout=30)
         finally:
-            loop.run_until_complete(fab.close())
+            recv.kill()
+        got = json.loads(out.decode().strip().splitlines()[-1])
+        assert 18.0 <= got["mbit"] <= 22.0, got
+
+        net.set_link("s2-s4", up=False)  # the control plane hears of it through the hook
+        [rec] = cp.wait_events()
+        assert (rec.link, rec.up) == ("s2-s4", False) and rec.updates > 0
+        assert ping(net, "h1", "h2") and ping(net, "h3", "h1")  # over s1-s3-s4 now
+        assert net.events[-1].link == "s2-s4"
     finally:
+        cp.stop()
         net.stop()
     assert our_interfaces(prefix) == []
