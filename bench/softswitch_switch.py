@@ -189,6 +189,50 @@ def program(tb: Testbed) -> None:
     )
 
 
+def core_pps(frame: bytes, seconds: float) -> float:
+    """Switch.process alone, in this process, no I/O: what the pipeline itself costs."""
+    from softswitch import api
+    from softswitch.api import Lpm, Range, Replica, TableEntry, Ternary
+    from tests.switch import corpus
+
+    sw = api.Switch(api.Program.from_file(str(corpus.corpus_dir() / "ref_l3_mcast.p4")))
+    sw.insert_entry(
+        TableEntry(
+            "L3Ingress.ipv4_lpm",
+            {"hdr.ipv4.dst": Lpm(0x0A010200, 24)},
+            "L3Ingress.route",
+            {"port": 2, "dmac": 0x020000000202},
+        )
+    )
+    sw.insert_entry(
+        TableEntry(
+            "L3Ingress.ipv4_lpm",
+            {"hdr.ipv4.dst": Lpm(0xEF010100, 24)},
+            "L3Ingress.route",
+            {"port": 2, "dmac": 0x020000000E0E},
+        )
+    )
+    sw.insert_entry(
+        TableEntry(
+            "L3Ingress.mcast_sel",
+            {"hdr.ipv4.dst": Ternary(0xEF010000, 0xFFFF0000), "hdr.udp.dport": Range(1000, 2000)},
+            "L3Ingress.set_mcast",
+            {"grp": 1},
+            10,
+        )
+    )
+    sw.set_multicast_group(1, [Replica(p, 1) for p in range(2, 10)])
+    _pin(0, 1)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(100):
+            sw.process(1, frame)
+        n += 100
+    rate = n / (time.perf_counter() - start)
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    return rate
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0)
@@ -237,16 +281,21 @@ def main() -> int:
             ("b", large, f"1-in-8-out replication, {len(large)} B"),
         ):
             sw = measure(tb, frame, args.seconds)
-            rows.append((what, bare[label], sw))
+            rows.append((what, bare[label], sw, 0.0))
         alive = tb.alive()
+    frames_ = (small, large)
+    rows = [
+        (w, b, sw, core_pps(f, args.seconds))
+        for (w, b, sw, _), f in zip(rows, frames_, strict=True)
+    ]
     print(
         f"{'workload':34} {'bare offered':>13} {'bare pps':>10} {'sw offered':>11} "
-        f"{'softswitch pps':>15} {'ratio':>7}"
+        f"{'softswitch pps':>15} {'ratio':>7} {'core-only pps':>14}"
     )
-    for what, (bo, bd), (so, sd) in rows:
-        print(
-            f"{what:34} {bo:13.0f} {bd:10.0f} {so:11.0f} {sd:15.0f} {(sd / bd if bd else 0):7.3f}"
-        )
+    for what, (bo, bd), (so, sd), core in rows:
+        ratio = sd / bd if bd else 0.0
+        print(f"{what:34} {bo:13.0f} {bd:10.0f} {so:11.0f} {sd:15.0f} {ratio:7.3f} {core:14.0f}")
+    print("core-only: Switch.process in this process without sockets, pinned like the switch")
     print(f"goal (a): 80000 pps; switch alive after the run: {alive}")
     return 0
 
