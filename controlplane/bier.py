@@ -59,7 +59,13 @@ class FrrBackup:
     src_mac: str
     dst_mac: str
     fbm: int
-    loop_free: bool  # LFA: via's own shortest path to every bit avoids this switch
+    # the bits of fbm for which `via` is a loop-free alternate (its own shortest path to
+    # the bit's BFER does not come back through this switch): safe without a tunnel
+    lfa_fbm: int
+
+    @property
+    def loop_free(self) -> bool:
+        return self.lfa_fbm == self.fbm
 
 
 @dataclass
@@ -241,9 +247,17 @@ def _add_frr(
             backups = []
             for k in sorted((k for k in fbm_of if k >= 0), key=lambda k: others[k].port):
                 a = others[k]
-                lfa = bool(np.all(lfa_each[chosen == k]))
+                sel = chosen == k
+                lfa_n = int(np.count_nonzero(lfa_each[sel]))
+                if lfa_n == int(np.count_nonzero(sel)):
+                    lfa_fbm = fbm_of[k]
+                elif lfa_n == 0:
+                    lfa_fbm = 0
+                else:
+                    members = behind[sel & lfa_each].tolist()
+                    lfa_fbm = reduce(or_, (masks[i] for i in members), 0)
                 backups.append(
-                    FrrBackup(peer, a.peer, a.port, a.src_mac, a.dst_mac, fbm_of[k], lfa)
+                    FrrBackup(peer, a.peer, a.port, a.src_mac, a.dst_mac, fbm_of[k], lfa_fbm)
                 )
             if backups:
                 bift.backups[peer] = tuple(backups)

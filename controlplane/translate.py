@@ -77,8 +77,8 @@ def _next_hops(bift: Bift) -> list[tuple[int, int, str, int, int]]:
 def bier_entities(state: BierState, switch: str, lfa_only: bool = True) -> list[Entity]:
     """bier_bift per SI, one group per non-empty slot mask, bier_nh per (SI, rid).
 
-    Backups whose via-neighbour would send bits back (not loop-free) are left out unless
-    `lfa_only` is False; the controller's reconvergence covers those bits."""
+    A backup carries only the bits for which its neighbour is a loop-free alternate unless
+    `lfa_only` is False; the controller's reconvergence covers the other bits."""
     bift = state.bifts[switch]
     nhs = _next_hops(bift)
     # slot = (port - 1) mod 8: stable when next hops come and go (a change of one neighbour
@@ -87,11 +87,13 @@ def bier_entities(state: BierState, switch: str, lfa_only: bool = True) -> list[
     backups: dict[int, list[tuple[int, int, int, int, int]]] = {}  # primary rid -> backups
     for peer, bs in bift.backups.items():
         prim = bift.neighbors[peer]
-        for k, b in enumerate(b for b in bs if b.loop_free or not lfa_only):
-            rid = BACKUP_RID_BASE + 16 * prim.port + k
-            backups.setdefault(prim.port, []).append(
-                (rid, b.port, b.fbm, mac_int(b.dst_mac), prim.port)
-            )
+        for k, b in enumerate(bs):
+            fbm = b.lfa_fbm if lfa_only else b.fbm
+            if fbm:
+                rid = BACKUP_RID_BASE + 16 * prim.port + k
+                backups.setdefault(prim.port, []).append(
+                    (rid, b.port, fbm, mac_int(b.dst_mac), prim.port)
+                )
     out: list[Entity] = []
     for si in range(state.num_sets):
         fbms = [0] * SLOTS

@@ -32,10 +32,11 @@ def test_diamond_bifts_exact():
         "s3": BierNeighbor("s3", 2, mac(1, 2), mac(3, 1), 0b100),
     }
     assert s1.local == {}
-    # s1's alternates both route back through s1: not loop-free
+    # via s3, g1 (on s4) is loop-free (s3 reaches s4 directly); g2 (on s2) is not: s3's
+    # path to s2 ties between s1 and s4 and takes s1 (its lower port)
     assert s1.backups == {
-        "s2": (FrrBackup("s2", "s3", 2, mac(1, 2), mac(3, 1), 0b011, False),),
-        "s3": (FrrBackup("s3", "s2", 1, mac(1, 1), mac(2, 1), 0b100, False),),
+        "s2": (FrrBackup("s2", "s3", 2, mac(1, 2), mac(3, 1), 0b011, 0b001),),
+        "s3": (FrrBackup("s3", "s2", 1, mac(1, 1), mac(2, 1), 0b100, 0),),
     }
     s2 = st.bifts["s2"]
     assert s2.neighbors == {
@@ -44,7 +45,7 @@ def test_diamond_bifts_exact():
     }
     assert s2.local == {2: LocalBfer(2, "g2", 3, "02:00:00:00:00:03", mac(2, 3))}
     # g3 behind s1: s4 reaches s3 directly (distance 1 < 1 + 2): a loop-free alternate
-    assert s2.backups["s1"] == (FrrBackup("s1", "s4", 2, mac(2, 2), mac(4, 1), 0b100, True),)
+    assert s2.backups["s1"] == (FrrBackup("s1", "s4", 2, mac(2, 2), mac(4, 1), 0b100, 0b100),)
     assert st.bifts["s4"].local == {1: LocalBfer(1, "g1", 3, "02:00:00:00:00:02", mac(4, 3))}
     assert st.neighbor_of("s1", 1) == "s2" and st.neighbor_of("s4", 1) is None
 

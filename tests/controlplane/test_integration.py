@@ -216,3 +216,70 @@ def test_testbed_facade_stream_and_counters(build):
             assert any(r["kind"] == "read_groups" and r["groups"] == 7 for r in recs)
         finally:
             cp.stop()
+
+
+def test_bier_frr_backup_delivers_before_the_controller_reacts(build, loop):
+    """s1-s2 fails and the controller is not told: the port-status register switches s1 to
+    its loop-free backup via s3 for g1 (on s4); g3 keeps its primary path."""
+    topo = diamond()
+    net = Network(topo)
+    with SwitchNet(topo, build, "bier") as sn:
+        fab = sn.fabric()
+        loop.run_until_complete(fab.open())
+        try:
+            ctl = Controller(topo, fab, "bier")
+            loop.run_until_complete(ctl.install())
+            inner = ipv4_udp("10.0.0.1", GROUP, len(PAYLOAD), 40000, 50000) + PAYLOAD
+            dst, src = first_hop(net, "src")
+            bits = ctl.desired.bier.bitstrings(["g1", "g3"])[0].to_bytes(32, "big")
+            frame = ethernet(dst, src, 0xAB37) + bier_header(bits, 1, bift_id=1) + inner
+            sn.set_link("s1-s2", up=False)
+            import time
+
+            time.sleep(1.0)  # carrier loss reaches the port-status register
+            sn.drain()
+            sn.send("src", frame)
+            assert sn.collect({"g1", "g3"}) == {
+                "g1": [delivered(net, "g1", inner)],
+                "g3": [delivered(net, "g3", inner)],
+            }
+            frr = loop.run_until_complete(fab.read_counter("s1", "MyEgress.out_stats"))
+            assert frr.get(2 * 256 + 2, (0, 0))[0] == 1  # BIER_FRR on port 2 (to s3)
+        finally:
+            loop.run_until_complete(fab.close())
+
+
+def test_sr_p2mp_compressed_transit_pushes_adjacency_sids(build, loop):
+    """A chain s1-s2-s3-s4: with compress_transit, s2 and s3 hold no replication segment;
+    s1 pushes their adjacency SIDs above s4's Replication-SID."""
+    from cpf_topos import build as mk
+
+    topo = mk(
+        "chain4",
+        ["s1", "s2", "s3", "s4"],
+        [("src", "model-store", "s1"), ("g1", "gpu", "s4"), ("g2", "gpu", "s4")],
+        [("s1", "s2"), ("s2", "s3"), ("s3", "s4")],
+    )
+    net = Network(topo)
+    with SwitchNet(topo, build, "sr_p2mp") as sn:
+        fab = sn.fabric()
+        loop.run_until_complete(fab.open())
+        try:
+            sids: list[int] = []
+            ctl = Controller(topo, fab, "sr", compress_transit=True, on_root_sid=sids.append)
+            loop.run_until_complete(ctl.install("src", ["g1", "g2"]))
+            assert list(ctl.trees[0].segments) == ["s1", "s4"]
+            for sw in ("s2", "s3"):
+                ents = loop.run_until_complete(fab.read_entries(sw, "MyIngress.rep_sid"))
+                assert ents == []
+            inner = ipv4_udp("10.0.0.1", GROUP, len(PAYLOAD), 40000, 50000) + PAYLOAD
+            dst, src = first_hop(net, "src")
+            frame = ethernet(dst, src, 0x8847) + mpls_label(sids[-1], s=1, ttl=64) + inner
+            sn.drain()
+            sn.send("src", frame)
+            assert sn.collect({"g1", "g2"}) == {
+                "g1": [delivered(net, "g1", inner)],
+                "g2": [delivered(net, "g2", inner)],
+            }
+        finally:
+            loop.run_until_complete(fab.close())

@@ -36,14 +36,16 @@ def nh(si: int, rid: int, action: str, **params: int) -> TableEntry:
 
 
 def test_bier_entities_of_diamond_s1_exact():
-    # s1: neighbours s2 (port 1, bits 1, 2) and s3 (port 2, bit 3); backups not loop-free
+    # s1: neighbours s2 (port 1, bits 1, 2) and s3 (port 2, bit 3); s2 is protected by a
+    # backup via s3 for bit 1 only (loop-free for g1 on s4, not for g2 on s2): rid 1040
     st = compute_bier(Network(diamond()))
     assert bier_entities(st, "s1") == [
         bift(0, 0, 0b011, 0b100),
-        McGroup(1, ((1, 1),)),
+        McGroup(1, ((1, 1), (2, 1040))),
         McGroup(2, ((2, 2),)),
-        McGroup(3, ((1, 1), (2, 2))),
+        McGroup(3, ((1, 1), (2, 1040), (2, 2))),
         nh(0, 1, "nh_neighbor", fbm=0b011, dmac=m(2, 1)),
+        nh(0, 1040, "nh_backup", fbm=0b001, dmac=m(3, 1), protected_port=1),
         nh(0, 2, "nh_neighbor", fbm=0b100, dmac=m(3, 1)),
     ]
 
