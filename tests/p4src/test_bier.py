@@ -176,3 +176,35 @@ def test_overlapping_fbms_would_duplicate_so_the_controller_keeps_them_disjoint(
         1: [M.bier_copy(sent, 1, M.NBR_A, [3])],
         2: [M.bier_copy(sent, 2, M.NBR_B, [3])],
     }
+
+
+def test_two_local_receivers_each_get_their_own_copy() -> None:
+    """An edge BFR with two GPU hosts (BFR-ids 6 on port 4, 8 on port 6)."""
+    host8 = M.host_mac(8)
+    b = M.BierSwitch(M.switch("bier.p4"), 256)
+    b.hops = [*M.default_hops(), M.NextHop(6, 6, "local", M.fbm(8), host8, slot=4)]
+    b.install()
+    sent = M.bier_frame([6, 8, 4])
+    assert M.run(b.sw, S, sent) == {
+        2: [M.bier_copy(sent, 2, M.NBR_B, [4])],
+        4: [M.decapsulated(sent, 4, M.HOST6)],
+        6: [M.decapsulated(sent, 6, host8)],
+    }
+    assert M.run(b.sw, S, M.bier_frame([8])) == {6: [M.decapsulated(M.bier_frame([8]), 6, host8)]}
+
+
+def test_two_bfrs_in_a_row_deliver_each_receiver_once() -> None:
+    """Sender -> BFR 1 -> (port 2) BFR 2 -> its host 3 on port 4; BFR 1 delivers host 6."""
+    b1 = M.bier_switch()
+    b2 = M.BierSwitch(M.switch("bier.p4"), 256)
+    b2.hops = [M.NextHop(4, 4, "local", M.fbm(3), M.host_mac(3), slot=0)]
+    b2.install()
+    sent = M.bier_frame([3, 6], ttl=2)
+    hop1 = M.run(b1.sw, S, sent)
+    assert hop1 == {
+        2: [M.bier_copy(sent, 2, M.NBR_B, [3])],
+        4: [M.decapsulated(sent, 4, M.HOST6)],
+    }
+    # BFR 2 gets the copy (TTL 1): its own receiver still gets the inner packet
+    hop2 = M.run(b2.sw, 1, hop1[2][0])
+    assert hop2 == {4: [M.decapsulated(sent, 4, M.host_mac(3))]}
