@@ -283,3 +283,35 @@ def test_sr_p2mp_compressed_transit_pushes_adjacency_sids(build, loop):
             }
         finally:
             loop.run_until_complete(fab.close())
+
+
+def test_failed_install_on_real_switches_is_rolled_back(build, loop):
+    """One entry the controller wants is already on s3 (written by someone else): s3 refuses
+    the INSERT; everything the controller wrote on any switch is removed again."""
+    from controlplane.entities import Update
+    from controlplane.errors import WriteError
+
+    topo = diamond()
+    with SwitchNet(topo, build, "bier") as sn:
+        fab = sn.fabric()
+        loop.run_until_complete(fab.open())
+        try:
+            ctl = Controller(topo, fab, "bier")
+            foreign = next(
+                e
+                for e in ctl._compute(ctl.net, []).per_switch["s3"]
+                if getattr(e, "table", "") == "MyIngress.ipv4_lpm"
+            )
+            loop.run_until_complete(fab.write("s3", [Update("INSERT", foreign)]))
+            with pytest.raises(
+                WriteError,
+                match=r"switch s3: write of INSERT MyIngress.ipv4_lpm"
+                r".*ALREADY_EXISTS.*rolled back",
+            ):
+                loop.run_until_complete(ctl.install())
+            for sw in ("s1", "s2", "s3", "s4"):
+                left = loop.run_until_complete(fab.read_entries(sw))
+                assert left == ([foreign] if sw == "s3" else []), sw
+                assert loop.run_until_complete(fab.read_groups(sw)) == []
+        finally:
+            loop.run_until_complete(fab.close())
