@@ -95,7 +95,7 @@ def main() -> None:
     p.add_argument("--clouds", type=int, default=20)
     p.add_argument("--leaves", type=int, default=48)
     p.add_argument("--hosts", type=int, default=10)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=2)
     args = p.parse_args()
     for meshed in (False, True):
         run(args, meshed)
