@@ -1,0 +1,184 @@
+"""FRR daemons of one router: config files, start in the router's namespace, vtysh, stop.
+
+Everything a router's daemons write lives in its own directory under the run directory:
+`<daemon>.conf`, `<daemon>.pid` (-i), `<daemon>.vty` (--vty_socket), `zserv.api` (-z) and
+`<daemon>.log`. The daemons run in the foreground as children of this process (not -d), so
+their pids are known from the start; they run as the `frr` user, which owns the directory.
+vtysh talks to them over the unix sockets from the root namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+FRR_DIR = Path("/usr/lib/frr")
+VTYSH = shutil.which("vtysh") or "/usr/bin/vtysh"
+START_ORDER = ("zebra", "staticd", "bfdd", "ospfd", "pimd")
+
+# Starts a command inside the router's namespace; returns the Popen (pid = the daemon's pid).
+Spawner = Callable[..., subprocess.Popen]
+
+
+class FrrError(RuntimeError):
+    pass
+
+
+def frr_available() -> bool:
+    return all((FRR_DIR / d).exists() for d in ("zebra", "ospfd", "pimd")) and os.path.exists(VTYSH)
+
+
+class FrrRouter:
+    """The FRR daemons of one router."""
+
+    def __init__(self, name: str, directory: Path, files: dict[str, str], spawn: Spawner):
+        self.name = name
+        self.dir = directory
+        self.files = files
+        self._spawn = spawn
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    # -- files ---------------------------------------------------------------------------
+    def write_files(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for daemon, text in self.files.items():
+            (self.dir / f"{daemon}.conf").write_text(text)
+        frr = pwd.getpwnam("frr")
+        for p in [self.dir, *self.dir.iterdir()]:
+            os.chown(p, frr.pw_uid, frr.pw_gid)
+
+    def daemons(self) -> list[str]:
+        return [d for d in START_ORDER if d in self.files]
+
+    def argv(self, daemon: str) -> list[str]:
+        d = self.dir
+        return [
+            str(FRR_DIR / daemon),
+            "-f",
+            str(d / f"{daemon}.conf"),
+            "-i",
+            str(d / f"{daemon}.pid"),
+            "--vty_socket",
+            str(d),
+            "-z",
+            str(d / "zserv.api"),
+            "--log",
+            f"file:{d / (daemon + '.log')}",
+            "--log-level",
+            "informational",
+        ]
+
+    # -- processes -----------------------------------------------------------------------
+    def start(self, timeout: float = 15.0) -> None:
+        self.write_files()
+        for daemon in self.daemons():
+            out = open(self.dir / f"{daemon}.stdout", "wb")  # noqa: SIM115 (kept by Popen)
+            try:
+                self.procs[daemon] = self._spawn(
+                    self.argv(daemon), stdout=out, stderr=subprocess.STDOUT
+                )
+            finally:
+                out.close()
+            self._wait_socket(daemon, timeout)
+
+    def _wait_socket(self, daemon: str, timeout: float) -> None:
+        sock = self.dir / f"{daemon}.vty"
+        deadline = time.monotonic() + timeout
+        while not sock.exists():
+            proc = self.procs[daemon]
+            if proc.poll() is not None:
+                tail = (self.dir / f"{daemon}.stdout").read_text(errors="replace")[-2000:]
+                raise FrrError(
+                    f"router {self.name}: {daemon} exited with {proc.returncode}: {tail}"
+                )
+            if time.monotonic() > deadline:
+                raise FrrError(f"router {self.name}: {daemon} made no vty socket in {timeout}s")
+            time.sleep(0.05)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs.values()]
+
+    def dead_daemons(self) -> list[str]:
+        return [d for d, p in self.procs.items() if p.poll() is not None]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM every daemon (reverse start order), SIGKILL what is left after timeout."""
+        order = [d for d in reversed(START_ORDER) if d in self.procs]
+        for d in order:
+            _signal(self.procs[d], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for d in order:
+            p = self.procs[d]
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal(p, signal.SIGKILL)
+                p.wait(5)
+        self.procs.clear()
+
+    # -- vtysh ---------------------------------------------------------------------------
+    def vtysh(self, command: str, daemon: str | None = None, timeout: float = 10.0) -> str:
+        argv = [VTYSH, "--vty_socket", str(self.dir)]
+        if daemon:
+            argv += ["-d", daemon]
+        argv += ["-c", command]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise FrrError(
+                f"router {self.name}: vtysh {command!r} failed ({r.returncode}): "
+                f"{(r.stderr or r.stdout).strip()}"
+            )
+        return r.stdout
+
+    def show_json(self, command: str, daemon: str) -> Any:
+        out = self.vtysh(command, daemon)
+        try:
+            return json.loads(out) if out.strip() else {}
+        except json.JSONDecodeError as e:
+            raise FrrError(f"router {self.name}: {command!r} gave no JSON: {out[:200]!r}") from e
+
+
+def _signal(p: subprocess.Popen, sig: int) -> None:
+    if p.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, sig)
+
+
+def kill_pids(pids: Sequence[int], grace: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL, exactly these pids (leftovers of a crashed run)."""
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if _exists(p)]
+        time.sleep(0.05)
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie child of ours still "exists"; reap it if it is ours
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True

@@ -1,0 +1,223 @@
+"""Measurements of a running PimNetwork: multicast state per router, bytes per link and
+direction, tree build time per receiver, outage per receiver after a link failure."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pimsm.records import (
+    IfCounters,
+    LinkBytes,
+    LinkEvent,
+    MrouteEntry,
+    Outage,
+    PimStateEntry,
+    ProbeLog,
+    RouterMcastState,
+    TreeBuild,
+)
+
+if TYPE_CHECKING:
+    from pimsm.network import PimNetwork
+
+Counters = dict[str, dict[str, IfCounters]]  # node -> interface -> counters
+
+
+# -- multicast state --------------------------------------------------------------------
+def parse_mroutes(router: str, data: Mapping) -> list[MrouteEntry]:
+    out = []
+    for group, sources in sorted(data.items()):
+        if not isinstance(sources, Mapping):
+            continue
+        for source, e in sorted(sources.items()):
+            if not isinstance(e, Mapping):
+                continue
+            out.append(
+                MrouteEntry(
+                    router=router,
+                    group=group,
+                    source=source,
+                    iif=str(e.get("iif", "")),
+                    oifs=sorted(e.get("oil", {})),
+                    flags=str(e.get("flags", "")),
+                    installed=bool(e.get("installed", 0)),
+                )
+            )
+    return out
+
+
+def parse_pim_state(router: str, data: Mapping) -> list[PimStateEntry]:
+    out = []
+    for group, sources in sorted(data.items()):
+        if not isinstance(sources, Mapping):
+            continue
+        for source, e in sorted(sources.items()):
+            if not isinstance(e, Mapping):
+                continue
+            # {iif: {oif: {...}}, "installed": 1, ...}: the iif is the one dict-valued key
+            iifs = {k: v for k, v in e.items() if isinstance(v, Mapping)}
+            for iif, oifs in sorted(iifs.items()):
+                out.append(
+                    PimStateEntry(
+                        router=router,
+                        group=group,
+                        source=source,
+                        iif=iif,
+                        oifs=sorted(oifs),
+                        installed=bool(e.get("installed", 0)),
+                    )
+                )
+    return out
+
+
+def mcast_state(net: PimNetwork, router: str) -> RouterMcastState:
+    r = net.routers[router]
+    t = time.monotonic()
+    mroutes = parse_mroutes(router, r.show_json("show ip mroute json", "pimd"))
+    state = parse_pim_state(router, r.show_json("show ip pim state json", "pimd"))
+    kernel = [ln for ln in net.cmd(router, "ip mroute show").splitlines() if ln.strip()]
+    return RouterMcastState(
+        router=router, t=t, mroutes=mroutes, pim_state=state, kernel_mroutes=kernel
+    )
+
+
+def mcast_state_all(net: PimNetwork) -> list[RouterMcastState]:
+    return [mcast_state(net, r) for r in net.routers]
+
+
+def forwarding_peers(net: PimNetwork, state: RouterMcastState, group: str) -> set[str]:
+    """Topology nodes this router sends `group` to (the installed entries' data oifs)."""
+    peers = set()
+    for m in state.mroutes:
+        if m.group == group and m.installed:
+            for oif in m.data_oifs:
+                peers |= {i.peer for i in net.plan.interfaces[state.router] if i.name == oif}
+    return peers
+
+
+# -- bytes per link ---------------------------------------------------------------------
+def read_counters(net: PimNetwork) -> Counters:
+    snap: Counters = {}
+    for name in net.nodes:
+        data = json.loads(net.cmd(name, "ip -s -j link show"))
+        snap[name] = {
+            d["ifname"]: IfCounters(
+                rx_bytes=d["stats64"]["rx"]["bytes"],
+                tx_bytes=d["stats64"]["tx"]["bytes"],
+                rx_packets=d["stats64"]["rx"]["packets"],
+                tx_packets=d["stats64"]["tx"]["packets"],
+            )
+            for d in data
+            if "stats64" in d
+        }
+    return snap
+
+
+def link_bytes(net: PimNetwork, before: Counters, after: Counters) -> list[LinkBytes]:
+    out = []
+    for ends in net.links.values():
+
+        def tx(node: str, itf: str, what: str) -> int:
+            return getattr(after[node][itf], what) - getattr(before[node][itf], what)
+
+        out.append(
+            LinkBytes(
+                link=ends.name,
+                a=ends.a,
+                b=ends.b,
+                a_to_b_bytes=tx(ends.a, ends.a_if, "tx_bytes"),
+                b_to_a_bytes=tx(ends.b, ends.b_if, "tx_bytes"),
+                a_to_b_packets=tx(ends.a, ends.a_if, "tx_packets"),
+                b_to_a_packets=tx(ends.b, ends.b_if, "tx_packets"),
+            )
+        )
+    return out
+
+
+# -- probe logs, tree build, outage -----------------------------------------------------
+def read_probe_log(host: str, path: str | Path) -> ProbeLog:
+    t_join = t_leave = None
+    arrivals: list[tuple[int, float]] = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        parts = line.split()
+        if len(parts) != 3:
+            continue  # a line cut short by a kill: ignore it
+        try:
+            event, value, t = parts[0], int(parts[1]), float(parts[2])
+        except ValueError as e:
+            raise ValueError(f"{path}:{n}: not a probe log line: {line!r}") from e
+        if event == "data":
+            arrivals.append((value, t))
+        elif event == "join":
+            t_join = t
+        elif event == "leave":
+            t_leave = t
+    return ProbeLog(host=host, t_join=t_join, t_leave=t_leave, arrivals=arrivals)
+
+
+def tree_build(log: ProbeLog) -> TreeBuild:
+    if log.t_join is None:
+        raise ValueError(f"probe log of {log.host} has no join")
+    first = next((t for _, t in log.arrivals if t >= log.t_join), None)
+    return TreeBuild(
+        receiver=log.host,
+        t_join=log.t_join,
+        t_first_data=first,
+        seconds=None if first is None else first - log.t_join,
+    )
+
+
+def outage(
+    log: ProbeLog, event: LinkEvent, interval_s: float, t_end: float | None = None
+) -> Outage:
+    """The longest arrival gap of one receiver from event.t_fail until t_end."""
+    arr = sorted(a for a in log.arrivals if t_end is None or a[1] <= t_end)
+    before = [a for a in arr if a[1] <= event.t_fail]
+    after = [a for a in arr if a[1] > event.t_fail]
+    last = before[-1] if before else None
+    best: tuple[float, tuple[int, float] | None, tuple[int, float]] | None = None
+    prev = last
+    for a in after:
+        start = event.t_fail if prev is None else max(prev[1], event.t_fail)
+        gap = a[1] - start
+        if best is None or gap > best[0]:
+            best = (gap, prev, a)
+        prev = a
+    if best is None:
+        return Outage(
+            receiver=log.host,
+            link=event.link,
+            mode=event.mode,
+            bfd=event.bfd,
+            t_fail=event.t_fail,
+            t_last_before=last[1] if last else None,
+            t_resume=None,
+            outage_s=None,
+            lost_datagrams=None,
+            affected=True,
+            recovered=False,
+        )
+    gap, gap_prev, resume = best
+    return Outage(
+        receiver=log.host,
+        link=event.link,
+        mode=event.mode,
+        bfd=event.bfd,
+        t_fail=event.t_fail,
+        t_last_before=last[1] if last else None,
+        t_resume=resume[1],
+        outage_s=gap,
+        lost_datagrams=None if gap_prev is None else max(0, resume[0] - gap_prev[0] - 1),
+        affected=gap > 3 * interval_s,
+        recovered=True,
+    )
+
+
+def outages(
+    logs: Iterable[ProbeLog], event: LinkEvent, interval_s: float, t_end: float | None = None
+) -> list[Outage]:
+    return [outage(lg, event, interval_s, t_end) for lg in logs]

@@ -1,0 +1,407 @@
+"""A topology as a routed PIM-SM network: one namespace per switch running FRR, one per host.
+
+Namespaces and links come from Mininet (Node in its own namespace, links with htb bandwidth
+via TCIntf; netem does not exist here, so a link's delay_ms is not emulated and is reported in
+`notes`). Nothing global is touched: every interface lives inside a namespace this object
+created, and stop() removes exactly what start() made, also after an exception, Ctrl-C,
+SIGTERM or at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pimsm.addressing import Plan, plan
+from pimsm.config import router_configs
+from pimsm.frr import FrrError, FrrRouter, kill_pids
+from pimsm.timers import Timers
+from topologies.model import Topology
+
+log = logging.getLogger(__name__)
+
+FailureMode = Literal["carrier", "silent"]
+FAIL_QDISC = "99:"  # pfifo limit 0 under the link's htb class: drops all, carrier stays up
+
+
+class PimNetError(RuntimeError):
+    pass
+
+
+@dataclass
+class _LinkEnds:
+    name: str
+    a: str
+    a_if: str
+    b: str
+    b_if: str
+    mininet_link: Any
+
+
+def _mininet() -> tuple[Any, Any, Any]:
+    try:
+        from mininet.link import Link, TCIntf
+        from mininet.node import Node
+    except ImportError as e:  # pragma: no cover - depends on the machine
+        raise PimNetError("the Mininet Python package is missing (make setup installs it)") from e
+    return Node, Link, TCIntf
+
+
+class PimNetwork:
+    """Build, run and tear down the FRR flavour of `topo`.
+
+    Use as a context manager:
+
+        with PimNetwork(topo, bfd=True) as net:
+            net.wait_converged()
+            p = net.popen("h2", ["python3", "recv.py"])
+    """
+
+    def __init__(
+        self,
+        topo: Topology,
+        *,
+        timers: Timers | None = None,
+        bfd: bool = False,
+        prefix: str = "pim",
+        run_dir: str | Path | None = None,
+        keep_files: bool = False,
+    ):
+        self.topo = topo
+        self.timers = timers or Timers()
+        self.bfd = bfd
+        self.tag = prefix + secrets.token_hex(2)
+        self.plan: Plan = plan(topo)
+        self.configs = router_configs(topo, self.timers, bfd)
+        self._given_dir = run_dir is not None
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.keep_files = keep_files
+        self.nodes: dict[str, Any] = {}
+        self.routers: dict[str, FrrRouter] = {}
+        self.links: dict[str, _LinkEnds] = {}
+        self.notes: list[str] = []
+        self._procs: list[subprocess.Popen] = []
+        # An open fd per namespace keeps it (and its inode number) ours until stop() is done:
+        # a freed namespace's inode can be reused by another user's namespace at once.
+        self._netns: dict[str, tuple[int, int]] = {}
+        self._started = False
+        self._old_sigterm: Any = None
+        self._failed: dict[str, FailureMode] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> PimNetwork:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self._started:
+            raise PimNetError("network already started")
+        self._started = True
+        atexit.register(self.stop)
+        self._trap_sigterm()
+        try:
+            if self.run_dir is None:
+                self.run_dir = Path(tempfile.mkdtemp(prefix=f"pimsm-{self.tag}-"))
+            else:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.run_dir.chmod(0o755)  # the daemons run as user frr and must reach their dirs
+            self._make_nodes()
+            self._make_links()
+            self._configure_kernel()
+            for name, cfg in self.configs.items():
+                node = self.nodes[name]
+                r = FrrRouter(name, self.run_dir / name, cfg.files, node.popen)
+                self.routers[name] = r
+                r.start()
+        except BaseException as e:
+            log.error("starting the PIM network failed (%s); tearing down", e)
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Remove everything start() made. Safe to call more than once."""
+        if not self._started:
+            return
+        self._started = False
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        for p in self._procs:
+            kill_pids([p.pid])
+            with contextlib.suppress(Exception):
+                p.wait(2)
+        self._procs.clear()
+        for r in self.routers.values():
+            try:
+                r.stop()
+            except Exception as e:  # keep tearing down the rest
+                log.warning("stopping FRR on %s: %s", r.name, e)
+        # anything else still running inside our namespaces (started via cmd(), say), but not
+        # the nodes' own shells: deleting the links below still needs them
+        shells = {getattr(n, "pid", None) for n in self.nodes.values()}
+        kill_pids([p for p in self._pids_in_our_netns() if p not in shells])
+        for ends in self.links.values():
+            with contextlib.suppress(Exception):
+                ends.mininet_link.delete()
+        for node in self.nodes.values():
+            with contextlib.suppress(Exception):
+                node.terminate()
+        kill_pids(self._pids_in_our_netns())
+        for fd, _ in self._netns.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._netns.clear()
+        self.links.clear()
+        self.nodes.clear()
+        self.routers.clear()
+        if self.run_dir is not None and not self.keep_files:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._restore_sigterm()
+
+    def _trap_sigterm(self) -> None:
+        # SIGTERM becomes SystemExit so `with`/finally blocks tear the network down.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+            return
+
+        def _raise(signum: int, frame: object) -> None:
+            raise SystemExit(128 + signum)
+
+        self._old_sigterm = signal.signal(signal.SIGTERM, _raise)
+
+    def _restore_sigterm(self) -> None:
+        if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
+
+    # -- building ------------------------------------------------------------------------
+    def _make_nodes(self) -> None:
+        Node, _, _ = _mininet()
+        for s in self.topo.switches:
+            self.nodes[s.name] = Node(f"{self.tag}-{s.name}", inNamespace=True)
+        for h in self.topo.hosts:
+            self.nodes[h.name] = Node(f"{self.tag}-{h.name}", inNamespace=True)
+        for name, node in self.nodes.items():
+            fd = os.open(f"/proc/{node.pid}/ns/net", os.O_RDONLY)
+            self._netns[name] = (fd, os.fstat(fd).st_ino)
+
+    def _make_links(self) -> None:
+        _, Link, TCIntf = _mininet()
+
+        class BwIntf(TCIntf):  # htb up to 100 Gbit/s (Mininet stops at 1 Gbit/s)
+            bwParamMax = 100_000
+
+            def bwCmds(self, *args: Any, **kwargs: Any) -> tuple[list[str], str]:
+                # an explicit quantum: the one htb derives from a high rate draws a warning
+                cmds, parent = super().bwCmds(*args, **kwargs)
+                return [c.replace(" htb rate ", " htb quantum 60000 rate ") for c in cmds], parent
+
+        for link in self.topo.links:
+            a_if = "eth0" if not self.topo.is_switch(link.a) else f"eth{link.a_port}"
+            b_if = "eth0" if not self.topo.is_switch(link.b) else f"eth{link.b_port}"
+            if link.delay_ms:
+                self.notes.append(f"link {link.name}: delay {link.delay_ms} ms not emulated")
+            params = {"bw": link.bw_mbit}
+            ml = Link(
+                self.nodes[link.a],
+                self.nodes[link.b],
+                intfName1=a_if,
+                intfName2=b_if,
+                cls1=BwIntf,
+                cls2=BwIntf,
+                params1=params,
+                params2=params,
+            )
+            self.links[link.name] = _LinkEnds(link.name, link.a, a_if, link.b, b_if, ml)
+
+    def _configure_kernel(self) -> None:
+        for s in self.topo.switches:
+            n = self.nodes[s.name]
+            self._sh(
+                n,
+                "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 "
+                "net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.lo.rp_filter=0",
+            )
+            self._sh(n, "ip link set lo up")
+            for itf in self.plan.interfaces[s.name]:
+                self._sh(n, f"sysctl -qw net.ipv4.conf.{itf.name}.rp_filter=0")
+                self._sh(n, f"ip link set {itf.name} up")
+        for h in self.topo.hosts:
+            n = self.nodes[h.name]
+            a = self.plan.hosts[h.name]
+            self._sh(n, "ip link set lo up")
+            self._sh(n, f"ip addr add {a.address} dev eth0")
+            self._sh(n, "ip link set eth0 up")
+            self._sh(n, f"ip route add default via {a.gateway} dev eth0")
+
+    def _sh(self, node: Any, command: str) -> str:
+        out = node.cmd(command + "; echo __rc=$?")
+        body, _, rc = out.rpartition("__rc=")
+        if rc.strip() != "0":
+            raise PimNetError(f"{node.name}: `{command}` failed: {body.strip()}")
+        return body
+
+    # -- running -------------------------------------------------------------------------
+    def cmd(self, name: str, command: str) -> str:
+        """Run a shell command in a node's namespace; raises on a non-zero exit."""
+        return self._sh(self._node(name), command)
+
+    def popen(self, name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        """Start a process in a node's namespace; stop() kills it if it is still running."""
+        kwargs.setdefault("stdout", subprocess.DEVNULL)
+        kwargs.setdefault("stderr", subprocess.DEVNULL)
+        p = self._node(name).popen(list(argv), **kwargs)
+        self._procs.append(p)
+        return p
+
+    def host_ip(self, host: str) -> str:
+        return str(self.plan.hosts[host].address.ip)
+
+    def _node(self, name: str) -> Any:
+        if name not in self.nodes:
+            raise KeyError(f"no node {name!r} in the running network (topology {self.topo.name})")
+        return self.nodes[name]
+
+    def _pids_in_our_netns(self) -> list[int]:
+        ours = {ino for _, ino in self._netns.values()}
+        me = os.getpid()
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == me:
+                continue
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino in ours:
+                    found.append(int(entry))
+            except OSError:
+                continue
+        return found
+
+    def leftovers(self) -> list[int]:
+        """Pids still inside namespaces this network holds, or whose command line names this
+        network's tag or run directory (both empty after stop())."""
+        found = set(self._pids_in_our_netns())
+        marks = [self.tag.encode()] + ([str(self.run_dir).encode()] if self.run_dir else [])
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        cl = f.read()
+                except OSError:
+                    continue
+                if any(m in cl for m in marks):
+                    found.add(int(entry))
+        return sorted(found)
+
+    # -- convergence ---------------------------------------------------------------------
+    def converged(self) -> list[str]:
+        """What is not ready yet (empty list: OSPF Full everywhere, every prefix routed,
+        PIM neighbours up, the RP reachable, BFD sessions up)."""
+        missing: list[str] = []
+        prefixes = {f"{a}/32" for a in self.plan.loopbacks.values()}
+        prefixes |= {str(h.address.network) for h in self.plan.hosts.values()}
+        for name, r in self.routers.items():
+            dead = r.dead_daemons()
+            if dead:
+                raise FrrError(f"router {name}: daemons died: {dead} (logs in {r.dir})")
+            core = [i for i in self.plan.interfaces[name] if i.kind == "core"]
+            nbrs = r.show_json("show ip ospf neighbor json", "ospfd").get("neighbors", {})
+            full = sum(
+                1
+                for lst in nbrs.values()
+                for n in lst
+                if str(n.get("nbrState", "")).startswith("Full")
+            )
+            if full < len(core):
+                missing.append(f"{name}: OSPF {full}/{len(core)} Full")
+            routes = r.show_json("show ip route json", "zebra")
+            lacking = sorted(prefixes - set(routes))
+            if lacking:
+                missing.append(f"{name}: no route to {lacking[:3]}")
+            pn = r.show_json("show ip pim neighbor json", "pimd")
+            have = {i for i, v in pn.items() if isinstance(v, dict) and v}
+            want = {i.name for i in core}
+            if want - have:
+                missing.append(f"{name}: no PIM neighbour on {sorted(want - have)}")
+            rp = r.show_json("show ip pim rp-info json", "pimd")
+            entries = rp.get(str(self.plan.rp_address), [])
+            if not any(e.get("iAmRP") or e.get("outboundInterface") for e in entries):
+                missing.append(f"{name}: RP {self.plan.rp_address} not reachable")
+            if self.bfd:
+                peers = r.show_json("show bfd peers json", "bfdd")
+                up = sum(1 for p in peers if p.get("status") == "up")
+                if up < len(core):
+                    missing.append(f"{name}: BFD {up}/{len(core)} up")
+        return missing
+
+    def wait_converged(self, timeout: float = 60.0) -> float:
+        """Block until converged(); returns the seconds waited. Raises with what is missing."""
+        t0 = time.monotonic()
+        missing = ["not checked"]
+        while time.monotonic() - t0 < timeout:
+            missing = self.converged()
+            if not missing:
+                return time.monotonic() - t0
+            time.sleep(0.5)
+        raise PimNetError(f"not converged after {timeout}s: {missing}")
+
+    # -- failures ------------------------------------------------------------------------
+    def _ends(self, a: str, b: str) -> _LinkEnds:
+        for e in self.links.values():
+            if {e.a, e.b} == {a, b}:
+                return e
+        raise KeyError(f"no link between {a!r} and {b!r}")
+
+    def fail_link(self, a: str, b: str, mode: FailureMode = "silent") -> float:
+        """Fail the link a-b; returns the time.monotonic() of the failure.
+
+        carrier: `a`'s interface goes down, so both ends lose carrier and notice at once.
+        silent: both ends drop every frame they send (a pfifo of length 0 under the link's htb
+        class) while carrier stays up, as with a fault inside a WAN path: only protocol timers
+        (OSPF dead interval, or BFD) notice it.
+        """
+        e = self._ends(a, b)
+        if e.name in self._failed:
+            raise PimNetError(f"link {e.name} is already failed")
+        if mode == "carrier":
+            cmds = [(e.a, f"ip link set {e.a_if} down")]
+        elif mode == "silent":
+            cmds = [
+                (end, f"tc qdisc add dev {itf} parent 5:1 handle {FAIL_QDISC} pfifo limit 0")
+                for end, itf in ((e.a, e.a_if), (e.b, e.b_if))
+            ]
+        else:
+            raise ValueError(f"unknown failure mode {mode!r} (carrier or silent)")
+        t = time.monotonic()
+        for node, c in cmds:
+            self.cmd(node, c)
+        self._failed[e.name] = mode
+        return t
+
+    def restore_link(self, a: str, b: str) -> float:
+        e = self._ends(a, b)
+        mode = self._failed.pop(e.name, None)
+        if mode is None:
+            raise PimNetError(f"link {e.name} is not failed")
+        t = time.monotonic()
+        if mode == "carrier":
+            self.cmd(e.a, f"ip link set {e.a_if} up")
+        else:
+            for end, itf in ((e.a, e.a_if), (e.b, e.b_if)):
+                self.cmd(end, f"tc qdisc del dev {itf} parent 5:1 handle {FAIL_QDISC}")
+        return t
