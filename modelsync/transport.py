@@ -4,10 +4,11 @@ unicast repairs) and, for BIER and SR-P2MP, an AF_PACKET socket for prebuilt fra
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import socket
+import struct
 import time
-from pathlib import Path
 
 log = logging.getLogger("modelsync.transport")
 
@@ -15,12 +16,14 @@ _RETRY = (errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK)
 
 
 def iface_mac(iface: str) -> str:
-    try:
-        return Path(f"/sys/class/net/{iface}/address").read_text().strip()
-    except OSError:
-        raise ValueError(
-            f"interface {iface!r} does not exist (no /sys/class/net/{iface})"
-        ) from None
+    """The MAC of an interface of this network namespace (ioctl SIOCGIFHWADDR: unlike
+    /sys/class/net, right inside a Mininet host, which shares the root's sysfs)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            req = fcntl.ioctl(s.fileno(), 0x8927, struct.pack("256s", iface.encode()[:15]))
+        except OSError as e:
+            raise ValueError(f"interface {iface!r}: cannot read its MAC: {e.strerror}") from None
+    return ":".join(f"{b:02x}" for b in req[18:24])
 
 
 def open_raw(iface: str) -> socket.socket:
