@@ -5,10 +5,12 @@ hand-written Python doing the same parse-lookup-rewrite, measured in the same ru
 
 (a) IPv4 LPM forwarding: Ethernet/IPv4 parse, checksum verify, 256 /24 routes plus a /8,
     TTL-1, MAC rewrite, checksum update, deparse.
-(b) one-in, eight-out multicast: Ethernet/IPv4/UDP parse, exact match on the destination
-    selects a multicast group of eight ports; per copy the source MAC is rewritten per port.
-Reported: packets (input frames) per second of each, and the ratio hand-written/softswitch
-(the goal is a ratio of at most 2).
+(b) one-in, eight-out multicast: Ethernet/IPv4/UDP parse, checksum verify, exact match on the
+    destination selects a multicast group of eight ports; per copy an egress table rewrites
+    the source MAC by port and the checksum is updated (the hand-written function does the
+    same per copy: a dict lookup, the checksum, the new frame).
+Reported: packets (input frames) per second of each (best of alternating short runs, as the
+machine is shared), and the ratio hand-written/softswitch (the goal is at most 2).
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ PORTS = list(range(1, 9))
 
 
 def ipv4_frame(dst: int, proto: int = 17, payload_len: int = 64) -> bytes:
-    eth = bytes.fromhex("020000000001" "0200000000ff" "0800")
+    eth = bytes.fromhex("0200000000010200000000ff0800")
     udp = struct.pack("!HHHH", 5000, 6000, 8 + payload_len, 0)
     ip = bytearray(
         struct.pack("!BBHHHBBHII", 0x45, 0, 28 + payload_len, 1, 0, 64, proto, 0, 0xC0000201, dst)
@@ -141,7 +143,7 @@ def handwritten_lpm() -> Callable[[int, bytes], list[tuple[int, bytes]]]:
         if frame[12:14] != b"\x08\x00" or len(frame) < 34:
             return []
         ip = frame[14:34]
-        if _csum(ip[:10] + ip[12:] + b"\0\0") != int.from_bytes(ip[10:12], "big"):
+        if _csum(ip) != 0:  # the sum over a correct header, checksum included, is 0xffff
             return []
         ttl = ip[8]
         if ttl <= 1:
@@ -154,11 +156,9 @@ def handwritten_lpm() -> Callable[[int, bytes], list[tuple[int, bytes]]]:
         else:
             return []
         out_port, dmac = hit
-        ip2 = bytearray(ip)
-        ip2[8] = ttl - 1
-        ip2[10:12] = b"\0\0"
-        ip2[10:12] = _csum(bytes(ip2)).to_bytes(2, "big")
-        return [(out_port, dmac + frame[0:6] + frame[12:14] + bytes(ip2) + frame[34:])]
+        head = ip[:8] + bytes((ttl - 1,)) + ip[9:10]
+        ck = _csum(head + b"\0\0" + ip[12:]).to_bytes(2, "big")
+        return [(out_port, dmac + frame[0:6] + frame[12:14] + head + ck + ip[12:] + frame[34:])]
 
     return forward
 
@@ -171,13 +171,19 @@ def handwritten_mcast() -> Callable[[int, bytes], list[tuple[int, bytes]]]:
         if frame[12:14] != b"\x08\x00" or len(frame) < 42 or frame[23] != 17:
             return []
         ip = frame[14:34]
-        if _csum(ip[:10] + ip[12:] + b"\0\0") != int.from_bytes(ip[10:12], "big"):
+        if _csum(ip) != 0:
             return []
         ports = groups.get(int.from_bytes(ip[16:20], "big"))
         if ports is None:
             return []
-        dst, rest = frame[0:6], frame[12:]
-        return [(p, dst + smacs[p] + rest) for p in ports]
+        dst, rest = frame[0:6], frame[34:]
+        out = []
+        for p in ports:  # per copy, as the program: source MAC by port, checksum update
+            smac = smacs.get(p)
+            head = dst + (smac if smac is not None else frame[6:12]) + b"\x08\x00"
+            ck = _csum(ip[:10] + b"\0\0" + ip[12:]).to_bytes(2, "big")
+            out.append((p, head + ip[:10] + ck + ip[12:] + rest))
+        return out
 
     return forward
 
@@ -189,9 +195,10 @@ def softswitch_lpm(tmp: Path) -> Switch:
     sw = Switch(Program.from_file(f))
     for value, plen, port, dmac in ROUTES:
         sw.insert_entry(
-            TableEntry("I.lpm", {"hdr.ip.dst": Lpm(value, plen)}, "I.route",
-                       {"port": port, "dmac": dmac})
-        )  # fmt: skip
+            TableEntry(
+                "I.lpm", {"hdr.ip.dst": Lpm(value, plen)}, "I.route", {"port": port, "dmac": dmac}
+            )
+        )
     return sw
 
 
@@ -199,12 +206,14 @@ def softswitch_mcast(tmp: Path) -> Switch:
     f = tmp / "mcast.p4"
     f.write_text(MCAST_PROGRAM)
     sw = Switch(Program.from_file(f))
-    sw.insert_entry(TableEntry("I.groups", {"hdr.ip.dst": Exact(GROUP_DST)}, "I.set_group",
-                               {"grp": 1}))  # fmt: skip
+    sw.insert_entry(
+        TableEntry("I.groups", {"hdr.ip.dst": Exact(GROUP_DST)}, "I.set_group", {"grp": 1})
+    )
     sw.set_multicast_group(1, [Replica(p, 0) for p in PORTS])
     for p in PORTS:
-        sw.insert_entry(TableEntry("E.port_mac", {"sm.egress_port": Exact(p)}, "E.set_smac",
-                                   {"smac": _mac(p)}))  # fmt: skip
+        sw.insert_entry(
+            TableEntry("E.port_mac", {"sm.egress_port": Exact(p)}, "E.set_smac", {"smac": _mac(p)})
+        )
     return sw
 
 
@@ -219,6 +228,18 @@ def rate(fn: Callable[[int, bytes], list], frames: list[bytes], seconds: float) 
         if time.perf_counter() >= deadline:
             break
     return n / (time.perf_counter() - t0)
+
+
+def best_rates(
+    a: Callable, b: Callable, frames: list[bytes], seconds: float, rounds: int = 5
+) -> tuple[float, float]:
+    """Alternate short runs of a and b and keep each one's best: the machine is shared, so
+    this compares both under the same load."""
+    ra = rb = 0.0
+    for _ in range(rounds):
+        ra = max(ra, rate(a, frames, seconds / rounds))
+        rb = max(rb, rate(b, frames, seconds / rounds))
+    return ra, rb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 if got != want:
                     print(f"{name}: softswitch and the hand-written function disagree")
                     return 1
-            ss = rate(sw.process, frames, args.seconds)
-            hw = rate(hand, frames, args.seconds)
+            ss, hw = best_rates(sw.process, hand, frames, args.seconds)
             worst = max(worst, hw / ss)
             print(f"{name:24} {ss:15,.0f} {hw:17,.0f} {hw / ss:6.2f}")
         print(f"goal: ratio <= 2.0; worst {worst:.2f}")

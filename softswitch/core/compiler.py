@@ -9,6 +9,7 @@ control, action and deparser, and refers to tables and extern instances as modul
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -575,15 +576,17 @@ class Compiler:
     # ---- deparser -------------------------------------------------------------------------
     def deparser_block(self, py: str, d: A.ControlDecl, scope: Scope, ps: list[str]) -> str:
         o = self.out
-        o(f"def {py}(_out, _sm, {', '.join(ps)}):")
+        o(f"def {py}(_sm, {', '.join(ps)}, _payload):")
         o.ind += 1
+        o("_out = []")
         o("_a = _out.append")
         if d.locals:
             raise error(d.locals[0].loc, "unsupported construct: declarations in a deparser")
         ctx = Ctx("deparser", o, d.name)
         for s in d.body.stmts:
             self.stmt(s, scope, ctx)
-        o("pass")
+        o("_a(_payload)")
+        o("return b''.join(_out)")
         o.ind -= 1
         return py
 
@@ -644,17 +647,27 @@ class Compiler:
                     o(f"{sym.code} = {self.copy_if_composite(e)}")
         else:
             o("L = None")
-        o(f"_c = ({', '.join(ctx_names)})")
-        o("try:")
-        o.ind += 1
-        ctx = Ctx("control", o, ctl, in_apply=True)
+        # the body goes to its own buffer first: the action context tuple and the handler
+        # for `exit` are only emitted when the body needs them
+        body = Out()
+        body.ind = o.ind + 1
+        ctx = Ctx("control", body, ctl, in_apply=True)
         body_scope = Scope(cscope)
         for s in d.body.stmts:
             self.stmt(s, body_scope, ctx)
-        o("pass")
-        o.ind -= 1
-        o("except Exit:")
-        o("    pass")
+        text = "\n".join(body.lines)
+        uses_ctx = re.search(r"\b_c\b", text) is not None
+        if uses_ctx:
+            o(f"_c = ({', '.join(ctx_names)})")
+        if uses_ctx or "raise Exit" in text:
+            o("try:")
+            o.lines.extend(body.lines)
+            o("    pass")
+            o("except Exit:")
+            o("    pass")
+        else:
+            o.lines.extend(line[4:] for line in body.lines)
+            o("pass")
         o.ind -= 1
         return py
 

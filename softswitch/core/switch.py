@@ -117,6 +117,8 @@ class Switch:
         # passes_dropped: ingress passes over MAX_PASSES (resubmit/recirculate loops);
         # copies_dropped: egress copies over MAX_COPIES; errors: frames lost to a softswitch bug
         self.stats = {"passes_dropped": 0, "copies_dropped": 0, "errors": 0}
+        self._copies = [0]  # egress copies made for the current input frame
+        self._build_pipeline()
 
     # ---- tables ---------------------------------------------------------------------------
     def _table(self, name: str) -> Table:
@@ -279,127 +281,139 @@ class Switch:
         """Run one frame through the switch; every frame that leaves, in order."""
         with self.lock:
             out: list[tuple[int, bytes]] = []
-            pending: deque = deque([(bytes(frame), port, NORMAL, None, None)])
-            passes = 0
-            self._copies = 0
+            self._copies[0] = 0
             try:
+                pending = self._ingress_pass(bytes(frame), port, NORMAL, None, None, out)
+                passes = 1
                 while pending:
                     passes += 1
                     if passes > MAX_PASSES:
                         self.stats["passes_dropped"] += len(pending)
                         break
-                    self._ingress_pass(*pending.popleft(), pending, out)
+                    more = self._ingress_pass(*pending.popleft(), out)
+                    if more:
+                        pending.extend(more)
             except Exception:  # a bug in softswitch must not take the switch down
                 _log.exception("softswitch: frame on port %d dropped by an internal error", port)
                 self.stats["errors"] += 1
                 return []
             return out
 
-    def _ingress_pass(
-        self,
-        frame: bytes,
-        port: int,
-        itype: int,
-        old_meta: Any,
-        fl: int | None,
-        pending: deque,
-        out: list,
-    ) -> None:
-        sm = self._sm_cls()
-        sm.ingress_port = port
-        sm.instance_type = itype
-        sm.packet_length = len(frame)
-        hdr = self._hdr_cls()
-        meta = self._meta_cls()
-        self._preserve(old_meta, fl, meta)
-        off = self._parser(frame, sm, hdr, meta, sm)
-        payload = frame[off:]
-        self._verify(sm, hdr, meta)
-        self._ingress(sm, hdr, meta, sm)
-        clone = sm._clone
-        if clone is not None and clone[0] == "I2E":
-            sess = self.sessions.get(clone[1])
-            if sess is not None:
-                for r in sess[0]:
-                    # BMv2 re-parses the frame as it entered this pass, with fresh metadata
-                    csm = self._sm_cls()
-                    chdr = self._hdr_cls()
-                    cmeta = self._meta_cls()
-                    coff = self._parser(frame, csm, chdr, cmeta, csm)
-                    self._preserve(meta, clone[2], cmeta)
-                    csm.instance_type = I2E_CLONE
-                    csm.packet_length = len(frame)
-                    csm.egress_rid = r.instance
-                    self._egress_pass(r.port, chdr, cmeta, csm, frame[coff:], pending, out, sess[2])
-        if sm._resub is not None:
-            pending.append((frame, 0, RESUBMIT, meta, sm._resub))
-            return
-        grp = sm.mcast_grp
-        if grp:
-            nodes = self._group_nodes.get(grp)
-            if not nodes:
-                return
-            for rid, ports in nodes:
-                for p in ports:
-                    csm = sm._copy()
-                    csm._clone = csm._resub = csm._recirc = None
-                    csm.instance_type = REPLICATION
-                    csm.egress_rid = rid
-                    self._egress_pass(p, hdr._copy(), meta._copy(), csm, payload, pending, out, 0)
-            return
-        if sm.egress_spec == 511:
-            return
-        sm._clone = None
-        sm.instance_type = NORMAL
-        self._egress_pass(sm.egress_spec, hdr, meta, sm, payload, pending, out, 0)
+    def _build_pipeline(self) -> None:
+        """The per-frame functions, as closures over everything they use (local lookups are
+        the cheapest in CPython)."""
+        parser, verify, ingress = self._parser, self._verify, self._ingress
+        egress, compute, deparser = self._egress, self._compute, self._deparser
+        hdr_cls, meta_cls, sm_cls = self._hdr_cls, self._meta_cls, self._sm_cls
+        group_nodes = self._group_nodes
+        sessions = self.sessions
+        preserve = self._preserve
+        stats = self.stats
+        copies = self._copies
 
-    def _egress_pass(
-        self,
-        port: int,
-        hdr: Any,
-        meta: Any,
-        sm: Any,
-        payload: bytes,
-        pending: deque,
-        out: list,
-        trunc: int,
-    ) -> None:
-        self._copies += 1
-        if self._copies > MAX_COPIES:
-            self.stats["copies_dropped"] += 1
-            return
-        sm.egress_port = port
-        sm.egress_spec = 0  # BMv2 resets egress_spec before egress
-        sm._clone = None
-        sm._recirc = None
-        sm._trunc = None
-        self._egress(sm, hdr, meta, sm)
-        clone = sm._clone
-        if clone is not None and clone[0] == "E2E":
-            sess = self.sessions.get(clone[1])
-            if sess is not None:
-                for r in sess[0]:
-                    cmeta = self._meta_cls()
-                    self._preserve(meta, clone[2], cmeta)
-                    csm = self._sm_cls()
-                    csm.instance_type = E2E_CLONE
-                    csm.packet_length = sm.packet_length
-                    csm.egress_rid = r.instance
-                    self._egress_pass(
-                        r.port, hdr._copy(), cmeta, csm, payload, pending, out, sess[2]
-                    )
-        if sm.egress_spec == 511:
-            return
-        self._compute(sm, hdr, meta)
-        parts: list[bytes] = []
-        self._deparser(parts, sm, hdr)
-        parts.append(payload)
-        data = b"".join(parts)
-        if sm._trunc is not None:
-            data = data[: sm._trunc]
-        if trunc:
-            data = data[:trunc]
-        if sm._recirc is not None:
-            pending.append((data, 0, RECIRC, meta, sm._recirc))
-            return
-        out.append((port, data))
+        def egress_pass(
+            port: int,
+            hdr: Any,
+            meta: Any,
+            sm: Any,
+            payload: bytes,
+            out: list,
+            trunc: int,
+            pending: deque | None,
+        ) -> deque | None:
+            copies[0] += 1
+            if copies[0] > MAX_COPIES:
+                stats["copies_dropped"] += 1
+                return pending
+            sm.egress_port = port
+            sm.egress_spec = 0  # BMv2 resets egress_spec before egress
+            egress(sm, hdr, meta, sm)
+            clone = sm._clone
+            if clone is not None and clone[0] == "E2E":
+                sess = sessions.get(clone[1])
+                if sess is not None:
+                    for r in sess[0]:
+                        cmeta = meta_cls()
+                        preserve(meta, clone[2], cmeta)
+                        csm = sm_cls()
+                        csm.instance_type = E2E_CLONE
+                        csm.packet_length = sm.packet_length
+                        csm.egress_rid = r.instance
+                        pending = egress_pass(
+                            r.port, hdr._copy(), cmeta, csm, payload, out, sess[2], pending
+                        )
+            if sm.egress_spec == 511:
+                return pending
+            compute(sm, hdr, meta)
+            data = deparser(sm, hdr, payload)
+            if sm._trunc is not None:
+                data = data[: sm._trunc]
+            if trunc:
+                data = data[:trunc]
+            if sm._recirc is not None:
+                if pending is None:
+                    pending = deque()
+                pending.append((data, 0, RECIRC, meta, sm._recirc))
+                return pending
+            out.append((port, data))
+            return pending
+
+        def ingress_pass(
+            frame: bytes, port: int, itype: int, old_meta: Any, fl: int | None, out: list
+        ) -> deque | None:
+            sm = sm_cls()
+            sm.ingress_port = port
+            sm.instance_type = itype
+            sm.packet_length = len(frame)
+            hdr = hdr_cls()
+            meta = meta_cls()
+            if fl is not None:
+                preserve(old_meta, fl, meta)
+            off = parser(frame, sm, hdr, meta, sm)
+            payload = frame[off:]
+            verify(sm, hdr, meta)
+            ingress(sm, hdr, meta, sm)
+            pending: deque | None = None
+            clone = sm._clone
+            if clone is not None and clone[0] == "I2E":
+                sess = sessions.get(clone[1])
+                if sess is not None:
+                    for r in sess[0]:
+                        # BMv2 re-parses the frame as it entered this pass, with fresh metadata
+                        csm = sm_cls()
+                        chdr = hdr_cls()
+                        cmeta = meta_cls()
+                        coff = parser(frame, csm, chdr, cmeta, csm)
+                        preserve(meta, clone[2], cmeta)
+                        csm.instance_type = I2E_CLONE
+                        csm.packet_length = len(frame)
+                        csm.egress_rid = r.instance
+                        pending = egress_pass(
+                            r.port, chdr, cmeta, csm, frame[coff:], out, sess[2], pending
+                        )
+            if sm._resub is not None:
+                if pending is None:
+                    pending = deque()
+                pending.append((frame, 0, RESUBMIT, meta, sm._resub))
+                return pending
+            grp = sm.mcast_grp
+            if grp:
+                nodes = group_nodes.get(grp)
+                if nodes:
+                    sm._clone = sm._resub = None
+                    sm.instance_type = REPLICATION
+                    for rid, ports in nodes:
+                        for p in ports:
+                            csm = sm._copy()
+                            csm.egress_rid = rid
+                            pending = egress_pass(
+                                p, hdr._copy(), meta._copy(), csm, payload, out, 0, pending
+                            )
+                return pending
+            if sm.egress_spec == 511:
+                return pending
+            sm.instance_type = NORMAL
+            sm._clone = None
+            return egress_pass(sm.egress_spec, hdr, meta, sm, payload, out, 0, pending)
+
+        self._ingress_pass = ingress_pass
