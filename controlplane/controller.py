@@ -34,6 +34,7 @@ from controlplane.srp2mp import (
     TreeCost,
     TreeInstance,
     build_instance,
+    compute_tree,
     release_instance,
 )
 from controlplane.translate import sr_segment_entities
@@ -80,7 +81,8 @@ class EventRecord:
     updates: int = 0
     trees_rebuilt: list[str] = field(default_factory=list)
     root_sids: list[int] = field(default_factory=list)
-    unreachable_hosts: list[str] = field(default_factory=list)
+    unreachable_hosts: list[str] = field(default_factory=list)  # from the sender
+    partitions: list[list[str]] = field(default_factory=list)  # switch groups when split
     error: str | None = None
 
     def record(self) -> dict[str, Any]:
@@ -140,6 +142,10 @@ class Controller:
         self.events: list[EventRecord] = []
         self.tree_costs: list[TreeCost] = []
         self._instance = 0
+        self._wanted: dict[int, list[str]] = {}  # tree instance -> receivers asked for
+        self._host_link = {
+            h: i for i, lk in enumerate(topo.links) for h in (lk.a, lk.b) if h in self.net.hosts
+        }
         self._lock = asyncio.Lock()
 
     # -- install ---------------------------------------------------------------------------
@@ -173,7 +179,7 @@ class Controller:
 
     def _new_tree(self, net: Network, sender: str, receivers: list[str]) -> TreeInstance:
         self._instance += 1
-        return build_instance(
+        inst = build_instance(
             net,
             sender,
             receivers,
@@ -183,6 +189,8 @@ class Controller:
             self.sr_algorithm,
             self.compress_transit,
         )
+        self._wanted[inst.instance] = list(receivers)
+        return inst
 
     # -- receivers -------------------------------------------------------------------------
     async def set_receivers(
@@ -296,11 +304,31 @@ class Controller:
         before = self._current_net()
         self.down = self.down - {idx} if up else self.down | {idx}
         net = self._current_net()
+        # hosts whose own link is down
+        cut = {h for h, hp in net.hosts.items() if self._host_link[h] in self.down}
         if self.technology == "sr":
-            # a tree riding the failed link, or any tree when a link comes back (it may
-            # have been rebuilt around the failure), gets a new instance
-            old = [t for t in self.trees if up or tree_uses_link(t, before, idx)]
-            new = [self._new_tree(net, t.sender, list(t.receivers)) for t in old]
+            old, new = [], []
+            for t in self.trees:
+                wanted = self._wanted.get(t.instance, list(t.receivers))
+                reach = _reachable(net, t.root)
+                receivers = [r for r in wanted if net.hosts[r].switch in reach and r not in cut]
+                if not up and not tree_uses_link(t, before, idx) and receivers == list(t.receivers):
+                    continue  # the failure does not touch this tree
+                if (
+                    receivers
+                    and compute_tree(net, t.sender, receivers, t.algorithm)
+                    == (
+                        t.root,
+                        list(t.edges),
+                    )
+                    and receivers == list(t.receivers)
+                ):
+                    continue  # same tree as before (e.g. a link came back that it never used)
+                old.append(t)
+                if receivers:
+                    nt = self._new_tree(net, t.sender, receivers)
+                    self._wanted[nt.instance] = wanted
+                    new.append(nt)
             rec.computed = time.time()
             rec.trees_rebuilt = [t.policy for t in old]
             rec.root_sids = [t.root_sid for t in new]
@@ -314,9 +342,15 @@ class Controller:
             rec.writes = [_sw(t) for t in timings.values()]
         rec.updates = sum(w.updates for w in rec.writes)
         assert self.desired is not None
+        # cut off from the sender (or the first model store): what the experiment cares about
+        stores = [h.name for h in self.topo.model_stores()] or list(net.hosts)
+        ref = net.hosts[self.sender or stores[0]].switch
+        reach = _reachable(net, ref)
         rec.unreachable_hosts = sorted(
-            {h for hs in self.desired.unicast.unreachable.values() for h in hs}
+            {h for h, hp in net.hosts.items() if hp.switch not in reach} | cut
         )
+        comps = net.components()
+        rec.partitions = comps if len(comps) > 1 else []
 
     # -- writing with roll-back ------------------------------------------------------------
     async def _apply(self, target: dict[str, list[Entity]]) -> dict[str, WriteTiming]:
@@ -430,6 +464,10 @@ class Controller:
 
         parts = await asyncio.gather(*(one(sw) for sw in fab.switches))
         return [r for p in parts for r in p]
+
+
+def _reachable(net: Network, root: str) -> set[str]:
+    return next(set(c) for c in net.components() if root in c)
 
 
 def _sw(t: WriteTiming) -> SwitchWrite:

@@ -142,3 +142,27 @@ def test_state_records_count_entries_per_table():
     }
     groups = next(r for r in recs if r["kind"] == "groups")
     assert (groups["groups"], groups["replicas"]) == (7, 12)
+
+
+def test_sr_partition_keeps_reachable_receivers_and_restores_all_on_repair():
+    topo = ring_tree()  # s4 (g1, g2) hangs off s2 only
+    ctl, _ = make(topo, "sr", detection_delay_s=0.0)
+    run(ctl.install("src", ["g1", "g3"]))
+    rec = run(ctl.on_link_event("s2-s4", up=False))
+    assert rec.unreachable_hosts == ["g1", "g2"]
+    assert [t.receivers for t in ctl.trees] == [("g3",)]
+    rec = run(ctl.on_link_event("s2-s4", up=True))
+    assert rec.unreachable_hosts == []
+    assert [t.receivers for t in ctl.trees] == [("g1", "g3")]
+    # a link the tree never used comes back: no new instance
+    run(ctl.on_link_event("s3-s5", up=False))
+    rec = run(ctl.on_link_event("s3-s5", up=True))
+    assert rec.trees_rebuilt == [] and rec.updates == 0
+
+
+def test_host_link_failure_reports_the_host_unreachable():
+    topo = ring_tree()
+    ctl, _ = make(topo, "bier", detection_delay_s=0.0)
+    run(ctl.install())
+    rec = run(ctl.on_link_event("s6-g4", up=False))
+    assert rec.unreachable_hosts == ["g4"] and rec.updates == 0
