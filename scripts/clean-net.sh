@@ -6,16 +6,16 @@
 set -u
 STATE_DIR=${MCAST_TESTBED_STATE_DIR:-/run/mcast-testbed}
 
-ticks() { # start time of a process in clock ticks since boot (field 22 of /proc/PID/stat)
+# A process is ours if it has the recorded start time (clock ticks since boot, field 22 of
+# /proc/PID/stat), so a recycled pid is never hit; a zombie no longer counts as running.
+alive() {
     local stat
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
     stat=${stat##*) }
     local -a f
     read -r -a f <<<"$stat"
-    echo "${f[19]}"
+    [[ "${f[19]}" == "$2" && "${f[0]}" != "Z" ]]
 }
-
-alive() { [[ "$(ticks "$1")" == "$2" ]]; }
 
 shopt -s nullglob
 for f in "$STATE_DIR"/*.state; do

@@ -63,13 +63,17 @@ def start_net(prefix: str, target: str, grpc_base: int) -> tuple[subprocess.Pope
     return proc, line.split()[1]
 
 
-def targets() -> list[str]:
-    return ["bridge", "softswitch"]
+CLEANERS = {
+    "python": [sys.executable, "-m", "experiments.cleanup", "--run"],
+    "shell": ["bash", "scripts/clean-net.sh"],  # the fallback of `make clean-net`: all dead runs
+}
 
 
-@pytest.mark.parametrize("target", targets())
+@pytest.mark.parametrize(
+    ("target", "cleaner"), [("bridge", "python"), ("softswitch", "python"), ("bridge", "shell")]
+)
 def test_sigkill_midway_then_cleanup_leaves_nothing(
-    prefix: str, grpc_base: int, target: str
+    prefix: str, grpc_base: int, target: str, cleaner: str
 ) -> None:
     if target == "softswitch" and not softswitch_cli_available():
         pytest.skip("softswitch has no CLI yet")
@@ -91,23 +95,28 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
         raise
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    time.sleep(0.5)
+    # the Mininet shells lose their pty and exit, and the host namespaces with them
+    deadline = time.monotonic() + 10
+    while any(st.alive(pid, t) for _, pid, t in rec.nodes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(st.alive(pid, t) for _, pid, t in rec.nodes)
     # a SIGKILLed owner cleans nothing: switch-to-switch veths (and bridges) are left, and
     # the switch processes (own sessions) keep running
     assert our_interfaces(prefix) != []
     if target == "softswitch":
         assert len(our_processes(prefix, grpc_base)) == 4
-    r = subprocess.run(
-        [sys.executable, "-m", "experiments.cleanup", "--run", run_id],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    assert r.returncode == 0 and r.stdout.startswith(f"clean-net: {run_id}: killed "), r.stdout
+    cmd = [*CLEANERS[cleaner], run_id] if cleaner == "python" else CLEANERS[cleaner]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ours = [
+        line + "\n" for line in r.stdout.splitlines() if line.startswith(f"clean-net: {run_id}:")
+    ]
     # 4 switches (and the link watcher's `ip monitor` unless it died of a broken pipe);
     # the 4 switch-to-switch veth pairs (host veths vanished with the host namespaces)
     killed = "[45]" if target == "softswitch" else "[01]"
     deleted = 4 if target == "softswitch" else 8
     expected = rf"clean-net: {run_id}: killed {killed} processes, deleted {deleted} "
-    assert re.fullmatch(expected + r"interfaces/bridges\n", r.stdout), r.stdout
+    assert len(ours) == 1 and re.fullmatch(expected + r"interfaces/bridges\n", ours[0]), r.stdout
     assert our_interfaces(prefix) == []
     assert our_processes(prefix, grpc_base) == []
     assert not (st.STATE_DIR / f"{run_id}.state").exists()
