@@ -1,0 +1,95 @@
+"""Measurement arithmetic on fixed inputs: FRR JSON parsing, probe logs, tree build, outage."""
+
+from __future__ import annotations
+
+import pytest
+
+from pimsm.measure import outage, parse_mroutes, parse_pim_state, read_probe_log, tree_build
+from pimsm.records import LinkEvent, ProbeLog
+
+# `show ip mroute json` of s4 in the diamond, as FRR 8.4 printed it (trimmed to used keys)
+MROUTE_S4 = {
+    "239.1.0.1": {
+        "*": {
+            "installed": 1,
+            "iif": "eth1",
+            "flags": "SC",
+            "oil": {"pimreg": {}, "eth3": {}, "eth4": {}},
+        },
+        "10.100.1.2": {
+            "installed": 1,
+            "iif": "eth1",
+            "flags": "S",
+            "oil": {"eth4": {}, "eth3": {}},
+        },
+    }
+}
+STATE_S4 = {
+    "239.1.0.1": {
+        "10.100.1.2": {
+            "eth1": {"eth3": {"installed": 1}, "eth4": {"installed": 1}},
+            "installed": 1,
+            "isRpt": False,
+        }
+    }
+}
+
+
+def test_parse_mroutes() -> None:
+    m = parse_mroutes("s4", MROUTE_S4)
+    assert [(e.source, e.iif, e.oifs, e.data_oifs, e.flags, e.installed) for e in m] == [
+        ("*", "eth1", ["eth3", "eth4", "pimreg"], ["eth3", "eth4"], "SC", True),
+        ("10.100.1.2", "eth1", ["eth3", "eth4"], ["eth3", "eth4"], "S", True),
+    ]
+
+
+def test_parse_pim_state() -> None:
+    (e,) = parse_pim_state("s4", STATE_S4)
+    assert (e.group, e.source, e.iif, e.oifs, e.installed) == (
+        "239.1.0.1",
+        "10.100.1.2",
+        "eth1",
+        ["eth3", "eth4"],
+        True,
+    )
+
+
+def test_read_probe_log_and_tree_build(tmp_path) -> None:
+    f = tmp_path / "r.log"
+    f.write_text("join 0 100.000000\ndata 7 100.250000\ndata 8 100.260000\nleave 0 101.5\ndata 9")
+    log = read_probe_log("h2", f)
+    assert (log.t_join, log.t_leave, log.arrivals) == (100.0, 101.5, [(7, 100.25), (8, 100.26)])
+    tb = tree_build(log)
+    assert tb.seconds == pytest.approx(0.25) and tb.t_first_data == 100.25
+
+
+def test_bad_probe_log_line_names_the_place(tmp_path) -> None:
+    f = tmp_path / "r.log"
+    f.write_text("join 0 1.0\ndata x 2.0\n")
+    with pytest.raises(ValueError, match=r"r\.log:2"):
+        read_probe_log("h2", f)
+
+
+def _log(times: list[tuple[int, float]]) -> ProbeLog:
+    return ProbeLog(host="h2", t_join=0.0, t_leave=None, arrivals=times)
+
+
+def test_outage_is_the_longest_gap_after_the_failure() -> None:
+    ev = LinkEvent(link="s1-s2", mode="silent", bfd=False, t_fail=10.0)
+    # 100/s until 10.05, nothing until 12.5, then steady again
+    arr = [(i, i / 100) for i in range(1006)] + [
+        (i, 12.5 + (i - 1250) / 100) for i in range(1250, 1300)
+    ]
+    o = outage(_log(arr), ev, interval_s=0.01)
+    assert o.recovered and o.affected
+    assert o.t_last_before == pytest.approx(10.0)
+    assert o.outage_s == pytest.approx(12.5 - 10.05)
+    assert o.lost_datagrams == 1250 - 1005 - 1
+
+
+def test_unaffected_receiver_and_no_recovery() -> None:
+    ev = LinkEvent(link="s1-s3", mode="carrier", bfd=True, t_fail=1.0)
+    steady = outage(_log([(i, i / 100) for i in range(300)]), ev, interval_s=0.01)
+    assert not steady.affected and steady.outage_s == pytest.approx(0.01)
+    dead = outage(_log([(i, i / 100) for i in range(90)]), ev, interval_s=0.01)
+    assert (dead.recovered, dead.outage_s, dead.t_resume) == (False, None, None)
