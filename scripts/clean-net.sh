@@ -2,9 +2,10 @@
 # Fallback for `make clean-net` when Python cannot run: remove what crashed testbed runs
 # recorded in /run/mcast-testbed/*.state (see testbed/state.py), and nothing else. A run whose
 # owner process still runs is left alone. Never `mn -c`: that would wipe other people's
-# Mininet networks on this machine.
+# Mininet networks on this machine.  Usage: clean-net.sh [RUN-ID]   (default: every dead run)
 set -u
 STATE_DIR=${MCAST_TESTBED_STATE_DIR:-/run/mcast-testbed}
+ONLY=${1:-}
 
 # A process is ours if it has the recorded start time (clock ticks since boot, field 22 of
 # /proc/PID/stat), so a recycled pid is never hit; a zombie no longer counts as running.
@@ -19,6 +20,7 @@ alive() {
 
 shopt -s nullglob
 for f in "$STATE_DIR"/*.state; do
+    [[ -z "$ONLY" || "$(basename "$f" .state)" == "$ONLY" ]] || continue
     read -r _ opid oticks < <(grep -m1 '^owner ' "$f")
     if [[ -n "${opid:-}" ]] && alive "$opid" "$oticks"; then
         echo "clean-net: $(basename "$f" .state): skipped (its owner, pid $opid, is running)"

@@ -65,7 +65,7 @@ def start_net(prefix: str, target: str, grpc_base: int) -> tuple[subprocess.Pope
 
 CLEANERS = {
     "python": [sys.executable, "-m", "experiments.cleanup", "--run"],
-    "shell": ["bash", "scripts/clean-net.sh"],  # the fallback of `make clean-net`: all dead runs
+    "shell": ["bash", "scripts/clean-net.sh"],  # the fallback of `make clean-net`
 }
 
 
@@ -105,7 +105,7 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
     assert our_interfaces(prefix) != []
     if target == "softswitch":
         assert len(our_processes(prefix, grpc_base)) == 4
-    cmd = [*CLEANERS[cleaner], run_id] if cleaner == "python" else CLEANERS[cleaner]
+    cmd = [*CLEANERS[cleaner], run_id]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     ours = [
