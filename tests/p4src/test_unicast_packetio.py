@@ -125,3 +125,14 @@ def test_packet_out_with_port_zero_goes_through_the_pipeline(name: str) -> None:
     assert M.run(sw, M.CPU_PORT, struct.pack("!H", 0) + M.frame_bytes(sent)) == {
         3: [_routed(sent, 3, HOST)]
     }
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_truncated_frames_are_dropped_and_counted(name: str) -> None:
+    """Runts and headers cut short end as parser errors: dropped, counted, nothing else."""
+    sw = _routed_switch(name)
+    bier = M.frame_bytes(M.bier_frame([1]))
+    mpls = M.frame_bytes(M.mpls_frame([(16001, 64), (16002, 64)], dst=NEXT, src=HOST))
+    for frame in (b"\x02\x00\x00", bier[: 14 + 20], mpls[: 14 + 6]):
+        assert M.run(sw, 1, frame) == {}
+    assert _in(sw, M.IN_DROP_UNSUPPORTED) == 3
