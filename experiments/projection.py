@@ -349,7 +349,7 @@ def project_round(
                 event_no += 1
                 failure_rows[eid] = []
                 hit = _cut_receivers(sim, net, eid, t, cuts)
-                hops = _repair_hops(net, route, hit)
+                hops = _repair_hops(net, route, hit) if tech == "pim-sm" else 0
                 react = reaction_s(tech, p.timing, hops)
                 det = t + p.timing.detection_ms * 1e-3
                 event_info[eid] = {
@@ -498,8 +498,8 @@ def _repair_hops(net: Net, route: Any, hit: list[_Cut]) -> int:
     if not fresh:
         return 0
     have: set[int] = set()
-    for c in hit:
-        have.update(c.flow.carrying_edges())
+    for f in {id(c.flow): c.flow for c in hit}.values():
+        have.update(f.carrying_edges())
     return max(_switch_hops(net, fresh[r], have) for r in fresh)
 
 
