@@ -133,6 +133,6 @@ def test_truncated_frames_are_dropped_and_counted(name: str) -> None:
     sw = _routed_switch(name)
     bier = M.frame_bytes(M.bier_frame([1]))
     mpls = M.frame_bytes(M.mpls_frame([(16001, 64), (16002, 64)], dst=NEXT, src=HOST))
-    for frame in (b"\x02\x00\x00", bier[: 14 + 20], mpls[: 14 + 6]):
+    for frame in (b"\x02\x00\x00", bier[: 14 + 20], mpls[: 14 + 2]):
         assert M.run(sw, 1, frame) == {}
     assert _in(sw, M.IN_DROP_UNSUPPORTED) == 3
