@@ -1,0 +1,172 @@
+"""End to end on real FRR routers: the diamond topology as namespaces running zebra, OSPF,
+pimd (and bfdd), the kernel forwarding the group 239.1.0.1.
+
+Model store h1 on s1 (the RP); GPU hosts h2, h3, h4 on s4; primary path s1-s2-s4 (cost 2),
+backup s1-s3-s4 (cost 10). h2 and h3 join, h4 never does; h3 leaves; then s1-s2 fails
+silently (carrier stays up, so only the OSPF dead interval or BFD can notice).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pimsm.measure import (
+    forwarding_peers,
+    link_bytes,
+    mcast_state,
+    outage,
+    read_counters,
+    tree_build,
+)
+from pimsm.network import PimNetwork
+from pimsm.session import ProbeSession
+from topologies.model import Topology
+
+pytestmark = [pytest.mark.root, pytest.mark.frr, pytest.mark.mininet, pytest.mark.slow]
+
+RATE = 100.0  # datagrams per second
+SIZE = 200  # UDP payload bytes
+
+
+def _data_after(log, t: float) -> list[float]:
+    return [ta for _, ta in log.arrivals if ta > t]
+
+
+def _window_bytes(net: PimNetwork, seconds: float) -> dict[str, tuple[int, int]]:
+    before = read_counters(net)
+    time.sleep(seconds)
+    after = read_counters(net)
+    return {lb.link: (lb.a_to_b_bytes, lb.b_to_a_bytes) for lb in link_bytes(net, before, after)}
+
+
+@pytest.mark.parametrize("bfd", [False, True], ids=["ospf-dead", "bfd"])
+def test_diamond_join_leave_failover(diamond: Topology, bfd: bool) -> None:
+    net = PimNetwork(diamond, bfd=bfd, prefix="pim")
+    try:
+        net.start()
+        net.wait_converged(timeout=60)
+        s = ProbeSession(net, "h1", rate=RATE, size=SIZE)
+        for h in ("h2", "h3", "h4"):
+            s.sniff(h)
+        s.start_sender()
+        time.sleep(1.0)  # the source is live (registered at the RP) before anyone joins
+        s.join("h2")
+        s.join("h3")
+        s.wait_receiving(["h2", "h3"], timeout=20)
+
+        # tree build: join to first datagram, present and sane
+        for h in ("h2", "h3"):
+            tb = tree_build(s.receiver_log(h))
+            assert tb.seconds is not None and 0 < tb.seconds < 10, tb
+
+        # exactly the joined hosts: state on s4 forwards to h2 and h3 only; the group never
+        # reaches h4's wire; the tree runs s1 -> s2 -> s4 and s3 is off it
+        time.sleep(1.0)
+        assert forwarding_peers(net, mcast_state(net, "s4"), "239.1.0.1") == {"h2", "h3"}
+        assert forwarding_peers(net, mcast_state(net, "s1"), "239.1.0.1") == {"s2"}
+        assert forwarding_peers(net, mcast_state(net, "s3"), "239.1.0.1") == set()
+        win = _window_bytes(net, 2.0)
+        data = RATE * 2.0 * (SIZE + 8 + 20 + 14)  # bytes on the wire in the window
+        assert win["s1-s2"][0] > 0.8 * data and win["s2-s4"][0] > 0.8 * data
+        assert win["s4-h2"][0] > 0.8 * data and win["s4-h3"][0] > 0.8 * data
+        assert win["s1-s3"][0] < 0.05 * data and win["s4-h4"][0] < 0.05 * data
+        assert s.sniff_log("h4").arrivals == []
+
+        # h3 leaves (IGMP leave): its wire goes quiet while h2 keeps receiving
+        s.leave("h3")
+        t_leave = s.receiver_log("h3").t_leave
+        assert t_leave is not None
+        time.sleep(3.0)
+        quiet_from = time.monotonic() - 1.5
+        assert _data_after(s.sniff_log("h3"), quiet_from) == []
+        assert len(_data_after(s.receiver_log("h2"), quiet_from)) > 0.8 * RATE * 1.5
+        assert forwarding_peers(net, mcast_state(net, "s4"), "239.1.0.1") == {"h2"}
+
+        # the primary link fails silently; h2 receives again over s1-s3-s4
+        ev = s.fail_link("s1", "s2", "silent")
+        bound = net.timers.repair_bound_s(bfd)
+        deadline = ev.t_fail + bound + 3.0
+        o = None
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            o = outage(s.receiver_log("h2"), ev, s.interval_s, t_end=time.monotonic())
+            if o.affected and o.recovered and time.monotonic() - (o.t_resume or 0) > 1.0:
+                break
+        assert o is not None and o.recovered and o.affected, o
+        assert o.outage_s is not None and 0 < o.outage_s < bound, (o, bound)
+        assert o.lost_datagrams is not None and o.lost_datagrams > 0
+        print(f"\noutage bfd={bfd}: {o.outage_s:.3f} s, {o.lost_datagrams} lost (bound {bound} s)")
+
+        assert forwarding_peers(net, mcast_state(net, "s1"), "239.1.0.1") >= {"s3"}
+        assert "s4" in forwarding_peers(net, mcast_state(net, "s3"), "239.1.0.1")
+        win = _window_bytes(net, 1.0)
+        assert win["s1-s3"][0] > 0.8 * data / 2 and win["s3-s4"][0] > 0.8 * data / 2
+        assert win["s1-s2"] == (0, 0)  # the failed link carries nothing, either way
+        assert s.sniff_log("h4").arrivals == []
+        s.stop()
+    finally:
+        net.stop()
+    assert net.leftovers() == []
+    assert net.run_dir is not None and not net.run_dir.exists()
+
+
+def test_exception_inside_tears_everything_down(pair: Topology) -> None:
+    net = PimNetwork(pair, prefix="pim")
+    with pytest.raises(RuntimeError, match="boom"), net:
+        assert net.leftovers()  # daemons and shells are running
+        raise RuntimeError("boom")
+    assert net.leftovers() == []
+    assert net.run_dir is not None and not net.run_dir.exists()
+
+
+def test_sigterm_tears_everything_down(pair_spec: dict, tmp_path: Path) -> None:
+    script = tmp_path / "up.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys, time
+            from pimsm.network import PimNetwork
+            from topologies.model import Topology
+            topo = Topology.model_validate(json.loads({json.dumps(json.dumps(pair_spec))}))
+            with PimNetwork(topo, prefix="pim") as net:
+                print("READY", net.tag, net.run_dir, flush=True)
+                time.sleep(120)
+            """
+        )
+    )
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline().split() if p.stdout else []
+        assert line[:1] == ["READY"], line
+        tag, run_dir = line[1], Path(line[2])
+        assert run_dir.exists() and _pids_naming(tag)
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+        assert p.returncode == 128 + signal.SIGTERM
+        assert _pids_naming(tag) == [] and not run_dir.exists()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def _pids_naming(tag: str) -> list[int]:
+    found = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                cl = Path(f"/proc/{e}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if tag.encode() in cl:
+                found.append(int(e))
+    return found
