@@ -76,10 +76,12 @@ class Fabric:
     batch: int = 1000
     push_pipeline: bool = True
     switches: dict[str, fy.Switch] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 
     # -- connections -----------------------------------------------------------------------
     async def open(self, timeout: float = 30.0) -> None:
         """Connect to every switch, become primary, push the pipeline (concurrently)."""
+        self._loop = asyncio.get_running_loop()
         opts = fy.SwitchOptions(
             p4info=self.p4info if self.push_pipeline else None,
             p4blob=self.device_config if self.push_pipeline else None,
@@ -124,6 +126,13 @@ class Fabric:
         await self.close()
 
     def switch(self, name: str) -> fy.Switch:
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and loop is not self._loop:
+            raise ControlPlaneError(
+                "Fabric used from another event loop than the one that opened it (gRPC "
+                "channels belong to one loop): keep one loop, or use "
+                "controlplane.testbed.ControlPlane, whose coroutines work from any loop"
+            )
         try:
             return self.switches[name]
         except KeyError:

@@ -2,10 +2,10 @@
 asyncio Controller, which runs on its own event loop in a background thread.
 
     cp = ControlPlane(technology="bier")
-    net.attach(cp)          # start(switches, topo): connect, push pipelines, install
-    cp.set_receivers([...]) # blocking; returns controller.ReceiverChange
-    ...                     # link events arrive through on_link_event(event)
-    cp.records()            # state and event records; cp.stop()
+    net.attach(cp)                          # start(switches, topo): connect, push, install
+    asyncio.run(cp.set_receivers([...]))    # awaitable from any loop -> ReceiverChange
+    ...                                     # link events arrive through on_link_event(event)
+    cp.events, cp.state_records(), asyncio.run(cp.read_records()); cp.stop()
 
 Switch and event objects are duck-typed (name, device_id, target, grpc_addr; time, kind,
 link) so that this module imports nothing of the testbed (and so nothing of Mininet).
@@ -98,10 +98,30 @@ class ControlPlane:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
 
-    # -- for the experiment runner ---------------------------------------------------------
-    def set_receivers(self, receivers: list[str], sender: str | None = None) -> ReceiverChange:
+    # -- for the experiment runner: awaitable from any event loop ---------------------------
+    # finsy's connections live on this object's own loop; these coroutines forward to it, so
+    # `asyncio.run(cp.install(...))` from the runner works call after call.
+    async def _forward(self, coro: Any) -> Any:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def install(self, sender: str | None = None, receivers: list[str] | None = None) -> Any:
         assert self.controller is not None, "start() first"
-        return self._run(self.controller.set_receivers(receivers, sender))
+        return await self._forward(self.controller.install(sender, receivers))
+
+    async def set_receivers(
+        self, receivers: list[str], sender: str | None = None
+    ) -> ReceiverChange:
+        assert self.controller is not None, "start() first"
+        return await self._forward(self.controller.set_receivers(receivers, sender))
+
+    async def read_records(self) -> list[dict[str, Any]]:
+        """Read back from the switches: entries per table, groups, counters."""
+        assert self.controller is not None, "start() first"
+        return await self._forward(self.controller.read_records())
+
+    @property
+    def events(self) -> list[EventRecord]:
+        return self.controller.events if self.controller else []
 
     def wait_events(self, timeout: float = 60.0) -> list[EventRecord]:
         """Wait for every link-event reaction scheduled so far; their records."""
@@ -109,12 +129,8 @@ class ControlPlane:
         self.pending = []
         return out
 
-    def records(self) -> list[dict[str, Any]]:
+    def state_records(self) -> list[dict[str, Any]]:
         return self.controller.state_records() if self.controller else []
-
-    def switch_records(self) -> list[dict[str, Any]]:
-        """Read back from the switches: entries per table, groups, counters."""
-        return self._run(self.controller.read_records()) if self.controller else []
 
 
 def _log_failure(fut: Future) -> None:

@@ -203,7 +203,10 @@ def test_testbed_facade_stream_and_counters(build):
             cp.on_link_event(SimpleNamespace(link="s2-s4", kind="down", time=time.time()))
             (rec,) = cp.wait_events()
             assert rec.link == "s2-s4" and not rec.up and rec.updates > 0 and rec.error is None
-            recs = cp.switch_records()
+            assert cp.events == [rec]
+            ch = asyncio.run(cp.set_receivers(["g1"]))  # from another loop, as the runner does
+            assert ch.writes == 0 and ch.bitstrings == {0: 0b1}
+            recs = asyncio.run(cp.read_records())
             rx = [
                 r
                 for r in recs
