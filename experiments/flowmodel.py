@@ -131,9 +131,9 @@ def shortest_paths(
     """Per receiver, the directed edge ids of its path from the source host over links that
     are up, as the control plane routes it (controlplane.paths: shortest by link weight, ties
     to the lowest port). Default: hop-by-hop next hops towards each receiver's switch (unicast
-    routes, BIFTs, SR-P2MP trees). `rpf=True`: the reverse of each receiver's path towards the
-    source (PIM-SM joins follow RPF). An unreachable receiver raises ValueError naming it, or
-    is left out with `skip_unreachable`."""
+    routes, BIFTs). `rpf=True`: the reverse of each receiver's path towards the source (PIM-SM
+    joins; the controller's SR-P2MP shortest-path tree). An unreachable receiver raises
+    ValueError naming it, or is left out with `skip_unreachable`."""
     receivers = list(receivers)
     core, mapping = net.core()
     down = frozenset(mapping[i] for i in net.down_links() if i in mapping)

@@ -73,6 +73,14 @@ class Wire:
         return ETH + IPV4 + UDP + DELIVERY + (0 if into_host else self.encap(tech))
 
 
+def uses_rpf(tech: str) -> bool:
+    """Trees built from the receivers towards the root: PIM-SM joins follow RPF, and the
+    controller's SR-P2MP shortest-path tree (controlplane.srp2mp.compute_tree, "spt") walks
+    each leaf's next hops towards the root. Unicast routes and BIFTs forward towards each
+    receiver."""
+    return tech in ("pim-sm", "sr-p2mp")
+
+
 def efficiency(net: Net, tech: str, wire: Wire) -> np.ndarray:
     """Payload share of the wire bytes per directed edge."""
     into_host = np.array([v in net.hosts for _, v in net.edges])
@@ -276,7 +284,7 @@ def project_round(
     """Rows for every results table for one round, and the paths used (for the next round's
     new-set cost). `keys` holds sweep, technology, repetition, round."""
     net.down.clear()
-    rpf = tech == "pim-sm"
+    rpf = uses_rpf(tech)
 
     def route(rs: list[str], partial: bool = False) -> dict[str, list[int]]:
         return shortest_paths(net, source, rs, rpf=rpf, skip_unreachable=partial)

@@ -498,7 +498,7 @@ def _round_row(
     """The round's record with its structural ideal (the same definition the projection uses:
     model bytes over the bottleneck; tree edges x model bytes), computed from the topology."""
     from experiments.flowmodel import build_net, shortest_paths
-    from experiments.projection import structural_ideal
+    from experiments.projection import structural_ideal, uses_rpf
 
     size = sum(f.stat().st_size for f in model.glob("*.safetensors")) if model.is_dir() else None
     row: dict[str, Any] = {
@@ -510,7 +510,7 @@ def _round_row(
     }
     if size:
         net = build_net(topo)
-        paths = shortest_paths(net, source, receivers, rpf=keys["technology"] == "pim-sm")
+        paths = shortest_paths(net, source, receivers, rpf=uses_rpf(keys["technology"]))
         row.update(
             structural_ideal(net, keys["technology"], paths, size, e.sending_rate_mbit * 1e6)
         )

@@ -280,3 +280,40 @@ def test_new_set_cost() -> None:
     # PIM-SM: join s1->s3 (switch link), prune none between switches
     assert costs["pim-sm"][0] == 1
     assert not math.isnan(costs["pim-sm"][1])
+
+
+def test_trees_are_the_control_planes() -> None:
+    """The model's trees are the ones the controller installs: BIER/unicast next hops towards
+    each receiver (controlplane.paths), SR-P2MP the controller's own shortest-path tree
+    (controlplane.srp2mp.compute_tree). On the default topology the two differ for cloud3
+    (equal-cost ring paths), so this checks the tie-breaks too."""
+    from pathlib import Path
+
+    from controlplane.graph import Network
+    from controlplane.paths import compute_routing
+    from controlplane.srp2mp import compute_tree
+    from experiments.flowmodel import shortest_paths
+    from experiments.projection import uses_rpf
+    from experiments.spec import load_experiment
+    from experiments.topology_source import build_topology
+
+    topo = build_topology(load_experiment(Path(__file__).parents[2] / "experiments/default.yaml"))
+    net = build_net(topo)
+    gpus = [h.name for h in topo.gpu_hosts()]
+    cp = Network(topo)
+
+    def switch_edges(paths):
+        return {
+            net.edges[e] for p in paths.values() for e in p if not set(net.edges[e]) & net.hosts
+        }
+
+    _, sr_edges = compute_tree(cp, "store", gpus, "spt")
+    sr = switch_edges(shortest_paths(net, "store", gpus, rpf=uses_rpf("sr-p2mp")))
+    assert sr == set(sr_edges)
+    routing = compute_routing(cp)
+    fwd = shortest_paths(net, "store", gpus, rpf=uses_rpf("bier"))
+    for g in gpus:
+        dst = cp.hosts[g].switch
+        hops = [net.edges[e][1] for e in fwd[g]][:-1]
+        assert hops == routing.path("ms", dst)
+    assert sr != switch_edges(fwd)  # the tie that makes the distinction matter
