@@ -40,7 +40,11 @@ def _run(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    out = run_experiment(exp, collab, a.results, a.experiment.parent)
+    try:
+        out = run_experiment(exp, collab, a.results, a.experiment.parent)
+    except KeyboardInterrupt:
+        print("run-experiment: interrupted; the rounds measured so far are saved", file=sys.stderr)
+        return 130
     from experiments.summary import print_results_summary
 
     print_results_summary(str(out))

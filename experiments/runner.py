@@ -396,6 +396,7 @@ def run_experiment(
     """Every sweep value x technology x repetition x round, results flushed after each round
     (Ctrl-C keeps what was measured), the prediction stored beside the measurement."""
     out = new_run_dir(results_base, exp.name)
+    say(f"results: {out} (written after every round; Ctrl-C keeps what was measured)")
     writer: ResultsWriter | None = None
     try:
         for value, e in expand_sweep(exp):
