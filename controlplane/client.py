@@ -211,6 +211,15 @@ class Fabric:
                 out[int(c.index or 0)] = (c.packet_count, c.byte_count)
         return out
 
+    async def read_register(self, switch: str, register: str) -> dict[int, int]:
+        """index -> value of every non-zero cell of a register."""
+        sw = self.switch(switch)
+        out = {}
+        async for r in sw.read(fy.P4RegisterEntry(register)):
+            if r.data:
+                out[int(r.index or 0)] = int(r.data)
+        return out
+
     # -- stream ----------------------------------------------------------------------------
     async def packet_out(self, switch: str, payload: bytes, egress_port: int) -> None:
         await self.switch(switch).write([fy.P4PacketOut(payload, egress_port=egress_port)])

@@ -81,6 +81,8 @@ class EventRecord:
     updates: int = 0
     trees_rebuilt: list[str] = field(default_factory=list)
     root_sids: list[int] = field(default_factory=list)
+    cause: str = "reported"  # "reported" (testbed, runner) or "port-status" (data plane)
+    duplicate: bool = False  # the controller knew this state already: nothing done
     unreachable_hosts: list[str] = field(default_factory=list)  # from the sender
     partitions: list[list[str]] = field(default_factory=list)  # switch groups when split
     error: str | None = None
@@ -278,19 +280,32 @@ class Controller:
         return self.net if not self.down else self.net.with_down(self.down)
 
     async def on_link_event(
-        self, link: str | int, up: bool, occurred: float | None = None
+        self,
+        link: str | int,
+        up: bool,
+        occurred: float | None = None,
+        cause: str = "reported",
+        delay: float | None = None,
     ) -> EventRecord:
         """React to a link going down or up: wait out the detection delay (counted from
-        `occurred`, wall clock), recompute, write only the difference."""
+        `occurred`, wall clock; `delay` overrides the configured one, e.g. 0 for a change
+        the controller saw itself), recompute, write only the difference. A report of a
+        state already known (both ends of a link, or the testbed and the port-status watch
+        reporting the same change) changes nothing and is not recorded again."""
         idx = self.net.resolve_link(link)
         occurred = time.time() if occurred is None else occurred
-        rec = EventRecord(self.net.topo.links[idx].name, up, occurred, self.detection_delay_s)
-        self.events.append(rec)
-        wait = occurred + self.detection_delay_s - time.time()
+        delay = self.detection_delay_s if delay is None else delay
+        rec = EventRecord(self.net.topo.links[idx].name, up, occurred, delay, cause=cause)
+        wait = occurred + delay - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
         rec.detected = time.time()
         async with self._lock:
+            if (idx in self.down) != up:
+                rec.computed = rec.done = time.time()
+                rec.duplicate = True
+                return rec
+            self.events.append(rec)
             try:
                 await self._react(idx, up, rec)
             except Exception as ex:
@@ -299,6 +314,39 @@ class Controller:
             finally:
                 rec.done = time.time()
         return rec
+
+    async def watch_port_status(
+        self, interval: float = 0.05, register: str = "MyEgress.port_status"
+    ) -> None:
+        """Poll every switch's port-status register (p4src/README.md) and react to link
+        changes the data plane saw, without the detection delay (the polling is the
+        detection). Runs until cancelled."""
+        if self.fabric is None:
+            raise ControlPlaneError("no switches connected")
+        fab = self.fabric
+        ends: dict[tuple[str, int], int] = {}
+        for i, lk in enumerate(self.topo.links):
+            for node, port in ((lk.a, lk.a_port), (lk.b, lk.b_port)):
+                if node in self.net.index:
+                    ends[(node, port or 0)] = i
+        tasks: set[asyncio.Task] = set()
+        while True:
+            names = list(fab.switches)
+            regs = await asyncio.gather(*(fab.read_register(sw, register) for sw in names))
+            seen = time.time()
+            down = {
+                ends[(sw, port)]
+                for sw, reg in zip(names, regs, strict=True)
+                for port, v in reg.items()
+                if v and (sw, port) in ends
+            }
+            for i in sorted(down ^ self.down):
+                t = asyncio.create_task(
+                    self.on_link_event(i, i not in down, seen, "port-status", delay=0.0)
+                )
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+            await asyncio.sleep(interval)
 
     async def _react(self, idx: int, up: bool, rec: EventRecord) -> None:
         before = self._current_net()

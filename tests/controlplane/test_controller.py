@@ -166,3 +166,14 @@ def test_host_link_failure_reports_the_host_unreachable():
     run(ctl.install())
     rec = run(ctl.on_link_event("s6-g4", up=False))
     assert rec.unreachable_hosts == ["g4"] and rec.updates == 0
+
+
+def test_a_change_reported_twice_is_handled_once():
+    topo = ring_tree()
+    ctl, fab = make(topo, "unicast", detection_delay_s=0.0)
+    run(ctl.install())
+    first = run(ctl.on_link_event("s2-s5", up=False))
+    n = len(fab.log)
+    again = run(ctl.on_link_event("s5-s2", up=False, cause="port-status"))
+    assert not first.duplicate and again.duplicate and len(fab.log) == n
+    assert ctl.events == [first]

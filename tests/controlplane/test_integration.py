@@ -318,3 +318,46 @@ def test_failed_install_on_real_switches_is_rolled_back(build, loop):
                 assert loop.run_until_complete(fab.read_groups(sw)) == []
         finally:
             loop.run_until_complete(fab.close())
+
+
+def test_port_status_watch_reacts_without_being_told(build, loop):
+    """Nobody reports the failure: the controller sees it in the port-status registers."""
+    import time
+
+    topo = diamond()
+    net = Network(topo)
+    with SwitchNet(topo, build, "bier") as sn:
+        fab = sn.fabric()
+        loop.run_until_complete(fab.open())
+        watch = None
+        try:
+            ctl = Controller(topo, fab, "unicast")
+            loop.run_until_complete(ctl.install())
+            watch = loop.create_task(ctl.watch_port_status(interval=0.05))
+            sn.set_link("s2-s4", up=False)
+            deadline = time.monotonic() + 20
+            while not ctl.events and time.monotonic() < deadline:
+                loop.run_until_complete(asyncio.sleep(0.1))
+            (rec,) = ctl.events
+            assert (rec.link, rec.up, rec.cause, rec.detection_delay_s) == (
+                "s2-s4", False, "port-status", 0.0,
+            )  # fmt: skip
+            loop.run_until_complete(asyncio.sleep(0.5))
+            assert rec.done and rec.updates > 0 and ctl.down == {2}
+            g1 = net.hosts["g1"]
+            dst, src = first_hop(net, "src")
+            udp = ipv4_udp("10.0.0.1", str(g1.ip), len(PAYLOAD), 40000, 50000, ttl=64)
+            sn.drain()
+            sn.send("src", ethernet(dst, src, 0x0800) + udp + PAYLOAD)
+            want = (
+                ethernet(g1.mac, g1.switch_mac, 0x0800)
+                + ipv4_udp("10.0.0.1", str(g1.ip), len(PAYLOAD), 40000, 50000, ttl=61)
+                + PAYLOAD
+            )
+            assert sn.collect({"g1"}) == {"g1": [want]}
+        finally:
+            if watch is not None:
+                watch.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    loop.run_until_complete(watch)
+            loop.run_until_complete(fab.close())
