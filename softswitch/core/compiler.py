@@ -49,6 +49,18 @@ from softswitch.core.types import (
     scalar_width,
 )
 
+# standard_metadata fields the v1model runtime (not the program) writes
+RUNTIME_SM_FIELDS = [
+    "ingress_port",
+    "egress_spec",
+    "egress_port",
+    "instance_type",
+    "packet_length",
+    "mcast_grp",
+    "egress_rid",
+    "checksum_error",
+    "parser_error",
+]
 V1_BLOCKS = ["parser", "verify", "ingress", "egress", "compute", "deparser"]
 MATCH_KINDS = {"exact", "lpm", "ternary", "range", "optional"}
 HASH_ALGOS = {"crc16", "crc32", "identity", "csum16", "xor16"}
@@ -78,6 +90,7 @@ class E:
     sym: Any = None  # non-value things: tables, externs, packet objects, types
     setter: Any = None  # value code -> statement, for l-values that are not plain names
     hf: Any = None  # header field: (header code, shift, width) for field-list merging
+    sf: Any = None  # struct field: (struct type, field name), to track which are written
 
 
 @dataclass
@@ -162,6 +175,10 @@ class Compiler:
         self.pre_applied: dict[int, E] = {}
         self.in_parser = False  # stack bounds errors raise StackOutOfBounds only in parsers
         self.module_init: list[str] = []  # module-level state (checksum memos)
+        self.inline_blocks: dict[str, tuple[list[str], list[str]]] = {}  # role -> params, body
+        # struct type id -> fields the program or the runtime ever writes; the others are
+        # class-level constants of the generated class (cheaper creation and copies)
+        self.written: dict[int, set[str]] = {}
 
     # ---- helpers --------------------------------------------------------------------------
     def fresh(self, base: str = "t") -> str:
@@ -330,7 +347,7 @@ class Compiler:
         s = Struct(d.name, fields, anns, "S_" + mangle(d.name))
         self.types[d.name] = s
         self.structs.append(s)
-        self.gen_struct_class(s)
+        self.written[id(s)] = set()
 
     # ---- generated classes ----------------------------------------------------------------
     def gen_header_class(self, h: Header, loc: Loc) -> None:
@@ -346,27 +363,37 @@ class Compiler:
         h.vbit = 1 << h.width  # type: ignore[attr-defined]
 
     def gen_struct_class(self, s: Struct) -> None:
+        """Fields nothing ever writes are class constants; the rest are slots."""
         o = self.out
-        names = [py_attr(n) for n, _ in s.fields]
+        written = self.written[id(s)]
+        slots = []
+        consts = []
+        for n, t in s.fields:
+            if n in written or isinstance(t, Struct | Stack):
+                slots.append((py_attr(n), t))
+            else:
+                consts.append((py_attr(n), t))
         # standard_metadata also carries v1model's hidden per-packet state
         hidden = (
             ["_clone", "_resub", "_recirc", "_trunc"] if s.name == "standard_metadata_t" else []
         )
         o(f"class {s.py}:")
         o.ind += 1
-        o(f"__slots__ = {tuple(names + hidden)!r}")
+        o(f"__slots__ = {tuple([n for n, _ in slots] + hidden)!r}")
+        for n, t in consts:
+            o(f"{n} = {self.init_value(t)}")
         o("def __init__(self):")
-        for (_, t), n in zip(s.fields, names, strict=True):
+        for n, t in slots:
             o(f"    self.{n} = {self.init_value(t)}")
         for n in hidden:
             o(f"    self.{n} = None")
-        if not names and not hidden:
+        if not slots and not hidden:
             o("    pass")
         o("def _copy(self):")
         o(f"    c = _new({s.py})")
         for n in hidden:
             o(f"    c.{n} = self.{n}")
-        for (_, t), n in zip(s.fields, names, strict=True):
+        for n, t in slots:
             if isinstance(t, Struct | Stack):
                 o(f"    c.{n} = self.{n}._copy()")
             else:
@@ -417,6 +444,15 @@ class Compiler:
         if not isinstance(hdr_t, Struct) or not isinstance(meta_t, Struct):
             raise error(main.loc, "the headers and metadata types must be structs")
         self.collect_field_lists(meta_t)
+        sm_t = self.types["standard_metadata_t"]
+        for f in RUNTIME_SM_FIELDS:
+            self.mark_written(sm_t, f)
+        for names in self.field_lists.values():
+            for f in names:
+                self.mark_written(meta_t, f)
+        for st in self.structs:
+            self.gen_struct_class(st)
+        self.gen_pipeline(blocks, hdr_t, meta_t)
         controller = [
             h for h in self.headers if any(a.name == "controller_header" for a in h.annotations)
         ]
@@ -436,6 +472,67 @@ class Compiler:
             block_names=names,
         )
 
+    def inline(self, role: str, args: list[str]) -> list[str]:
+        """A control's body for inlining into the pipeline: parameters bound to the
+        pipeline's variables; `return` leaves a one-iteration loop."""
+        ps, lines = self.inline_blocks[role]
+        out = [f"{p} = {a}" for p, a in zip(ps, args, strict=True)]
+        if any(line.strip() == "return" for line in lines):
+            out.append("for _once in ONCE:")
+            out += [
+                "    " + (ln.replace("return", "break") if ln.strip() == "return" else ln)
+                for ln in lines
+            ]
+            out.append("    pass")
+        else:
+            out += lines
+        return out
+
+    def gen_pipeline(self, blocks: dict[str, str], hdr_t: Struct, meta_t: Struct) -> None:
+        """PIPELINE: one ingress pass of a frame with verify, ingress, egress and compute
+        inlined; EGRESS: one replica's egress. Anything but plain unicast (clone, resubmit,
+        multicast, recirculation, truncation, drop in egress) goes back to the Switch (rt)."""
+        o = self.out
+        o("def PIPELINE(frame, port, itype, old_meta, fl, out, rt):")
+        o.ind += 1
+        o("sm = S_standard_metadata_t()")
+        o("sm.ingress_port = port; sm.instance_type = itype; sm.packet_length = len(frame)")
+        o(f"hdr = {hdr_t.py}(); meta = {meta_t.py}()")
+        o("if fl is not None: rt.preserve(old_meta, fl, meta)")
+        o(f"off = {blocks['parser']}(frame, sm, hdr, meta, sm)")
+        o("_sm = sm")
+        for line in self.inline("verify", ["hdr", "meta"]):
+            o(line)
+        for line in self.inline("ingress", ["hdr", "meta", "sm"]):
+            o(line)
+        o("if sm._clone is not None or sm._resub is not None or sm.mcast_grp:")
+        o("    return rt.after_ingress(frame, off, sm, hdr, meta, out)")
+        o("port = sm.egress_spec")
+        o("if port == 511: return None")
+        o("sm.instance_type = 0; sm.egress_port = port; sm.egress_spec = 0")
+        self.gen_egress_tail(blocks, "frame[off:]")
+        o.ind -= 1
+        o("def EGRESS(port, hdr, meta, sm, payload, out, rt):")
+        o.ind += 1
+        o("_sm = sm")
+        o("sm.egress_port = port; sm.egress_spec = 0")
+        self.gen_egress_tail(blocks, "payload")
+        o.ind -= 1
+
+    def gen_egress_tail(self, blocks: dict[str, str], payload: str) -> None:
+        o = self.out
+        for line in self.inline("egress", ["hdr", "meta", "sm"]):
+            o(line)
+        o(
+            "if sm._clone is not None or sm._recirc is not None or sm._trunc is not None "
+            "or sm.egress_spec == 511:"
+        )
+        o(f"    return rt.finish_egress(port, hdr, meta, sm, {payload}, out, 0)")
+        for line in self.inline("compute", ["hdr", "meta"]):
+            o(line)
+        o(f"out.append((port, {blocks['deparser']}(sm, hdr, {payload})))")
+        o("return None")
+
     def collect_field_lists(self, meta: Struct) -> None:
         for fname, anns in meta.annotations.items():
             for a in anns:
@@ -444,7 +541,7 @@ class Compiler:
                 for ident in a.args:
                     if not isinstance(ident, int):
                         raise error(a.loc, "@field_list takes integer ids")
-                    self.field_lists.setdefault(ident, []).append(py_attr(fname))
+                    self.field_lists.setdefault(ident, []).append(fname)
 
     def block(self, role: str, d: Any) -> str:
         py = ("P_" if role == "parser" else "C_") + mangle(d.name)
@@ -631,44 +728,43 @@ class Compiler:
                 self.table_decl(decl, ctl, cscope)
             else:
                 raise error(decl.loc, f"unsupported construct in a control: {type(decl).__name__}")
-        o(f"def {py}({', '.join(['_sm', *ps])}):")
-        o.ind += 1
+        pre = Out()
         if lvars:
-            o("L = Locals()")
-            ctx = Ctx("control", o, ctl, in_apply=True)
+            pre("L = Locals()")
+            ctx = Ctx("control", pre, ctl, in_apply=True)
             for v in lvars:
                 sym = cscope.lookup(v.name)
                 assert sym is not None
                 init = self.init_value(sym.type) if v.init is None else None  # type: ignore[arg-type]
                 if init is not None:
-                    o(f"{sym.code} = {init}")
+                    pre(f"{sym.code} = {init}")
                 else:
                     e = self.coerce(self.expr(v.init, cscope, sym.type), sym.type, v.loc)  # type: ignore[arg-type]
-                    o(f"{sym.code} = {self.copy_if_composite(e)}")
+                    pre(f"{sym.code} = {self.copy_if_composite(e)}")
         else:
-            o("L = None")
+            pre("L = None")
         # the body goes to its own buffer first: the action context tuple and the handler
         # for `exit` are only emitted when the body needs them
         body = Out()
-        body.ind = o.ind + 1
         ctx = Ctx("control", body, ctl, in_apply=True)
         body_scope = Scope(cscope)
         for s in d.body.stmts:
             self.stmt(s, body_scope, ctx)
         text = "\n".join(body.lines)
         uses_ctx = re.search(r"\b_c\b", text) is not None
+        lines = list(pre.lines)
         if uses_ctx:
-            o(f"_c = ({', '.join(ctx_names)})")
+            lines.append(f"_c = ({', '.join(ctx_names)})")
         if uses_ctx or "raise Exit" in text:
-            o("try:")
-            o.lines.extend(body.lines)
-            o("    pass")
-            o("except Exit:")
-            o("    pass")
+            lines.append("try:")
+            lines.extend("    " + line for line in body.lines)
+            lines += ["    pass", "except Exit:", "    pass"]
         else:
-            o.lines.extend(line[4:] for line in body.lines)
-            o("pass")
-        o.ind -= 1
+            lines.extend(body.lines)
+        self.inline_blocks[role] = (ps, lines)
+        o(f"def {py}({', '.join(['_sm', *ps])}):")
+        o.lines.extend("    " + line for line in lines)
+        o("    pass")
         return py
 
     def instantiation(self, d: A.Instantiation, scope: Scope, ctl: str) -> None:
@@ -1218,7 +1314,7 @@ class Compiler:
             raise error(t.loc, "tables can only be applied in a control's apply block")
         r = self.fresh("r")
         keys = t.key_codes  # type: ignore[attr-defined]
-        o(f"{r} = {t.py}.lookup(_sm{''.join(', ' + k for k in keys)})")
+        o(f"{r} = {t.py}_L(_sm{''.join(', ' + k for k in keys)})")
         o(f"{r}[0](_c, *{r}[1])")
         return r
 
@@ -1337,8 +1433,21 @@ class Compiler:
         mask = (1 << width) - 1
         return f"(({base} >> {shift}) & {mask})" if shift else f"({base} & {mask})"
 
+    def mark_written(self, t: Any, field: str | None = None) -> None:
+        if not isinstance(t, Struct):
+            return
+        for n, ft in t.fields:
+            if field is None or n == field:
+                self.written[id(t)].add(n)
+                if field is None:
+                    self.mark_written(ft)
+
     def store(self, e: E, value: str) -> str:
         """A statement that stores the value code into the l-value e."""
+        if e.sf is not None:
+            self.mark_written(*e.sf)
+        if isinstance(e.type, Struct):
+            self.mark_written(e.type)
         if e.setter is not None:
             return e.setter(value)  # type: ignore[no-any-return]
         return f"{e.code} = {value}"
@@ -1508,6 +1617,7 @@ class Compiler:
             v = fold(e.const, t)
             return E(repr(v), t, v)
         if isinstance(e.type, ListT) and isinstance(t, Header | Struct):
+            self.mark_written(t)
             return self.list_to(e, t, loc)
         if isinstance(e.type, Enum) and e.type.underlying == t and t is not None:
             return E(e.code, t, e.const)
@@ -1618,6 +1728,7 @@ class Compiler:
             if set(names) != set(vals):
                 raise error(n.loc, f"struct expression must give every field of {want}")
             items = [self.expr(vals[f], scope, ft) for f, ft in want.fields]
+            self.mark_written(want)
             return self.list_to(E("None", ListT(()), sym=items), want, n.loc)
         if isinstance(n, A.DontCare | A.Default):
             raise error(n.loc, "'_' or default is not a value here")
@@ -1685,7 +1796,7 @@ class Compiler:
             ft = t.field_type(n.name)
             if ft is None:
                 raise error(loc, f"{t} has no field {n.name!r}")
-            return E(f"{base.code}.{py_attr(n.name)}", ft, lv=base.lv)
+            return E(f"{base.code}.{py_attr(n.name)}", ft, lv=base.lv, sf=(t, n.name))
         if isinstance(t, Stack):
             if n.name == "last":
                 last = "last" if self.in_parser else "last_c"
@@ -1949,6 +2060,7 @@ class Compiler:
             inner = self.cast(e, t.underlying, loc)
             return E(inner.code, t, inner.const)
         if isinstance(t, Header | Struct) and isinstance(s, ListT):
+            self.mark_written(t)
             return self.list_to(e, t, loc)
         raise error(loc, f"cannot cast {s} to {t}")
 

@@ -7,6 +7,7 @@ import random as _random
 import zlib
 
 __all__ = [
+    "ONCE",
     "Exit",
     "Locals",
     "PErr",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 _new = object.__new__
+ONCE = (None,)  # an inlined control body runs in `for _ in ONCE:` so that `return` can break
 _fb = int.from_bytes
 _log = logging.getLogger("softswitch.p4")
 

@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any
 
 from softswitch.api import Replica, SwitchError, TableEntry
+from softswitch.core.compiler import py_attr
 from softswitch.core.model import ExternInfo
 from softswitch.core.program import Program
 from softswitch.core.tables import Table
@@ -73,7 +74,7 @@ class Switch:
     def __init__(self, program: Program, cpu_port: int | None = None) -> None:
         self.program = program
         self.cpu_port = cpu_port
-        self.lock = threading.RLock()
+        self.lock = threading.Lock()
         m = program.model
         ns: dict[str, Any] = {}
         exec(program.code, ns)  # defines classes and functions; tables/externs bound below
@@ -82,7 +83,7 @@ class Switch:
         self.tables: dict[str, Table] = {}
         names = {a.fqname for a in m.actions}
         for t in m.tables:
-            tab = Table(t, fns)
+            tab = Table(t, fns, ns)
             tab.fns_by_name = names
             self.tables[t.fqname] = tab
             ns[t.py] = tab
@@ -110,15 +111,18 @@ class Switch:
         self._hdr_cls = ns[m.hdr_type.py]
         self._meta_cls = ns[m.meta_type.py]
         self._sm_cls = ns["S_standard_metadata_t"]
-        self.field_lists = m.field_lists
+        self.field_lists = {k: [py_attr(n) for n in v] for k, v in m.field_lists.items()}
+        self.preserve = self._preserve  # the generated PIPELINE's name for it
         self.groups: dict[int, list[Replica]] = {}
         self._group_nodes: dict[int, list[tuple[int, list[int]]]] = {}
         self.sessions: dict[int, tuple[list[Replica], int, int]] = {}
         # passes_dropped: ingress passes over MAX_PASSES (resubmit/recirculate loops);
         # copies_dropped: egress copies over MAX_COPIES; errors: frames lost to a softswitch bug
         self.stats = {"passes_dropped": 0, "copies_dropped": 0, "errors": 0}
-        self._copies = [0]  # egress copies made for the current input frame
-        self._build_pipeline()
+        self._copies = 0  # egress copies made for the current input frame
+        self._pending: deque = deque()  # ingress passes to come for the current input frame
+        self._pipe = ns["PIPELINE"]
+        self._egress_copy = ns["EGRESS"]
 
     # ---- tables ---------------------------------------------------------------------------
     def _table(self, name: str) -> Table:
@@ -281,139 +285,117 @@ class Switch:
         """Run one frame through the switch; every frame that leaves, in order."""
         with self.lock:
             out: list[tuple[int, bytes]] = []
-            self._copies[0] = 0
+            pending = self._pending
+            pending.clear()
+            self._copies = 0
             try:
-                pending = self._ingress_pass(bytes(frame), port, NORMAL, None, None, out)
+                self._pipe(
+                    frame if type(frame) is bytes else bytes(frame),
+                    port,
+                    NORMAL,
+                    None,
+                    None,
+                    out,
+                    self,
+                )
                 passes = 1
-                while pending:
+                while pending:  # resubmitted and recirculated frames
                     passes += 1
                     if passes > MAX_PASSES:
                         self.stats["passes_dropped"] += len(pending)
                         break
-                    more = self._ingress_pass(*pending.popleft(), out)
-                    if more:
-                        pending.extend(more)
+                    self._pipe(*pending.popleft(), out, self)
             except Exception:  # a bug in softswitch must not take the switch down
                 _log.exception("softswitch: frame on port %d dropped by an internal error", port)
                 self.stats["errors"] += 1
                 return []
             return out
 
-    def _build_pipeline(self) -> None:
-        """The per-frame functions, as closures over everything they use (local lookups are
-        the cheapest in CPython)."""
-        parser, verify, ingress = self._parser, self._verify, self._ingress
-        egress, compute, deparser = self._egress, self._compute, self._deparser
-        hdr_cls, meta_cls, sm_cls = self._hdr_cls, self._meta_cls, self._sm_cls
-        group_nodes = self._group_nodes
-        sessions = self.sessions
-        preserve = self._preserve
-        stats = self.stats
-        copies = self._copies
+    # The generated PIPELINE runs a pass of plain unicast itself and calls these otherwise.
+    def after_ingress(
+        self, frame: bytes, off: int, sm: Any, hdr: Any, meta: Any, out: list
+    ) -> None:
+        """After ingress: I2E clone, resubmit, multicast, drop or unicast (BMv2's order)."""
+        clone = sm._clone
+        if clone is not None and clone[0] == "I2E":
+            sess = self.sessions.get(clone[1])
+            if sess is not None:
+                for r in sess[0]:
+                    # BMv2 re-parses the frame as it entered this pass, with fresh metadata
+                    csm = self._sm_cls()
+                    chdr = self._hdr_cls()
+                    cmeta = self._meta_cls()
+                    coff = self._parser(frame, csm, chdr, cmeta, csm)
+                    self._preserve(meta, clone[2], cmeta)
+                    csm.instance_type = I2E_CLONE
+                    csm.packet_length = len(frame)
+                    csm.egress_rid = r.instance
+                    self.egress_full(r.port, chdr, cmeta, csm, frame[coff:], out, sess[2])
+        sm._clone = None
+        if sm._resub is not None:
+            self._pending.append((frame, 0, RESUBMIT, meta, sm._resub))
+            return
+        payload = frame[off:]
+        grp = sm.mcast_grp
+        if grp:
+            nodes = self._group_nodes.get(grp)
+            if not nodes:
+                return
+            sm.instance_type = REPLICATION
+            egress = self._egress_copy
+            for rid, ports in nodes:
+                for p in ports:
+                    self._copies += 1
+                    if self._copies > MAX_COPIES:
+                        self.stats["copies_dropped"] += 1
+                        continue
+                    csm = sm._copy()
+                    csm.egress_rid = rid
+                    egress(p, hdr._copy(), meta._copy(), csm, payload, out, self)
+            return
+        if sm.egress_spec == DROP_PORT:
+            return
+        sm.instance_type = NORMAL
+        self.egress_full(sm.egress_spec, hdr, meta, sm, payload, out, 0)
 
-        def egress_pass(
-            port: int,
-            hdr: Any,
-            meta: Any,
-            sm: Any,
-            payload: bytes,
-            out: list,
-            trunc: int,
-            pending: deque | None,
-        ) -> deque | None:
-            copies[0] += 1
-            if copies[0] > MAX_COPIES:
-                stats["copies_dropped"] += 1
-                return pending
-            sm.egress_port = port
-            sm.egress_spec = 0  # BMv2 resets egress_spec before egress
-            egress(sm, hdr, meta, sm)
-            clone = sm._clone
-            if clone is not None and clone[0] == "E2E":
-                sess = sessions.get(clone[1])
-                if sess is not None:
-                    for r in sess[0]:
-                        cmeta = meta_cls()
-                        preserve(meta, clone[2], cmeta)
-                        csm = sm_cls()
-                        csm.instance_type = E2E_CLONE
-                        csm.packet_length = sm.packet_length
-                        csm.egress_rid = r.instance
-                        pending = egress_pass(
-                            r.port, hdr._copy(), cmeta, csm, payload, out, sess[2], pending
-                        )
-            if sm.egress_spec == 511:
-                return pending
-            compute(sm, hdr, meta)
-            data = deparser(sm, hdr, payload)
-            if sm._trunc is not None:
-                data = data[: sm._trunc]
-            if trunc:
-                data = data[:trunc]
-            if sm._recirc is not None:
-                if pending is None:
-                    pending = deque()
-                pending.append((data, 0, RECIRC, meta, sm._recirc))
-                return pending
-            out.append((port, data))
-            return pending
+    def egress_full(
+        self, port: int, hdr: Any, meta: Any, sm: Any, payload: bytes, out: list, trunc: int
+    ) -> None:
+        self._copies += 1
+        if self._copies > MAX_COPIES:
+            self.stats["copies_dropped"] += 1
+            return
+        sm.egress_port = port
+        sm.egress_spec = 0  # BMv2 resets egress_spec before egress
+        self._egress(sm, hdr, meta, sm)
+        self.finish_egress(port, hdr, meta, sm, payload, out, trunc)
 
-        def ingress_pass(
-            frame: bytes, port: int, itype: int, old_meta: Any, fl: int | None, out: list
-        ) -> deque | None:
-            sm = sm_cls()
-            sm.ingress_port = port
-            sm.instance_type = itype
-            sm.packet_length = len(frame)
-            hdr = hdr_cls()
-            meta = meta_cls()
-            if fl is not None:
-                preserve(old_meta, fl, meta)
-            off = parser(frame, sm, hdr, meta, sm)
-            payload = frame[off:]
-            verify(sm, hdr, meta)
-            ingress(sm, hdr, meta, sm)
-            pending: deque | None = None
-            clone = sm._clone
-            if clone is not None and clone[0] == "I2E":
-                sess = sessions.get(clone[1])
-                if sess is not None:
-                    for r in sess[0]:
-                        # BMv2 re-parses the frame as it entered this pass, with fresh metadata
-                        csm = sm_cls()
-                        chdr = hdr_cls()
-                        cmeta = meta_cls()
-                        coff = parser(frame, csm, chdr, cmeta, csm)
-                        preserve(meta, clone[2], cmeta)
-                        csm.instance_type = I2E_CLONE
-                        csm.packet_length = len(frame)
-                        csm.egress_rid = r.instance
-                        pending = egress_pass(
-                            r.port, chdr, cmeta, csm, frame[coff:], out, sess[2], pending
-                        )
-            if sm._resub is not None:
-                if pending is None:
-                    pending = deque()
-                pending.append((frame, 0, RESUBMIT, meta, sm._resub))
-                return pending
-            grp = sm.mcast_grp
-            if grp:
-                nodes = group_nodes.get(grp)
-                if nodes:
-                    sm._clone = sm._resub = None
-                    sm.instance_type = REPLICATION
-                    for rid, ports in nodes:
-                        for p in ports:
-                            csm = sm._copy()
-                            csm.egress_rid = rid
-                            pending = egress_pass(
-                                p, hdr._copy(), meta._copy(), csm, payload, out, 0, pending
-                            )
-                return pending
-            if sm.egress_spec == 511:
-                return pending
-            sm.instance_type = NORMAL
-            sm._clone = None
-            return egress_pass(sm.egress_spec, hdr, meta, sm, payload, out, 0, pending)
-
-        self._ingress_pass = ingress_pass
+    def finish_egress(
+        self, port: int, hdr: Any, meta: Any, sm: Any, payload: bytes, out: list, trunc: int
+    ) -> None:
+        """After egress: E2E clone, drop, compute checksum, deparse, truncation, recirculation."""
+        clone = sm._clone
+        sm._clone = None
+        if clone is not None and clone[0] == "E2E":
+            sess = self.sessions.get(clone[1])
+            if sess is not None:
+                for r in sess[0]:
+                    cmeta = self._meta_cls()
+                    self._preserve(meta, clone[2], cmeta)
+                    csm = self._sm_cls()
+                    csm.instance_type = E2E_CLONE
+                    csm.packet_length = sm.packet_length
+                    csm.egress_rid = r.instance
+                    self.egress_full(r.port, hdr._copy(), cmeta, csm, payload, out, sess[2])
+        if sm.egress_spec == DROP_PORT:
+            return
+        self._compute(sm, hdr, meta)
+        data = self._deparser(sm, hdr, payload)
+        if sm._trunc is not None:
+            data = data[: sm._trunc]
+        if trunc:
+            data = data[:trunc]
+        if sm._recirc is not None:
+            self._pending.append((data, 0, RECIRC, meta, sm._recirc))
+            return
+        out.append((port, data))

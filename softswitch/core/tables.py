@@ -32,8 +32,11 @@ class _Entry:
 
 
 class Table:
-    def __init__(self, info: TableInfo, fns: dict[str, Callable]) -> None:
+    def __init__(
+        self, info: TableInfo, fns: dict[str, Callable], ns: dict[str, Any] | None = None
+    ) -> None:
         self.info = info
+        self.ns = ns  # generated module: gets the lookup function as `<py>_L`
         self.fns = fns
         self.widths = [k.width for k in info.keys]
         self.kinds = [k.match_kind for k in info.keys]
@@ -286,6 +289,11 @@ class Table:
         return TableEntry(self.info.fqname, match, ent.action.fqname, params, ent.priority)
 
     # ---- lookup ---------------------------------------------------------------------------
+    def _set_lookup(self, fn: Callable) -> None:
+        self.lookup = fn
+        if self.ns is not None:
+            self.ns[self.info.py + "_L"] = fn
+
     def _rebuild(self) -> None:
         self._lookup_built = True
         default = self.default
@@ -336,6 +344,18 @@ class Table:
                 (full ^ ((1 << (w - p)) - 1), d) for p, d in sorted(levels.items(), reverse=True)
             ]
             single = len(self.kinds) == 1
+
+            if single and not counted:
+
+                def lookup1(sm: Any, v: int) -> Any:
+                    for mask, d in order:
+                        r = d.get(v & mask)
+                        if r is not None:
+                            return r
+                    return default
+
+                self._set_lookup(lookup1)
+                return
 
             def lookup(sm: Any, *k: int) -> Any:
                 if single:
@@ -400,4 +420,4 @@ class Table:
                         return r
                 return default
 
-        self.lookup = lookup
+        self._set_lookup(lookup)
