@@ -37,12 +37,17 @@ class ControlPlane:
         build: Path | None = None,
         sender: str | None = None,
         receivers: list[str] | None = None,
+        watch_port_status: float | None = None,
         **controller_kw: Any,
     ) -> None:
+        """`watch_port_status`: poll interval (s) of the switches' port-status registers
+        (softswitch started with --port-status-register); None: rely on reported events."""
         self.technology = technology
         self.build = build or REPO / "build"
         self.sender, self.receivers = sender, receivers
         self.controller_kw = controller_kw
+        self.watch_interval = watch_port_status
+        self._watch: Future | None = None
         self.controller: Controller | None = None
         self.fabric: Fabric | None = None
         self.pending: list[Future] = []
@@ -70,6 +75,9 @@ class ControlPlane:
         self.controller = Controller(topo, self.fabric, self.technology, **self.controller_kw)
         self._run(self.fabric.open())
         self._run(self.controller.install(self.sender, self.receivers))
+        if self.watch_interval:
+            coro = self.controller.watch_port_status(self.watch_interval)
+            self._watch = asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def on_link_event(self, event: Any) -> None:
         """Called by the testbed as the link changes; the reaction runs in the background."""
@@ -91,6 +99,8 @@ class ControlPlane:
         return "\n".join(lines)
 
     def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         try:
             if self.fabric is not None:
                 self._run(self.fabric.close(), timeout=30)
