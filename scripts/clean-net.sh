@@ -34,6 +34,21 @@ for f in "$STATE_DIR"/*.state; do
             node) alive "$b" "$c" && kill -TERM "$b" 2>/dev/null && killed=$((killed + 1)) ;;
         esac
     done <"$f"
+    # what still runs in a host's namespace (it would keep the namespace): only if that
+    # namespace's eth0 has the host's MAC (a freed inode may belong to somebody else now)
+    while read -r kind _ inode mac; do
+        [[ "$kind" == hostns ]] || continue
+        pids=()
+        for ns in /proc/[0-9]*/ns/net; do
+            [[ "$(stat -L -c %i "$ns" 2>/dev/null)" == "$inode" ]] || continue
+            p=${ns#/proc/}
+            pids+=("${p%%/*}")
+        done
+        ((${#pids[@]})) || continue
+        nsenter --net="/proc/${pids[0]}/ns/net" ip -o link show dev eth0 2>/dev/null |
+            grep -q "link/ether $mac " || continue
+        kill -KILL "${pids[@]}" 2>/dev/null && killed=$((killed + ${#pids[@]}))
+    done <"$f"
     sleep 1
     while read -r kind a b c; do
         case "$kind" in

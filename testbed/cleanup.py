@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testbed.state import Recorded, alive, runs
+from testbed.state import Recorded, alive, pids_in_netns, runs, start_ticks
 
 
 @dataclass
@@ -47,6 +47,28 @@ def _kill(procs: list[tuple[int, int, str]], report: CleanupReport) -> None:
         report.killed.append(f"{what} (pid {pid})")
 
 
+def eth0_mac(pid: int) -> str | None:
+    """The MAC of eth0 in a process's network namespace."""
+    r = subprocess.run(
+        ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-o", "link", "show", "dev", "eth0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    words = r.stdout.split()
+    return words[words.index("link/ether") + 1] if "link/ether" in words else None
+
+
+def kill_netns(node: str, inode: int, mac: str, report: CleanupReport) -> None:
+    """Kill what still runs in a host's namespace (e.g. a receiver started there), which would
+    keep the namespace alive. Only if that namespace's eth0 has the host's MAC: an inode of a
+    namespace that is gone may have been given to somebody else's."""
+    pids = pids_in_netns(inode)
+    if not pids or eth0_mac(pids[0]) != mac:
+        return
+    _kill([(pid, start_ticks(pid) or 0, f"in {node}") for pid in pids], report)
+
+
 def _link_exists(name: str) -> bool:
     return Path(f"/sys/class/net/{name}").exists()
 
@@ -64,6 +86,8 @@ def clean_run(rec: Recorded, force: bool = False) -> CleanupReport:
         return report
     _kill(rec.procs, report)
     _kill([(pid, ticks, f"mininet:{name}") for name, pid, ticks in rec.nodes], report)
+    for node, inode, mac in rec.hostns:
+        kill_netns(node, inode, mac, report)
     for iface in rec.ifaces:
         _delete_link(iface, report)
     for bridge in rec.bridges:

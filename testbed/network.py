@@ -32,7 +32,7 @@ from mininet.net import Mininet
 from mininet.node import Host
 
 from testbed.failures import LinkEvent, Subscriber
-from testbed.state import RunState
+from testbed.state import RunState, netns_inode, netns_map, start_ticks
 from testbed.switches import (
     LinuxBridgeSwitch,
     P4Switch,
@@ -237,6 +237,7 @@ class Network:
         for h in self.topo.hosts:
             node = net.addHost(self.node_name(h.name), ip=None, mac=h.mac)
             self.state.add_process("node", node.pid, node.name)
+            self.state.add("hostns", node.name, netns_inode(node.pid), h.mac)
         for s in self.topo.switches:
             params: dict[str, Any] = dict(
                 cls=self.switch_cls,
@@ -470,6 +471,7 @@ class Network:
         if self._watcher is not None:
             self._watcher.stop()
         if self.net is not None:
+            self._kill_host_processes()
             try:
                 self.net.stop()
             except Exception as e:  # go on: the state file lets cleanup finish the job
@@ -482,6 +484,27 @@ class Network:
             clean_run(read(self.state.path), force=True)
         if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._old_sigterm)
+
+    def _kill_host_processes(self) -> None:
+        """Processes started in the hosts (receivers, senders) outlive Mininet's shells and
+        would keep the namespaces; while the shells live, their namespaces are surely ours."""
+        from testbed.cleanup import CleanupReport, _kill
+
+        assert self.net is not None
+        victims = []
+        by_ns = netns_map()
+        for h in self.net.hosts:
+            shell = h.shell.pid if h.shell is not None else None
+            inode = netns_inode(shell) if shell else None
+            if inode is None:
+                continue
+            victims += [
+                (pid, start_ticks(pid) or 0, f"in {h.name}")
+                for pid in by_ns.get(inode, [])
+                if pid != shell
+            ]
+        if victims:
+            _kill(victims, CleanupReport("stop"))
 
     def __enter__(self) -> Network:
         return self.start()

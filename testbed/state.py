@@ -10,8 +10,10 @@ shell fallback scripts/clean-net.sh too):
     proc <pid> <start-ticks> <what>  a switch process
     iface <name>                     an interface in the root namespace
     bridge <name>                    a Linux bridge
-    link <name> <end-a> <end-b>      a topology link; an end is <iface> (root namespace) or
-                                     <iface>@<node> (inside that node's namespace)
+    link <name> <end-a> <end-b>      a topology link: its switch-side interfaces (root
+                                     namespace), "-" for a host's end
+    hostns <node> <inode> <mac>      a host's network namespace (nsfs inode) and the MAC of
+                                     its eth0 (checked before anything in it is killed)
 
 A process is named by pid and its start time in clock ticks since boot (field 22 of
 /proc/PID/stat), so a recycled pid is never mistaken for ours.
@@ -46,6 +48,27 @@ def alive(pid: int, ticks: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def netns_inode(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def netns_map() -> dict[int, list[int]]:
+    """nsfs inode of every network namespace that has a process -> its processes."""
+    out: dict[int, list[int]] = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and (inode := netns_inode(int(p.name))) is not None:
+            out.setdefault(inode, []).append(int(p.name))
+    return out
+
+
+def pids_in_netns(inode: int) -> list[int]:
+    """Every process whose network namespace is the one with this nsfs inode."""
+    return netns_map().get(inode, [])
 
 
 class RunState:
@@ -93,6 +116,7 @@ class Recorded:
     ifaces: list[str] = field(default_factory=list)
     bridges: list[str] = field(default_factory=list)
     links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    hostns: list[tuple[str, int, str]] = field(default_factory=list)
 
     @property
     def owner_alive(self) -> bool:
@@ -121,6 +145,8 @@ def read(path: Path) -> Recorded:
                 rec.bridges.append(rest[0])
             elif kind == "link":
                 rec.links[rest[0]] = (rest[1], rest[2])
+            elif kind == "hostns":
+                rec.hostns.append((rest[0], int(rest[1]), rest[2]))
         except (IndexError, ValueError):
             continue  # a line cut short by a crash: skip it, keep the rest
     return rec

@@ -8,6 +8,7 @@ import random
 import secrets
 import socket
 import string
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,3 +48,17 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 
 def our_interfaces(prefix: str) -> list[str]:
     return sorted(n for n in os.listdir("/sys/class/net") if n.startswith(prefix))
+
+
+def wait_exec(pid: int, comm: str, timeout: float = 5.0) -> None:
+    """Wait until a process started through mnexec has exec'd `comm` (and so sits in the
+    namespace mnexec put it in)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"pid {pid} did not become {comm!r}")

@@ -17,9 +17,10 @@ import pytest
 import topologies
 from testbed.failures import LinkEvent, Schedule, run_schedule
 from testbed.network import Network
+from testbed.state import netns_map
 from topologies import generators as gen
 
-from .conftest import our_interfaces
+from .conftest import our_interfaces, wait_exec
 
 pytestmark = [pytest.mark.root, pytest.mark.mininet]
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,4 +216,20 @@ def test_multicloud_store_reaches_every_gpu_host(prefix: str, state_dir: Path) -
         assert out.split()[0::2] == ["ok"] * 12, out
     finally:
         n.stop()
+    assert our_interfaces(prefix) == []
+
+
+def test_stop_ends_processes_started_in_hosts(prefix: str, state_dir: Path) -> None:
+    n = Network(diamond(), "bridge", prefix=prefix, state_dir=state_dir)
+    try:
+        n.start()
+        h2 = n.host("h2")
+        ns = os.stat(f"/proc/{h2.shell.pid}/ns/net").st_ino
+        receiver = h2.popen(["sleep", "300"])  # own session: Mininet would leave it running
+        wait_exec(receiver.pid, "sleep")
+        assert os.stat(f"/proc/{receiver.pid}/ns/net").st_ino == ns
+    finally:
+        n.stop()
+    assert receiver.wait(timeout=5) is not None
+    assert ns not in netns_map()
     assert our_interfaces(prefix) == []

@@ -19,7 +19,7 @@ import pytest
 from testbed import state as st
 from testbed.switches import softswitch_cli_available
 
-from .conftest import our_interfaces
+from .conftest import our_interfaces, wait_exec
 
 pytestmark = [pytest.mark.root, pytest.mark.mininet]
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,13 +93,20 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
         proc.terminate()  # a failed check must not leave the network running
         proc.wait(timeout=30)
         raise
+    # a process started in host h2 (as a receiver would be): it keeps h2's namespace alive
+    h2_shell = next(pid for name, pid, _ in rec.nodes if name == f"{prefix}h2")
+    h2_ns = netns_inodes()[h2_shell]
+    squatter = subprocess.Popen(["mnexec", "-a", str(h2_shell), "sleep", "300"],
+                                start_new_session=True)  # fmt: skip
+    wait_exec(squatter.pid, "sleep")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    # the Mininet shells lose their pty and exit, and the host namespaces with them
+    # the Mininet shells lose their pty and exit, and the other host namespaces with them
     deadline = time.monotonic() + 10
     while any(st.alive(pid, t) for _, pid, t in rec.nodes) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(st.alive(pid, t) for _, pid, t in rec.nodes)
+    assert netns_inodes()[squatter.pid] == h2_ns
     # a SIGKILLed owner cleans nothing: switch-to-switch veths (and bridges) are left, and
     # the switch processes (own sessions) keep running
     assert our_interfaces(prefix) != []
@@ -111,15 +118,17 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
     ours = [
         line + "\n" for line in r.stdout.splitlines() if line.startswith(f"clean-net: {run_id}:")
     ]
-    # 4 switches (and the link watcher's `ip monitor` unless it died of a broken pipe);
-    # the 4 switch-to-switch veth pairs (host veths vanished with the host namespaces)
-    killed = "[45]" if target == "softswitch" else "[01]"
-    deleted = 4 if target == "softswitch" else 8
+    # killed: 4 switches, the process in h2 (and the link watcher's `ip monitor` unless it
+    # died of a broken pipe); deleted: the 4 switch-to-switch veth pairs (+ 4 bridges), and
+    # h2's veth unless its namespace went away first (host veths vanish with namespaces)
+    killed = "[56]" if target == "softswitch" else "[12]"
+    deleted = "[45]" if target == "softswitch" else "(8|9)"
     expected = rf"clean-net: {run_id}: killed {killed} processes, deleted {deleted} "
     assert len(ours) == 1 and re.fullmatch(expected + r"interfaces/bridges\n", ours[0]), r.stdout
     assert our_interfaces(prefix) == []
     assert our_processes(prefix, grpc_base) == []
     assert not (st.STATE_DIR / f"{run_id}.state").exists()
+    assert squatter.wait(timeout=5) in (-signal.SIGTERM, -signal.SIGKILL)
     assert set(netns_inodes().values()) & new_ns == set()
 
 
