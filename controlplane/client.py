@@ -100,9 +100,10 @@ class Fabric:
                 ) from ex
             if not sw.is_primary:
                 await sw.__aexit__(None, None, None)
+                theirs = f"{sw.primary_id}" if sw.primary_id > 0 else "higher"
                 raise ControlPlaneError(
                     f"switch {c.name}: another controller is primary "
-                    f"(its election id {sw.primary_id} >= ours {self.election_id})"
+                    f"(its election id {theirs} > ours {self.election_id})"
                 )
             self.switches[c.name] = sw
 

@@ -361,3 +361,27 @@ def test_port_status_watch_reacts_without_being_told(build, loop):
                 with pytest.raises(asyncio.CancelledError):
                     loop.run_until_complete(watch)
             loop.run_until_complete(fab.close())
+
+
+def test_primary_election_second_controller_with_lower_id_is_refused(build, loop):
+    from cpf_topos import build as mk
+
+    from controlplane.client import Fabric
+    from controlplane.errors import ControlPlaneError
+
+    topo = mk("one", ["s1"], [("src", "model-store", "s1"), ("g1", "gpu", "s1")], [])
+    with SwitchNet(topo, build, "bier") as sn:
+        first = sn.fabric()
+        loop.run_until_complete(first.open())
+        try:
+            f = sn.fabric()
+            second = Fabric(f.conns, f.p4info, f.device_config, election_id=5)
+            with pytest.raises(
+                ControlPlaneError,
+                match=r"switch s1: another controller is "
+                r"primary \(its election id (10|higher) > ours 5\)",
+            ):
+                loop.run_until_complete(second.open())
+            assert second.switches == {}
+        finally:
+            loop.run_until_complete(first.close())
