@@ -72,7 +72,7 @@ def test_corpus_over_p4runtime(name: str, request: pytest.FixtureRequest) -> Non
             else:
                 tb.send(case["in_port"], frame)
             try:
-                tb.expect(expected, timeout=5)
+                tb.expect(expected, timeout=5, quiet=0.5)
             except AssertionError as exc:
                 failures.append(f"{name}/{case['name']}: {exc}")
             got_cpu = []
