@@ -121,6 +121,7 @@ class PimNetwork:
             else:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
             self.run_dir.chmod(0o755)  # the daemons run as user frr and must reach their dirs
+            (self.run_dir / "tag").write_text(self.tag + "\n")  # for clean_run_dir after a crash
             self._make_nodes()
             self._make_links()
             self._configure_kernel()
@@ -405,3 +406,29 @@ class PimNetwork:
             for end, itf in ((e.a, e.a_if), (e.b, e.b_if)):
                 self.cmd(end, f"tc qdisc del dev {itf} parent 5:1 handle {FAIL_QDISC}")
         return t
+
+
+def clean_run_dir(run_dir: str | Path) -> list[int]:
+    """After a crash (this process killed with SIGKILL, say): end the processes of the run
+    whose run directory this is and remove the directory. A process belongs to the run when
+    its command line names the run's unique tag (node shells) or its directory (daemons,
+    probes). Returns the pids it signalled."""
+    d = Path(run_dir)
+    tag_file = d / "tag"
+    if not tag_file.is_file():
+        raise PimNetError(f"{d} is not a pimsm run directory (no 'tag' file)")
+    marks = [tag_file.read_text().strip().encode(), str(d.resolve()).encode()]
+    me = os.getpid()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cl = f.read()
+            except OSError:
+                continue
+            if any(m in cl for m in marks):
+                pids.append(int(entry))
+    kill_pids(pids)
+    shutil.rmtree(d, ignore_errors=True)
+    return pids
