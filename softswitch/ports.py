@@ -92,8 +92,11 @@ class Port:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         with contextlib.suppress(OSError):
             self.sock.setsockopt(socket.SOL_SOCKET, 32, SNDBUF)  # SO_SNDBUFFORCE
-        with contextlib.suppress(OSError):  # older kernels: filtered by pkttype in the loop
+        try:  # Linux >= 4.20; otherwise own frames are filtered by pkttype in the loop
             self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            self.kernel_filters_outgoing = True
+        except OSError:
+            self.kernel_filters_outgoing = False
         self.sock.bind((iface, 0))
         self.sock.setblocking(False)
         self.carrier = read_carrier(iface)
@@ -190,16 +193,20 @@ class PortSet:
 
     def _drain(self, p: Port) -> None:
         # Bounded batch per wake-up so that one busy port cannot starve the others.
+        fast = p.kernel_filters_outgoing  # plain recv(): no address tuple per frame
         for _ in range(64):
             try:
-                frame, addr = p.sock.recvfrom(MAX_FRAME)
+                if fast:
+                    frame = p.sock.recv(MAX_FRAME)
+                else:
+                    frame, addr = p.sock.recvfrom(MAX_FRAME)
+                    if addr[2] == PACKET_OUTGOING:
+                        continue
             except BlockingIOError:
                 return
             except OSError as exc:  # e.g. ENETDOWN while the link flaps
                 log.debug("port %d: receive error %s", p.number, exc)
                 return
-            if addr[2] == PACKET_OUTGOING:
-                continue
             p.rx += 1
             if p.pcap_in is not None:
                 p.pcap_in.write(frame)
