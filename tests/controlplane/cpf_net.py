@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import secrets
 import select
+import shutil
 import socket
 import subprocess
 import time
@@ -150,8 +151,12 @@ class SwitchNet:
                 sh("ip", "link", "del", name, check=False)
                 _live.discard(name)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.close()
+        if exc_type is None:  # keep the switch logs of a failed test
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            print(f"cpf_net: switch logs kept in {self.workdir}")
 
     # -- traffic ---------------------------------------------------------------------------
     def drain(self) -> None:
