@@ -1,5 +1,6 @@
-"""The network with softswitch processes: each switch comes up, serves P4Runtime on its port,
-and the port map handed to the control plane matches the veths Mininet made."""
+"""The network with P4 switch processes (softswitch here; BMv2 where simple_switch_grpc is
+installed): each switch comes up, serves P4Runtime on its port, and the port map handed to the
+control plane matches the veths Mininet made."""
 
 from __future__ import annotations
 
@@ -21,17 +22,23 @@ from testbed.switches import SwitchStartError, softswitch_cli_available
 
 from .conftest import our_interfaces
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.mininet,
-    pytest.mark.skipif(not softswitch_cli_available(), reason="softswitch has no CLI yet"),
-]
+pytestmark = [pytest.mark.root, pytest.mark.mininet]
 DIAMOND = Path(topologies.__file__).parent / "fixed" / "diamond.yaml"
+SOFTSWITCH = pytest.mark.skipif(not softswitch_cli_available(), reason="softswitch has no CLI yet")
+TARGETS = [
+    pytest.param("softswitch", marks=SOFTSWITCH),
+    pytest.param("bmv2", marks=pytest.mark.bmv2),
+]
+
+
+@pytest.fixture(params=TARGETS)
+def target(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 @pytest.fixture
-def net(prefix: str, grpc_base: int, state_dir: Path) -> Iterator[Network]:
-    n = Network(topologies.load(DIAMOND), "softswitch", None, prefix=prefix,
+def net(prefix: str, grpc_base: int, state_dir: Path, target: str) -> Iterator[Network]:
+    n = Network(topologies.load(DIAMOND), target, None, prefix=prefix,
                 grpc_port_base=grpc_base, state_dir=state_dir)  # fmt: skip
     try:
         yield n.start()
@@ -40,11 +47,10 @@ def net(prefix: str, grpc_base: int, state_dir: Path) -> Iterator[Network]:
     assert our_interfaces(prefix) == []
 
 
-def test_switches_listen_and_report_their_ports(net: Network, grpc_base: int) -> None:
+def test_switches_listen_and_report_their_ports(net: Network, grpc_base: int, target: str) -> None:
     infos = net.switches()
     assert [(s.name, s.device_id, s.target) for s in infos] == [
-        ("s1", 1, "softswitch"), ("s2", 2, "softswitch"), ("s3", 3, "softswitch"),
-        ("s4", 4, "softswitch"),
+        ("s1", 1, target), ("s2", 2, target), ("s3", 3, target), ("s4", 4, target),
     ]  # fmt: skip
     for s in infos:
         port = grpc_base + s.device_id
@@ -56,7 +62,9 @@ def test_switches_listen_and_report_their_ports(net: Network, grpc_base: int) ->
         cmd = proc.cmdline()
         assert cmd[cmd.index("--device-id") + 1] == str(s.device_id)
         assert cmd[cmd.index("--cpu-port") + 1] == "255"
-        assert cmd[2:4] == ["softswitch", "--no-p4"]
+        assert "--no-p4" in cmd
+        if target == "softswitch":
+            assert cmd[1:3] == ["-m", "softswitch"]
         given = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-i"]
         assert given == [f"{p}@{i.intf}" for p, i in s.ports.items()]
         assert {p: (i.peer, i.peer_port) for p, i in s.ports.items()} == net.topo.neighbours(s.name)
@@ -91,6 +99,7 @@ def test_hosts_use_the_contract_gateway(net: Network) -> None:
     ]  # fmt: skip
 
 
+@SOFTSWITCH
 def test_a_switch_that_cannot_bind_fails_with_its_log(
     prefix: str, grpc_base: int, state_dir: Path
 ) -> None:
@@ -113,6 +122,7 @@ def test_a_switch_that_cannot_bind_fails_with_its_log(
     assert list(state_dir.iterdir()) == []
 
 
+@SOFTSWITCH
 def test_switches_start_with_a_compiled_program(
     prefix: str, grpc_base: int, state_dir: Path, tmp_path: Path
 ) -> None:
