@@ -2,7 +2,7 @@
 
 Pure functions of one switch's state. Replica ids (rid) are stable across recomputation so
 that a failure changes only the entries it affects: a primary next hop's rid is its port,
-a BIER-FRR backup's rid is BACKUP_RID_BASE + 16 * protected port + k.
+a BIER-FRR backup's rid is BACKUP_RID_BASE + 64 * protected port + k (k < 64; rid is 16 bits).
 """
 
 from __future__ import annotations
@@ -87,10 +87,12 @@ def bier_entities(state: BierState, switch: str, lfa_only: bool = True) -> list[
     backups: dict[int, list[tuple[int, int, int, int, int]]] = {}  # primary rid -> backups
     for peer, bs in bift.backups.items():
         prim = bift.neighbors[peer]
+        if len(bs) > 64:
+            raise ValueError(f"switch {switch}: {len(bs)} backups for {peer}; at most 64")
         for k, b in enumerate(bs):
             fbm = b.lfa_fbm if lfa_only else b.fbm
             if fbm:
-                rid = BACKUP_RID_BASE + 16 * prim.port + k
+                rid = BACKUP_RID_BASE + 64 * prim.port + k
                 backups.setdefault(prim.port, []).append(
                     (rid, b.port, fbm, mac_int(b.dst_mac), prim.port)
                 )

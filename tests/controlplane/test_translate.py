@@ -37,15 +37,15 @@ def nh(si: int, rid: int, action: str, **params: int) -> TableEntry:
 
 def test_bier_entities_of_diamond_s1_exact():
     # s1: neighbours s2 (port 1, bits 1, 2) and s3 (port 2, bit 3); s2 is protected by a
-    # backup via s3 for bit 1 only (loop-free for g1 on s4, not for g2 on s2): rid 1040
+    # backup via s3 for bit 1 only (loop-free for g1 on s4, not for g2 on s2): rid 1088
     st = compute_bier(Network(diamond()))
     assert bier_entities(st, "s1") == [
         bift(0, 0, 0b011, 0b100),
-        McGroup(1, ((1, 1), (2, 1040))),
+        McGroup(1, ((1, 1), (2, 1088))),
         McGroup(2, ((2, 2),)),
-        McGroup(3, ((1, 1), (2, 1040), (2, 2))),
+        McGroup(3, ((1, 1), (2, 1088), (2, 2))),
         nh(0, 1, "nh_neighbor", fbm=0b011, dmac=m(2, 1)),
-        nh(0, 1040, "nh_backup", fbm=0b001, dmac=m(3, 1), protected_port=1),
+        nh(0, 1088, "nh_backup", fbm=0b001, dmac=m(3, 1), protected_port=1),
         nh(0, 2, "nh_neighbor", fbm=0b100, dmac=m(3, 1)),
     ]
 
@@ -53,22 +53,22 @@ def test_bier_entities_of_diamond_s1_exact():
 def test_bier_entities_of_diamond_s2_with_local_host_and_backup():
     st = compute_bier(Network(diamond()))
     # next hops: s1 (port 1, bit 3), s4 (port 2, bit 1), local g2 (port 3, bit 2);
-    # s1 is protected by the loop-free backup via s4 (rid 1024 + 16 * 1)
+    # s1 is protected by the loop-free backup via s4 (rid 1024 + 64 * 1)
     ents = bier_entities(st, "s2")
     assert ents[0] == bift(0, 0, 0b100, 0b001, 0b010)
     groups = {e.group: e.replicas for e in ents if isinstance(e, McGroup)}
     assert groups == {
-        1: ((1, 1), (2, 1040)),
+        1: ((1, 1), (2, 1088)),
         2: ((2, 2),),
-        3: ((1, 1), (2, 1040), (2, 2)),
+        3: ((1, 1), (2, 1088), (2, 2)),
         4: ((3, 3),),
-        5: ((1, 1), (2, 1040), (3, 3)),
+        5: ((1, 1), (2, 1088), (3, 3)),
         6: ((2, 2), (3, 3)),
-        7: ((1, 1), (2, 1040), (2, 2), (3, 3)),
+        7: ((1, 1), (2, 1088), (2, 2), (3, 3)),
     }
     assert [e for e in ents if isinstance(e, TableEntry) and e.table == "MyEgress.bier_nh"] == [
         nh(0, 1, "nh_neighbor", fbm=0b100, dmac=m(1, 1)),
-        nh(0, 1040, "nh_backup", fbm=0b100, dmac=m(4, 1), protected_port=1),
+        nh(0, 1088, "nh_backup", fbm=0b100, dmac=m(4, 1), protected_port=1),
         nh(0, 2, "nh_neighbor", fbm=0b001, dmac=m(4, 1)),
         nh(0, 3, "nh_local", fbm=0b010, host_mac=mac_int("02:00:00:00:00:03")),
     ]
