@@ -68,9 +68,9 @@ def _pin(pid: int, cpu: int) -> None:
         os.sched_setaffinity(pid, {cpu})
 
 
-def measure(tb: Testbed, frame: bytes, seconds: float) -> tuple[float, float]:
-    """Offer `frame` on port 1 as fast as one CPU allows for `seconds`; return (offered pps,
-    delivered pps on port 2)."""
+def measure(tb: Testbed, frame: bytes, seconds: float, rate: float = 0) -> tuple[float, float]:
+    """Offer `frame` on port 1 for `seconds`, at `rate` pps (0: as fast as one CPU allows);
+    return (offered pps, delivered pps on port 2)."""
 
     def make_tx() -> socket.socket:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -109,8 +109,12 @@ def measure(tb: Testbed, frame: bytes, seconds: float) -> tuple[float, float]:
     _pin(0, 0)
     sent, start = 0, time.perf_counter()
     end = start + seconds
-    while time.perf_counter() < end:
-        for _ in range(256):
+    burst = 64 if rate else 256
+    while (now := time.perf_counter()) < end:
+        if rate and sent > (now - start) * rate:
+            time.sleep(burst / rate / 4)
+            continue
+        for _ in range(burst):
             try:
                 tx.send(frame)
                 sent += 1
@@ -238,6 +242,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--small", type=int, default=100, help="frame size for (a), bytes")
     ap.add_argument("--large", type=int, default=1400, help="frame size for (b), bytes")
+    ap.add_argument("--rate", type=float, default=0, help="offered pps (default: flood)")
     ap.add_argument("--bare-only", action="store_true", help="measure only the bare loop")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -264,7 +269,7 @@ def main() -> int:
             try:
                 proc.stdout.readline()
                 _pin(proc.pid, 1)
-                bare[label] = measure(tb, frame, args.seconds)
+                bare[label] = measure(tb, frame, args.seconds, args.rate)
             finally:
                 proc.terminate()
                 proc.wait()
@@ -280,7 +285,7 @@ def main() -> int:
             ("a", small, f"IPv4 forwarding, {len(small)} B"),
             ("b", large, f"1-in-8-out replication, {len(large)} B"),
         ):
-            sw = measure(tb, frame, args.seconds)
+            sw = measure(tb, frame, args.seconds, args.rate)
             rows.append((what, bare[label], sw, 0.0))
         alive = tb.alive()
     frames_ = (small, large)
