@@ -148,14 +148,31 @@ def test_host_namespaces_are_counted(prefix: str, grpc_base: int) -> None:
     assert set(netns_inodes().values()) & hosts == set()
 
 
-def test_sigterm_tears_down_without_cleanup(prefix: str, grpc_base: int) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_tear_down_without_cleanup(
+    prefix: str, grpc_base: int, sig: signal.Signals
+) -> None:
     proc, run_id = start_net(prefix, "bridge", grpc_base)
     try:
         assert our_interfaces(prefix) != []
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         code = proc.wait(timeout=30)
-    assert code == 128 + signal.SIGTERM
+    assert code == (128 + signal.SIGTERM if sig == signal.SIGTERM else 130)
     assert our_interfaces(prefix) == []
     assert our_processes(prefix, grpc_base) == []
     assert not (st.STATE_DIR / f"{run_id}.state").exists()
+
+
+def test_an_exception_inside_the_network_tears_down(prefix: str, tmp_path: Path) -> None:
+    import topologies
+    from testbed.network import Network
+    from topologies import generators as gen
+
+    net = Network(topologies.from_dict(gen.fixed("line")), "bridge", prefix=prefix,
+                  state_dir=tmp_path)  # fmt: skip
+    with pytest.raises(ZeroDivisionError), net:
+        assert len(our_interfaces(prefix)) == 3 + 7  # 3 bridges, 7 switch ports
+        _ = 1 / 0
+    assert our_interfaces(prefix) == []
+    assert list(tmp_path.iterdir()) == []
