@@ -174,7 +174,8 @@ def tree_build(log: ProbeLog) -> TreeBuild:
 def outage(
     log: ProbeLog, event: LinkEvent, interval_s: float, t_end: float | None = None
 ) -> Outage:
-    """The longest arrival gap of one receiver from event.t_fail until t_end."""
+    """The longest arrival gap of one receiver from event.t_fail until t_end (default: its last
+    arrival). A gap still open at t_end that is the longest so far: not recovered."""
     arr = sorted(a for a in log.arrivals if t_end is None or a[1] <= t_end)
     before = [a for a in arr if a[1] <= event.t_fail]
     after = [a for a in arr if a[1] > event.t_fail]
@@ -187,6 +188,12 @@ def outage(
         if best is None or gap > best[0]:
             best = (gap, prev, a)
         prev = a
+    if t_end is not None:
+        # a gap still open at t_end (longer than the longest closed one) means the receiver has
+        # not recovered yet, whatever trickled in right after the failure
+        trailing = t_end - max(prev[1] if prev else event.t_fail, event.t_fail)
+        if trailing > 3 * interval_s and (best is None or trailing > best[0]):
+            best = None
     if best is None:
         return Outage(
             receiver=log.host,

@@ -93,3 +93,15 @@ def test_unaffected_receiver_and_no_recovery() -> None:
     assert not steady.affected and steady.outage_s == pytest.approx(0.01)
     dead = outage(_log([(i, i / 100) for i in range(90)]), ev, interval_s=0.01)
     assert (dead.recovered, dead.outage_s, dead.t_resume) == (False, None, None)
+
+
+def test_open_gap_at_t_end_is_not_a_recovery() -> None:
+    ev = LinkEvent(link="s1-s2", mode="silent", bfd=False, t_fail=10.0)
+    # one datagram already past the failed link trickles in, then nothing until t_end
+    arr = [(i, i / 100) for i in range(1001)] + [(1001, 10.013)]
+    o = outage(_log(arr), ev, interval_s=0.01, t_end=11.0)
+    assert (o.recovered, o.outage_s) == (False, None)
+    # later the stream is back: the long gap is closed and measured
+    arr += [(i, 12.0 + (i - 1200) / 100) for i in range(1200, 1300)]
+    o = outage(_log(arr), ev, interval_s=0.01, t_end=13.5)
+    assert o.recovered and o.outage_s == pytest.approx(12.0 - 10.013)

@@ -48,8 +48,12 @@ def _window_bytes(net: PimNetwork, seconds: float) -> dict[str, tuple[int, int]]
     return {lb.link: (lb.a_to_b_bytes, lb.b_to_a_bytes) for lb in link_bytes(net, before, after)}
 
 
-@pytest.mark.parametrize("bfd", [False, True], ids=["ospf-dead", "bfd"])
-def test_diamond_join_leave_failover(diamond: Topology, bfd: bool) -> None:
+@pytest.mark.parametrize(
+    ("bfd", "mode"),
+    [(False, "silent"), (True, "silent"), (False, "carrier")],
+    ids=["silent-ospf-dead", "silent-bfd", "carrier"],
+)
+def test_diamond_join_leave_failover(diamond: Topology, bfd: bool, mode: str) -> None:
     net = PimNetwork(diamond, bfd=bfd, prefix="pim")
     try:
         net.start()
@@ -92,19 +96,22 @@ def test_diamond_join_leave_failover(diamond: Topology, bfd: bool) -> None:
         assert forwarding_peers(net, mcast_state(net, "s4"), "239.1.0.1") == {"h2"}
 
         # the primary link fails silently; h2 receives again over s1-s3-s4
-        ev = s.fail_link("s1", "s2", "silent")
+        ev = s.fail_link("s1", "s2", mode)
         bound = net.timers.repair_bound_s(bfd)
         deadline = ev.t_fail + bound + 3.0
         o = None
         while time.monotonic() < deadline:
             time.sleep(0.25)
             o = outage(s.receiver_log("h2"), ev, s.interval_s, t_end=time.monotonic())
-            if o.affected and o.recovered and time.monotonic() - (o.t_resume or 0) > 1.0:
+            if o.recovered and time.monotonic() - (o.t_resume or 0) > 1.0:
                 break
-        assert o is not None and o.recovered and o.affected, o
+        assert o is not None and o.recovered, o
         assert o.outage_s is not None and 0 < o.outage_s < bound, (o, bound)
-        assert o.lost_datagrams is not None and o.lost_datagrams > 0
-        print(f"\noutage bfd={bfd}: {o.outage_s:.3f} s, {o.lost_datagrams} lost (bound {bound} s)")
+        if mode == "silent":  # nothing notices for a while: datagrams are lost
+            assert o.affected and o.lost_datagrams is not None and o.lost_datagrams > 0, o
+        print(
+            f"\noutage {mode} bfd={bfd}: {o.outage_s:.3f} s, {o.lost_datagrams} lost (<{bound} s)"
+        )
 
         assert forwarding_peers(net, mcast_state(net, "s1"), "239.1.0.1") >= {"s3"}
         assert "s4" in forwarding_peers(net, mcast_state(net, "s3"), "239.1.0.1")
@@ -157,6 +164,68 @@ def test_sigterm_tears_everything_down(pair_spec: dict, tmp_path: Path) -> None:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_clean_after_sigkill(pair_spec: dict, tmp_path: Path) -> None:
+    """A run killed with SIGKILL cannot tear down; `python -m pimsm clean` does it after."""
+    script = tmp_path / "up.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, time
+            from pimsm.network import PimNetwork
+            from topologies.model import Topology
+            topo = Topology.model_validate(json.loads({json.dumps(json.dumps(pair_spec))}))
+            net = PimNetwork(topo, prefix="pim")
+            net.start()
+            print("READY", net.tag, net.run_dir, flush=True)
+            time.sleep(120)
+            """
+        )
+    )
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    tag = run_dir = None
+    try:
+        line = p.stdout.readline().split() if p.stdout else []
+        assert line[:1] == ["READY"], line
+        tag, run_dir = line[1], Path(line[2])
+        p.kill()
+        p.wait(10)
+        assert _pids_naming(tag)  # the daemons outlive their parent
+        r = subprocess.run(
+            [sys.executable, "-m", "pimsm", "clean", str(run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        assert _pids_naming(tag) == [] and not run_dir.exists()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if run_dir is not None and run_dir.exists():
+            from pimsm.network import clean_run_dir
+
+            clean_run_dir(run_dir)
+
+
+def test_experiment_run_on_pair(pair: Topology) -> None:
+    from pimsm.experiment import run
+
+    res = run(pair, rate=50.0, steady_s=1.0)
+    assert res.rp_router == "s1" and res.rp_address == "10.255.0.1"
+    assert res.host_addresses == {"h1": "10.100.1.2", "h2": "10.100.2.2"}
+    (tb,) = res.tree_builds
+    assert tb.receiver == "h2" and tb.seconds is not None and tb.seconds > 0
+    s2 = next(st for st in res.state if st.router == "s2")
+    assert {(m.source, tuple(m.data_oifs)) for m in s2.mroutes if m.installed} >= {
+        ("10.100.1.2", ("eth2",))
+    }
+    by_link = {lb.link: lb for lb in res.steady_link_bytes}
+    assert by_link["s1-s2"].a_to_b_packets >= 0.8 * 50.0 * 1.0
+    assert by_link["s2-h2"].a_to_b_packets >= 0.8 * 50.0 * 1.0
+    assert res.failure is None and res.outages == []
 
 
 def _pids_naming(tag: str) -> list[int]:
