@@ -22,9 +22,14 @@ test process holds an AF_PACKET socket on every host end (opened inside the name
 `send` and `expect` work without subprocesses. The tag is "ssb" + 5 random hex digits;
 everything is removed on exit, also when the test fails (and by atexit as a last resort).
 
-Targets: `--target softswitch|bmv2` on the pytest command line (registered in
-tests/switch/conftest.py) or the environment variable SWITCH_TARGET. `bmv2` runs
-`simple_switch_grpc` and compiles with `p4c-bm2-ss`; both skip with the reason when absent.
+Targets: the environment variable SWITCH_TARGET=softswitch|bmv2 works everywhere; the pytest
+option `--target` works when tests/switch is on the command line (it is registered in
+tests/switch/conftest.py; pytest only reads options from the root conftest otherwise).
+`bmv2` runs `simple_switch_grpc` and compiles with `p4c-bm2-ss`; both skip with the reason
+when absent. Other switch flags go in `extra_args`, e.g.
+`Testbed(..., extra_args=["--port-status-register", "MyEgress.port_status"])`;
+`tb.set_carrier(port, False)` takes a port's link down (the switch end loses carrier).
+`Testbed(..., start=False)` gives only the namespaces and veths (no switch).
 
 Expectations: `expect(frames_by_port)` waits until every listed frame has arrived (up to
 `timeout`), then for a quiet period, and asserts that each port got exactly the listed frames
