@@ -1067,8 +1067,8 @@ class Compiler:
         if not isinstance(d, A.VarDecl):
             raise error(d.loc, f"unsupported construct: {type(d).__name__}")
         t = self.resolve_type(d.type, scope)
-        if isinstance(t, ExternT | InfInt | Str):
-            raise error(d.loc, f"variable of type {t}")
+        if isinstance(t, ExternT | InfInt | Str | ListT | MatchKindT):
+            raise error(d.loc, f"unsupported construct: variable of type {t}")
         code = self.fresh("v_" + d.name)
         if d.init is None:
             o(f"{code} = {self.init_value(t)}")

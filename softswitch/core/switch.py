@@ -283,6 +283,8 @@ class Switch:
 
     def process(self, port: int, frame: bytes) -> list[tuple[int, bytes]]:
         """Run one frame through the switch; every frame that leaves, in order."""
+        if not 0 <= port < 512:
+            raise SwitchError("OUT_OF_RANGE", f"port {port} is not a 9-bit port number")
         with self.lock:
             out: list[tuple[int, bytes]] = []
             pending = self._pending

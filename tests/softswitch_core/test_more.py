@@ -1,0 +1,168 @@
+"""More constructs: advance, struct expressions, enums, stack properties, signed header
+fields, const entries, optional/ternary/range lookups, local headers, reject."""
+
+from __future__ import annotations
+
+import pytest
+
+from softswitch.api import Exact, Optional, Range, Switch, SwitchError, TableEntry, Ternary
+
+ETH = bytes.fromhex("02000000000102000000000288b5")
+
+
+def frame(a: int = 0, b: int = 0, c: int = 0, d: int = 0, payload: bytes = b"PAY") -> bytes:
+    return ETH + bytes([a, b]) + c.to_bytes(2, "big") + d.to_bytes(4, "big") + payload
+
+
+def fields(f: bytes) -> tuple[int, int, int, int]:
+    return f[14], f[15], int.from_bytes(f[16:18], "big"), int.from_bytes(f[18:22], "big")
+
+
+def test_advance_skips_bits(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        parser="state start { pkt.extract(hdr.eth); pkt.advance(16); pkt.extract(hdr.h);"
+        " transition accept; }",
+        ingress="apply { sm.egress_spec = 1; }",
+    )
+    f = ETH + b"\xaa\xbb" + bytes(range(1, 9)) + b"Z"
+    # the two skipped bytes are gone: BMv2 does not emit what the parser advanced over
+    assert Switch(p).process(0, f) == [(1, ETH + bytes(range(1, 9)) + b"Z")]
+    assert Switch(p).process(0, ETH + b"\xaa") == [(1, ETH + b"\xaa")]  # advance past the end
+
+
+def test_struct_expressions_serializable_enums_and_stack_properties(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        decls="enum bit<8> Kind { A = 7, B = 9 } struct pair_t { bit<8> x; bit<16> y; }",
+        hdr_fields="h_t[3] st;",
+        ingress="""apply {
+            sm.egress_spec = 1;
+            pair_t q = { x = 3, y = 0x1234 };
+            pair_t r = q;
+            r.x = 4;
+            Kind k = (Kind) hdr.h.a;
+            hdr.h.b = (bit<8>) k + q.x + r.x;
+            hdr.h.c = r.y;
+            hdr.h.d = (bit<8>) hdr.st.size ++ hdr.st.nextIndex[7:0] ++ 16w0;
+            switch (k) { Kind.B: { hdr.h.a = 0x99; } default: { } }
+        }""",
+    )
+    assert fields(Switch(p).process(0, frame(9))[0][1]) == (0x99, 16, 0x1234, 0x00000003 << 24)
+
+
+def test_signed_header_fields_round_trip(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        decls="header s_t { int<8> v; int<4> hi; bit<4> lo; }",
+        hdr_fields="s_t s;",
+        parser="state start { pkt.extract(hdr.eth); pkt.extract(hdr.s); transition accept; }",
+        ingress="apply { sm.egress_spec = 1; hdr.s.v = hdr.s.v - 1; hdr.s.hi = hdr.s.hi >> 1;"
+        " if (hdr.s.v < 0) { hdr.s.lo = 1; } }",
+        deparser="p.emit(hdr.eth); p.emit(hdr.s);",
+    )
+    sw = Switch(p)
+    assert sw.process(0, ETH + b"\x80\x80") == [(1, ETH + b"\x7f\xc0")]  # -128-1 wraps to 127
+    assert sw.process(0, ETH + b"\x00\x70") == [(1, ETH + b"\xff\x31")]  # -1 < 0: lo = 1
+
+
+def test_local_headers_and_header_parameters(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        ingress="""
+        action bump(inout h_t x) { x.a = x.a + 1; }
+        apply {
+            sm.egress_spec = 1;
+            h_t tmp;
+            tmp = hdr.h;
+            bump(tmp);
+            hdr.h.b = tmp.a;
+            if (!tmp.isValid()) { hdr.h.c = 1; }
+            h_t none;
+            if (!none.isValid()) { hdr.h.d = 2; }
+        }""",
+    )
+    assert fields(Switch(p).process(0, frame(5))[0][1]) == (5, 6, 0, 2)
+
+
+def test_reject_state_keeps_the_frame(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        parser="state start { pkt.extract(hdr.eth); transition select(hdr.eth.type) {"
+        " 0x88b5: reject; default: accept; } }",
+        ingress="apply { sm.egress_spec = 1; if (sm.parser_error == error.NoError) {"
+        " hdr.eth.dst = 1; } }",
+    )
+    sw = Switch(p)
+    assert sw.process(0, frame()) == [(1, bytes.fromhex("000000000001") + frame()[6:])]
+
+
+CONST_TABLES = """
+    action set(bit<8> v) { hdr.h.b = v; }
+    table t { key = { hdr.h.a: ternary; hdr.h.c: range; } actions = { set; }
+        const entries = {
+            priority = 10: (0x10 &&& 0xf0, 0 .. 100): set(1);
+            priority = 20: (0x11, _): set(2);
+            priority = 5: (_, 50 .. 60): set(3);
+        }
+        default_action = set(9); }
+    apply { sm.egress_spec = 1; t.apply(); }
+"""
+
+
+def test_const_entries_with_priorities(build) -> None:  # type: ignore[no-untyped-def]
+    sw = Switch(build(ingress=CONST_TABLES))
+    got = {
+        (a, c): fields(sw.process(0, frame(a, 0, c))[0][1])[1]
+        for a, c in ((0x12, 7), (0x11, 7), (0x11, 500), (0x05, 55), (0x05, 61))
+    }
+    assert got == {(0x12, 7): 1, (0x11, 7): 2, (0x11, 500): 2, (0x05, 55): 3, (0x05, 61): 9}
+    assert len(sw.entries("I.t")) == 3
+
+
+def test_ternary_range_optional_lookup_and_modify_keeps_counter(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        ingress="""
+        direct_counter(CounterType.packets_and_bytes) dc;
+        action set(bit<8> v) { hdr.h.b = v; }
+        table t { key = { hdr.h.a: ternary; hdr.h.c: range; hdr.h.d: optional; }
+                  actions = { set; } counters = dc; }
+        apply { sm.egress_spec = 1; t.apply(); }""",
+    )
+    sw = Switch(p)
+    e1 = TableEntry("I.t", {"hdr.h.a": Ternary(0x10, 0xF0)}, "I.set", {"v": 1}, 10)
+    e2 = TableEntry("I.t", {"hdr.h.c": Range(5, 9), "hdr.h.d": Optional(7)}, "I.set", {"v": 2}, 20)
+    sw.insert_entry(e1)
+    sw.insert_entry(e2)
+
+    def b(a: int, c: int, d: int) -> int:
+        return fields(sw.process(0, frame(a, 0, c, d))[0][1])[1]
+
+    assert [b(0x1F, 0, 0), b(0x1F, 5, 7), b(0x00, 9, 7), b(0x00, 9, 8), b(0x00, 10, 7)] == [
+        1,
+        2,
+        2,
+        0,
+        0,
+    ]
+    assert sw.direct_counter(e1) == (1, 25)
+    sw.modify_entry(TableEntry("I.t", {"hdr.h.a": Ternary(0x10, 0xF0)}, "I.set", {"v": 5}, 10))
+    assert b(0x1F, 0, 0) == 5
+    assert sw.direct_counter(e1) == (2, 50)
+
+
+def test_process_rejects_bad_ports(build) -> None:  # type: ignore[no-untyped-def]
+    sw = Switch(build())
+    with pytest.raises(SwitchError) as ei:
+        sw.process(512, frame())
+    assert ei.value.code == "OUT_OF_RANGE"
+
+
+def test_exact_lookup_with_two_keys(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        ingress="""
+        action set(bit<8> v) { hdr.h.b = v; }
+        table t { key = { hdr.h.a: exact; hdr.h.c: exact; } actions = { set; NoAction; } }
+        apply { sm.egress_spec = 1; t.apply(); }""",
+    )
+    sw = Switch(p)
+    sw.insert_entry(
+        TableEntry("I.t", {"hdr.h.a": Exact(1), "hdr.h.c": Exact(2)}, "I.set", {"v": 7})
+    )
+    assert fields(sw.process(0, frame(1, 0, 2))[0][1])[1] == 7
+    assert fields(sw.process(0, frame(1, 0, 3))[0][1])[1] == 0
