@@ -79,6 +79,9 @@ def send_cmd(
     bsl: Annotated[int, typer.Option(help="BIER BitString length")] = 256,
     bift_id_base: Annotated[int, typer.Option(help="BIFT-id of SI k is k + this")] = 1,
     root_sid: Annotated[int | None, typer.Option(help="SR-P2MP root Replication-SID")] = None,
+    root_sid_file: Annotated[
+        Path | None, typer.Option(help="SR-P2MP: file with the root SID, re-read on change")
+    ] = None,
     group: Annotated[str, typer.Option(help="model group")] = MODEL_GROUP,
     data_port: Annotated[int, typer.Option(help="receivers' UDP port for the group")] = DATA_PORT,
     listen_ip: Annotated[str, typer.Option(help="address for NACKs/reports")] = "0.0.0.0",
@@ -105,7 +108,8 @@ def send_cmd(
             listen_ip=listen_ip, control_port=control_port, group=group, data_port=data_port,
             iface=iface, dst_mac=dst_mac, src_mac=src_mac, bfir_id=bfir_id, bsl=bsl,
             bift_id_base=bift_id_base,
-            root_sid=root_sid, deadline=deadline, poll_wait=poll_wait, drop=drop,
+            root_sid=root_sid, root_sid_file=root_sid_file, deadline=deadline,
+            poll_wait=poll_wait, drop=drop,
             drop_seed=drop_seed, record=record,
             progress=sys.stderr.isatty() if progress is None else progress,
         )  # fmt: skip

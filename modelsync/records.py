@@ -93,6 +93,7 @@ class SenderCounters(BaseModel):
     nacks_received: int = 0
     reports_received: int = 0
     bad_control: int = 0  # unparsable or foreign control datagrams
+    root_sid_changes: int = 0  # SR-P2MP: new root SIDs picked up from --root-sid-file
 
 
 class SenderRecord(BaseModel):

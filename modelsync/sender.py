@@ -33,6 +33,7 @@ from wire.frames import (
     bier_prefix,
     bier_template,
     overhead,
+    sr_p2mp_prefix,
     sr_p2mp_template,
 )
 
@@ -58,6 +59,7 @@ class _Counters:
     nacks_received: int = 0
     reports_received: int = 0
     bad_control: int = 0
+    root_sid_changes: int = 0
 
 
 TECHNOLOGIES = ("unicast", "bier", "sr-p2mp", "ip-multicast")
@@ -86,6 +88,7 @@ class SenderConfig:
     bsl: int = 256
     bift_id_base: int = 1  # BIFT-id of SI k is k + base (the control plane installs SI + 1)
     root_sid: int | None = None
+    root_sid_file: Path | None = None  # SR-P2MP: re-read when it changes (new tree instance)
     deadline: float = 600.0
     poll_wait: float = 0.5  # how long one poll collects answers
     drop: float = 0.0  # test fault injection: drop this share of copies on purpose
@@ -203,8 +206,12 @@ class Sender:
                 cfg.dst_mac, src_mac, cfg.src_ip, bytes(cfg.bsl // 8), cfg.bfir_id, maxd, cfg.group
             )
         else:
+            self._src_mac = src_mac
+            self._sid_mtime = -1
+            if cfg.root_sid_file is not None:
+                self._check_root_sid_initial()
             if cfg.root_sid is None:
-                raise ValueError("technology sr-p2mp needs --root-sid")
+                raise ValueError("technology sr-p2mp needs --root-sid or --root-sid-file")
             self.tpl = sr_p2mp_template(
                 cfg.dst_mac, src_mac, cfg.src_ip, cfg.root_sid, maxd, cfg.group
             )
@@ -230,6 +237,41 @@ class Sender:
             )
             for si, bs in by_si.items()
         ]
+
+    def _check_root_sid_initial(self) -> None:
+        path = self.cfg.root_sid_file
+        assert path is not None
+        try:
+            self.cfg.root_sid = int(path.read_text().strip())
+            self._sid_mtime = path.stat().st_mtime_ns
+        except (OSError, ValueError) as e:
+            if self.cfg.root_sid is None:
+                raise ValueError(f"--root-sid-file {path}: no root SID in it ({e})") from None
+
+    def _check_root_sid(self) -> None:
+        """The control plane hands a new tree's root SID over by rewriting this file
+        (make-before-break); the next frame carries it."""
+        path = self.cfg.root_sid_file
+        assert path is not None
+        try:
+            st = path.stat()
+            if st.st_mtime_ns == self._sid_mtime:
+                return
+            text = path.read_text().strip()
+            sid = int(text)
+        except OSError:
+            return  # not there (yet): keep the SID we have
+        except ValueError:
+            log.warning("%s: %r is not a root SID; keeping %s", path, text, self.cfg.root_sid)
+            self._sid_mtime = st.st_mtime_ns
+            return
+        self._sid_mtime = st.st_mtime_ns
+        if sid != self.cfg.root_sid and self.tpl is not None:
+            assert self.cfg.dst_mac
+            log.info("root SID %s -> %d (from %s)", self.cfg.root_sid, sid, path)
+            self.cfg.root_sid = sid
+            self.tpl.set_l2_prefix(sr_p2mp_prefix(self.cfg.dst_mac, self._src_mac, sid))
+            self.c.root_sid_changes += 1
 
     # -- datagrams ---------------------------------------------------------------------
     def _build(self, f: int, c: int, rnd: int, flags: int) -> int:
@@ -397,6 +439,9 @@ class Sender:
 
     # -- control -----------------------------------------------------------------------
     def _drain(self) -> None:
+        """Read pending control datagrams; also pick up a new root SID (SR-P2MP)."""
+        if self.cfg.root_sid_file is not None:
+            self._check_root_sid()
         while True:
             try:
                 data, _addr = self.ctl.recvfrom(4096)

@@ -79,7 +79,7 @@ def _receive(net, host: str, m_dir: Path, tmp: Path, sender_ip: str):  # type: i
     return net.host(host).popen(
         [sys.executable, "-m", "modelsync", "receive",
          "--manifest", str(m_dir / "modelsync.manifest.json"), "--out", str(tmp / host),
-         "--sender", sender_ip, "--name", host, "--deadline", "240", "--linger", "2",
+         "--sender", sender_ip, "--name", host, "--deadline", "120", "--linger", "2",
          "--record", str(tmp / f"{host}.json")],
         cwd=str(REPO), stdout=log, stderr=log,
     )  # fmt: skip
@@ -105,7 +105,14 @@ def _verified(tmp: Path, m: Manifest, hosts: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("technology", "failure"),
-    [("unicast", False), ("bier", False), ("sr-p2mp", False), ("bier", True)],
+    [
+        ("unicast", False),
+        ("bier", False),
+        ("sr-p2mp", False),
+        ("unicast", True),
+        ("bier", True),
+        ("sr-p2mp", True),
+    ],
 )
 def test_delivery_over_p4_switches(
     tmp_path: Path, programs: dict[str, tuple[Path, Path]], technology: str, failure: bool
@@ -140,7 +147,13 @@ def test_delivery_over_p4_switches(
         )
         loop.run_until_complete(fab.open())
         sids: list[int] = []
-        ctl = Controller(topo, fab, ctl_tech, detection_delay_s=0.0, on_root_sid=sids.append)
+        sid_file = tmp_path / "root-sid"
+
+        def handover(sid: int) -> None:  # the SR controller's make-before-break hand-off
+            sids.append(sid)
+            sid_file.write_text(f"{sid}\n")
+
+        ctl = Controller(topo, fab, ctl_tech, detection_delay_s=0.0, on_root_sid=handover)
         loop.run_until_complete(ctl.install(sender=store, receivers=gpus))
         sw, port, _ = topo.host_attachment(store)
         rx = [{"name": h, "ip": str(topo.host(h).ip)} for h in gpus]
@@ -154,7 +167,7 @@ def test_delivery_over_p4_switches(
         args = [
             sys.executable, "-m", "modelsync", "send", "--model", str(m_dir),
             "--receivers", str(tmp_path / "rx.json"), "--technology", technology,
-            "--src-ip", str(topo.host(store).ip), "--rate", RATE, "--deadline", "240",
+            "--src-ip", str(topo.host(store).ip), "--rate", RATE, "--deadline", "120",
             "--record", str(tmp_path / "sender.json"), "--no-progress",
         ]  # fmt: skip
         if technology in ("bier", "sr-p2mp"):
@@ -164,7 +177,7 @@ def test_delivery_over_p4_switches(
             args += ["--bfir-id", "0"]
         if technology == "sr-p2mp":
             assert sids, "the control plane handed no root SID over"
-            args += ["--root-sid", str(sids[-1])]
+            args += ["--root-sid-file", str(sid_file)]
         slog = open(tmp_path / "sender.log", "wb")  # noqa: SIM115
         snd = net.host(store).popen(args, cwd=str(REPO), stdout=slog, stderr=slog)
         procs.append(snd)
@@ -203,6 +216,9 @@ def test_delivery_over_p4_switches(
         assert c.first_pass_copies == len(gpus) * rec.chunks
     else:  # one copy per chunk leaves the store host
         assert c.first_pass_copies == rec.chunks
+    (tmp_path / "sender.json").rename(tmp_path / f"sender-{technology}-{failure}.json")
     if cut_at is not None:  # the cut fell inside the first pass, and all still verified
         assert rec.first_packet_at is not None and rec.first_pass_done_at is not None
         assert rec.first_packet_at < cut_at < rec.first_pass_done_at
+        if technology == "sr-p2mp":  # a new tree instance, its root SID followed
+            assert len(sids) == 2 and c.root_sid_changes == 1

@@ -5,6 +5,7 @@ test_veth.py sends the same frames through a real AF_PACKET socket."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,7 +34,9 @@ RX = [
 ]
 
 
-def _sender(tmp: Path, technology: str, monkeypatch) -> tuple[Sender, Manifest, list, list]:  # type: ignore[no-untyped-def]
+def _sender(
+    tmp: Path, technology: str, monkeypatch, **extra
+) -> tuple[Sender, Manifest, list, list]:  # type: ignore[no-untyped-def]
     m = small_model(tmp / "m", 60_000, 1)
     frames: list[bytes] = []
     udp: list[tuple[bytes, tuple[str, int]]] = []
@@ -43,7 +46,7 @@ def _sender(tmp: Path, technology: str, monkeypatch) -> tuple[Sender, Manifest, 
     cfg = SenderConfig(
         manifest=m, model_dir=tmp / "m", receivers=RX, technology=technology,
         src_ip="10.0.0.1", iface="lo", dst_mac=SW_MAC, src_mac=SRC_MAC, bfir_id=17,
-        root_sid=16005, control_port=0, listen_ip="127.0.0.1", session=0x1234,
+        root_sid=16005, control_port=0, listen_ip="127.0.0.1", session=0x1234, **extra,
     )  # fmt: skip
     s = Sender(cfg)
     # Recorders instead of sockets: nothing leaves this process.
@@ -164,3 +167,22 @@ def test_config_errors_are_named(tmp_path: Path) -> None:
     (tmp_path / "m" / "config.json").write_text("{}")
     with pytest.raises(ValueError, match=r"config\.json: 2 bytes, the manifest says"):
         Sender(SenderConfig(receivers=rx, technology="unicast", **base))  # type: ignore[arg-type]
+
+
+def test_sr_p2mp_follows_a_new_root_sid(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sid_file = tmp_path / "root-sid"
+    sid_file.write_text("16005\n")
+    s, m, frames, _udp = _sender(tmp_path, "sr-p2mp", monkeypatch, root_sid_file=sid_file)
+    big = max(range(len(m.files)), key=lambda k: m.files[k].size)
+    s._frame(s._build(big, 0, 0, 0), False)
+    sid_file.write_text("16077\n")
+    os.utime(sid_file, ns=(1, 2))  # a different mtime, whatever the clock's resolution
+    s._drain()
+    s._frame(s._build(big, 1, 0, 0), False)
+    sid_file.write_text("garbage\n")
+    os.utime(sid_file, ns=(3, 4))
+    s._drain()  # kept, with a warning
+    s._frame(s._build(big, 2, 0, 0), False)
+    assert [Ether(f)[MPLS].label for f in frames] == [16005, 16077, 16077]
+    assert s.c.root_sid_changes == 1
+    s.close()
