@@ -41,6 +41,7 @@ from controlplane.translate import sr_segment_entities
 from topologies.model import Topology
 
 DETECTION_DELAY_S = 0.15  # BFD-like: 3 x 50 ms
+ROOT_RID_ALT = 32768  # a root's branches alternate between rids 1.. and 32769.. per instance
 
 # counter codes of p4src/README.md
 IN_CODES = {
@@ -179,8 +180,21 @@ class Controller:
     def _compute(self, net: Network, trees: list[TreeInstance]) -> Desired:
         return compute_desired(net, self.technology, trees, self.bsl, self.max_sets, self.frr)
 
-    def _new_tree(self, net: Network, sender: str, receivers: list[str]) -> TreeInstance:
+    def _new_tree(
+        self,
+        net: Network,
+        sender: str,
+        receivers: list[str],
+        replaces: TreeInstance | None = None,
+    ) -> TreeInstance:
+        """A new tree instance; replacing one from the same root, it keeps that root SID
+        (the sender's label does not change; the root's SID entry moves to the new group)."""
         self._instance += 1
+        root_sid, rid_base = None, 0
+        if replaces is not None and net.hosts[sender].switch == replaces.root:
+            root_sid = replaces.root_sid
+            old_rids = [b.rid for b in replaces.segments[replaces.root].branches]
+            rid_base = 0 if old_rids and min(old_rids) > ROOT_RID_ALT else ROOT_RID_ALT
         inst = build_instance(
             net,
             sender,
@@ -190,6 +204,8 @@ class Controller:
             self._instance,
             self.sr_algorithm,
             self.compress_transit,
+            root_sid,
+            rid_base,
         )
         self._wanted[inst.instance] = list(receivers)
         return inst
@@ -220,7 +236,8 @@ class Controller:
             raise ReceiverError("SR-P2MP needs a sender for the tree")
         async with self._lock:
             net = self._current_net()
-            new = self._new_tree(net, sender, receivers)
+            same_root = [t for t in self.trees if t.sender == sender]
+            new = self._new_tree(net, sender, receivers, same_root[0] if same_root else None)
             writes, _ = await self._replace_trees(net, list(self.trees), [new])
         self.sender, self.receivers = sender, list(receivers)
         cost = self._cost(new, writes, time.perf_counter() - t0)
@@ -232,24 +249,30 @@ class Controller:
     async def _replace_trees(
         self, net: Network, old: list[TreeInstance], new: list[TreeInstance]
     ) -> tuple[int, list[SwitchWrite]]:
-        """Make-before-break: install new instances (with any other change of `net`), hand
-        the root SIDs over, then delete the old instances."""
+        """Make-before-break: (1) install the new instances (with any other change of
+        `net`), (2) move the root: a new root SID is handed to the sender, a kept one has its
+        SID entry pointed at the new root group, (3) delete the old instances."""
         keep = [t for t in self.trees if t not in old]
         try:
-            mid = self._compute(net, keep + old + new)
+            stage1 = self._compute(net, keep + old + new)  # old root SID entries win
+            stage2 = self._compute(net, keep + new + old)  # new ones win: the move
             final = self._compute(net, keep + new)
         except Exception:
             for t in new:
+                t.owns_root_sid = not any(t.root_sid == o.root_sid for o in old)
                 release_instance(t, self.labels, self.groups)
             raise
-        t1 = await self._apply(mid.per_switch)
+        t1 = await self._apply(stage1.per_switch)
+        t2 = await self._apply(stage2.per_switch)
         for t in new:
             await self._handover(t.root_sid)
-        t2 = await self._apply(final.per_switch)
+        t3 = await self._apply(final.per_switch)
+        kept = {t.root_sid for t in new}
         for t in old:
+            t.owns_root_sid = t.root_sid not in kept
             release_instance(t, self.labels, self.groups)
         self.desired, self.trees = final, keep + new
-        timings = [*t1.values(), *t2.values()]
+        timings = [*t1.values(), *t2.values(), *t3.values()]
         return sum(t.updates for t in timings), [_sw(t) for t in timings]
 
     async def _handover(self, sid: int) -> None:
@@ -374,7 +397,7 @@ class Controller:
                     continue  # same tree as before (e.g. a link came back that it never used)
                 old.append(t)
                 if receivers:
-                    nt = self._new_tree(net, t.sender, receivers)
+                    nt = self._new_tree(net, t.sender, receivers, t)
                     self._wanted[nt.instance] = wanted
                     new.append(nt)
             rec.computed = time.time()

@@ -65,10 +65,17 @@ def compute_desired(
             ents += bier_entities(bier, sw)
         if technology == "sr":
             ents += sr_static_entries(net, sw)
+            seen: set[tuple] = set()
             for t in trees or []:
                 seg = t.segments.get(sw)
-                if seg is not None:
-                    ents += sr_segment_entities(seg)
+                if seg is None:
+                    continue
+                for e in sr_segment_entities(seg):
+                    # two instances sharing a root SID: the SID entry of the first listed
+                    # wins (make-before-break lists the one traffic must use first)
+                    if e.key not in seen:
+                        seen.add(e.key)
+                        ents.append(e)
         out[sw] = ents
     return Desired(technology, out, uni, bier, list(trees or []))
 

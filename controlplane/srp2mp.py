@@ -118,6 +118,7 @@ class TreeInstance:
     edges: tuple[tuple[str, str], ...]  # (parent, child) switch pairs, root downwards
     segments: dict[str, ReplicationSegment]  # by node, root first, then BFS order
     compute_s: float = 0.0
+    owns_root_sid: bool = True  # False once a newer instance took the root SID over
 
     @property
     def root_sid(self) -> int:
@@ -130,7 +131,8 @@ class TreeInstance:
         return out
 
     def labels(self) -> list[int]:
-        return [s.sid for s in self.segments.values()]
+        """The SIDs this instance holds (the root SID only while it owns it)."""
+        return [s.sid for n, s in self.segments.items() if n != self.root or self.owns_root_sid]
 
 
 @dataclass
@@ -221,8 +223,14 @@ def build_instance(
     instance: int,
     algorithm: Algorithm = "spt",
     compress_transit: bool = False,
+    root_sid: int | None = None,
+    root_rid_base: int = 0,
 ) -> TreeInstance:
-    """Compute the tree and allocate SIDs and groups. Allocation is all-or-nothing."""
+    """Compute the tree and allocate SIDs and groups. Allocation is all-or-nothing.
+
+    `root_sid`: keep this SID at the root (the instance replaces one with the same root):
+    the sender's label stays, the root's SID entry is moved to the new group. The root's
+    branches then need rids other than the old instance's: `root_rid_base` is added."""
     t0 = time.perf_counter()
     root, edges = compute_tree(net, sender, receivers, algorithm)
     children: dict[str, list[str]] = {}
@@ -250,12 +258,15 @@ def build_instance(
                         skip.add(v)
                     i, v = i + 1, children[v][0]
     seg_nodes = [n for n in order if n not in skip]
-    sids = labels.take(len(seg_nodes), f"tree of {sender} to {len(receivers)} receivers")
-    sid_of = dict(zip(seg_nodes, sids, strict=True))
+    fresh = seg_nodes[1:] if root_sid is not None else seg_nodes
+    sids = labels.take(len(fresh), f"tree of {sender} to {len(receivers)} receivers")
+    sid_of = dict(zip(fresh, sids, strict=True))
+    if root_sid is not None:
+        sid_of[root] = root_sid
     segments: dict[str, ReplicationSegment] = {}
     for n in seg_nodes:
         branches: list[SrBranch] = []
-        rid = 1
+        rid = 1 + (root_rid_base if n == root else 0)
         for c in children.get(n, []):
             a = net.adj[n][c]
             seglist: list[int] = []

@@ -54,21 +54,26 @@ def test_sr_receiver_change_is_make_before_break():
     assert sids == [100000]
     first_calls = len(fab.calls)
     ch = run(ctl.set_receivers(["g1", "g3", "g4"]))
-    assert ch.root_sid == sids[-1] == 100005
-    # two write rounds: install the new instance, then (after the handover) delete the old
-    assert len(fab.calls) == first_calls + 2
+    # the sender keeps its label: the root's SID entry moves to the new instance's group
+    assert ch.root_sid == sids[-1] == 100000
+    # three write rounds: install the new instance, move the root, delete the old one
+    assert len(fab.calls) == first_calls + 3
+    assert fab.calls[-2] == {"s1": 1}
     log = fab.log[-ch.writes :]
-    first_delete = next(i for i, (_, u) in enumerate(log) if u.kind == "DELETE")
-    assert all(u.kind == "INSERT" for _, u in log[:first_delete])
-    assert all(u.kind == "DELETE" for _, u in log[first_delete:])
-    # nothing of the old instance remains, the new one is complete
-    rep = {
-        e.match[0][1] for e in fab.entities("s1") if getattr(e, "table", "") == "MyIngress.rep_sid"
-    }
-    assert rep == {100005}
+    kinds = [u.kind for _, u in log]
+    move = kinds.index("MODIFY")
+    assert set(kinds[:move]) == {"INSERT"} and set(kinds[move + 1 :]) == {"DELETE"}
+    sw, u = log[move]
+    assert sw == "s1" and u.entity.table == "MyIngress.rep_sid"
+    assert u.entity.params == (("group", 257),) and u.entity.match[0][1] == 100000
+    # nothing of the old instance remains; the new root branches use the other rid range
+    s1 = fab.entities("s1")
+    rids = sorted(e.match[1][1] for e in s1 if getattr(e, "table", "") == "MyEgress.sr_branch")
+    assert rids == [32769, 32770]
+    assert {e.group for e in s1 if not hasattr(e, "table")} == {257}
     assert ch.cost.tree_nodes == 6 and ch.cost.replication_nodes == 6
     assert ch.cost.writes == ch.writes
-    assert ctl.labels.in_use == set(range(100005, 100011))
+    assert ctl.labels.in_use == {100000, *range(100005, 100010)}
 
 
 def test_link_failure_waits_detection_delay_and_writes_only_the_diff():

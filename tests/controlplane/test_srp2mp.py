@@ -153,3 +153,27 @@ def test_make_before_break_order_of_writes():
         "MyIngress.replicate",
         (("group", 257),),
     )
+
+
+def test_make_before_break_with_a_kept_root_sid_moves_the_root_entry():
+    net = Network(tree())
+    labels, groups = LabelAllocator(), GroupAllocator()
+    old = build_instance(net, "src", ["g1", "g4"], labels, groups, 1)
+    new = build_instance(
+        net, "src", ["g1", "g3"], labels, groups, 2, root_sid=old.root_sid, root_rid_base=32768
+    )
+    assert new.root_sid == old.root_sid == 100000
+    assert [b.rid for b in new.segments["s1"].branches] == [32769]
+    steps = make_before_break(old, new)
+    move = [s for s in steps if s.phase == "move"]
+    assert [s.phase for s in steps].count("handover") == 0 and len(move) == 1
+    (u,) = move[0].updates
+    assert u.kind == "MODIFY" and u.entity == TableEntry(
+        "MyIngress.rep_sid",
+        (("hdr.mpls[0].label", 100000),),
+        "MyIngress.replicate",
+        (("group", new.segments["s1"].group),),
+    )
+    # no step inserts or deletes the root SID entry: the sender's label never goes dark
+    others = [x for s in steps if s.phase != "move" for x in s.updates]
+    assert not any(x.entity.key == u.entity.key for x in others)
