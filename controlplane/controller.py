@@ -403,8 +403,10 @@ class Controller:
             rec.computed = time.time()
             rec.trees_rebuilt = [t.policy for t in old]
             rec.root_sids = [t.root_sid for t in new]
-            _, writes = await self._replace_trees(net, old, new)
+            total, writes = await self._replace_trees(net, old, new)
             rec.writes = writes
+            for nt in new:  # the reaction's writes, shared by the trees it rebuilt
+                self._cost(nt, total, time.time() - rec.detected)
         else:
             desired = self._compute(net, self.trees)
             rec.computed = time.time()
