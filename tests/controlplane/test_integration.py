@@ -386,3 +386,33 @@ def test_primary_election_second_controller_with_lower_id_is_refused(build, loop
             assert second.switches == {}
         finally:
             loop.run_until_complete(first.close())
+
+
+def test_shell_reads_a_running_switch_as_backup(build, loop):
+    """p4runtime-sh (its own venv) connects to a switch the controller programs, as a
+    backup client, and sees the pipeline's tables."""
+    import argparse
+    import subprocess
+
+    from cpf_topos import build as mk
+
+    from controlplane import shell
+
+    if not (shell.VENV / f".p4rt-shell-{shell.VERSION}").is_file():
+        pytest.skip(f"{shell.VENV} not created yet (make shell creates it once, from PyPI)")
+    topo = mk("one", ["s1"], [("src", "model-store", "s1"), ("g1", "gpu", "s1")], [])
+    with SwitchNet(topo, build, "bier") as sn:
+        fab = sn.fabric()
+        loop.run_until_complete(fab.open())
+        try:
+            cmd = shell.command(
+                "s1", argparse.Namespace(device_id=1, topo=None, addr=sn.addr["s1"], primary=False)
+            )
+            r = subprocess.run(
+                cmd, input="print('N', len(list(tables)))\nexit\n", capture_output=True,
+                text=True, timeout=120,
+            )  # fmt: skip
+            assert r.returncode == 0, r.stderr
+            assert "only have read access" in r.stdout and "N 5" in r.stdout
+        finally:
+            loop.run_until_complete(fab.close())
