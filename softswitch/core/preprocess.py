@@ -1,13 +1,17 @@
-"""C preprocessing of P4 source with the system `cpp` (keeps line markers for locations)."""
+"""C preprocessing of P4 source: the system `cpp` when installed, else softswitch's own small
+preprocessor (core/cpp.py); both keep line markers for locations. SOFTSWITCH_CPP=builtin
+forces the built-in one."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from softswitch.api import P4SourceError
+from softswitch.core.cpp import preprocess_builtin
 
 P4INCLUDE = Path(__file__).resolve().parent.parent / "p4include"
 _DIAG = re.compile(
@@ -24,10 +28,14 @@ def preprocess(
     path = Path(path)
     if not path.is_file():
         raise P4SourceError(str(path), 0, 0, "no such file")
+    for k in defines or {}:
+        if not re.fullmatch(r"[A-Za-z_]\w*", k):
+            raise P4SourceError("<command line>", 0, 0, f"bad macro name {k!r}")
     cpp = shutil.which("cpp")
-    if cpp is None:
-        raise P4SourceError(
-            str(path), 0, 0, "the C preprocessor `cpp` is not installed (Debian package cpp)"
+    if cpp is None or os.environ.get("SOFTSWITCH_CPP") == "builtin":
+        base = {"__TARGET_BMV2__": "1", "__SOFTSWITCH__": "1"}
+        return preprocess_builtin(
+            path, {**base, **(defines or {})}, [Path(d) for d in include_dirs or []], [P4INCLUDE]
         )
     cmd = [
         cpp,
