@@ -6,7 +6,10 @@ These are real routed hosts, so host addressing differs from contracts.md's /32 
 - router-router link j (0-based, topology order of switch-switch links): a /31 from
   10.254.0.0/16; the link's `a` end gets the even address, `b` the odd one
 - host k (1-based, topology order of all hosts): its own /24, 10.(100 + k div 256).(k mod 256).0/24,
-  router .1, host .2; the host's default route points at .1
+  router .1, host .2; the host's default route points at .1 (source .2)
+- the host also keeps its topology address (contracts.md, 10.0.0.k) as a /32 on eth0; the
+  attached router has a static route to it, redistributed into OSPF, so unicast to 10.0.0.k
+  (NACKs, reports) works too. Multicast leaves a host with the source .2 of its /24.
 
 Interface names live inside each node's own namespace: a router's port p is `eth<p>`, a host's
 only interface is `eth0`.
@@ -43,6 +46,7 @@ class HostAddr:
     gateway: ipaddress.IPv4Address
     router: str
     router_if: str
+    contract_ip: ipaddress.IPv4Address  # the topology's (contracts.md) 10.0.0.k, kept as a /32
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,12 @@ def plan(topo: Topology) -> Plan:
                 )
             )
             hosts[host] = HostAddr(
-                host, ipaddress.IPv4Interface(f"{addr}/{net.prefixlen}"), gw, router, f"eth{port}"
+                host,
+                ipaddress.IPv4Interface(f"{addr}/{net.prefixlen}"),
+                gw,
+                router,
+                f"eth{port}",
+                ipaddress.IPv4Address(str(topo.host(host).ip)),
             )
     for name in ifs:
         ifs[name].sort(key=lambda i: i.port)

@@ -43,7 +43,12 @@ def zebra_conf(p: Plan, router: str) -> str:
 
 
 def staticd_conf(p: Plan, router: str) -> str:
-    return "\n".join(_header(router)) + "\n"
+    # the attached hosts' contract addresses (10.0.0.k/32) via their /24 address
+    lines = _header(router)
+    for h in p.hosts.values():
+        if h.router == router:
+            lines.insert(-1, f"ip route {h.contract_ip}/32 {h.address.ip}")
+    return "\n".join(lines) + "\n"
 
 
 def ospfd_conf(p: Plan, router: str, t: Timers, bfd: bool) -> str:
@@ -68,6 +73,7 @@ def ospfd_conf(p: Plan, router: str, t: Timers, bfd: bool) -> str:
         f" timers throttle spf {t.spf_delay_ms} {t.spf_hold_ms} {t.spf_max_hold_ms}",
         f" timers throttle lsa all {t.lsa_throttle_ms}",
         f" timers lsa min-arrival {t.lsa_min_arrival_ms}",
+        " redistribute static",
         "!",
     ]
     return "\n".join(lines) + "\n"

@@ -157,8 +157,11 @@ class PimNetwork:
         shells = {getattr(n, "pid", None) for n in self.nodes.values()}
         kill_pids([p for p in self._pids_in_our_netns() if p not in shells])
         for ends in self.links.values():
-            with contextlib.suppress(Exception):
-                ends.mininet_link.delete()
+            # node.cmd() blocks forever on a dead shell; a namespace that goes away takes its
+            # veth ends with it anyway
+            if all(self._shell_alive(n) for n in (ends.a, ends.b)):
+                with contextlib.suppress(Exception):
+                    ends.mininet_link.delete()
         for node in self.nodes.values():
             with contextlib.suppress(Exception):
                 node.terminate()
@@ -173,6 +176,10 @@ class PimNetwork:
         if self.run_dir is not None and not self.keep_files:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         self._restore_sigterm()
+
+    def _shell_alive(self, name: str) -> bool:
+        shell = getattr(self.nodes.get(name), "shell", None)
+        return shell is not None and shell.poll() is None
 
     def _trap_sigterm(self) -> None:
         # SIGTERM becomes SystemExit so `with`/finally blocks tear the network down.
@@ -248,8 +255,9 @@ class PimNetwork:
             a = self.plan.hosts[h.name]
             self._sh(n, "ip link set lo up")
             self._sh(n, f"ip addr add {a.address} dev eth0")
+            self._sh(n, f"ip addr add {a.contract_ip}/32 dev eth0")
             self._sh(n, "ip link set eth0 up")
-            self._sh(n, f"ip route add default via {a.gateway} dev eth0")
+            self._sh(n, f"ip route add default via {a.gateway} dev eth0 src {a.address.ip}")
 
     def _sh(self, node: Any, command: str) -> str:
         out = node.cmd(command + "; echo __rc=$?")
@@ -316,6 +324,7 @@ class PimNetwork:
         missing: list[str] = []
         prefixes = {f"{a}/32" for a in self.plan.loopbacks.values()}
         prefixes |= {str(h.address.network) for h in self.plan.hosts.values()}
+        prefixes |= {f"{h.contract_ip}/32" for h in self.plan.hosts.values()}
         for name, r in self.routers.items():
             dead = r.dead_daemons()
             if dead:

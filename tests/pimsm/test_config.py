@@ -54,6 +54,7 @@ router ospf
  timers throttle spf 0 50 500
  timers throttle lsa all 0
  timers lsa min-arrival 0
+ redistribute static
 !
 """
 
@@ -105,7 +106,9 @@ def test_exact_text_for_pair_with_bfd(pair: Topology) -> None:
     assert c["s1"].files["ospfd"] == S1_OSPFD_BFD
     assert c["s2"].files["pimd"] == S2_PIMD_BFD
     assert c["s1"].files["bfdd"] == S1_BFDD
-    assert c["s1"].files["staticd"] == "frr defaults traditional\nhostname s1\n!\n"
+    assert c["s1"].files["staticd"] == (
+        "frr defaults traditional\nhostname s1\nip route 10.0.0.1/32 10.100.1.2\n!\n"
+    )
 
 
 def test_without_bfd_no_bfd_lines_and_no_bfdd(pair: Topology) -> None:

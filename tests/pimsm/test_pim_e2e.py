@@ -58,6 +58,10 @@ def test_diamond_join_leave_failover(diamond: Topology, bfd: bool, mode: str) ->
     try:
         net.start()
         net.wait_converged(timeout=60)
+        # kernel multicast routing is on (pimd holds the mroute socket); unicast reaches a
+        # host's contract address (10.0.0.1: h1) across the routers
+        assert net.cmd("s2", "sysctl -n net.ipv4.conf.all.mc_forwarding").strip() == "1"
+        net.cmd("h4", "ping -c1 -W3 10.0.0.1")
         s = ProbeSession(net, "h1", rate=RATE, size=SIZE)
         for h in ("h2", "h3", "h4"):
             s.sniff(h)
