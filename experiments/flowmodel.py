@@ -11,7 +11,7 @@ simulation jumps from event to event and is exact between them.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -283,8 +283,9 @@ class FlowSim:
             self._rebuild()
         return {f.fid: float(r) for f, r in zip(self._active, self._rates, strict=True)}
 
-    def run_until(self, t_stop: float | None) -> None:
-        """Advance to t_stop (or until every flow is done when None)."""
+    def run_until(self, t_stop: float | None, stop: Callable[[], bool] | None = None) -> None:
+        """Advance to t_stop (or until every flow is done when None); return early when a
+        flow finishes and `stop()` says so."""
         while True:
             if self._dirty:
                 self._rebuild()
@@ -319,6 +320,8 @@ class FlowSim:
                     finished = True
             if finished:
                 self._dirty = True
+                if stop is not None and stop():
+                    return
             if t_stop is not None and self.t >= t_stop - _EPS * max(1.0, t_stop):
                 self.t = t_stop
                 return

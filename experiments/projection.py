@@ -187,12 +187,17 @@ def reaction_s(tech: str, timing: ControlTiming, join_hops: int) -> float:
 
 
 def structural_ideal(
-    net: Net, tech: str, paths: dict[str, list[int]], model_bytes: float, rate_bps: float
+    net: Net,
+    tech: str,
+    paths: dict[str, list[int]],
+    model_bytes: float,
+    rate_bps: float | None = None,
 ) -> dict[str, float]:
     """The ideal of the issue: model bytes over the bottleneck link. Each link carries the
     model once per copy through it (multicast: once per tree link; unicast: once per receiver
     behind it); the ideal time is the largest load over capacity, the sender's pacing rate
-    included. Ideal link bytes: copies x model bytes summed over links."""
+    included when the description fixes it (None: links only, as for `auto`). Ideal link
+    bytes: copies x model bytes summed over links."""
     copies = np.zeros(len(net.edges))
     if tech in MULTICAST:
         for e in tree_edges(paths):
@@ -203,9 +208,9 @@ def structural_ideal(
     used = copies > 0
     t_links = np.where(used, copies * model_bytes / np.maximum(net.cap, 1e-300), 0.0)
     at_source = 1 if tech in MULTICAST else len(paths)
-    t_source = at_source * model_bytes / (rate_bps / 8)
+    t_source = 0.0 if rate_bps is None else at_source * model_bytes / (rate_bps / 8)
     i = int(np.argmax(t_links))
-    if t_source >= t_links[i]:
+    if rate_bps is not None and t_source >= t_links[i]:
         ideal, bottleneck = t_source, rate_bps / 1e6
     else:
         ideal, bottleneck = float(t_links[i]), float(net.cap[i] * 8 / 1e6)
@@ -215,6 +220,25 @@ def structural_ideal(
         "ideal_link_bytes": float((copies * model_bytes).sum()),
         "tree_edges": int(used.sum()),
     }
+
+
+AUTO_MARGIN = 0.95  # headroom below the bottleneck: NACKs, reports, shaping bursts
+
+
+def auto_rate(net: Net, tech: str, paths: dict[str, list[int]], wire: Wire) -> float:
+    """The sender's pacing rate (bits/s of frames on its link) for `sending_rate_mbit: auto`:
+    the highest rate at which the sender's copies, all at one rate as modelsync sends them
+    (unicast: round robin over the receivers), overload no link, times AUTO_MARGIN."""
+    copies = np.zeros(len(net.edges))
+    if tech in MULTICAST:
+        copies[list(tree_edges(paths))] = 1
+    else:
+        for path in paths.values():
+            copies[path] += 1
+    used = copies > 0
+    per_copy = float(np.min(net.cap[used] * efficiency(net, tech, wire)[used] / copies[used]))
+    at_source = 1 if tech in MULTICAST else len(paths)
+    return 8 * at_source * per_copy / _payload_share(tech, wire) * AUTO_MARGIN
 
 
 # -- failure schedule ----------------------------------------------------------------------
@@ -258,9 +282,10 @@ def schedule(exp: Experiment, topo: Topology, round_index: int) -> list[NetEvent
 @dataclass
 class Params:
     model_bytes: float
-    rate_bps: float  # sender's pacing rate, bits/s, all copies together
+    rate_bps: float | None  # sender's pacing rate, bits/s, all copies together; None: auto
     timing: ControlTiming
     wire: Wire = field(default_factory=Wire)
+    auto: bool = False  # the rate was chosen by auto_rate (the ideal then ignores it)
 
 
 @dataclass
@@ -291,7 +316,8 @@ def project_round(
 
     paths = route(receivers)
     eff = efficiency(net, tech, p.wire)
-    sim = FlowSim(net, eff, p.rate_bps / 8 * _payload_share(tech, p.wire))
+    rate_bps = p.rate_bps if p.rate_bps is not None else auto_rate(net, tech, paths, p.wire)
+    sim = FlowSim(net, eff, rate_bps / 8 * _payload_share(tech, p.wire))
     multicast = tech in MULTICAST
     size = float(p.model_bytes)
     if multicast:
@@ -314,6 +340,7 @@ def project_round(
         seq += 1
     event_no = 0
     repaired: dict[str, float] = dict.fromkeys(receivers, 0.0)
+    pending: list[tuple[int, str, float]] = []  # (event, receiver, bytes lost)
 
     def reattach(c: _Cut, new_path: list[int], t: float, t_react: float) -> None:
         f = c.flow
@@ -334,20 +361,42 @@ def project_round(
                 "bytes_repaired": round(deficit),
             }
         )
-        if deficit <= 0:
-            return
-        if not multicast:
-            f.size += deficit  # the same unicast copy resends what was lost
-            f.finish = None
-        elif tech == "bier":
-            _repair_group(sim, serving, c.receiver, deficit, new_path, t)
-        else:
-            rf = sim.add("repair", deficit, {c.receiver: new_path})
-            serving[c.receiver].append(rf)
+        if deficit > 0:
+            # modelsync repairs after its first pass: POLL, NACKs, resend what each misses
+            pending.append((c.event, c.receiver, deficit))
 
-    while queue:
+    def first_pass_done() -> bool:
+        return all(f.done for f in stream)
+
+    def release_repairs() -> None:
+        """BIER: one BitString per group of receivers that lost the same bytes (cut by the same
+        event); SR-P2MP, PIM-SM and unicast: one unicast copy per receiver."""
+        groups: dict[tuple[int, int], list[str]] = {}
+        for eid, r, deficit in pending:
+            key = (eid, round(deficit)) if tech == "bier" else (eid, len(groups))
+            groups.setdefault(key, []).append(r)
+        sizes = {(eid, r): d for eid, r, d in pending}
+        pending.clear()
+        live = route(sorted({r for rs in groups.values() for r in rs}), partial=True)
+        for (eid, _), rs in groups.items():
+            rs = [r for r in rs if r in live]
+            if not rs:
+                continue
+            size = max(sizes[(eid, r)] for r in rs)
+            rf = sim.add("repair", size, {r: live[r] for r in rs})
+            for r in rs:
+                serving[r].append(rf)
+
+    while True:
+        if pending and first_pass_done():
+            release_repairs()
+        t_next = queue[0][0] if queue else None
+        sim.run_until(t_next, stop=lambda: bool(pending) and first_pass_done())
+        if pending and first_pass_done():
+            continue
+        if not queue:
+            break
         t, _, what, obj = heapq.heappop(queue)
-        sim.run_until(t)
         if what == "net":
             ev: NetEvent = obj
             ids = {e for a, b in ev.pairs for e in net.link_edges(a, b)}
@@ -436,7 +485,8 @@ def project_round(
             del c.flow.paths[c.receiver]
     sim.run_until(None)
 
-    out.update(_tables(net, tech, source, receivers, paths, sim, serving, repaired, p, keys))
+    p_round = Params(p.model_bytes, rate_bps, p.timing, p.wire, auto=p.rate_bps is None)
+    out.update(_tables(net, tech, source, receivers, paths, sim, serving, repaired, p_round, keys))
     for rows_ in failure_rows.values():
         out["failures"].extend(rows_)
     for r in sorted(unreachable):
@@ -464,18 +514,6 @@ def _payload_share(tech: str, wire: Wire) -> float:
     # The pacing rate counts the frames the sender puts on its link.
     c = wire.chunk(tech)
     return c / (c + wire.overhead(tech, False))
-
-
-def _repair_group(sim: FlowSim, serving, receiver, deficit, path, t) -> None:
-    """BIER repair: receivers that lost the same bytes at the same time share one frame with a
-    BitString of just them."""
-    for f in sim.flows:
-        if f.kind == "repair" and not f.done and f.start == t and abs(f.size - deficit) < 1:
-            f.paths[receiver] = path
-            serving[receiver].append(f)
-            sim.changed()
-            return
-    serving[receiver].append(sim.add("repair", deficit, {receiver: path}))
 
 
 def _cut_receivers(sim: FlowSim, net: Net, eid: int, t: float, cuts: list[_Cut]) -> list[_Cut]:
@@ -583,7 +621,7 @@ def _tables(
         {**keys, "switch": s, "table": tab, "entries": n, "replicas": rep}
         for s, tab, n, rep in switch_state(net, tech, paths, n_gpu)
     ]
-    ideal = structural_ideal(net, tech, paths, p.model_bytes, p.rate_bps)
+    ideal = structural_ideal(net, tech, paths, p.model_bytes, None if p.auto else p.rate_bps)
     round_row = {
         **keys,
         "receivers": len(receivers),
@@ -648,16 +686,17 @@ def project(
     for value, e in expand_sweep(exp):
         topo = topology(value) if topology else build_topology(e, base)
         topos[value] = topo
+        given = None if e.sending_rate_mbit == "auto" else float(e.sending_rate_mbit)
         if scale:
             bw_scale = e.projection.bandwidth_scale
-            rate = e.projection.sending_rate_mbit or e.sending_rate_mbit * bw_scale
+            rate = e.projection.sending_rate_mbit or (given and given * bw_scale)
             mbytes = model_bytes_of(e, base)
         else:
-            bw_scale, rate = 1.0, e.sending_rate_mbit
+            bw_scale, rate = 1.0, given
             mbytes = e.model.size if e.model.size is not None else model_bytes_of(e, base)
         net = build_net(topo, bw_scale)
         src = source_host(e, topo)
-        params = Params(model_bytes=mbytes, rate_bps=rate * 1e6, timing=e.control)
+        params = Params(mbytes, None if rate is None else rate * 1e6, e.control)
         for tech in e.technologies:
             prev = None
             for k in range(len(e.rounds)):

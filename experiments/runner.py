@@ -443,6 +443,7 @@ def _run_point(
                 keys["round"] = k
                 say(f"{tech}: repetition {rep + 1}/{e.repetitions}, round {k + 1}/{len(e.rounds)}")
                 receivers = resolve_receivers(e, topo, k)
+                rate = sending_rate(e, topo, source, tech, receivers)
                 addressing, ctrl = install_control_plane(
                     controller, source, receivers, keys, first=(rep == 0 and k == 0)
                 )
@@ -461,7 +462,7 @@ def _run_point(
                         receivers,
                         tech,
                         addressing,
-                        e.sending_rate_mbit,
+                        rate,
                         rdir,
                     )
                 finally:
@@ -478,10 +479,27 @@ def _run_point(
                 writer.add("switches", switch_rows(asyncio.run(controller.read_records()), keys))
                 writer.add("control", ctrl + ev_ctrl)
                 writer.add("failures", ev_fail)
-                writer.add("rounds", [_round_row(e, topo, source, keys, receivers, model_dir)])
+                writer.add(
+                    "rounds", [_round_row(e, topo, source, keys, receivers, model_dir, rate)]
+                )
                 writer.flush()
         with contextlib.suppress(Exception):
             controller.stop()  # type: ignore[attr-defined]
+
+
+def sending_rate(
+    e: Experiment, topo: Topology, source: str, tech: str, receivers: list[str]
+) -> float:
+    """The pacing rate (Mbit/s) the sender gets: the description's, or for `auto` the highest
+    that overloads no link on this technology's paths (the projection's auto_rate)."""
+    if e.sending_rate_mbit != "auto":
+        return float(e.sending_rate_mbit)
+    from experiments.flowmodel import build_net, shortest_paths
+    from experiments.projection import Wire, auto_rate, uses_rpf
+
+    net = build_net(topo)
+    paths = shortest_paths(net, source, receivers, rpf=uses_rpf(tech))
+    return auto_rate(net, tech, paths, Wire()) / 1e6
 
 
 def _as_dict(x: Any) -> dict[str, Any]:
@@ -495,6 +513,7 @@ def _round_row(
     keys: Mapping[str, Any],
     receivers: list[str],
     model: Path,
+    rate_mbit: float,
 ) -> dict:
     """The round's record with its structural ideal (the same definition the projection uses:
     model bytes over the bottleneck; tree edges x model bytes), computed from the topology."""
@@ -506,13 +525,19 @@ def _round_row(
         **keys,
         "receivers": len(receivers),
         "model_bytes": size,
-        "sending_rate_mbit": e.sending_rate_mbit,
+        "sending_rate_mbit": rate_mbit,
         "note": "measurement",
     }
     if size:
         net = build_net(topo)
         paths = shortest_paths(net, source, receivers, rpf=uses_rpf(keys["technology"]))
         row.update(
-            structural_ideal(net, keys["technology"], paths, size, e.sending_rate_mbit * 1e6)
+            structural_ideal(
+                net,
+                keys["technology"],
+                paths,
+                size,
+                None if e.sending_rate_mbit == "auto" else rate_mbit * 1e6,
+            )
         )
     return row

@@ -73,6 +73,17 @@ def parse_size(value: Any) -> int:
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 
 
+def parse_rate(value: Any) -> float | str:
+    if value == "auto":
+        return "auto"
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise ValueError(f"{value!r} is not a rate: give Mbit/s (> 0) or 'auto'")
+
+
+Rate = Annotated[Any, BeforeValidator(parse_rate)]  # float Mbit/s, or "auto"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
 
@@ -254,7 +265,9 @@ class Experiment(_Strict):
     target: Target = "auto"
     technologies: list[Technology] = Field(min_length=1)
     model: ModelSpec
-    sending_rate_mbit: float = Field(gt=0)  # sender's pacing rate, all copies together
+    # the sender's pacing rate, all copies together; "auto": per technology and round, the
+    # highest rate that overloads no link (experiments.projection.auto_rate)
+    sending_rate_mbit: Rate
     rounds: list[Round] = Field(default_factory=lambda: [Round()], min_length=1)
     failures: list[Failure] = Field(default_factory=list)
     control: ControlTiming = Field(default_factory=ControlTiming)

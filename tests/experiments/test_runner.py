@@ -178,10 +178,10 @@ def test_runner_refuses_honestly_without_its_parts() -> None:
 
 def test_run_reports_a_bad_description(tmp_path) -> None:
     bad = tmp_path / "e.yaml"
-    bad.write_text((ROOT / "experiments" / "default.yaml").read_text().replace("c3-c1", "c3-c9"))
+    bad.write_text((ROOT / "experiments" / "default.yaml").read_text().replace("ms-c1", "ms-c9"))
     r = subprocess.run(
         [sys.executable, "-m", "experiments", "run", str(bad)],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert r.returncode == 2
-    assert "failures[0].link: no link 'c3-c9'" in r.stderr
+    assert "failures[0].link: no link 'ms-c9'" in r.stderr
