@@ -35,6 +35,16 @@ _NEEDS = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/switch/: pytest reads options only from the root conftest.
+    parser.addoption(
+        "--target",
+        default=None,
+        choices=("softswitch", "bmv2"),
+        help="switch the packet tests run against (default: $SWITCH_TARGET or softswitch)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     verdicts: dict[str, bool] = {}
     for item in items:
