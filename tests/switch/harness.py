@@ -23,8 +23,7 @@ test process holds an AF_PACKET socket on every host end (opened inside the name
 everything is removed on exit, also when the test fails (and by atexit as a last resort).
 
 Targets: the environment variable SWITCH_TARGET=softswitch|bmv2 works everywhere; the pytest
-option `--target` works when tests/switch is on the command line (it is registered in
-tests/switch/conftest.py; pytest only reads options from the root conftest otherwise).
+option `--target` works from any test path (it is registered in tests/conftest.py).
 `bmv2` runs `simple_switch_grpc` and compiles with `p4c-bm2-ss`; both skip with the reason
 when absent. Other switch flags go in `extra_args`, e.g.
 `Testbed(..., extra_args=["--port-status-register", "MyEgress.port_status"])`;
