@@ -94,6 +94,7 @@ class SenderCounters(BaseModel):
     reports_received: int = 0
     bad_control: int = 0  # unparsable or foreign control datagrams
     root_sid_changes: int = 0  # SR-P2MP: new root SIDs picked up from --root-sid-file
+    stale_nacks: int = 0  # NACKs not answering the current POLL (not used for repairs)
 
 
 class SenderRecord(BaseModel):

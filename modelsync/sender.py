@@ -60,6 +60,7 @@ class _Counters:
     reports_received: int = 0
     bad_control: int = 0
     root_sid_changes: int = 0
+    stale_nacks: int = 0
 
 
 TECHNOLOGIES = ("unicast", "bier", "sr-p2mp", "ip-multicast")
@@ -477,6 +478,16 @@ class Sender:
             return
         self.c.nacks_received += 1
         if peer.state in ("done", "failed"):
+            return
+        if msg.poll != self.poll_seq or self.poll_seq == 0:
+            # Unasked (hello, idle) or an answer to an older POLL: the receiver may have got
+            # more since. It says the receiver is alive and, for the final account, what it
+            # lacked; repairs follow only answers to the current POLL.
+            self.c.stale_nacks += 1
+            if peer.state == "silent" or msg.poll == 0:
+                peer.state = "missing"
+                if not peer.missing or peer.answer is None:
+                    peer.missing = dict(msg.missing)
             return
         peer.state = "missing"
         if peer.answer is None:
