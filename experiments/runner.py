@@ -385,6 +385,63 @@ def event_rows(
     return control, failures
 
 
+def pim_rows(result: Any, keys: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """pimsm.experiment.PimRunResult (FRR routers, probe stream) -> switches, control and
+    failure rows. Multicast state per router from FRR's `show ip mroute json`; the tree build
+    per receiver (join to first datagram) as the new-set cost; the outage per receiver after
+    the failure. Its link bytes are the probe's, not a model delivery's: not a links row."""
+    r = result.model_dump() if hasattr(result, "model_dump") else dict(result)
+    out: dict[str, list[dict]] = {"switches": [], "control": [], "failures": []}
+    for st in r["state"]:
+        sg = sum(1 for m in st["mroutes"] if m["source"] != "*")
+        out["switches"].append(
+            {**keys, "switch": st["router"], "table": "mroute_sg", "entries": sg}
+        )
+        out["switches"].append(
+            {
+                **keys,
+                "switch": st["router"],
+                "table": "mroute_starg",
+                "entries": len(st["mroutes"]) - sg,
+            }
+        )
+    for b in r["tree_builds"]:
+        out["control"].append(
+            {
+                **keys,
+                "action": "new-set",
+                "switch": b["receiver"],  # the join of this receiver, hop by hop
+                "writes": None,  # PIM signals; nothing is written by a controller
+                "started_s": 0.0,
+                "duration_s": b["seconds"],
+            }
+        )
+    ev = r.get("failure")
+    if ev:
+        t0 = ev["t_fail"]
+        out["failures"].append(
+            {**keys, "event": 0, "kind": "link-down", "element": ev["link"], "at_s": 0.0,
+             "receiver": ""}
+        )  # fmt: skip
+        for o in r["outages"]:
+            if not o["affected"]:
+                continue
+            out["failures"].append(
+                {
+                    **keys,
+                    "event": 0,
+                    "kind": "link-down",
+                    "element": o["link"],
+                    "at_s": 0.0,
+                    "reconverged_s": None if o["t_resume"] is None else o["t_resume"] - t0,
+                    "receiver": o["receiver"],
+                    "outage_s": o["outage_s"],
+                    "packets_lost": o["lost_datagrams"],
+                }
+            )
+    return out
+
+
 # -- the whole run -----------------------------------------------------------------------------
 def run_experiment(
     exp: Experiment,

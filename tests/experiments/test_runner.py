@@ -18,6 +18,7 @@ from experiments.runner import (
     event_rows,
     kept_up,
     link_rows,
+    pim_rows,
     read_link_counters,
     receiver_rows,
     switch_rows,
@@ -185,3 +186,59 @@ def test_run_reports_a_bad_description(tmp_path) -> None:
     )  # fmt: skip
     assert r.returncode == 2
     assert "failures[0].link: no link 'ms-c9'" in r.stderr
+
+
+def test_pim_rows_from_pimsm_records() -> None:
+    from pimsm.experiment import PimRunResult
+    from pimsm.records import LinkEvent, MrouteEntry, Outage, RouterMcastState, TreeBuild
+    from pimsm.timers import Timers
+
+    def mroute(router: str, source: str) -> MrouteEntry:
+        return MrouteEntry(
+            router=router, group="239.1.0.1", source=source, iif="eth1", oifs=["eth2"],
+            flags="", installed=True,
+        )  # fmt: skip
+
+    state = [
+        RouterMcastState(
+            router="s1",
+            t=1.0,
+            mroutes=[mroute("s1", "*"), mroute("s1", "10.0.0.1")],
+            pim_state=[],
+            kernel_mroutes=[],
+        ),
+        RouterMcastState(
+            router="s2", t=1.0, mroutes=[mroute("s2", "10.0.0.1")], pim_state=[], kernel_mroutes=[]
+        ),
+    ]
+    ev = LinkEvent(link="s2-s4", mode="carrier", bfd=False, t_fail=50.0)
+    outs = [
+        Outage(receiver="h2", link="s2-s4", mode="carrier", bfd=False, t_fail=50.0,
+               t_last_before=49.99, t_resume=53.5, outage_s=3.51, lost_datagrams=351,
+               affected=True, recovered=True),
+        Outage(receiver="h4", link="s2-s4", mode="carrier", bfd=False, t_fail=50.0,
+               t_last_before=49.99, t_resume=50.01, outage_s=0.02, lost_datagrams=0,
+               affected=False, recovered=True),
+    ]  # fmt: skip
+    result = PimRunResult(
+        topology="diamond", bfd=False, timers=Timers(), rp_router="s1", rp_address="10.255.0.1",
+        host_addresses={}, converge_s=5.0, rate_pps=100, payload_bytes=200,
+        tree_builds=[TreeBuild(receiver="h2", t_join=10.0, t_first_data=10.25, seconds=0.25)],
+        state=state, steady_link_bytes=[], steady_s=2.0, failure=ev, outages=outs,
+        state_after_failure=[], notes=[],
+    )  # fmt: skip
+    keys = {**KEYS, "technology": "pim-sm"}
+    got = {t: rows(t, rs) for t, rs in pim_rows(result, keys).items()}
+    sw = got["switches"]
+    assert sw[["switch", "table", "entries"]].values.tolist() == [
+        ["s1", "mroute_sg", 1],
+        ["s1", "mroute_starg", 1],
+        ["s2", "mroute_sg", 1],
+        ["s2", "mroute_starg", 0],
+    ]
+    assert got["control"]["duration_s"].tolist() == [0.25]
+    fl = got["failures"]
+    assert fl["receiver"].tolist() == ["", "h2"]  # h4 was not affected
+    assert fl["outage_s"].iloc[1] == pytest.approx(3.51)
+    assert fl["reconverged_s"].iloc[1] == pytest.approx(3.5)
+    assert fl["packets_lost"].iloc[1] == 351
