@@ -12,22 +12,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from topologies.model import Topology
 
 
 def load_topology(path: str) -> Topology:
+    from topologies.loader import TopologyError, load
+
     try:
-        data = yaml.safe_load(Path(path).read_text())
-        return Topology.model_validate(data)
-    except OSError as e:
-        raise SystemExit(f"{path}: cannot read: {e}") from e
-    except yaml.YAMLError as e:
-        raise SystemExit(f"{path}: not YAML: {e}") from e
-    except ValidationError as e:
-        raise SystemExit(f"{path}: not a topology:\n{e}") from e
+        return load(path)
+    except TopologyError as e:
+        raise SystemExit(str(e)) from e
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--receivers", help="comma-separated hosts (default: every GPU host)")
     r.add_argument("--rate", type=float, default=100.0)
     r.add_argument("--json", help="write the full record here")
+    r.add_argument("--delay", choices=["refuse", "ignore"], default="refuse")
     k = sub.add_parser("clean", help="end the processes of a crashed run, remove its directory")
     k.add_argument("run_dir")
     a = ap.parse_args(argv)
@@ -69,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             fail=tuple(a.fail) if a.fail else None,
             mode=a.mode,
             rate=a.rate,
+            delay=a.delay,
         )
         text = res.model_dump_json(indent=1)
         if a.json:

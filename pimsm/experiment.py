@@ -8,7 +8,7 @@ import time
 from pydantic import BaseModel, ConfigDict
 
 from pimsm.measure import link_bytes, mcast_state_all, outage, read_counters, tree_build
-from pimsm.network import FailureMode, PimNetwork
+from pimsm.network import DelayPolicy, FailureMode, PimNetwork
 from pimsm.records import LinkBytes, LinkEvent, Outage, RouterMcastState, TreeBuild
 from pimsm.session import ProbeSession
 from pimsm.timers import Timers
@@ -49,12 +49,13 @@ def run(
     steady_s: float = 2.0,
     timers: Timers | None = None,
     prefix: str = "pim",
+    delay: DelayPolicy = "refuse",
 ) -> PimRunResult:
     """Bring the network up, start the probe sender on the model store, join `receivers`
     (default: every GPU host) one after another, record state and bytes, then (if `fail`)
     fail that link and record the outage per receiver. Tears everything down."""
     rx = receivers if receivers is not None else [h.name for h in topo.gpu_hosts()]
-    with PimNetwork(topo, timers=timers, bfd=bfd, prefix=prefix) as net:
+    with PimNetwork(topo, timers=timers, bfd=bfd, prefix=prefix, delay=delay) as net:
         converge_s = net.wait_converged(timeout=120)
         s = ProbeSession(net, rate=rate, size=size)
         s.start_sender()

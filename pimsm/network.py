@@ -34,6 +34,7 @@ from topologies.model import Topology
 log = logging.getLogger(__name__)
 
 FailureMode = Literal["carrier", "silent"]
+DelayPolicy = Literal["refuse", "ignore"]
 FAIL_QDISC = "99:"  # pfifo limit 0 under the link's htb class: drops all, carrier stays up
 
 
@@ -79,7 +80,14 @@ class PimNetwork:
         prefix: str = "pim",
         run_dir: str | Path | None = None,
         keep_files: bool = False,
+        delay: DelayPolicy = "refuse",
     ):
+        delayed = [lk.name for lk in topo.links if lk.delay_ms]
+        if delayed and delay != "ignore":
+            raise PimNetError(
+                f"links {delayed} have delay_ms, which this machine cannot emulate (no netem); "
+                "pass delay='ignore' to run without the delays"
+            )
         self.topo = topo
         self.timers = timers or Timers()
         self.bfd = bfd

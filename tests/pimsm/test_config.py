@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -208,3 +209,38 @@ def test_frr_accepts_every_generated_file(tmp_path, diamond: Topology) -> None:
             assert r.returncode == 0, out
             bad = [ln for ln in out.splitlines() if "config line" in ln or "% " in ln]
             assert bad == [], f"{router}/{daemon}: {bad}"
+
+
+def test_cli_config_writes_every_router(tmp_path) -> None:
+    from pimsm.__main__ import main
+
+    diamond_yaml = Path(__file__).resolve().parents[2] / "topologies" / "fixed" / "diamond.yaml"
+    assert main(["config", str(diamond_yaml), "--out", str(tmp_path), "--bfd"]) == 0
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.conf"))
+    daemons = ["bfdd", "ospfd", "pimd", "staticd", "zebra"]
+    assert written == [f"{r}/{d}.conf" for r in ("s1", "s2", "s3", "s4") for d in daemons]
+    # h4 hangs off s2 in the bundled diamond: IGMP there, and its contract address routed
+    assert (
+        "interface eth1\n ip pim\n ip pim hello 1 4\n ip igmp\n"
+        in (tmp_path / "s2" / "pimd.conf").read_text()
+    )
+    assert "ip route 10.0.0.4/32 10.100.4.2\n" in (tmp_path / "s2" / "staticd.conf").read_text()
+
+
+def test_cli_bad_topology_names_the_file(tmp_path) -> None:
+    from pimsm.__main__ import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nswitches: []\nhosts: []\nlinks: [{a: s1, b: s2, bw_mbit: 1}]\n")
+    with pytest.raises(SystemExit, match=r"bad\.yaml"):
+        main(["config", str(bad), "--out", str(tmp_path / "out")])
+
+
+def test_delays_are_refused_unless_ignored(pair_spec: dict) -> None:
+    from pimsm.network import PimNetError, PimNetwork
+
+    pair_spec["links"][1]["delay_ms"] = 5
+    topo = Topology.model_validate(pair_spec)
+    with pytest.raises(PimNetError, match="no netem"):
+        PimNetwork(topo)
+    assert PimNetwork(topo, delay="ignore").topo is topo  # nothing started yet
