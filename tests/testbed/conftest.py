@@ -62,3 +62,24 @@ def wait_exec(pid: int, comm: str, timeout: float = 5.0) -> None:
             pass
         time.sleep(0.02)
     raise AssertionError(f"pid {pid} did not become {comm!r}")
+
+
+def ticks_now() -> int:
+    """Now, in clock ticks since boot (the unit of a process's start time)."""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return int(uptime * os.sysconf("SC_CLK_TCK"))
+
+
+def old_processes_in(inodes: set[int], before: int) -> list[int]:
+    """Processes in these network namespaces that started before `before` (ticks). Freed
+    namespace inodes are handed out again at once (other tests make namespaces all the time),
+    so a namespace of ours is still there only if a process older than its end is in it."""
+    from testbed.state import netns_map, start_ticks
+
+    return [
+        pid
+        for inode, pids in netns_map().items()
+        if inode in inodes
+        for pid in pids
+        if (start_ticks(pid) or before) < before
+    ]

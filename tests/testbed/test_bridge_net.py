@@ -17,10 +17,9 @@ import pytest
 import topologies
 from testbed.failures import LinkEvent, Schedule, run_schedule
 from testbed.network import Network
-from testbed.state import netns_map
 from topologies import generators as gen
 
-from .conftest import our_interfaces, wait_exec
+from .conftest import old_processes_in, our_interfaces, ticks_now, wait_exec
 
 pytestmark = [pytest.mark.root, pytest.mark.mininet]
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,5 +230,5 @@ def test_stop_ends_processes_started_in_hosts(prefix: str, state_dir: Path) -> N
     finally:
         n.stop()
     assert receiver.wait(timeout=5) is not None
-    assert ns not in netns_map()
+    assert old_processes_in({ns}, ticks_now() + 1) == []
     assert our_interfaces(prefix) == []

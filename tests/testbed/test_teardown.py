@@ -19,7 +19,7 @@ import pytest
 from testbed import state as st
 from testbed.switches import softswitch_cli_available
 
-from .conftest import our_interfaces, wait_exec
+from .conftest import old_processes_in, our_interfaces, ticks_now, wait_exec
 
 pytestmark = [pytest.mark.root, pytest.mark.mininet]
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,13 +77,13 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
 ) -> None:
     if target == "softswitch" and not softswitch_cli_available():
         pytest.skip("softswitch has no CLI yet")
-    base_ns = set(netns_inodes().values())
     assert our_interfaces(prefix) == [] and our_processes(prefix, grpc_base) == []
     proc, run_id = start_net(prefix, target, grpc_base)
     try:
         rec = st.read(st.STATE_DIR / f"{run_id}.state")
-        new_ns = {netns_inodes().get(pid) for _, pid, _ in rec.nodes} - base_ns
-        assert len(new_ns) == 4  # one namespace per host; the switches share the root one
+        ns = netns_inodes()
+        new_ns = {ns[pid] for name, pid, _ in rec.nodes if name[len(prefix)] == "h"}
+        assert len(new_ns) == 4 and ns[os.getpid()] not in new_ns  # one per host
         ifaces = our_interfaces(prefix)
         # 4 switches with 12 ports: 12 switch-side veth ends (+ 4 bridges on the baseline)
         assert len(ifaces) == (16 if target == "bridge" else 12), ifaces
@@ -107,6 +107,7 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
         time.sleep(0.1)
     assert not any(st.alive(pid, t) for _, pid, t in rec.nodes)
     assert netns_inodes()[squatter.pid] == h2_ns
+    before_cleanup = ticks_now() + 1
     # a SIGKILLed owner cleans nothing: switch-to-switch veths (and bridges) are left, and
     # the switch processes (own sessions) keep running
     assert our_interfaces(prefix) != []
@@ -129,7 +130,7 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
     assert our_processes(prefix, grpc_base) == []
     assert not (st.STATE_DIR / f"{run_id}.state").exists()
     assert squatter.wait(timeout=5) in (-signal.SIGTERM, -signal.SIGKILL)
-    assert set(netns_inodes().values()) & new_ns == set()
+    assert old_processes_in(new_ns, before_cleanup) == []
 
 
 def test_host_namespaces_are_counted(prefix: str, grpc_base: int) -> None:
@@ -145,7 +146,7 @@ def test_host_namespaces_are_counted(prefix: str, grpc_base: int) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-    assert set(netns_inodes().values()) & hosts == set()
+    assert old_processes_in(hosts, ticks_now() + 1) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
