@@ -35,9 +35,11 @@ for f in "$STATE_DIR"/*.state; do
         esac
     done <"$f"
     # what still runs in a host's namespace (it would keep the namespace): only if that
-    # namespace's eth0 has the host's MAC (a freed inode may belong to somebody else now)
-    while read -r kind _ inode mac; do
+    # namespace is surely ours: its eth0 has the host's MAC and is paired with our
+    # switch-side interface (a freed namespace inode is soon somebody else's)
+    while read -r kind _ inode mac peer; do
         [[ "$kind" == hostns ]] || continue
+        pindex=$(cat "/sys/class/net/$peer/ifindex" 2>/dev/null) || continue
         pids=()
         for ns in /proc/[0-9]*/ns/net; do
             [[ "$(stat -L -c %i "$ns" 2>/dev/null)" == "$inode" ]] || continue
@@ -46,7 +48,7 @@ for f in "$STATE_DIR"/*.state; do
         done
         ((${#pids[@]})) || continue
         nsenter --net="/proc/${pids[0]}/ns/net" ip -o link show dev eth0 2>/dev/null |
-            grep -q "link/ether $mac " || continue
+            grep -q "eth0@if$pindex: .* link/ether $mac " || continue
         kill -KILL "${pids[@]}" 2>/dev/null && killed=$((killed + ${#pids[@]}))
     done <"$f"
     sleep 1

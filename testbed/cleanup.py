@@ -47,8 +47,8 @@ def _kill(procs: list[tuple[int, int, str]], report: CleanupReport) -> None:
         report.killed.append(f"{what} (pid {pid})")
 
 
-def eth0_mac(pid: int) -> str | None:
-    """The MAC of eth0 in a process's network namespace."""
+def eth0_of(pid: int) -> tuple[str, int] | None:
+    """(MAC, ifindex of the veth peer) of eth0 in a process's network namespace."""
     r = subprocess.run(
         ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-o", "link", "show", "dev", "eth0"],
         capture_output=True,
@@ -56,15 +56,25 @@ def eth0_mac(pid: int) -> str | None:
         check=False,
     )
     words = r.stdout.split()
-    return words[words.index("link/ether") + 1] if "link/ether" in words else None
+    if "link/ether" not in words or len(words) < 2 or "@if" not in words[1]:
+        return None
+    peer = words[1].rstrip(":").split("@if", 1)[1]
+    return words[words.index("link/ether") + 1], int(peer) if peer.isdigit() else -1
 
 
-def kill_netns(node: str, inode: int, mac: str, report: CleanupReport) -> None:
+def kill_netns(node: str, inode: int, mac: str, peer: str, report: CleanupReport) -> None:
     """Kill what still runs in a host's namespace (e.g. a receiver started there), which would
-    keep the namespace alive. Only if that namespace's eth0 has the host's MAC: an inode of a
-    namespace that is gone may have been given to somebody else's."""
+    keep the namespace alive. Only if that namespace is surely ours: its eth0 has the host's
+    MAC and is paired with our switch-side interface (an inode of a namespace that is gone
+    is soon given to somebody else's)."""
     pids = pids_in_netns(inode)
-    if not pids or eth0_mac(pids[0]) != mac:
+    if not pids:
+        return
+    try:
+        peer_index = int(Path(f"/sys/class/net/{peer}/ifindex").read_text())
+    except (OSError, ValueError):
+        return
+    if eth0_of(pids[0]) != (mac, peer_index):
         return
     _kill([(pid, start_ticks(pid) or 0, f"in {node}") for pid in pids], report)
 
@@ -86,8 +96,8 @@ def clean_run(rec: Recorded, force: bool = False) -> CleanupReport:
         return report
     _kill(rec.procs, report)
     _kill([(pid, ticks, f"mininet:{name}") for name, pid, ticks in rec.nodes], report)
-    for node, inode, mac in rec.hostns:
-        kill_netns(node, inode, mac, report)
+    for node, inode, mac, peer in rec.hostns:
+        kill_netns(node, inode, mac, peer, report)
     for iface in rec.ifaces:
         _delete_link(iface, report)
     for bridge in rec.bridges:

@@ -237,7 +237,9 @@ class Network:
         for h in self.topo.hosts:
             node = net.addHost(self.node_name(h.name), ip=None, mac=h.mac)
             self.state.add_process("node", node.pid, node.name)
-            self.state.add("hostns", node.name, netns_inode(node.pid), h.mac)
+            sw, port, _ = self.topo.host_attachment(h.name)
+            peer = self.intf_name(sw, port)
+            self.state.add("hostns", node.name, netns_inode(node.pid), h.mac, peer)
         for s in self.topo.switches:
             params: dict[str, Any] = dict(
                 cls=self.switch_cls,

@@ -12,8 +12,9 @@ shell fallback scripts/clean-net.sh too):
     bridge <name>                    a Linux bridge
     link <name> <end-a> <end-b>      a topology link: its switch-side interfaces (root
                                      namespace), "-" for a host's end
-    hostns <node> <inode> <mac>      a host's network namespace (nsfs inode) and the MAC of
-                                     its eth0 (checked before anything in it is killed)
+    hostns <node> <inode> <mac> <peer>  a host's network namespace (nsfs inode), the MAC of
+                                     its eth0 and the root-namespace interface at the other
+                                     end (both checked before anything in it is killed)
 
 A process is named by pid and its start time in clock ticks since boot (field 22 of
 /proc/PID/stat), so a recycled pid is never mistaken for ours.
@@ -116,7 +117,7 @@ class Recorded:
     ifaces: list[str] = field(default_factory=list)
     bridges: list[str] = field(default_factory=list)
     links: dict[str, tuple[str, str]] = field(default_factory=dict)
-    hostns: list[tuple[str, int, str]] = field(default_factory=list)
+    hostns: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     @property
     def owner_alive(self) -> bool:
@@ -146,7 +147,7 @@ def read(path: Path) -> Recorded:
             elif kind == "link":
                 rec.links[rest[0]] = (rest[1], rest[2])
             elif kind == "hostns":
-                rec.hostns.append((rest[0], int(rest[1]), rest[2]))
+                rec.hostns.append((rest[0], int(rest[1]), rest[2], rest[3]))
         except (IndexError, ValueError):
             continue  # a line cut short by a crash: skip it, keep the rest
     return rec

@@ -177,3 +177,24 @@ def test_an_exception_inside_the_network_tears_down(prefix: str, tmp_path: Path)
         _ = 1 / 0
     assert our_interfaces(prefix) == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cleanup_spares_a_namespace_that_is_not_surely_ours(prefix: str, tmp_path: Path) -> None:
+    # somebody else's namespace that happens to have the inode a dead run recorded
+    other = subprocess.Popen(["unshare", "--net", "sleep", "60"], start_new_session=True)
+    try:
+        wait_exec(other.pid, "sleep")
+        inode = netns_inodes()[other.pid]
+        owner = subprocess.Popen([sys.executable, "-c", "pass"])
+        owner.wait()
+        (tmp_path / "dead.state").write_text(
+            f"owner {owner.pid} 1\nprefix {prefix}\n"
+            f"hostns {prefix}h1 {inode} 02:00:00:00:00:01 lo\n"
+        )
+        from testbed.cleanup import cleanup
+
+        [report] = cleanup(state_dir=tmp_path)
+        assert report.killed == []
+        assert other.poll() is None
+    finally:
+        other.kill()
