@@ -179,6 +179,8 @@ class Compiler:
         # struct type id -> fields the program or the runtime ever writes; the others are
         # class-level constants of the generated class (cheaper creation and copies)
         self.written: dict[int, set[str]] = {}
+        self.hidden_used: set[str] = set()  # v1model per-packet state the program uses
+        self.struct_slots: dict[int, list[tuple[str, str]]] = {}  # struct id -> slots, inits
 
     # ---- helpers --------------------------------------------------------------------------
     def fresh(self, base: str = "t") -> str:
@@ -374,14 +376,19 @@ class Compiler:
             else:
                 consts.append((py_attr(n), t))
         # standard_metadata also carries v1model's hidden per-packet state
-        hidden = (
-            ["_clone", "_resub", "_recirc", "_trunc"] if s.name == "standard_metadata_t" else []
-        )
+        # standard_metadata carries v1model's hidden per-packet state the program uses; the
+        # rest reads as None from the class
+        hidden = []
+        if s.name == "standard_metadata_t":
+            hidden = [h for h in ("_clone", "_resub", "_recirc", "_trunc") if h in self.hidden_used]
+            for h in ("_clone", "_resub", "_recirc", "_trunc"):
+                if h not in hidden:
+                    consts.append((h, None))
         o(f"class {s.py}:")
         o.ind += 1
         o(f"__slots__ = {tuple([n for n, _ in slots] + hidden)!r}")
         for n, t in consts:
-            o(f"{n} = {self.init_value(t)}")
+            o(f"{n} = {self.init_value(t) if t is not None else None}")
         o("def __init__(self):")
         for n, t in slots:
             o(f"    self.{n} = {self.init_value(t)}")
@@ -389,7 +396,14 @@ class Compiler:
             o(f"    self.{n} = None")
         if not slots and not hidden:
             o("    pass")
+        self.struct_slots[id(s)] = [(n, self.init_value(t)) for n, t in slots] + [
+            (h, "None") for h in hidden
+        ]
         o("def _copy(self):")
+        if not slots and not hidden:
+            o("    return self  # nothing in it can change")
+            o.ind -= 1
+            return
         o(f"    c = _new({s.py})")
         for n in hidden:
             o(f"    c.{n} = self.{n}")
@@ -495,17 +509,27 @@ class Compiler:
         o = self.out
         o("def PIPELINE(frame, port, itype, old_meta, fl, out, rt):")
         o.ind += 1
-        o("sm = S_standard_metadata_t()")
-        o("sm.ingress_port = port; sm.instance_type = itype; sm.packet_length = len(frame)")
-        o(f"hdr = {hdr_t.py}(); meta = {meta_t.py}()")
+        # the three structs are created inline (no __init__ call)
+        sm_t = self.types["standard_metadata_t"]
+        given = {"ingress_port": "port", "instance_type": "itype", "packet_length": "len(frame)"}
+        for var, t in (("sm", sm_t), ("hdr", hdr_t), ("meta", meta_t)):
+            o(f"{var} = _new({t.py})")
+            for n, init in self.struct_slots[id(t)]:
+                o(f"{var}.{n} = {given.get(n, init) if var == 'sm' else init}")
         o("if fl is not None: rt.preserve(old_meta, fl, meta)")
-        o(f"off = {blocks['parser']}(frame, sm, hdr, meta, sm)")
         o("_sm = sm")
+        o("_pkt = frame")
+        ps, lines = self.inline_blocks["parser"]
+        for p, a in zip(ps, ["hdr", "meta", "sm"], strict=True):
+            o(f"{p} = {a}")
+        for line in lines[:-1]:  # the last line is `return off`
+            o(line.replace("return off", "break") if line.strip() == "return off" else line)
         for line in self.inline("verify", ["hdr", "meta"]):
             o(line)
         for line in self.inline("ingress", ["hdr", "meta", "sm"]):
             o(line)
-        o("if sm._clone is not None or sm._resub is not None or sm.mcast_grp:")
+        checks = [f"sm.{h} is not None" for h in ("_clone", "_resub") if h in self.hidden_used]
+        o(f"if {' or '.join([*checks, 'sm.mcast_grp'])}:")
         o("    return rt.after_ingress(frame, off, sm, hdr, meta, out)")
         o("port = sm.egress_spec")
         o("if port == 511: return None")
@@ -514,23 +538,45 @@ class Compiler:
         o.ind -= 1
         o("def EGRESS(port, hdr, meta, sm, payload, out, rt):")
         o.ind += 1
+        n0 = len(o.lines)
         o("_sm = sm")
         o("sm.egress_port = port; sm.egress_spec = 0")
         self.gen_egress_tail(blocks, "payload")
+        body = [ln[4:] for ln in o.lines[n0:]]
         o.ind -= 1
+        # REPLICATE: the replicas of a multicast group, EGRESS inlined into the loop
+        o("def REPLICATE(nodes, hdr0, meta0, sm0, payload, out, rt):")
+        o("    for rid, ports in nodes:")
+        o("        for port in ports:")
+        o("            sm = sm0._copy(); sm.egress_rid = rid")
+        o("            hdr = hdr0._copy(); meta = meta0._copy()")
+        for ln in body:
+            stripped = ln.strip()
+            ind = ln[: len(ln) - len(ln.lstrip())]
+            if stripped == "return None":
+                o.lines.append("            " + ind + "continue")
+            elif stripped.startswith("return rt.finish_egress("):
+                o.lines.append("            " + ind + stripped[len("return ") :])
+                o.lines.append("            " + ind + "continue")
+            else:
+                o.lines.append("            " + ln)
 
     def gen_egress_tail(self, blocks: dict[str, str], payload: str) -> None:
         o = self.out
         for line in self.inline("egress", ["hdr", "meta", "sm"]):
             o(line)
-        o(
-            "if sm._clone is not None or sm._recirc is not None or sm._trunc is not None "
-            "or sm.egress_spec == 511:"
-        )
+        hidden = ("_clone", "_recirc", "_trunc")
+        checks = [f"sm.{h} is not None" for h in hidden if h in self.hidden_used]
+        o(f"if {' or '.join([*checks, 'sm.egress_spec == 511'])}:")
         o(f"    return rt.finish_egress(port, hdr, meta, sm, {payload}, out, 0)")
         for line in self.inline("compute", ["hdr", "meta"]):
             o(line)
-        o(f"out.append((port, {blocks['deparser']}(sm, hdr, {payload})))")
+        ps, lines = self.inline_blocks["deparser"]
+        o(f"{ps[0]} = hdr")
+        o(f"_payload = {payload}")
+        for line in lines[:-1]:  # the last line returns the frame
+            o(line)
+        o("out.append((port, b''.join(_out)))")
         o("return None")
 
     def collect_field_lists(self, meta: Struct) -> None:
@@ -579,6 +625,7 @@ class Compiler:
             if s.name in ("accept", "reject"):
                 raise error(s.loc, f"state {s.name} cannot be redefined")
         o(f"def {py}(_pkt, _sm, {', '.join(ps)}):")
+        n0 = len(o.lines)
         o.ind += 1
         o("off = 0")
         o(f"st = {states['start']}")
@@ -602,6 +649,7 @@ class Compiler:
         o("        _sm.parser_error = _e.code")
         o("return off")
         o.ind -= 1
+        self.inline_blocks["parser"] = (ps, [ln[4:] for ln in o.lines[n0:]])
         return py
 
     def goto(self, name: A.Name, states: dict[str, int]) -> str:
@@ -674,6 +722,7 @@ class Compiler:
     def deparser_block(self, py: str, d: A.ControlDecl, scope: Scope, ps: list[str]) -> str:
         o = self.out
         o(f"def {py}(_sm, {', '.join(ps)}, _payload):")
+        n0 = len(o.lines)
         o.ind += 1
         o("_out = []")
         o("_a = _out.append")
@@ -685,6 +734,7 @@ class Compiler:
         o("_a(_payload)")
         o("return b''.join(_out)")
         o.ind -= 1
+        self.inline_blocks["deparser"] = (ps, [ln[4:] for ln in o.lines[n0:]])
         return py
 
     def emit(self, e: E, o: Out) -> None:
@@ -1572,12 +1622,14 @@ class Compiler:
             fl = "None"
             if name == "clone_preserving_field_list":
                 fl = str(self.field_list_arg(args[2], scope))
+            self.hidden_used.add("_clone")
             o(f"_sm._clone = ({kind!r}, {sess.code}, {fl})")
             return
         if name in ("resubmit_preserving_field_list", "recirculate_preserving_field_list"):
             need(1, f"{name}(index)")
             fl = self.field_list_arg(args[0], scope)
             attr = "_resub" if name.startswith("resubmit") else "_recirc"
+            self.hidden_used.add(attr)
             o(f"_sm.{attr} = {fl}")
             return
         if name in ("resubmit", "recirculate", "clone3"):
@@ -1587,6 +1639,7 @@ class Compiler:
         if name == "truncate":
             need(1, "truncate(length)")
             ln = self.expr(args[0], scope, Bits(32))
+            self.hidden_used.add("_trunc")
             o(f"_sm._trunc = {ln.code}")
             return
         raise error(c.loc, f"unsupported construct: extern {name}")

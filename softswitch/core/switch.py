@@ -115,6 +115,7 @@ class Switch:
         self.preserve = self._preserve  # the generated PIPELINE's name for it
         self.groups: dict[int, list[Replica]] = {}
         self._group_nodes: dict[int, list[tuple[int, list[int]]]] = {}
+        self._group_size: dict[int, int] = {}
         self.sessions: dict[int, tuple[list[Replica], int, int]] = {}
         # passes_dropped: ingress passes over MAX_PASSES (resubmit/recirculate loops);
         # copies_dropped: egress copies over MAX_COPIES; errors: frames lost to a softswitch bug
@@ -123,6 +124,7 @@ class Switch:
         self._pending: deque = deque()  # ingress passes to come for the current input frame
         self._pipe = ns["PIPELINE"]
         self._egress_copy = ns["EGRESS"]
+        self._replicate = ns["REPLICATE"]
 
     # ---- tables ---------------------------------------------------------------------------
     def _table(self, name: str) -> Table:
@@ -188,6 +190,7 @@ class Switch:
         with self.lock:
             self.groups[group] = list(replicas)
             self._group_nodes[group] = _nodes(replicas)
+            self._group_size[group] = sum(len(p) for _, p in self._group_nodes[group])
 
     def delete_multicast_group(self, group: int) -> None:
         with self.lock:
@@ -195,6 +198,7 @@ class Switch:
                 raise SwitchError("NOT_FOUND", f"no multicast group {group}")
             del self.groups[group]
             del self._group_nodes[group]
+            del self._group_size[group]
 
     def multicast_groups(self) -> dict[int, list[Replica]]:
         with self.lock:
@@ -333,7 +337,8 @@ class Switch:
                     csm.packet_length = len(frame)
                     csm.egress_rid = r.instance
                     self.egress_full(r.port, chdr, cmeta, csm, frame[coff:], out, sess[2])
-        sm._clone = None
+        if clone is not None:
+            sm._clone = None
         if sm._resub is not None:
             self._pending.append((frame, 0, RESUBMIT, meta, sm._resub))
             return
@@ -344,6 +349,11 @@ class Switch:
             if not nodes:
                 return
             sm.instance_type = REPLICATION
+            n = self._group_size[grp]
+            if self._copies + n <= MAX_COPIES:
+                self._copies += n
+                self._replicate(nodes, hdr, meta, sm, payload, out, self)
+                return
             egress = self._egress_copy
             for rid, ports in nodes:
                 for p in ports:
@@ -377,7 +387,8 @@ class Switch:
     ) -> None:
         """After egress: E2E clone, drop, compute checksum, deparse, truncation, recirculation."""
         clone = sm._clone
-        sm._clone = None
+        if clone is not None:
+            sm._clone = None
         if clone is not None and clone[0] == "E2E":
             sess = self.sessions.get(clone[1])
             if sess is not None:
