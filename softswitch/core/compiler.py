@@ -2053,7 +2053,12 @@ class Compiler:
             v = fold(a.const << b.const if n.op == "<<" else a.const >> b.const, t)
             return E(repr(v), t, v)
         if n.op == "<<":
-            return E(wrap(f"{a.code} << {b.code}", t), t)
+            if b.const is not None:
+                if b.const >= t.width:
+                    return E("0", t, None)
+                return E(wrap(f"{a.code} << {b.const}", t), t)
+            # a shift amount from the packet must not build a huge int first
+            return E(wrap(f"shl({a.code}, {b.code}, {t.width})", t), t)
         return E(f"({a.code} >> {b.code})", t)
 
     def concat(self, n: A.Binary, a: E, b: E) -> E:

@@ -26,6 +26,7 @@ __all__ = [
     "lookahead",
     "mk",
     "p4_random",
+    "shl",
 ]
 
 _new = object.__new__
@@ -119,6 +120,11 @@ def advance(pkt: bytes, off: int, nbits: int) -> int:
     if end > len(pkt):
         raise PErr(1)
     return end
+
+
+def shl(a: int, b: int, width: int) -> int:
+    """a << b for a value of `width` bits: 0 once b reaches the width."""
+    return a << b if b < width else 0
 
 
 def div0(a: int, b: int, mod: bool) -> int:

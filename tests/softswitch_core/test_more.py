@@ -166,3 +166,19 @@ def test_exact_lookup_with_two_keys(build) -> None:  # type: ignore[no-untyped-d
     )
     assert fields(sw.process(0, frame(1, 0, 2))[0][1])[1] == 7
     assert fields(sw.process(0, frame(1, 0, 3))[0][1])[1] == 0
+
+
+def test_shift_by_a_packet_value_is_bounded(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        ingress="apply { sm.egress_spec = 1; hdr.h.a = hdr.h.a << hdr.h.d;"
+        " hdr.h.c = hdr.h.c << hdr.h.b; hdr.h.b = 8w1 << 9; }"
+    )
+    sw = Switch(p)
+    # a shift by 2**31 must not build a 2**31-bit int: the result is simply 0
+    assert fields(sw.process(0, frame(0xFF, 3, 0x0101, 0x80000000))[0][1]) == (
+        0,
+        0,
+        0x0808,
+        1 << 31,
+    )
+    assert fields(sw.process(0, frame(0x81, 20, 0xFFFF, 1))[0][1]) == (0x02, 0, 0, 1)
