@@ -108,20 +108,34 @@ def tree_switches(net: Net, paths: dict[str, list[int]]) -> dict[str, int]:
 def switch_state(
     net: Net, tech: str, paths: dict[str, list[int]], n_gpu: int
 ) -> list[tuple[str, str, int, int | None]]:
-    """(switch, table, entries, replicas) per switch for one technology's delivery state.
+    """(switch, table, entries, replicas) per switch for one technology's delivery state, in
+    the structure the controller installs (controlplane.translate), not counting the unicast
+    routes every technology also needs for repairs:
 
-    unicast: one /32 route per host on every switch. BIER: one BIFT entry per BFR-id (GPU
-    host) on every switch, whatever the receiver set. SR-P2MP: one replication segment per
-    tree node, its replicas the branches. PIM-SM: (*,G) and (S,G) on every on-tree router
-    (the static RP at the source's first-hop router puts both trees on the same links)."""
+    unicast: one /32 route per host on every switch. BIER: per BitString set (SI) one F-BM
+    row per BIER neighbour, and one decapsulation entry per local GPU host, whatever the
+    receiver set. SR-P2MP: per tree node its replication segment: the SID entry and one
+    branch entry per replica, and the replication group. PIM-SM: (*,G) and (S,G) on every
+    on-tree router (the static RP at the source's first-hop router: both trees coincide)."""
     switches = [s.name for s in net.topo.switches]
     out: list[tuple[str, str, int, int | None]] = []
     if tech == "unicast":
         out = [(s, "ipv4_routes", len(net.hosts), None) for s in switches]
     elif tech == "bier":
-        out = [(s, "bift", n_gpu, None) for s in switches]
+        sets = max(1, -(-n_gpu // 256))
+        peers: dict[str, set[str]] = {s: set() for s in switches}
+        local: dict[str, int] = dict.fromkeys(switches, 0)
+        gpus = {h.name for h in net.topo.gpu_hosts()}
+        for u, v in net.edges:
+            if u in peers and v in peers:
+                peers[u].add(v)
+            elif u in peers and v in gpus:
+                local[u] += 1
+        out = [(s, "bift", sets * len(peers[s]) + local[s], None) for s in switches]
     elif tech == "sr-p2mp":
-        out = [(s, "replication_segment", 1, r) for s, r in tree_switches(net, paths).items()]
+        for s, r in tree_switches(net, paths).items():
+            out.append((s, "sr_segment", 1 + r, None))
+            out.append((s, "replication_groups", 1, r))
     elif tech == "pim-sm":
         for s, r in tree_switches(net, paths).items():
             out.append((s, "mroute_sg", 1, r))
@@ -143,16 +157,17 @@ def new_set_cost(
     old: dict[str, list[int]] | None,
 ) -> SetCost:
     """What making a receiver set deliverable costs. unicast, BIER: nothing. SR-P2MP: a new tree
-    instance make-before-break (SID entry + group per node, root move, then delete the old
-    instance; two write rounds on the critical path). PIM-SM: joins on new branches and prunes
-    on old ones, hop by hop."""
+    instance make-before-break (per node the group, its branches and the SID entry; the root
+    move; then the old instance deleted; two write rounds on the critical path). PIM-SM: joins
+    on new branches and prunes on old ones, hop by hop."""
     ms = 1e-3
     if tech in ("unicast", "bier"):
         return SetCost(0, 0.0)
     if tech == "sr-p2mp":
-        n_new = len(tree_switches(net, new))
-        n_old = len(tree_switches(net, old)) if old else 0
-        writes = 2 * n_new + 1 + 2 * n_old
+        # per node: the group, a branch entry per replica, the SID entry
+        n_new = sum(2 + r for r in tree_switches(net, new).values())
+        n_old = sum(2 + r for r in tree_switches(net, old).values()) if old else 0
+        writes = n_new + 1 + n_old
         return SetCost(writes, (timing.compute_ms + 2 * timing.write_ms) * ms)
     new_e = tree_edges(new)
     old_e = tree_edges(old) if old else set()

@@ -107,6 +107,7 @@ def state_per_switch(res: Results, round_: int = 0) -> Figure:
     fig, ax = plt.subplots(figsize=(max(6, 0.3 * len(pivot)), 4))
     if len(pivot):
         pivot.plot.bar(ax=ax, width=0.8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_ylabel("entries")
     ax.set_title(f"Delivery state per switch, round {round_}, {_kind(res)}")
     fig.tight_layout()
@@ -154,8 +155,9 @@ def new_set_cost(res: Results) -> Figure:
     g = ns.groupby(["technology", "action"], sort=False)[["writes", "duration_s"]].mean()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     if len(g):
-        g["writes"].unstack().plot.bar(ax=a1)
+        g["writes"].unstack().plot.bar(ax=a1, legend=False)
         (g["duration_s"] * 1e3).unstack().plot.bar(ax=a2)
+        a2.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     a1.set_ylabel("writes (PIM-SM: join/prune messages)")
     a2.set_ylabel("control-plane time (ms)")
     fig.suptitle(f"Cost of making a receiver set deliverable, {_kind(res)}")

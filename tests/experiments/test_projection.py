@@ -162,11 +162,16 @@ def test_tree_state_per_technology() -> None:
         for out in [run(TREE, tech, ["h2", "h3"])[0]]
     }
     assert state["unicast"][("s1", "ipv4_routes")] == (5, None)  # a route per host
-    assert state["bier"][("s3", "bift")] == (4, None)  # a bit per GPU host, even off-tree
+    # BIER: an F-BM row per neighbour and a decapsulation entry per local GPU host, even off
+    # the tree: s1 has neighbours s2 and s3; s3 has s1 and two GPU hosts
+    assert state["bier"][("s1", "bift")] == (2, None)
+    assert state["bier"][("s3", "bift")] == (3, None)
     # SR-P2MP: segments on s1 (one branch) and s2 (two branches); s3 is off the tree
     assert state["sr-p2mp"] == {
-        ("s1", "replication_segment"): (1, 1),
-        ("s2", "replication_segment"): (1, 2),
+        ("s1", "sr_segment"): (2, None),
+        ("s1", "replication_groups"): (1, 1),
+        ("s2", "sr_segment"): (3, None),
+        ("s2", "replication_groups"): (1, 2),
     }
     assert state["pim-sm"][("s2", "mroute_sg")] == (1, 2)
     assert ("s3", "mroute_sg") not in state["pim-sm"]
@@ -275,8 +280,9 @@ def test_new_set_cost() -> None:
         costs[tech] = (c["writes"], c["duration_s"])
     assert costs["unicast"] == (0, 0.0)
     assert costs["bier"] == (0, 0.0)  # the sender writes another BitString
-    # SR-P2MP: new instance on s1, s2, s3 (2 writes each), root move, old instance s1, s2
-    assert costs["sr-p2mp"][0] == 2 * 3 + 1 + 2 * 2
+    # SR-P2MP: new instance (group + branches + SID): s1 2+2, s2 2+1, s3 2+1; the root move;
+    # the old instance deleted: s1 2+1, s2 2+2
+    assert costs["sr-p2mp"][0] == (4 + 3 + 3) + 1 + (3 + 4)
     assert costs["sr-p2mp"][1] == pytest.approx(0.012)
     # PIM-SM: join s1->s3 (switch link), prune none between switches
     assert costs["pim-sm"][0] == 1

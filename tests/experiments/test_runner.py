@@ -189,9 +189,7 @@ def test_run_reports_a_bad_description(tmp_path) -> None:
 
 
 def test_pim_rows_from_pimsm_records() -> None:
-    from pimsm.experiment import PimRunResult
     from pimsm.records import LinkEvent, MrouteEntry, Outage, RouterMcastState, TreeBuild
-    from pimsm.timers import Timers
 
     def mroute(router: str, source: str) -> MrouteEntry:
         return MrouteEntry(
@@ -220,13 +218,15 @@ def test_pim_rows_from_pimsm_records() -> None:
                t_last_before=49.99, t_resume=50.01, outage_s=0.02, lost_datagrams=0,
                affected=False, recovered=True),
     ]  # fmt: skip
-    result = PimRunResult(
-        topology="diamond", bfd=False, timers=Timers(), rp_router="s1", rp_address="10.255.0.1",
-        host_addresses={}, converge_s=5.0, rate_pps=100, payload_bytes=200,
-        tree_builds=[TreeBuild(receiver="h2", t_join=10.0, t_first_data=10.25, seconds=0.25)],
-        state=state, steady_link_bytes=[], steady_s=2.0, failure=ev, outages=outs,
-        state_after_failure=[], notes=[],
-    )  # fmt: skip
+    # the fields of pimsm.experiment.PimRunResult that pim_rows reads, as its model_dump()
+    result = {
+        "state": [st.model_dump() for st in state],
+        "tree_builds": [
+            TreeBuild(receiver="h2", t_join=10.0, t_first_data=10.25, seconds=0.25).model_dump()
+        ],
+        "failure": ev.model_dump(),
+        "outages": [o.model_dump() for o in outs],
+    }
     keys = {**KEYS, "technology": "pim-sm"}
     got = {t: rows(t, rs) for t, rs in pim_rows(result, keys).items()}
     sw = got["switches"]
