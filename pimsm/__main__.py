@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tree build {tb.receiver}: {tb.seconds}")
         for st in res.state:
             print(f"state {st.router}: {st.entries} mroute entries")
+        if res.timeline:
+            print(f"detected after {res.timeline.detection_s} s by {res.timeline.detected_by}")
+            print(f"data restored at every affected receiver after {res.timeline.restore_s} s")
         for o in res.outages:
             print(f"outage {o.receiver}: {o.outage_s} s, {o.lost_datagrams} lost")
     else:

@@ -10,6 +10,7 @@ router next to the model store.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pimsm.addressing import Plan, plan
 from pimsm.timers import Timers
@@ -27,7 +28,17 @@ class RouterConfig:
 
 
 def _header(router: str) -> list[str]:
-    return ["frr defaults traditional", f"hostname {router}", "!"]
+    # microsecond log stamps: failure detection is read from the logs (pimsm.events)
+    return ["frr defaults traditional", f"hostname {router}", "log timestamp precision 6", "!"]
+
+
+def with_log_file(text: str, path: Path) -> str:
+    """The daemon's file with its log target (the precision above applies to it, not to the
+    command line's --log) after the header."""
+    head, sep, rest = text.partition("log timestamp precision 6\n")
+    if not sep:
+        raise ValueError("configuration text lacks the generated header")
+    return f"{head}{sep}log file {path} informational\n{rest}"
 
 
 def zebra_conf(p: Plan, router: str) -> str:
@@ -70,6 +81,7 @@ def ospfd_conf(p: Plan, router: str, t: Timers, bfd: bool) -> str:
     lines += [
         "router ospf",
         f" ospf router-id {p.loopbacks[router]}",
+        " log-adjacency-changes detail",
         f" timers throttle spf {t.spf_delay_ms} {t.spf_hold_ms} {t.spf_max_hold_ms}",
         f" timers throttle lsa all {t.lsa_throttle_ms}",
         f" timers lsa min-arrival {t.lsa_min_arrival_ms}",

@@ -7,9 +7,17 @@ import time
 
 from pydantic import BaseModel, ConfigDict
 
+from pimsm.events import failure_timeline
 from pimsm.measure import link_bytes, mcast_state_all, outage, read_counters, tree_build
 from pimsm.network import DelayPolicy, FailureMode, PimNetwork
-from pimsm.records import LinkBytes, LinkEvent, Outage, RouterMcastState, TreeBuild
+from pimsm.records import (
+    FailureTimeline,
+    LinkBytes,
+    LinkEvent,
+    Outage,
+    RouterMcastState,
+    TreeBuild,
+)
 from pimsm.session import ProbeSession
 from pimsm.timers import Timers
 from topologies.model import Topology
@@ -33,6 +41,7 @@ class PimRunResult(BaseModel):
     steady_s: float
     failure: LinkEvent | None
     outages: list[Outage]
+    timeline: FailureTimeline | None
     state_after_failure: list[RouterMcastState]
     notes: list[str]
 
@@ -69,7 +78,7 @@ def run(
         before = read_counters(net)
         time.sleep(steady_s)
         steady = link_bytes(net, before, read_counters(net))
-        ev, outs, state_after = None, [], []
+        ev, outs, state_after, timeline = None, [], [], None
         if fail is not None:
             ev = s.fail_link(fail[0], fail[1], mode)
             bound = net.timers.repair_bound_s(bfd)
@@ -81,6 +90,7 @@ def run(
                 if all(o.recovered and now - (o.t_resume or 0) > 1.0 for o in outs):
                     break
             state_after = mcast_state_all(net)
+            timeline = failure_timeline(net, ev, outs)
         s.stop()
         return PimRunResult(
             topology=topo.name,
@@ -98,6 +108,7 @@ def run(
             steady_s=steady_s,
             failure=ev,
             outages=outs,
+            timeline=timeline,
             state_after_failure=state_after,
             notes=list(net.notes),
         )

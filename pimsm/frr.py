@@ -1,8 +1,9 @@
 """FRR daemons of one router: config files, start in the router's namespace, vtysh, stop.
 
 Everything a router's daemons write lives in its own directory under the run directory:
-`<daemon>.conf`, `<daemon>.pid` (-i), `<daemon>.vty` (--vty_socket), `zserv.api` (-z) and
-`<daemon>.log`. The daemons run in the foreground as children of this process (not -d), so
+`<daemon>.conf` (the generated text plus its `log file`), `<daemon>.pid` (-i), `<daemon>.vty`
+(--vty_socket), `zserv.api` (-z), `<daemon>.log` (microsecond stamps) and `<daemon>.stdout`
+(start-up messages). The daemons run in the foreground as children of this process (not -d), so
 their pids are known from the start; they run as the `frr` user, which owns the directory.
 vtysh talks to them over the unix sockets from the root namespace.
 """
@@ -20,6 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from pimsm.config import with_log_file
 
 FRR_DIR = Path("/usr/lib/frr")
 VTYSH = shutil.which("vtysh") or "/usr/bin/vtysh"
@@ -51,10 +54,13 @@ class FrrRouter:
     def write_files(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         for daemon, text in self.files.items():
-            (self.dir / f"{daemon}.conf").write_text(text)
+            (self.dir / f"{daemon}.conf").write_text(with_log_file(text, self.log_path(daemon)))
         frr = pwd.getpwnam("frr")
         for p in [self.dir, *self.dir.iterdir()]:
             os.chown(p, frr.pw_uid, frr.pw_gid)
+
+    def log_path(self, daemon: str) -> Path:
+        return self.dir / f"{daemon}.log"
 
     def daemons(self) -> list[str]:
         return [d for d in START_ORDER if d in self.files]
@@ -71,8 +77,9 @@ class FrrRouter:
             str(d),
             "-z",
             str(d / "zserv.api"),
+            # until the configuration's own `log file` takes over: stdout (<daemon>.stdout)
             "--log",
-            f"file:{d / (daemon + '.log')}",
+            "stdout",
             "--log-level",
             "informational",
         ]

@@ -115,3 +115,26 @@ class Outage(_Rec):
     lost_datagrams: int | None
     affected: bool  # the gap is longer than 3 nominal send intervals
     recovered: bool
+
+
+class LogEvent(_Rec):
+    router: str
+    daemon: str
+    t: float  # monotonic, converted from the log's wall-clock stamp
+    message: str
+
+
+class FailureTimeline(_Rec):
+    """When the routers at a failed link noticed (first OSPF adjacency loss or PIM neighbour
+    loss on that link's interfaces, from their logs) and when the last affected receiver got
+    data again."""
+
+    link: str
+    mode: str
+    bfd: bool
+    t_fail: float
+    t_detected: float | None
+    detected_by: str | None  # router/daemon: the log message
+    t_data_restored: float | None  # the latest t_resume among affected receivers
+    detection_s: float | None
+    restore_s: float | None

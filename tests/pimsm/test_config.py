@@ -15,6 +15,7 @@ from topologies.model import Topology
 S1_ZEBRA = """\
 frr defaults traditional
 hostname s1
+log timestamp precision 6
 !
 interface lo
  ip address 10.255.0.1/32
@@ -32,6 +33,7 @@ interface eth2
 S1_OSPFD_BFD = """\
 frr defaults traditional
 hostname s1
+log timestamp precision 6
 !
 interface lo
  ip ospf area 0.0.0.0
@@ -52,6 +54,7 @@ interface eth2
 !
 router ospf
  ospf router-id 10.255.0.1
+ log-adjacency-changes detail
  timers throttle spf 0 50 500
  timers throttle lsa all 0
  timers lsa min-arrival 0
@@ -62,6 +65,7 @@ router ospf
 S2_PIMD_BFD = """\
 frr defaults traditional
 hostname s2
+log timestamp precision 6
 !
 ip pim rp 10.255.0.1 239.0.0.0/8
 ip pim join-prune-interval 5
@@ -89,6 +93,7 @@ interface eth2
 S1_BFDD = """\
 frr defaults traditional
 hostname s1
+log timestamp precision 6
 !
 bfd
  profile pimfast
@@ -108,7 +113,8 @@ def test_exact_text_for_pair_with_bfd(pair: Topology) -> None:
     assert c["s2"].files["pimd"] == S2_PIMD_BFD
     assert c["s1"].files["bfdd"] == S1_BFDD
     assert c["s1"].files["staticd"] == (
-        "frr defaults traditional\nhostname s1\nip route 10.0.0.1/32 10.100.1.2\n!\n"
+        "frr defaults traditional\nhostname s1\nlog timestamp precision 6\n"
+        "ip route 10.0.0.1/32 10.100.1.2\n!\n"
     )
 
 

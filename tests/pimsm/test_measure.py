@@ -105,3 +105,22 @@ def test_open_gap_at_t_end_is_not_a_recovery() -> None:
     arr += [(i, 12.0 + (i - 1200) / 100) for i in range(1200, 1300)]
     o = outage(_log(arr), ev, interval_s=0.01, t_end=13.5)
     assert o.recovered and o.outage_s == pytest.approx(12.0 - 10.013)
+
+
+def test_read_log_converts_stamps_to_monotonic(tmp_path) -> None:
+    from datetime import datetime
+
+    from pimsm.events import read_log
+
+    f = tmp_path / "ospfd.log"
+    f.write_text(
+        "2026/11/28 04:11:36.250000 OSPF: [Y05P2-YJVXY] AdjChg: Nbr 10.255.0.2 on eth2:x: "
+        "Full -> Deleted (InactivityTimer)\n"
+        "2026/11/28 04:11:36 OSPF: [ABCDE-FGHIJ] a line from before the precision applied\n"
+    )
+    wall = datetime(2026, 11, 28, 4, 11, 36, 250000).timestamp()
+    (ev,) = read_log("s1", "ospfd", f, offset=wall - 1000.0)
+    assert (ev.router, ev.daemon) == ("s1", "ospfd")
+    assert ev.t == pytest.approx(1000.0)
+    assert ev.message.startswith("AdjChg: Nbr 10.255.0.2 on eth2:x: Full -> Deleted")
+    assert read_log("s1", "pimd", tmp_path / "absent.log", 0.0) == []

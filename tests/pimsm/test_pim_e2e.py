@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from pimsm.events import failure_timeline
 from pimsm.measure import (
     forwarding_peers,
     link_bytes,
@@ -116,6 +117,15 @@ def test_diamond_join_leave_failover(diamond: Topology, bfd: bool, mode: str) ->
         print(
             f"\noutage {mode} bfd={bfd}: {o.outage_s:.3f} s, {o.lost_datagrams} lost (<{bound} s)"
         )
+
+        # the routers at s1-s2 noticed (FRR's own logs): at once on carrier loss, else within
+        # the dead interval or the BFD detection time (plus scheduling slack)
+        tl = failure_timeline(net, ev, [o])
+        assert tl.detection_s is not None and tl.detected_by is not None, tl
+        limit = 1.0 if mode == "carrier" else net.timers.detection_bound_s(bfd) + 1.0
+        assert 0 <= tl.detection_s < limit, tl
+        assert ("BFD" in tl.detected_by) == (bfd and mode == "silent"), tl.detected_by
+        print(f"detected after {tl.detection_s:.3f} s: {tl.detected_by}")
 
         assert forwarding_peers(net, mcast_state(net, "s1"), "239.1.0.1") >= {"s3"}
         assert "s4" in forwarding_peers(net, mcast_state(net, "s3"), "239.1.0.1")
