@@ -760,8 +760,9 @@ def print_user_table(
     sweep = exp.sweep.parameter if exp.sweep else None
     table = Table(
         title=f"PROJECTION (flow model, not measured): {exp.name}",
-        caption="minutes: until the last receiver has every byte (mean per round); "
-        "bytes per round; new set: per change of receivers (PIM-SM: join/prune messages)",
+        caption="minutes: until the last receiver has every byte (mean per round); bytes per "
+        "round, WAN bytes summed over WAN links (a byte crossing three counts three times); "
+        "new set: per change of receivers (PIM-SM: join/prune messages)",
     )
     cols = ["technology", "GPU hosts", "minutes", "vs unicast", "WAN bytes", "source egress"]
     cols += ["state entries", "new set", "max outage"]
