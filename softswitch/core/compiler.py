@@ -332,6 +332,7 @@ class Compiler:
                 raise error(f.loc, f"header field {f.name} has type {t}: only bit<W>/int<W>")
             fields.append((f.name, t))
         h = Header(d.name, fields, d.annotations, "H_" + mangle(d.name))
+        h.field_annotations = [f.annotations for f in d.fields]  # type: ignore[attr-defined]
         self.types[d.name] = h
         self.headers.append(h)
         self.gen_header_class(h, d.loc)
@@ -1018,6 +1019,10 @@ class Compiler:
                 raise error(ep.loc, "unsupported construct: non-const entries")
             info.is_const = True
             info.const_entries = [self.const_entry(en, info, scope) for en in ep.value]
+            if info.needs_priority and all(en.priority is None for en in ep.value):
+                # p4c: program order, the first entry gets priority len(entries), the last 1
+                for i, ce in enumerate(info.const_entries):
+                    ce.priority = len(info.const_entries) - i
         info.key_codes = key_codes  # type: ignore[attr-defined]
         self.tables.append(info)
         scope.add(d.name, Sym("table", info=info))

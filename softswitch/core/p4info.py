@@ -94,6 +94,26 @@ def assign_ids(symbols: list[tuple[str, str, list[Annotation]]]) -> dict[tuple[s
     return ids
 
 
+def field_ids(annotations: list[list[Annotation]]) -> list[int]:
+    """Ids of match fields, parameters or metadata as p4c's FieldIdAllocator gives them:
+    @id values first, the others 1, 2, ... in order, skipping taken ids (a field with an @id
+    also uses up its position's number)."""
+    given = [_id_annotation(a) for a in annotations]
+    assigned = {g[0] for g in given if g is not None}
+    out = []
+    index = 1
+    for g in given:
+        if g is not None:
+            out.append(g[0])
+            index += 1
+            continue
+        while index in assigned:
+            index += 1
+        out.append(index)
+        assigned.add(index)
+    return out
+
+
 def aliases(names: list[str]) -> dict[str, str]:
     parts = {n: n.split(".") for n in names}
     out = {}
@@ -144,8 +164,9 @@ def build_p4info(m: ProgramModel) -> Any:
         a = next(a for a in h.annotations if a.name == "controller_header")
         return str(a.args[0]) if a.args else h.name
 
+    # one suffix set over every symbol, controller headers by their type's name (as p4c)
     all_names = [t.fqname for t in m.tables] + [a.fqname for a in actions]
-    all_names += [x.fqname for x in externs] + [cph_name(h) for h in m.controller_headers]
+    all_names += [x.fqname for x in externs] + [h.name for h in m.controller_headers]
     alias = aliases(sorted(set(all_names)))
 
     info = p4i.P4Info()
@@ -153,10 +174,9 @@ def build_p4info(m: ProgramModel) -> Any:
     for t in m.tables:
         pt = info.tables.add()
         _preamble(pt.preamble, ids[("table", t.fqname)], t.fqname, alias[t.fqname], t.annotations)
-        for i, k in enumerate(t.keys, 1):
+        for k, fid in zip(t.keys, field_ids([k.annotations for k in t.keys]), strict=True):
             mf = pt.match_fields.add()
-            got = _id_annotation(k.annotations)
-            mf.id = got[0] if got else i
+            mf.id = fid
             mf.name = k.name
             mf.bitwidth = k.width
             mf.match_type = _MATCH[k.match_kind]  # type: ignore[assignment]
@@ -170,9 +190,10 @@ def build_p4info(m: ProgramModel) -> Any:
         if t.default_const:
             pt.const_default_action_id = da
         pt.initial_default_action.action_id = da
-        for p, v in zip(t.default_action.params, t.default_args, strict=True):
+        pids = field_ids([p.annotations for p in t.default_action.params])
+        for pid, v in zip(pids, t.default_args, strict=True):
             arg = pt.initial_default_action.arguments.add()
-            arg.param_id = t.default_action.params.index(p) + 1
+            arg.param_id = pid
             arg.value = _bytes(v)
         if t.direct_counter is not None:
             pt.direct_resource_ids.append(ids[("direct_counter", t.direct_counter.fqname)])
@@ -183,10 +204,9 @@ def build_p4info(m: ProgramModel) -> Any:
     for a in actions:
         pa = info.actions.add()
         _preamble(pa.preamble, ids[("action", a.fqname)], a.fqname, alias[a.fqname], a.annotations)
-        for i, p in enumerate(a.params, 1):
+        for p, pid in zip(a.params, field_ids([p.annotations for p in a.params]), strict=True):
             pp = pa.params.add()
-            got = _id_annotation(p.annotations)
-            pp.id = got[0] if got else i
+            pp.id = pid
             pp.name = p.name
             pp.bitwidth = p.width
             pp.annotations.extend(_annotations(p.annotations))
@@ -214,10 +234,12 @@ def build_p4info(m: ProgramModel) -> Any:
     for h in m.controller_headers:
         c = info.controller_packet_metadata.add()
         n = cph_name(h)
-        _preamble(c.preamble, ids[("controller_header", h.name)], n, alias[n], h.annotations)
-        for i, (fname, ft) in enumerate(h.fields, 1):
+        _preamble(c.preamble, ids[("controller_header", h.name)], n, n, h.annotations)
+        fanns = getattr(h, "field_annotations", [[] for _ in h.fields])
+        for (fname, ft), fa, fid in zip(h.fields, fanns, field_ids(fanns), strict=True):
             md = c.metadata.add()
-            md.id = i
+            md.id = fid
+            md.annotations.extend(_annotations(fa))
             md.name = fname
             md.bitwidth = ft.width  # type: ignore[attr-defined]
     info.type_info.SetInParent()

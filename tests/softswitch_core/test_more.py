@@ -182,3 +182,17 @@ def test_shift_by_a_packet_value_is_bounded(build) -> None:  # type: ignore[no-u
         1 << 31,
     )
     assert fields(sw.process(0, frame(0x81, 20, 0xFFFF, 1))[0][1]) == (0x02, 0, 0, 1)
+
+
+def test_const_entries_without_priorities_match_in_program_order(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        ingress="""
+        action set(bit<8> v) { hdr.h.b = v; }
+        table t { key = { hdr.h.a: ternary; } actions = { set; }
+            const entries = { 0x10 &&& 0xf0: set(1); 0x11: set(2); _: set(3); } }
+        apply { sm.egress_spec = 1; t.apply(); }""",
+    )
+    sw = Switch(p)
+    # p4c gives the first entry the highest priority (3, 2, 1): the first match wins
+    assert [fields(sw.process(0, frame(a))[0][1])[1] for a in (0x11, 0x21, 0x1F)] == [1, 3, 1]
+    assert sorted(e.priority for e in sw.entries("I.t")) == [1, 2, 3]

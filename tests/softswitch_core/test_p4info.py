@@ -179,3 +179,18 @@ def test_device_config_rejects_garbage() -> None:
         Program.from_device_config(b"{}")
     with pytest.raises(P4SourceError, match="not a softswitch device config"):
         Program.from_device_config(b"\x00\x01")
+
+
+def test_field_ids_follow_p4c_allocator() -> None:
+    from softswitch.core.ast import Annotation
+    from softswitch.core.lexer import Loc
+    from softswitch.core.p4info import field_ids
+
+    def ann(n: int | None) -> list[Annotation]:
+        return [] if n is None else [Annotation(Loc("x", 1, 1), "id", [n], str(n))]
+
+    # an @id'd field uses up its position; the others take the lowest free numbers in order
+    assert field_ids([ann(None), ann(None), ann(None)]) == [1, 2, 3]
+    assert field_ids([ann(2), ann(None), ann(None)]) == [2, 3, 4]
+    assert field_ids([ann(None), ann(1), ann(None)]) == [2, 1, 3]
+    assert field_ids([ann(None), ann(None), ann(9)]) == [1, 2, 9]
