@@ -459,6 +459,9 @@ class Compiler:
         if not isinstance(hdr_t, Struct) or not isinstance(meta_t, Struct):
             raise error(main.loc, "the headers and metadata types must be structs")
         self.collect_field_lists(meta_t)
+        for x in self.externs:
+            if x.kind == "direct_counter" and x.table is None:
+                raise error(x.loc, f"direct_counter {x.fqname} is not attached to any table")
         sm_t = self.types["standard_metadata_t"]
         for f in RUNTIME_SM_FIELDS:
             self.mark_written(sm_t, f)

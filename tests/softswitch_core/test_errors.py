@@ -265,3 +265,10 @@ def test_pre_and_extern_request_errors(sw: Switch) -> None:
         with pytest.raises(SwitchError) as ei:
             call()
         assert ei.value.code == code, ei.value
+
+
+def test_unattached_direct_counter(tmp_path: Path) -> None:
+    text = p4_text(ingress="direct_counter(CounterType.packets) dc; apply { }")
+    err = compile_error(tmp_path, text)
+    assert "not attached to any table" in err.message
+    assert (err.line, err.column) == locate(text, "dc;")
