@@ -411,6 +411,21 @@ class PimNetwork:
         self._failed[e.name] = mode
         return t
 
+    def switch_links(self, switch: str) -> list[tuple[str, str]]:
+        if switch not in self.routers:
+            raise KeyError(f"no router {switch!r}")
+        return [(e.a, e.b) for e in self.links.values() if switch in (e.a, e.b)]
+
+    def fail_switch(self, switch: str, mode: FailureMode = "silent") -> float:
+        """Fail every link of a switch (its neighbours see what a dead box looks like: carrier
+        loss, or silence); returns the time of the first link's failure."""
+        times = [self.fail_link(a, b, mode) for a, b in self.switch_links(switch)]
+        return min(times)
+
+    def restore_switch(self, switch: str) -> float:
+        times = [self.restore_link(a, b) for a, b in self.switch_links(switch)]
+        return min(times)
+
     def restore_link(self, a: str, b: str) -> float:
         e = self._ends(a, b)
         mode = self._failed.pop(e.name, None)

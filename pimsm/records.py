@@ -51,6 +51,12 @@ class RouterMcastState(_Rec):
         """Multicast state entries pimd holds on this router ((S,G) plus (*,G))."""
         return len(self.mroutes)
 
+    @property
+    def replicas(self) -> int:
+        """Outgoing data interfaces over the installed entries (copies made per packet of
+        every entry, summed)."""
+        return sum(len(m.data_oifs) for m in self.mroutes if m.installed)
+
 
 class IfCounters(_Rec):
     rx_bytes: int

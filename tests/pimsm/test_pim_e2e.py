@@ -29,6 +29,7 @@ from pimsm.measure import (
     tree_build,
 )
 from pimsm.network import PimNetwork
+from pimsm.records import LinkEvent
 from pimsm.session import ProbeSession
 from topologies.model import Topology
 
@@ -133,11 +134,49 @@ def test_diamond_join_leave_failover(diamond: Topology, bfd: bool, mode: str) ->
         assert win["s1-s3"][0] > 0.8 * data / 2 and win["s3-s4"][0] > 0.8 * data / 2
         assert win["s1-s2"] == (0, 0)  # the failed link carries nothing, either way
         assert s.sniff_log("h4").arrivals == []
+
+        # the link comes back: OSPF prefers it again and the tree returns to s1-s2-s4
+        ev = s.restore_link(ev)
+        deadline = time.monotonic() + net.timers.repair_bound_s(False) + 3.0
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if forwarding_peers(net, mcast_state(net, "s2"), "239.1.0.1") == {"s4"}:
+                break
+        assert forwarding_peers(net, mcast_state(net, "s2"), "239.1.0.1") == {"s4"}
+        time.sleep(1.0)
+        win = _window_bytes(net, 1.0)
+        assert win["s2-s4"][0] > 0.8 * data / 2
         s.stop()
     finally:
         net.stop()
     assert net.leftovers() == []
     assert net.run_dir is not None and not net.run_dir.exists()
+
+
+def test_switch_failure_with_bfd(diamond: Topology) -> None:
+    """s2 (on the primary path) goes silent on every link: BFD notices, the tree moves to s3."""
+    with PimNetwork(diamond, bfd=True, prefix="pim") as net:
+        net.wait_converged(timeout=60)
+        s = ProbeSession(net, "h1", rate=RATE, size=SIZE)
+        s.start_sender()
+        time.sleep(1.0)
+        s.join("h2")
+        s.wait_receiving(["h2"], timeout=20)
+        t_fail = net.fail_switch("s2", "silent")
+        ev = LinkEvent(link="s1-s2", mode="silent", bfd=True, t_fail=t_fail)
+        bound = net.timers.repair_bound_s(True)
+        o = None
+        while time.monotonic() < t_fail + bound + 3.0:
+            time.sleep(0.25)
+            o = outage(s.receiver_log("h2"), ev, s.interval_s, t_end=time.monotonic())
+            if o.recovered and time.monotonic() - (o.t_resume or 0) > 1.0:
+                break
+        assert o is not None and o.recovered and o.affected, o
+        assert o.outage_s is not None and 0 < o.outage_s < bound
+        assert "s4" in forwarding_peers(net, mcast_state(net, "s3"), "239.1.0.1")
+        net.restore_switch("s2")
+        s.stop()
+    assert net.leftovers() == []
 
 
 def test_exception_inside_tears_everything_down(pair: Topology) -> None:
@@ -149,7 +188,8 @@ def test_exception_inside_tears_everything_down(pair: Topology) -> None:
     assert net.run_dir is not None and not net.run_dir.exists()
 
 
-def test_sigterm_tears_everything_down(pair_spec: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_tears_everything_down(pair_spec: dict, tmp_path: Path, sig: int) -> None:
     script = tmp_path / "up.py"
     script.write_text(
         textwrap.dedent(
@@ -170,9 +210,10 @@ def test_sigterm_tears_everything_down(pair_spec: dict, tmp_path: Path) -> None:
         assert line[:1] == ["READY"], line
         tag, run_dir = line[1], Path(line[2])
         assert run_dir.exists() and _pids_naming(tag)
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(sig)
         p.wait(30)
-        assert p.returncode == 128 + signal.SIGTERM
+        # SIGTERM: SystemExit(143); SIGINT: KeyboardInterrupt through the `with`
+        assert p.returncode == (128 + signal.SIGTERM if sig == signal.SIGTERM else -signal.SIGINT)
         assert _pids_naming(tag) == [] and not run_dir.exists()
     finally:
         if p.poll() is None:
