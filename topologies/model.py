@@ -12,9 +12,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 HostRole = Literal["model-store", "gpu"]
+
+CPU_PORT = 255  # reserved on every switch for packet-in/packet-out; never a data port
 
 
 class _Strict(BaseModel):
@@ -39,8 +41,9 @@ class Host(_Strict):
 class Link(_Strict):
     a: str
     b: str
-    a_port: int | None = Field(default=None, ge=1, le=510)
-    b_port: int | None = Field(default=None, ge=1, le=510)
+    # 0 on a host's end (its only interface, eth0), so that a dumped topology loads back.
+    a_port: int | None = Field(default=None, ge=0, le=510)
+    b_port: int | None = Field(default=None, ge=0, le=510)
     bw_mbit: float = Field(gt=0)
     delay_ms: float = Field(default=0.0, ge=0)
     weight: int = Field(default=1, ge=1)
@@ -56,6 +59,11 @@ class Topology(_Strict):
     switches: list[Switch]
     hosts: list[Host]
     links: list[Link]
+
+    # Name indices built once at validation: lookups stay O(1) on 10,000-host topologies.
+    _switch_by_name: dict[str, Switch] = PrivateAttr(default_factory=dict)
+    _host_by_name: dict[str, Host] = PrivateAttr(default_factory=dict)
+    _host_link: dict[str, Link] = PrivateAttr(default_factory=dict)
 
     @field_validator("switches")
     @classmethod
@@ -99,7 +107,13 @@ class Topology(_Strict):
         used: dict[str, set[int]] = {s: set() for s in switch_names}
         for i, link in enumerate(self.links):
             for end, port in ((link.a, link.a_port), (link.b, link.b_port)):
+                if end not in used and port not in (None, 0):
+                    raise ValueError(f"links[{i}] ({link.name}): host {end} has only port 0")
                 if end in used and port is not None:
+                    if port in (0, CPU_PORT):
+                        raise ValueError(
+                            f"links[{i}] ({link.name}): port {port} of {end} is reserved"
+                        )
                     if port in used[end]:
                         raise ValueError(
                             f"links[{i}] ({link.name}): port {port} of {end} used twice"
@@ -109,7 +123,7 @@ class Topology(_Strict):
             for end, attr in ((link.a, "a_port"), (link.b, "b_port")):
                 if end in used and getattr(link, attr) is None:
                     port = 1
-                    while port in used[end]:
+                    while port in used[end] or port == CPU_PORT:
                         port += 1
                     used[end].add(port)
                     object.__setattr__(link, attr, port)
@@ -132,31 +146,38 @@ class Topology(_Strict):
                 object.__setattr__(h, "mac", "02:00:00:%02x:%02x:%02x" % _bytes3(k))
         _no_duplicates([str(h.ip) for h in self.hosts], "host ip")
         _no_duplicates([h.mac for h in self.hosts], "host mac")
+        self._switch_by_name = {s.name: s for s in self.switches}
+        self._host_by_name = {h.name: h for h in self.hosts}
+        self._host_link = {}
+        for link in self.links:
+            for end in (link.a, link.b):
+                if end in self._host_by_name:
+                    self._host_link[end] = link
 
     # -- queries ---------------------------------------------------------------------------
     def switch(self, name: str) -> Switch:
-        for s in self.switches:
-            if s.name == name:
-                return s
-        raise KeyError(f"no switch named {name!r}")
+        try:
+            return self._switch_by_name[name]
+        except KeyError:
+            raise KeyError(f"no switch named {name!r}") from None
 
     def host(self, name: str) -> Host:
-        for h in self.hosts:
-            if h.name == name:
-                return h
-        raise KeyError(f"no host named {name!r}")
+        try:
+            return self._host_by_name[name]
+        except KeyError:
+            raise KeyError(f"no host named {name!r}") from None
 
     def is_switch(self, name: str) -> bool:
-        return any(s.name == name for s in self.switches)
+        return name in self._switch_by_name
 
     def host_attachment(self, host: str) -> tuple[str, int, Link]:
         """The switch a host hangs off, the switch's port towards it, and the link."""
-        for link in self.links:
-            if link.a == host:
-                return link.b, link.b_port or 0, link
-            if link.b == host:
-                return link.a, link.a_port or 0, link
-        raise KeyError(f"no link for host {host!r}")
+        link = self._host_link.get(host)
+        if link is None:
+            raise KeyError(f"no link for host {host!r}")
+        if link.a == host:
+            return link.b, link.b_port or 0, link
+        return link.a, link.a_port or 0, link
 
     def switch_links(self) -> list[Link]:
         """Links whose both ends are switches."""
