@@ -12,7 +12,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
-    "package", ["softswitch", "controlplane", "topologies", "modelsync", "experiments", "wire"]
+    "package",
+    [
+        "softswitch",
+        "controlplane",
+        "topologies",
+        "modelsync",
+        "experiments",
+        "wire",
+        "testbed",
+        "pimsm",
+    ],
 )
 def test_python_parts_import(package: str) -> None:
     assert importlib.import_module(package).__file__ is not None
