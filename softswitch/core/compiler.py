@@ -115,7 +115,9 @@ class Scope:
             s = s.parent
         return None
 
-    def add(self, name: str, sym: Sym) -> None:
+    def add(self, name: str, sym: Sym, loc: Loc | None = None) -> None:
+        if loc is not None and name in self.names:
+            raise error(loc, f"{name!r} is already declared in this scope")
         self.names[name] = sym
 
 
@@ -282,7 +284,7 @@ class Compiler:
             self.types[d.name] = ExternT(d.name)
         elif isinstance(d, A.ExternFuncDecl):
             self.extern_funcs[d.name] = d
-            self.top.add(d.name, Sym("extern_func", info=d))
+            self.top.add(d.name, Sym("extern_func", info=d))  # overloads allowed
         elif isinstance(d, A.TypeDeclP):
             self.types[d.name] = d
         elif isinstance(d, A.ActionDecl):
@@ -315,7 +317,7 @@ class Compiler:
         e = self.coerce(self.expr(d.value, scope, t), t, d.value.loc)
         if e.const is None:
             raise error(d.value.loc, f"initializer of const {d.name} is not a constant")
-        scope.add(d.name, Sym("const", t, repr(e.const), e.const))
+        scope.add(d.name, Sym("const", t, repr(e.const), e.const), d.loc)
 
     def header_decl(self, d: A.HeaderDecl) -> None:
         self.check_new_name(d)
@@ -600,13 +602,13 @@ class Compiler:
         for p in d.params:
             t = self.resolve_type(p.type)
             if isinstance(t, ExternT) and t.name == "packet_in":
-                scope.add(p.name, Sym("packet_in"))
+                scope.add(p.name, Sym("packet_in"), p.loc)
                 continue
             if isinstance(t, ExternT) and t.name == "packet_out":
-                scope.add(p.name, Sym("packet_out"))
+                scope.add(p.name, Sym("packet_out"), p.loc)
                 continue
             code = "p_" + p.name
-            scope.add(p.name, Sym("var", t, code))
+            scope.add(p.name, Sym("var", t, code), p.loc)
             ps.append(code)
         if role == "parser":
             self.in_parser = True
@@ -772,7 +774,7 @@ class Compiler:
                 self.const_decl(decl, cscope)
             elif isinstance(decl, A.VarDecl):
                 t = self.resolve_type(decl.type, cscope)
-                cscope.add(decl.name, Sym("var", t, f"L.{py_attr(decl.name)}"))
+                cscope.add(decl.name, Sym("var", t, f"L.{py_attr(decl.name)}"), decl.loc)
                 lvars.append(decl)
             elif isinstance(decl, A.Instantiation):
                 self.instantiation(decl, cscope, ctl)
@@ -863,7 +865,7 @@ class Compiler:
         else:
             raise error(d.loc, f"unsupported construct: extern {t.name}")
         self.externs.append(info)
-        scope.add(d.name, Sym("extern", t, py, info=info))
+        scope.add(d.name, Sym("extern", t, py, info=info), d.loc)
 
     def counter_unit(self, node: Any, scope: Scope) -> str:
         e = self.expr(node, scope, None)
@@ -898,7 +900,7 @@ class Compiler:
         for p in d.params:
             t = self.resolve_type(p.type, scope)
             code = "a_" + p.name
-            ascope.add(p.name, Sym("var", t, code))
+            ascope.add(p.name, Sym("var", t, code), p.loc)
             args.append(code)
             if p.direction:
                 if seen_directionless:
@@ -919,7 +921,7 @@ class Compiler:
         info.directions = [p.direction for p in d.params]  # type: ignore[attr-defined]
         info.local = d.name  # type: ignore[attr-defined]
         self.actions.append(info)
-        scope.add(d.name, Sym("action", info=info))
+        scope.add(d.name, Sym("action", info=info), d.loc)
         o = self.out
         o(f"def {py}({', '.join(['_c', *args])}):")
         o.ind += 1
@@ -1028,7 +1030,7 @@ class Compiler:
                     ce.priority = len(info.const_entries) - i
         info.key_codes = key_codes  # type: ignore[attr-defined]
         self.tables.append(info)
-        scope.add(d.name, Sym("table", info=info))
+        scope.add(d.name, Sym("table", info=info), d.loc)
 
     def noaction(self, loc: Loc) -> ActionInfo:
         sym = self.top.lookup("NoAction")
@@ -1133,7 +1135,7 @@ class Compiler:
         else:
             e = self.coerce(self.expr(d.init, scope, t), t, d.init.loc)
             o(f"{code} = {self.copy_if_composite(e)}")
-        scope.add(d.name, Sym("var", t, code))
+        scope.add(d.name, Sym("var", t, code), d.loc)
 
     def copy_if_composite(self, e: E) -> str:
         if isinstance(e.type, Struct | Stack) and e.lv:

@@ -25,8 +25,19 @@ class Program:
         self.source = source  # preprocessed text (with cpp line markers)
         self.name = name
         self.defines = dict(defines or {})
-        self.model: ProgramModel = Compiler(parse(source, name)).compile()
-        self.code = compile(self.model.source, f"<softswitch {name}>", "exec")
+        try:
+            self.model: ProgramModel = Compiler(parse(source, name)).compile()
+            self.code = compile(self.model.source, f"<softswitch {name}>", "exec")
+        except P4SourceError:
+            raise
+        except (Exception, RecursionError) as e:  # a softswitch bug: still a clear error
+            raise P4SourceError(
+                name,
+                0,
+                0,
+                f"softswitch cannot translate this program "
+                f"(internal error: {type(e).__name__}: {e})",
+            ) from e
 
     # ---- construction ---------------------------------------------------------------------
     @staticmethod

@@ -272,3 +272,49 @@ def test_unattached_direct_counter(tmp_path: Path) -> None:
     err = compile_error(tmp_path, text)
     assert "not attached to any table" in err.message
     assert (err.line, err.column) == locate(text, "dc;")
+
+
+@pytest.mark.parametrize(
+    ("args", "marker"),
+    [
+        ({"ingress": "action a(bit<8> x, bit<8> x) { } apply { a(1, 2); }"}, "x) {"),
+        ({"ingress": "apply { bit<8> v = 1; bit<8> v = 2; }"}, "v = 2"),
+        ({"ingress": "action a() { } action a() { } apply { }"}, "a() { } apply"),
+    ],
+    ids=["param", "local", "action"],
+)
+def test_duplicate_declarations(tmp_path: Path, args: dict, marker: str) -> None:
+    text = p4_text(**args)
+    err = compile_error(tmp_path, text)
+    assert "already declared" in err.message or "declared twice" in err.message
+    assert (err.line, err.column) == locate(text, marker)
+
+
+def test_fuzzed_programs_only_raise_p4_source_errors() -> None:
+    """Mutated corpus programs: every failure is a P4SourceError about the source, never a
+    crash or an internal error of the translator."""
+    import random
+    import re
+
+    from softswitch.core.preprocess import preprocess
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "p4-reference"
+    srcs = [preprocess(p) for p in sorted(fixtures.glob("*.p4"))]
+    rng = random.Random(7)
+    extra = ["(", ")", "{", "}", ";", "1", "x", ".", "<", ">", "[", "]", "bit<3>", "8w1", "++"]
+    for _ in range(150):
+        toks = re.findall(r"\s+|\w+|[^\w\s]", rng.choice(srcs))
+        start = int(len(toks) * 0.7)  # leave core.p4/v1model.p4 alone
+        for _ in range(rng.randint(1, 3)):
+            j = rng.randrange(start, len(toks))
+            r = rng.random()
+            if r < 0.4:
+                toks[j] = ""
+            elif r < 0.7:
+                toks[j] = rng.choice(toks[start:])
+            else:
+                toks.insert(j, rng.choice(extra))
+        try:
+            Program.from_source("".join(toks), "fuzz.p4")
+        except P4SourceError as e:
+            assert "internal error" not in e.message, e
