@@ -196,3 +196,25 @@ def test_const_entries_without_priorities_match_in_program_order(build) -> None:
     # p4c gives the first entry the highest priority (3, 2, 1): the first match wins
     assert [fields(sw.process(0, frame(a))[0][1])[1] for a in (0x11, 0x21, 0x1F)] == [1, 3, 1]
     assert sorted(e.priority for e in sw.entries("I.t")) == [1, 2, 3]
+
+
+def test_mutated_frames_never_hit_an_internal_error() -> None:
+    import random
+    from pathlib import Path
+
+    from softswitch.api import Program
+    from softswitch.corpus import apply_setup, load_corpus
+
+    rng = random.Random(5)
+    for cp in load_corpus(Path(__file__).resolve().parents[1] / "fixtures" / "p4-reference"):
+        sw = Switch(Program.from_file(cp.p4), cpu_port=cp.cpu_port)
+        apply_setup(sw, cp.setup)
+        for _ in range(400):
+            f = bytearray(rng.choice(cp.cases).in_frame)
+            for _ in range(rng.randint(0, 4)):
+                if f and rng.random() < 0.7:
+                    f[rng.randrange(len(f))] = rng.randrange(256)
+                else:
+                    f = f[: rng.randrange(len(f) + 1)]
+            sw.process(rng.choice(cp.ports), bytes(f))
+        assert sw.stats["errors"] == 0, cp.name
