@@ -139,11 +139,19 @@ def _annotations(anns: list[Annotation], skip: set[str] = _SKIP_ANNOTATIONS) -> 
     return [annotation_text(a) for a in anns if a.name not in skip]
 
 
+def _doc(message: Any, anns: list[Annotation]) -> None:
+    """@brief and @description become the message's doc (p4c's addDocumentation)."""
+    for a in anns:
+        if a.name in ("brief", "description") and a.args and isinstance(a.args[0], str):
+            setattr(message.doc, a.name, a.args[0])
+
+
 def _preamble(pre: Any, id_: int, name: str, alias: str, anns: list[Annotation]) -> None:
     pre.id = id_
     pre.name = name
     pre.alias = alias
     pre.annotations.extend(_annotations(anns))
+    _doc(pre, anns)
 
 
 def _bytes(v: int) -> bytes:
@@ -181,6 +189,7 @@ def build_p4info(m: ProgramModel) -> Any:
             mf.bitwidth = k.width
             mf.match_type = _MATCH[k.match_kind]  # type: ignore[assignment]
             mf.annotations.extend(_annotations(k.annotations))
+            _doc(mf, k.annotations)
         for r in t.actions:
             ar = pt.action_refs.add()
             ar.id = ids[("action", r.action.fqname)]
@@ -210,6 +219,7 @@ def build_p4info(m: ProgramModel) -> Any:
             pp.name = p.name
             pp.bitwidth = p.width
             pp.annotations.extend(_annotations(p.annotations))
+            _doc(pp, p.annotations)
     for x in externs:
         if x.kind == "counter":
             c = info.counters.add()

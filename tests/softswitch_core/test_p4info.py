@@ -194,3 +194,15 @@ def test_field_ids_follow_p4c_allocator() -> None:
     assert field_ids([ann(2), ann(None), ann(None)]) == [2, 3, 4]
     assert field_ids([ann(None), ann(1), ann(None)]) == [2, 1, 3]
     assert field_ids([ann(None), ann(None), ann(9)]) == [1, 2, 9]
+
+
+def test_brief_and_description_become_doc(tmp_path: Path) -> None:
+    f = tmp_path / "doc.p4"
+    f.write_text(
+        PROG_WITH_IDS.replace(
+            "@id(9) action a2", '@brief("short") @description("long") @id(9) action a2'
+        )
+    )
+    a2 = next(a for a in Program.from_file(f).p4info.actions if a.preamble.name == "I.a2")
+    assert (a2.preamble.doc.brief, a2.preamble.doc.description) == ("short", "long")
+    assert list(a2.preamble.annotations) == []
