@@ -930,8 +930,19 @@ class Compiler:
         else:
             o("_sm = _c[0]")
         ctx = Ctx("action", o, ctl or "", ret_out=ret_out)
+        n0 = len(o.lines)
         for s in d.body.stmts:
             self.stmt(s, ascope, ctx)
+        body = [ln[4:] for ln in o.lines[n0:]]
+        # small actions without directional parameters or `return` are inlined where
+        # they are called (tables and direct calls), saving a call and the context tuple
+        info.inline = None  # type: ignore[attr-defined]
+        if (
+            not directional
+            and len(body) <= 40
+            and not any(ln.strip().startswith("return") for ln in body)
+        ):
+            info.inline = (args, body)  # type: ignore[attr-defined]
         if ret_out:
             o(f"return ({', '.join(ret_out)},)")
         else:
@@ -1358,6 +1369,20 @@ class Compiler:
                 if not isinstance(t, Struct | Stack):
                     outs.append(e)
             args.append(e.code)
+        inline = a.inline  # type: ignore[attr-defined]
+        # (not inside another action: its parameters could share the inlined names)
+        if inline is not None and not outs and ctx.kind == "control":
+            names, lines = inline
+            if names:
+                ctx.out(
+                    f"{', '.join(names)}{',' if len(names) == 1 else ''} = "
+                    f"{', '.join(args)}{',' if len(args) == 1 else ''}"
+                )
+            for ln in lines:
+                ctx.out(ln)
+            if not names and not lines:
+                ctx.out("pass")
+            return
         call = f"{a.py}(_c{''.join(', ' + x for x in args)})"
         if outs:
             r = self.fresh("o")
@@ -1375,7 +1400,22 @@ class Compiler:
         r = self.fresh("r")
         keys = t.key_codes  # type: ignore[attr-defined]
         o(f"{r} = {t.py}_L(_sm{''.join(', ' + k for k in keys)})")
-        o(f"{r}[0](_c, *{r}[1])")
+        if not all(ref.action.inline is not None for ref in t.actions):  # type: ignore[attr-defined]
+            o(f"{r}[0](_c, *{r}[1])")
+            return r
+        ai = self.fresh("ai")
+        o(f"{ai} = {r}[2]")
+        for idx, ref in enumerate(t.actions):
+            args, lines = ref.action.inline  # type: ignore[attr-defined]
+            o(f"{'if' if idx == 0 else 'elif'} {ai} == {idx}:")
+            o.ind += 1
+            if args:
+                o(f"{', '.join(args)}{',' if len(args) == 1 else ''} = {r}[1]")
+            for ln in lines:
+                o(ln)
+            if not args and not lines:
+                o("pass")
+            o.ind -= 1
         return r
 
     def packet_in_call(self, c: A.Call, m: str, scope: Scope, ctx: Ctx) -> None:

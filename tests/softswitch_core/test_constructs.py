@@ -314,3 +314,14 @@ def test_standard_metadata_as_bmv2_fills_it(build) -> None:  # type: ignore[no-u
     )
     out = run(p, frame(payload=b"1234567890"), port=7)
     assert [(port, fields(f)) for port, f in out] == [(2, (7, 2, 0, 32))]
+
+
+def test_actions_calling_actions_keep_their_parameters(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        ingress="""
+        action inner(bit<8> v) { hdr.h.a = v; }
+        action outer(bit<8> v) { inner(v + 1); hdr.h.b = v; }
+        table t { key = { hdr.h.c: exact; } actions = { outer; } default_action = outer(7); }
+        apply { sm.egress_spec = 1; t.apply(); outer(20); hdr.h.d = (bit<32>) hdr.h.a; }""",
+    )
+    assert one(p, frame()) == (21, 20, 0, 21)
