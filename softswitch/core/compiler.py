@@ -1940,8 +1940,11 @@ class Compiler:
                 if len(n.type_args) != 1 or n.args:
                     raise error(n.loc, "lookahead<T>() takes one type argument")
                 t = self.resolve_type(n.type_args[0], scope)
+                if isinstance(t, Header):
+                    vb = t.vbit  # type: ignore[attr-defined]
+                    return E(f"({vb} | lookahead(_pkt, off, {t.width}))", t)
                 if not isinstance(t, Bits):
-                    raise error(n.loc, "unsupported construct: lookahead of a non-bit<W> type")
+                    raise error(n.loc, "unsupported construct: lookahead of this type")
                 code = f"lookahead(_pkt, off, {t.width})"
                 if t.signed:
                     code = wrap(code, t)

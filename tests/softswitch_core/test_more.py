@@ -218,3 +218,16 @@ def test_mutated_frames_never_hit_an_internal_error() -> None:
                     f = f[: rng.randrange(len(f) + 1)]
             sw.process(rng.choice(cp.ports), bytes(f))
         assert sw.stats["errors"] == 0, cp.name
+
+
+def test_lookahead_of_a_header(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        hdr_fields="h_t peek;",
+        parser="state start { pkt.extract(hdr.eth); hdr.peek = pkt.lookahead<h_t>();"
+        " pkt.extract(hdr.h); transition accept; }",
+        ingress="apply { sm.egress_spec = 1; hdr.h.b = hdr.peek.a; }",
+        deparser="p.emit(hdr.eth); p.emit(hdr.peek); p.emit(hdr.h);",
+    )
+    out = Switch(p).process(0, frame(7, 1, 2, 3))
+    # the peeked copy is valid and emitted, the real extract still sees the same bytes
+    assert out == [(1, frame(7, 1, 2, 3, b"") + frame(7, 7, 2, 3)[14:])]
