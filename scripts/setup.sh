@@ -49,7 +49,7 @@ mkdir -p "$VENV/debian-mininet"
 if [[ -d /usr/lib/python3/dist-packages/mininet ]]; then
     ln -sfn /usr/lib/python3/dist-packages/mininet "$VENV/debian-mininet/mininet"
 fi
-echo "$(cd "$VENV/debian-mininet" && pwd)" >"$site/debian-mininet.pth"
+(cd "$VENV/debian-mininet" && pwd) >"$site/debian-mininet.pth"
 
 echo "setup: pip install"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
