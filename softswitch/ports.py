@@ -85,7 +85,10 @@ class Port:
         self.number = number
         self.iface = iface
         self.ifindex = socket.if_nametoindex(iface)  # OSError when it does not exist
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        # Protocol 0: the socket receives nothing until bind() names the interface and
+        # ETH_P_ALL. Opened with ETH_P_ALL it would queue frames of EVERY interface in the
+        # namespace until bind(), and hand other links' traffic to this port.
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE (root)
         except OSError:
@@ -97,7 +100,7 @@ class Port:
             self.kernel_filters_outgoing = True
         except OSError:
             self.kernel_filters_outgoing = False
-        self.sock.bind((iface, 0))
+        self.sock.bind((iface, ETH_P_ALL))  # Python puts the protocol in network order
         self.sock.setblocking(False)
         self.carrier = read_carrier(iface)
         self.pcap_in = self.pcap_out = None

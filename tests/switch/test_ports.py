@@ -3,9 +3,11 @@ carrier changes noticed through netlink, per-port pcap files."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import struct
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,37 @@ def test_portset_frames_carrier_pcap(tmp_path: Path) -> None:
         assert _read_pcap(tmp_path / f"{tb.switch_iface(2)}_in.pcap") == [FRAME]
         assert _read_pcap(tmp_path / f"{tb.switch_iface(1)}_out.pcap") == [FRAME[::-1][:60]]
         assert _read_pcap(tmp_path / f"{tb.switch_iface(1)}_in.pcap") == []
+
+
+def test_port_socket_never_queues_other_interfaces_frames() -> None:
+    """A port's socket holds only its own interface's frames, even those that arrived on
+    other links while it was being opened (an ETH_P_ALL socket bound only later queues
+    every interface's traffic in between: other tests' frames showed up on port 1)."""
+    other = bytes.fromhex("02000000000302000000000388b5") + b"another link" * 4
+    with Testbed(ports=[1, 2], start=False) as tb:
+        stop = threading.Event()
+
+        def blast() -> None:  # bounded: stops when told, or after 30 s at the latest
+            end = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < end:
+                tb.send(2, other)
+
+        sender = threading.Thread(target=blast, daemon=True)
+        sender.start()
+        leaked = []
+        try:
+            for _ in range(200):
+                ps = PortSet([(1, tb.switch_iface(1))], on_frame=lambda p, f: None)
+                try:
+                    time.sleep(0.001)  # let the sender run while this socket is open
+                    with contextlib.suppress(BlockingIOError):
+                        leaked.append(ps.ports[1].sock.recv(65536))
+                finally:
+                    ps.close()
+        finally:
+            stop.set()
+            sender.join()
+        assert leaked == []
 
 
 def test_portset_rejects_missing_interface() -> None:
