@@ -92,8 +92,10 @@ class SwitchNet:
                     sh("ethtool", "-K", n, "tx", "off", "rxvlan", "off", "txvlan", "off",
                        check=False)  # fmt: skip
             for host, name in self.host_if.items():
-                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-                s.bind((name, 0))
+                # Protocol 0 until bind(): an ETH_P_ALL socket in the root namespace would
+                # queue every interface's frames (other tests' too) until it is bound.
+                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+                s.bind((name, ETH_P_ALL))
                 s.setblocking(False)
                 self.socks[host] = s
             for sw in self.dev:

@@ -47,8 +47,10 @@ def veth() -> Iterator[tuple[str, str]]:
 
 class Capture:
     def __init__(self, iface: str) -> None:
-        self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self.s.bind((iface, 0))
+        # Protocol 0 until bind(): an ETH_P_ALL socket in the root namespace would queue
+        # every interface's frames (other tests' too) until it is bound to this one.
+        self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self.s.bind((iface, ETH_P_ALL))
         self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
         self.s.settimeout(0.3)
         self.frames: list[bytes] = []

@@ -182,9 +182,11 @@ class HostPort:
         self.port, self.ns, self.iface = port, ns, iface
 
         def make() -> socket.socket:
-            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            # Protocol 0 until bind(): an ETH_P_ALL socket would queue every interface's
+            # frames (here: lo's) until it is bound to one.
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            s.bind((iface, 0))
+            s.bind((iface, ETH_P_ALL))
             s.setblocking(False)
             return s
 
