@@ -330,8 +330,12 @@ class Compiler:
             if f.name in seen:
                 raise error(f.loc, f"field {f.name} declared twice in {d.name}")
             seen.add(f.name)
-            if not isinstance(t, Bits):
-                raise error(f.loc, f"header field {f.name} has type {t}: only bit<W>/int<W>")
+            if not (isinstance(t, Bits | Bool) or (isinstance(t, Enum) and t.underlying)):
+                raise error(
+                    f.loc,
+                    f"header field {f.name} has type {t}: only bit<W>, "
+                    "int<W>, bool and serializable enums",
+                )
             fields.append((f.name, t))
         h = Header(d.name, fields, d.annotations, "H_" + mangle(d.name))
         h.field_annotations = [f.annotations for f in d.fields]  # type: ignore[attr-defined]
@@ -362,7 +366,7 @@ class Compiler:
         layout = {}
         shift = h.width
         for n, t in h.fields:
-            shift -= t.width  # type: ignore[attr-defined]
+            shift -= scalar_width(t)  # type: ignore[operator]
             layout[n] = (shift, t)
         h.layout = layout  # type: ignore[attr-defined]
         h.vbit = 1 << h.width  # type: ignore[attr-defined]
@@ -1737,7 +1741,12 @@ class Compiler:
             for (fname, ft), it in zip(t.fields, items, strict=True):
                 v = self.coerce(it, ft, loc)
                 sh = t.layout[fname][0]  # type: ignore[attr-defined]
-                vc = f"({v.code} & {ft.mask})" if ft.signed else v.code  # type: ignore[attr-defined]
+                if isinstance(ft, Bits) and ft.signed:
+                    vc = f"({v.code} & {ft.mask})"
+                elif isinstance(ft, Bool):
+                    vc = f"(1 if {v.code} else 0)"
+                else:
+                    vc = v.code
                 bits.append(f"({vc} << {sh})" if sh else vc)
             return E(f"({t.vbit} | {' | '.join(bits)})", t)  # type: ignore[attr-defined]
         parts = []
@@ -1880,21 +1889,38 @@ class Compiler:
             if n.name not in t.layout:  # type: ignore[attr-defined]
                 raise error(loc, f"{t} has no field {n.name!r}")
             sh, ft = t.layout[n.name]  # type: ignore[attr-defined]
-            code = self.field_code(base.code, sh, ft.width)
-            if ft.signed:
+            fw = scalar_width(ft)
+            assert fw is not None
+            code = self.field_code(base.code, sh, fw)
+            signed = isinstance(ft, Bits) and ft.signed
+            if signed:
                 code = wrap(code, ft)
+            elif isinstance(ft, Bool):
+                code = f"({code} == 1)"
             setter = None
             if base.lv:
-                keep = ((t.vbit << 1) - 1) ^ (ft.mask << sh)  # type: ignore[attr-defined]
+                mask = (1 << fw) - 1
+                keep = ((t.vbit << 1) - 1) ^ (mask << sh)  # type: ignore[attr-defined]
 
                 def setter(
-                    v: str, base: E = base, keep: int = keep, ft: Bits = ft, sh: int = sh
+                    v: str,
+                    base: E = base,
+                    keep: int = keep,
+                    mask: int = mask,
+                    sh: int = sh,
+                    signed: bool = signed,
+                    ft: Type = ft,
                 ) -> str:
-                    val = f"(({v}) & {ft.mask})" if ft.signed else f"({v})"
+                    if signed:
+                        val = f"(({v}) & {mask})"
+                    elif isinstance(ft, Bool):
+                        val = f"(1 if {v} else 0)"
+                    else:
+                        val = f"({v})"
                     val = f"({val} << {sh})" if sh else val
                     return self.store(base, f"(({base.code} & {keep}) | {val})")
 
-            return E(code, ft, lv=base.lv, setter=setter, hf=(base.code, sh, ft.width))
+            return E(code, ft, lv=base.lv, setter=setter, hf=(base.code, sh, fw))
         if isinstance(t, Struct):
             ft = t.field_type(n.name)
             if ft is None:

@@ -16,6 +16,7 @@ from finsy.proto import p4i
 from softswitch.api import P4SourceError
 from softswitch.core.ast import Annotation
 from softswitch.core.model import ProgramModel
+from softswitch.core.types import scalar_width
 
 PREFIX = {
     "action": 0x01,
@@ -251,6 +252,6 @@ def build_p4info(m: ProgramModel) -> Any:
             md.id = fid
             md.annotations.extend(_annotations(fa))
             md.name = fname
-            md.bitwidth = ft.width  # type: ignore[attr-defined]
+            md.bitwidth = scalar_width(ft) or 0
     info.type_info.SetInParent()
     return info

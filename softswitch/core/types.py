@@ -81,7 +81,7 @@ class Header(Type):
 
     @property
     def width(self) -> int:
-        return sum(t.width for _, t in self.fields)  # type: ignore[attr-defined]
+        return sum(scalar_width(t) or 0 for _, t in self.fields)
 
     def field_type(self, name: str) -> Type | None:
         for n, t in self.fields:

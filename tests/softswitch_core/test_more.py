@@ -231,3 +231,21 @@ def test_lookahead_of_a_header(build) -> None:  # type: ignore[no-untyped-def]
     out = Switch(p).process(0, frame(7, 1, 2, 3))
     # the peeked copy is valid and emitted, the real extract still sees the same bytes
     assert out == [(1, frame(7, 1, 2, 3, b"") + frame(7, 7, 2, 3)[14:])]
+
+
+def test_bool_and_serializable_enum_header_fields(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        decls="enum bit<7> Kind { A = 1, B = 2 } header f_t { bool up; Kind k; bit<8> v; }",
+        hdr_fields="f_t f;",
+        parser="state start { pkt.extract(hdr.eth); pkt.extract(hdr.f); transition accept; }",
+        ingress="""apply {
+            sm.egress_spec = 1;
+            if (hdr.f.up && hdr.f.k == Kind.B) { hdr.f.v = 0xbb; }
+            hdr.f.up = !hdr.f.up;
+            hdr.f.k = Kind.A;
+        }""",
+        deparser="p.emit(hdr.eth); p.emit(hdr.f);",
+    )
+    sw = Switch(p)
+    assert sw.process(0, ETH + b"\x82\x00Z") == [(1, ETH + b"\x01\xbbZ")]  # up, B -> v = 0xbb
+    assert sw.process(0, ETH + b"\x02\x05Z") == [(1, ETH + b"\x81\x05Z")]  # not up
