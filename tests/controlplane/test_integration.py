@@ -188,12 +188,26 @@ def test_testbed_facade_stream_and_counters(build):
             lldp = ethernet("01:80:c2:00:00:0e", net.hosts["g2"].mac, 0x88CC) + bytes(50)
             fab = cp.fabric
             assert fab is not None
-            fut = asyncio.run_coroutine_threadsafe(fab.packet_in("s2", timeout=10), cp._loop)
             import time
 
-            time.sleep(0.5)
+            async def subscribe():
+                # finsy queues packet-ins only for readers already waiting, so subscribe and
+                # let the reader reach its queue before the frame is sent (no sleep race).
+                packets = fab.switch("s2").read_packets()
+                first = asyncio.ensure_future(anext(packets))
+                await asyncio.sleep(0)  # runs `first` up to its queue.get(): subscribed
+                return packets, first
+
+            async def receive(packets, first):
+                try:
+                    return await asyncio.wait_for(first, 15)
+                finally:
+                    await packets.aclose()
+
+            packets, first = cp._run(subscribe())
             sn.send("g2", lldp)
-            payload, meta = fut.result(15)
+            pin = cp._run(receive(packets, first))
+            payload, meta = pin.payload, dict(pin.metadata)
             assert payload == lldp and meta["ingress_port"] == net.hosts["g2"].port
             # packet-out with an egress port leaves unchanged through that port
             out = ethernet(net.hosts["g3"].mac, net.hosts["g3"].switch_mac, 0x88B5) + PAYLOAD
