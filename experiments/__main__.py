@@ -1,7 +1,7 @@
 """python -m experiments {run, project, summary, report} ...
 
-run EXP.yaml        run an experiment (make run-experiment); the runner needs the
-                    network, control plane and delivery parts and says what is missing
+run EXP.yaml        run an experiment (make run-experiment; root, Mininet): the network
+                    once, each technology's rounds, results/<time>-<name>/, the summary
 project EXP.yaml    the flow-model projection (same as python -m experiments.projection)
 summary RESULTS     the summary table of a results folder
 report RESULTS      the figures of a results folder
@@ -15,15 +15,19 @@ from pathlib import Path
 
 def _run(argv: list[str]) -> int:
     import argparse
+    import logging
 
-    from experiments.runner import RunnerUnavailable, default_collaborators, run_experiment
+    from experiments.runner import RunnerUnavailable, run_experiment
     from experiments.spec import SpecError, check_against, load_experiment
     from experiments.topology_source import build_topology
 
     ap = argparse.ArgumentParser(prog="python -m experiments run")
     ap.add_argument("experiment", type=Path)
     ap.add_argument("--results", type=Path, default=Path("results"))
+    ap.add_argument("--build", type=Path, default=None, help="compiled P4 programs (build/)")
+    ap.add_argument("--no-progress", action="store_true", help="lines instead of a bar")
     a = ap.parse_args(argv)
+    logging.getLogger("finsy").setLevel(logging.ERROR)  # "gNMI is not implemented" per switch
     try:
         exp = load_experiment(a.experiment)
         topo = build_topology(exp, a.experiment.parent)
@@ -32,18 +36,22 @@ def _run(argv: list[str]) -> int:
         print(f"run-experiment: {e}", file=sys.stderr)
         return 2
     try:
-        collab = default_collaborators()
+        out = run_experiment(
+            exp, a.results, a.experiment.parent, build=a.build, progress=not a.no_progress
+        )
     except RunnerUnavailable as e:
         print(
-            f"run-experiment: {a.experiment} is valid, but the experiment runner cannot run "
-            f"yet; nothing was run. Missing: {'; '.join(e.missing)}",
+            f"run-experiment: {a.experiment} is valid, but nothing was run. Missing: "
+            f"{'; '.join(e.missing)}",
             file=sys.stderr,
         )
         return 2
-    try:
-        out = run_experiment(exp, collab, a.results, a.experiment.parent)
     except KeyboardInterrupt:
-        print("run-experiment: interrupted; the rounds measured so far are saved", file=sys.stderr)
+        print(
+            "run-experiment: interrupted; the network is torn down and the rounds measured "
+            "so far are saved",
+            file=sys.stderr,
+        )
         return 130
     from experiments.summary import print_results_summary
 

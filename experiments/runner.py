@@ -1,27 +1,21 @@
-"""The experiment runner, as phases that take their collaborators as parameters.
+"""The experiment runner: `python -m experiments run EXP.yaml` (make run-experiment).
 
-    build network -> start switches -> install control plane -> start receivers -> send
-    (failures injected meanwhile) -> collect counters and switch state -> write results
+Per sweep value one network (testbed.network.Network, switches started without a program),
+then per technology: its pipeline pushed and base state installed by the control plane
+(experiments.control.TechnologyControl over controlplane.testbed.ControlPlane), and per
+repetition and round:
 
-Collaborators (the runner imports none of them; `default_collaborators()` finds them):
-
-    network     testbed.network.Network(topo, target, ...): start(), stop(), attach(cp),
-                switches(), host(name), set_link(name, up), set_switch(name, up),
-                intf_name(switch, port), target
-    controller  controlplane.controller.Controller per technology: async install(sender,
-                receivers), async set_receivers(receivers, sender) -> ReceiverChange
-                (writes, seconds, bitstrings / root_sid), async read_records() (read_table,
-                read_groups, counter records), events (EventRecord: occurred, detected,
-                computed, done, link, up, writes)
-    delivery    modelsync in the emulated hosts: prepare_model(spec, dir), start_receivers(net,
-                hosts, technology, dir), send(net, source, receivers, technology, addressing,
-                rate_mbit, dir) -> sender record, collect(handle, timeout) -> receiver records
-                (modelsync.records.SenderRecord / ReceiverRecord as dicts)
+    new receiver set (controller) -> receivers started in the GPU hosts (modelsync) ->
+    sender in the model-store host -> failures injected at their times after the first data
+    packet (net.set_link/set_switch; the network hands the events to the controller) ->
+    completion awaited with a deadline -> records collected -> tables written
 
 What the runner measures itself: link bytes and packets from the switch interfaces' kernel
 counters (/sys/class/net/<intf>/statistics), before and after each round; whether the
 switches kept up (frames the kernel handed to a switch port against frames its P4 ingress
-counted). Nothing is estimated: a value a collaborator does not provide stays NA.
+counted); each receiver's arrivals (experiments.arrivals) for its outage after a failure;
+the sha256 of every file on every receiver's disk. Nothing is estimated: a value no part
+provides stays NA.
 """
 
 from __future__ import annotations
@@ -29,188 +23,124 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
+import os
+import random
+import shutil
+import socket
+import string
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from experiments.arrivals import SYSFS, ArrivalSampler, outage
+from experiments.control import CONTROLLER_TECH, TechnologyControl
+from experiments.delivery import (
+    MANIFEST,
+    collect,
+    load_manifest,
+    prepare_model,
+    read_json,
+    remove_received,
+    start_receivers,
+    start_sender,
+    verify_on_disk,
+)
 from experiments.projection import NetEvent, schedule
 from experiments.results import ResultsWriter, environment, new_run_dir, sweep_label
-from experiments.spec import Experiment, expand_sweep, resolve_receivers, source_host
+from experiments.spec import (
+    Experiment,
+    expand_sweep,
+    resolve_path,
+    resolve_receivers,
+    source_host,
+)
 from experiments.topology_source import build_topology
 from topologies.model import Topology
 
+REPO = Path(__file__).resolve().parents[1]
+PROGRAMS = ("bier", "sr_p2mp")
+
 
 class RunnerUnavailable(RuntimeError):
-    """A collaborator the runner needs is not there; `missing` says which and why."""
+    """Something the runner needs is not there; `missing` says what and why."""
 
     def __init__(self, missing: list[str]) -> None:
         self.missing = missing
         super().__init__("the experiment runner cannot run: " + "; ".join(missing))
 
 
-# -- collaborator interfaces -----------------------------------------------------------------
-class NetworkLike(Protocol):
-    target: str
-
-    def start(self) -> Any: ...
-    def stop(self) -> None: ...
-    def set_link(self, name: str, up: bool, offset: float | None = None) -> Any: ...
-    def set_switch(self, name: str, up: bool, offset: float | None = None) -> Any: ...
-    def intf_name(self, switch: str, port: int) -> str: ...
-
-
-class ControllerLike(Protocol):
-    events: list[Any]
-
-    async def install(
-        self, sender: str | None = None, receivers: list[str] | None = None
-    ) -> Any: ...
-
-    async def set_receivers(self, receivers: list[str], sender: str | None = None) -> Any: ...
-    async def read_records(self) -> list[dict[str, Any]]: ...
-
-
-class DeliveryLike(Protocol):
-    def prepare_model(self, exp: Experiment, out: Path) -> Path: ...
-    def start_receivers(
-        self, net: NetworkLike, hosts: list[str], technology: str, out: Path
-    ) -> Any: ...
-    def send(
-        self,
-        net: NetworkLike,
-        source: str,
-        receivers: list[str],
-        technology: str,
-        addressing: Any,
-        rate_mbit: float,
-        out: Path,
-    ) -> dict[str, Any]: ...
-    def collect(self, handle: Any, timeout: float) -> list[dict[str, Any]]: ...
-
-
-@dataclass
-class Collaborators:
-    network: Callable[[Topology, str], NetworkLike]
-    controller: Callable[[Topology, str, NetworkLike], ControllerLike]
-    delivery: DeliveryLike
-
-
-def default_collaborators() -> Collaborators:
-    """The project's own parts, when they are all there; else RunnerUnavailable naming what
-    is missing. No stand-ins: a missing part means no run."""
+def prerequisites() -> list[str]:
+    """What a measured run needs here and is missing (empty: it can run)."""
     missing = []
-    try:
-        importlib.import_module("testbed.network")
-    except ImportError as e:
-        missing.append(f"network (testbed.network): {e}")
-    try:
-        hooks = importlib.import_module("testbed.hooks")
-        hooks.load_factory(hooks.DEFAULT_FACTORY)
-    except (ImportError, AttributeError) as e:
-        missing.append(f"control plane for the testbed (testbed.hooks.DEFAULT_FACTORY): {e}")
-    # Not written on purpose until an end-to-end path (switches + P4 programs + control plane)
-    # exists to test them against: the delivery adapter (modelsync's receivers and sender
-    # started in the emulated hosts) and the per-technology controller factory.
-    missing.append(
-        "the runner's adapters to modelsync in the emulated hosts and to the per-technology "
-        "controller (experiments/runner.py: Collaborators) are not written yet"
-    )
-    raise RunnerUnavailable(missing)
+    if os.geteuid() != 0:
+        missing.append("root (Mininet creates namespaces and links): run as root")
+    for mod, why in (
+        ("mininet.net", "Mininet (the emulated network)"),
+        ("testbed.network", "the testbed (testbed.network)"),
+        ("controlplane.testbed", "the control plane (controlplane.testbed)"),
+        ("modelsync.cli", "the model delivery (modelsync)"),
+    ):
+        try:
+            importlib.import_module(mod)
+        except ImportError as e:
+            missing.append(f"{why}: {e}")
+    return missing
 
 
-# -- phases ----------------------------------------------------------------------------------
-def build_network(collab: Collaborators, topo: Topology, target: str) -> NetworkLike:
-    return collab.network(topo, target)
-
-
-def start_switches(net: NetworkLike) -> None:
-    net.start()
-
-
-def install_control_plane(
-    controller: ControllerLike,
-    source: str,
-    receivers: list[str],
-    keys: Mapping[str, Any],
-    first: bool,
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Install (first round) or change the receiver set; returns the sender's addressing
-    (BitStrings / root SID) and control rows with the controller's own write counts and time."""
-    rows = []
-    if first:
-        t0 = time.perf_counter()
-        timings = asyncio.run(controller.install(source, receivers))
-        rows.append(
-            {
-                **keys,
-                "action": "install",
-                "switch": "",
-                "writes": _total_writes(timings),
-                "duration_s": time.perf_counter() - t0,
-            }
+def ensure_programs(build: Path, target: str, say: Callable[[str], None]) -> None:
+    """The P4 programs compiled into build/<target>/ (softswitch.build_all) when missing."""
+    need = [build / target / f"{p}.{ext}" for p in PROGRAMS for ext in ("json", "p4info.txtpb")]
+    if all(p.is_file() for p in need):
+        return
+    say(f"compiling the P4 programs into {build}/ (python -m softswitch.build_all)")
+    r = subprocess.run(
+        [sys.executable, "-m", "softswitch.build_all", "--out", str(build)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    missing = [str(p) for p in need if not p.is_file()]
+    if r.returncode != 0 or missing:
+        raise RunnerUnavailable(
+            [f"P4 programs for {target} (missing {missing}): {(r.stderr or r.stdout)[-800:]}"]
         )
-    change = asyncio.run(controller.set_receivers(receivers, source))
-    rows.append(
-        {
-            **keys,
-            "action": "new-set",
-            "switch": "",
-            "writes": getattr(change, "writes", None),
-            "duration_s": getattr(change, "seconds", None),
-        }
-    )
-    return change, rows
-
-
-def _total_writes(timings: Any) -> int | None:
-    try:
-        return sum(int(getattr(t, "updates", 0)) for t in dict(timings).values())
-    except (TypeError, ValueError):
-        return None
-
-
-def start_receivers(
-    delivery: DeliveryLike, net: NetworkLike, receivers: list[str], tech: str, out: Path
-) -> Any:
-    return delivery.start_receivers(net, receivers, tech, out)
-
-
-def send(
-    delivery: DeliveryLike,
-    net: NetworkLike,
-    source: str,
-    receivers: list[str],
-    tech: str,
-    addressing: Any,
-    rate_mbit: float,
-    out: Path,
-) -> dict[str, Any]:
-    return delivery.send(net, source, receivers, tech, addressing, rate_mbit, out)
 
 
 def inject_failures(
-    net: NetworkLike, events: list[NetEvent], t0: float, stop: threading.Event
-) -> threading.Thread:
-    """Apply the schedule in a thread: each event at t0 + its time (wall clock), as a cable
-    pull (net.set_link / net.set_switch). `stop` ends it early."""
+    net: Any, events: list[NetEvent], t0: Callable[[], float | None], stop: threading.Event
+) -> tuple[threading.Thread, set[tuple[str, str]]]:
+    """Apply the schedule in a thread: each event at t0() + its time (wall clock), as a cable
+    pull (net.set_link / net.set_switch; the network hands the events to the controller).
+    t0() waits for the round's first data packet (None: it never came; nothing is applied).
+    Returns the thread and the set of (kind, element) left down, for the runner to restore."""
+    down: set[tuple[str, str]] = set()
 
     def run() -> None:
+        start = t0()
+        if start is None:
+            return
         for ev in events:
-            delay = t0 + ev.t - time.time()
+            delay = start + ev.t - time.time()
             if delay > 0 and stop.wait(delay):
                 return
+            if stop.is_set():
+                return
             up = ev.kind.endswith("up")
-            if ev.kind.startswith("switch"):
+            kind = "switch" if ev.kind.startswith("switch") else "link"
+            if kind == "switch":
                 net.set_switch(ev.element, up)
             else:
                 net.set_link(ev.element, up)
+            (down.discard if up else down.add)((kind, ev.element))
 
-    th = threading.Thread(target=run, name="exg-failures", daemon=True)
+    th = threading.Thread(target=run, name="exi-failures", daemon=True)
     th.start()
-    return th
+    return th, down
 
 
 # -- measurements the runner takes itself ----------------------------------------------------
@@ -443,32 +373,64 @@ def pim_rows(result: Any, keys: Mapping[str, Any]) -> dict[str, list[dict]]:
 
 
 # -- the whole run -----------------------------------------------------------------------------
+@dataclass
+class Context:
+    """What one sweep point's rounds share."""
+
+    exp: Experiment
+    sweep: Any
+    topo: Topology
+    net: Any
+    ctl: TechnologyControl
+    writer: ResultsWriter
+    out: Path
+    scratch: Path
+    received: Path  # receivers' files, per round: received/<round tag>/<host>/
+    keep: bool  # keep them (else removed once checked)
+    model: Path
+    manifest: Any
+    source: str
+    say: Callable[[str], None]
+    interrupted: threading.Event
+
+
 def run_experiment(
     exp: Experiment,
-    collab: Collaborators,
     results_base: Path = Path("results"),
     base: Path | None = None,
     say: Callable[[str], None] = print,
+    build: Path | None = None,
+    prefix: str | None = None,
+    progress: bool = True,
+    keep_received: Path | None = None,
 ) -> Path:
-    """Every sweep value x technology x repetition x round, results flushed after each round
-    (Ctrl-C keeps what was measured), the prediction stored beside the measurement."""
+    """Every sweep value x technology x repetition x round on one network per sweep value,
+    results flushed after each round (Ctrl-C keeps what was measured, tears the network
+    down), the projection stored beside the measurement (prediction/). The files received
+    are checked (sha256) and removed after each round, or kept under `keep_received`."""
+    missing = prerequisites()
+    if missing:
+        raise RunnerUnavailable(missing)
+    from testbed.switches import choose_target
+
+    _, note = choose_target(exp.target)
+    target = "bmv2" if "bmv2" in note.split(":")[-1].split("(")[0] else "softswitch"
+    build = build or REPO / "build"
+    ensure_programs(build, target, say)
     out = new_run_dir(results_base, exp.name)
     say(f"results: {out} (written after every round; Ctrl-C keeps what was measured)")
+    scratch = Path(tempfile.mkdtemp(prefix="exi-work-"))
     writer: ResultsWriter | None = None
+    bar = _Progress(exp, progress, say)
     try:
-        for value, e in expand_sweep(exp):
-            topo = build_topology(e, base)
-            net = build_network(collab, topo, e.target)
-            if writer is None:
-                env = environment("measurement", getattr(net, "target", e.target))
-                writer = ResultsWriter.create(out, exp, env)
-            writer.write_topology(topo, value)
-            try:
-                start_switches(net)
-                _run_point(e, value, topo, net, collab, writer, out, say)
-            finally:
-                net.stop()
+        with bar:
+            for value, e in expand_sweep(exp):
+                topo = build_topology(e, base)
+                writer = _run_sweep_point(
+                    e, value, topo, out, scratch, writer, bar, build, prefix, base, keep_received
+                )
     finally:
+        shutil.rmtree(scratch, ignore_errors=True)
         if writer is not None:
             writer.update_environment(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             writer.flush()
@@ -478,70 +440,342 @@ def run_experiment(
     return out
 
 
-def _run_point(
+def _run_sweep_point(
     e: Experiment,
     value: Any,
     topo: Topology,
-    net: NetworkLike,
-    collab: Collaborators,
-    writer: ResultsWriter,
     out: Path,
-    say: Callable[[str], None],
-) -> None:
-    source = source_host(e, topo)
+    scratch: Path,
+    writer: ResultsWriter | None,
+    bar: _Progress,
+    build: Path,
+    prefix: str | None,
+    base: Path | None = None,
+    keep_received: Path | None = None,
+) -> ResultsWriter:
+    from testbed.network import Network
+
+    say = bar.say
+    pfx = prefix or "exi" + "".join(random.choices(string.ascii_lowercase, k=2))
+    net = Network(
+        topo, e.target, None, prefix=pfx, grpc_port_base=_grpc_base(len(topo.switches)),
+        log_dir=scratch / f"logs-{pfx}", delay="ignore", say=say,
+    )  # fmt: skip
+    say(f"{net.target_note}; switches start without a program, the controller pushes it")
+    if writer is None:
+        env = environment(
+            "measurement",
+            net.target,
+            {"target_note": net.target_note, "delays": "link delays not emulated (no netem)"},
+        )
+        writer = ResultsWriter.create(out, e, env)
+    writer.write_topology(topo, value)
+    ctl = TechnologyControl(
+        build, scratch / "root-sid", e.control.detection_ms / 1000, e.control.bier_frr
+    )
+    try:
+        net.start()
+        net.attach(ctl)
+        model = (
+            prepare_model(e.model.size, e.model.shards, e.model.dir, out / "model", e.seed)
+            if e.model.dir is None
+            else prepare_model(None, None, resolve_path(e.model.dir, base), scratch / "model", 0)
+        )
+        ctx = Context(
+            e, value, topo, net, ctl, writer, out, scratch,
+            keep_received or scratch, keep_received is not None, model,
+            load_manifest(model / MANIFEST), source_host(e, topo), say, threading.Event(),
+        )  # fmt: skip
+        for tech in e.technologies:
+            if tech not in CONTROLLER_TECH:
+                say(f"{tech}: not run: {NOT_RUN.get(tech, 'no delivery path for it')}")
+                writer.update_environment(**{f"not_run_{tech}": NOT_RUN.get(tech, "")})
+                bar.skip(tech, e)
+                continue
+            _run_technology(ctx, tech, bar)
+    finally:
+        ctl.stop()
+        net.stop()
+    return writer
+
+
+NOT_RUN = {
+    "pim-sm": "PIM-SM runs on FRR routers (pimsm/), not on the P4 switches, and carries its "
+    "probe stream, not modelsync: the runner does not deliver the model over it; "
+    "see `python -m pimsm` for its measured outage and state",
+}
+
+
+def _run_technology(ctx: Context, tech: str, bar: _Progress) -> None:
+    e = ctx.exp
+    bar.say(f"{tech}: pushing the pipeline and installing the base state")
+    inst = ctx.ctl.select(tech)
+    keys0 = {"sweep": sweep_label(ctx.sweep), "technology": tech, "repetition": 0, "round": 0}
+    ctx.writer.add("control", [{**keys0, "action": "install", "switch": "", **inst}])
+    for rep in range(e.repetitions):
+        for k in range(len(e.rounds)):
+            keys = {**keys0, "repetition": rep, "round": k}
+            bar.begin(tech, rep, k)
+            _run_round(ctx, tech, keys)
+            ctx.writer.flush()
+            bar.advance()
+
+
+def _run_round(ctx: Context, tech: str, keys: dict[str, Any]) -> None:
+    e, topo, net, ctl, source = ctx.exp, ctx.topo, ctx.net, ctx.ctl, ctx.source
+    k = keys["round"]
+    receivers = resolve_receivers(e, topo, k)
+    rate = sending_rate(e, topo, source, tech, receivers)
+    row = _round_row(e, topo, source, keys, receivers, ctx.model, rate)
+    change = asyncio.run(ctl.cp.set_receivers(receivers, source))
+    ctrl = [
+        {**keys, "action": "new-set", "switch": "", "writes": change.writes,
+         "started_s": None, "duration_s": change.seconds}
+    ]  # fmt: skip
+    deadline = max(60.0, 6 * float(row.get("ideal_time_s") or 0) + 30)
+    sw = f"{sweep_label(ctx.sweep)}-" if ctx.sweep is not None else ""
+    tag = f"{sw}{tech}-{keys['repetition']}-{k}"
+    rec_dir = ctx.out / "records" / tag
+    rx = start_receivers(
+        net, topo, receivers, ctx.model, source, ctx.received / tag, rec_dir, deadline + 20
+    )
+    snd = None
+    sampler = ArrivalSampler(_arrival_counters(topo, net, source, receivers)).start()
+    stop = threading.Event()
+    th: threading.Thread | None = None
+    down: set[tuple[str, str]] = set()
+    try:
+        before_state = asyncio.run(ctl.cp.read_records())
+        before = read_link_counters(topo, net.intf_name)
+        rx_before = _switch_rx(topo, net)
+        n_events = len(ctl.cp.events)
+
+        snd_log = rec_dir / "sender.log"
+
+        def first_packet() -> float | None:
+            # modelsync logs "first pass:" right before its first data frame; frames seen
+            # earlier on the ports are control traffic
+            end = time.time() + 60
+            while not stop.wait(0.005) and time.time() < end:
+                with contextlib.suppress(OSError):
+                    if "first pass:" in snd_log.read_text(errors="replace"):
+                        return time.time()
+            return None
+
+        th, down = inject_failures(net, schedule(e, topo, k), first_packet, stop)
+        snd = start_sender(
+            net, topo, source, receivers, tech, ctx.model, rate, rec_dir, deadline,
+            ctl.bfr_ids(), ctl.root_sid_file,
+        )  # fmt: skip
+        try:
+            snd.proc.wait(deadline + 30)
+        except subprocess.TimeoutExpired:
+            ctx.say(f"{tech} round {k}: the sender passed its deadline; stopping it")
+        records = collect(rx, timeout=30)
+    finally:
+        stop.set()
+        if th is not None:
+            th.join(5)
+        for kind, el in sorted(down):  # a failure the round outlived: plug it back
+            (net.set_switch if kind == "switch" else net.set_link)(el, True)
+        if snd is not None:
+            snd.kill()
+        rx.kill()
+        sampler.stop()
+    with contextlib.suppress(Exception):
+        ctl.cp.wait_events(30)
+    after = read_link_counters(topo, net.intf_name)
+    rx_after = _switch_rx(topo, net)
+    after_state = asyncio.run(ctl.cp.read_records())
+    sender = read_json(rec_dir / "sender.json") or {}
+    (rec_dir / "arrivals.json").write_text(json.dumps(sampler.samples))
+    for r in records:  # the runner's own sha256 check of what is on disk
+        r["verified_on_disk"] = verify_on_disk(ctx.manifest, rx.work / r["receiver"])
+    if not ctx.keep:
+        remove_received(rx)
+    t0 = sender.get("first_packet_at") or sampler.first_change.get(SOURCE) or time.time()
     cloud_of = {h.name: h.cloud for h in topo.hosts}
-    wan = wan_classifier(topo)
-    model_dir = collab.delivery.prepare_model(e, out / "model")
-    for tech in e.technologies:
-        controller = collab.controller(topo, tech, net)
-        for rep in range(e.repetitions):
-            for k in range(len(e.rounds)):
-                keys = {"sweep": sweep_label(value), "technology": tech, "repetition": rep}
-                keys["round"] = k
-                say(f"{tech}: repetition {rep + 1}/{e.repetitions}, round {k + 1}/{len(e.rounds)}")
-                receivers = resolve_receivers(e, topo, k)
-                rate = sending_rate(e, topo, source, tech, receivers)
-                addressing, ctrl = install_control_plane(
-                    controller, source, receivers, keys, first=(rep == 0 and k == 0)
+    rrows = receiver_rows(sender, records, keys, cloud_of)
+    for rr, r in zip(rrows, records, strict=True):
+        rr["verified"] = bool(rr["verified"]) and r["verified_on_disk"]
+    events = [_as_dict(x) for x in ctl.cp.events[n_events:]]
+    ev_ctrl, ev_fail = event_rows(events, t0, keys)
+    ev_fail += outage_rows(events, sampler, records, keys, t0)
+    ok, drops = kept_up(*_ingress_delta(rx_before, rx_after, before_state, after_state))
+    row.update(switches_kept_up=ok, switch_drops=drops)
+    if not ok:
+        row["note"] = f"measurement; switches dropped {drops} frames before their pipeline"
+    w = ctx.writer
+    w.add("receivers", rrows)
+    w.add("links", link_rows(topo, before, after, keys, wan_classifier(topo)))
+    w.add("switches", switch_rows(after_state, keys))
+    w.add("control", ctrl + ev_ctrl)
+    w.add("failures", ev_fail)
+    w.add("rounds", [row])
+    bad = [r["receiver"] for r in rrows if not r["verified"]]
+    done = [r["completed_s"] for r in rrows if r["completed_s"] is not None]
+    ctx.say(
+        f"{tech} repetition {keys['repetition'] + 1} round {k + 1}: {len(rrows) - len(bad)}/"
+        f"{len(rrows)} receivers verified"
+        + (f" in {max(done):.1f} s" if done else "")
+        + (f"; NOT verified: {', '.join(bad)}" if bad else "")
+        + ("" if ok else f"; switches dropped {drops} frames")
+    )
+
+
+SOURCE = "__source__"
+
+
+def _arrival_counters(topo: Topology, net: Any, source: str, receivers: list[str]) -> dict:
+    """Per receiver the tx_packets of the switch port facing it; for the source the rx
+    packets of the switch port facing it (its first data frame)."""
+    out = {}
+    for h in receivers:
+        sw, port, _ = topo.host_attachment(h)
+        out[h] = SYSFS / net.intf_name(sw, port) / "statistics" / "tx_packets"
+    sw, port, _ = topo.host_attachment(source)
+    out[SOURCE] = SYSFS / net.intf_name(sw, port) / "statistics" / "rx_packets"
+    return out
+
+
+def outage_rows(
+    events: list[dict[str, Any]],
+    sampler: ArrivalSampler,
+    records: list[dict[str, Any]],
+    keys: Mapping[str, Any],
+    t0: float,
+) -> list[dict[str, Any]]:
+    """Per link event and receiver whose arrivals stopped across it: the outage (gap in its
+    arrivals at the switch port facing it, ~10 ms resolution) and the chunks it missed and got
+    repaired (modelsync's count; attributed to the event; bytes repaired are not recorded)."""
+    repaired = {r["receiver"]: (r.get("counters") or {}).get("repaired") for r in records}
+    rows = []
+    for i, ev in enumerate(events):
+        for h in sorted(repaired):
+            gap = outage(sampler.arrivals(h), ev["occurred"])
+            if gap is None:
+                continue
+            rows.append(
+                {
+                    **keys,
+                    "event": i,
+                    "kind": "link-up" if ev.get("up") else "link-down",
+                    "element": ev.get("link"),
+                    "at_s": ev["occurred"] - t0,
+                    "detected_s": (ev["detected"] - t0) if ev.get("detected") else None,
+                    "reconverged_s": gap[1] - t0,
+                    "receiver": h,
+                    "outage_s": gap[1] - gap[0],
+                    "packets_lost": repaired[h],
+                    "bytes_repaired": None,
+                }
+            )
+    return rows
+
+
+def _switch_rx(topo: Topology, net: Any) -> dict[tuple[str, int], int]:
+    out = {}
+    for lk in topo.links:
+        for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)):
+            if topo.is_switch(end):
+                out[(end, port)] = _read_int(
+                    SYSFS / net.intf_name(end, port) / "statistics" / "rx_packets"
                 )
-                rdir = out / "records" / f"{tech}-{rep}-{k}"
-                handle = start_receivers(collab.delivery, net, receivers, tech, rdir)
-                before = read_link_counters(topo, net.intf_name)
-                n_events = len(controller.events)
-                stop = threading.Event()
-                t_send = time.time()
-                th = inject_failures(net, schedule(e, topo, k), t_send, stop)
-                try:
-                    sender = send(
-                        collab.delivery,
-                        net,
-                        source,
-                        receivers,
-                        tech,
-                        addressing,
-                        rate,
-                        rdir,
-                    )
-                finally:
-                    stop.set()
-                    th.join()
-                records = collab.delivery.collect(handle, timeout=60.0)
-                after = read_link_counters(topo, net.intf_name)
-                t0 = sender.get("first_packet_at") or t_send
-                ev_ctrl, ev_fail = event_rows(
-                    [_as_dict(x) for x in controller.events[n_events:]], t0, keys
-                )
-                writer.add("receivers", receiver_rows(sender, records, keys, cloud_of))
-                writer.add("links", link_rows(topo, before, after, keys, wan))
-                writer.add("switches", switch_rows(asyncio.run(controller.read_records()), keys))
-                writer.add("control", ctrl + ev_ctrl)
-                writer.add("failures", ev_fail)
-                writer.add(
-                    "rounds", [_round_row(e, topo, source, keys, receivers, model_dir, rate)]
-                )
-                writer.flush()
-        with contextlib.suppress(Exception):
-            controller.stop()  # type: ignore[attr-defined]
+    return out
+
+
+def _ingress_delta(
+    rx0: Mapping[tuple[str, int], int],
+    rx1: Mapping[tuple[str, int], int],
+    st0: list[dict[str, Any]],
+    st1: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    """(frames the kernel received per switch port, frames the P4 ingress counted) in the
+    round: kernel rx_packets deltas against MyIngress.in_stats code 0 (RX) deltas."""
+
+    def ingress(st: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
+        return {
+            (r["switch"], r["port"]): r["packets"]
+            for r in st
+            if r.get("kind") == "counter"
+            and r["counter"] == "MyIngress.in_stats"
+            and r["code"] == 0
+        }
+
+    i0, i1 = ingress(st0), ingress(st1)
+    kernel = {k: rx1[k] - rx0.get(k, 0) for k in rx1}
+    p4 = {k: i1.get(k, 0) - i0.get(k, 0) for k in kernel}
+    return kernel, p4
+
+
+def _grpc_base(n: int) -> int:
+    """A block of free local TCP ports for the switches' P4Runtime servers (base + device id)."""
+    for _ in range(100):
+        base = random.randrange(20000, 40000)
+        try:
+            for p in range(base, base + n + 2):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+    raise RunnerUnavailable(["no free block of local TCP ports for the switches"])
+
+
+class _Progress:
+    """Progress per technology, repetition and round (rich), lines printed above it."""
+
+    def __init__(self, exp: Experiment, enabled: bool, say: Callable[[str], None]) -> None:
+        n = len(expand_sweep(exp)) * len(exp.technologies) * exp.repetitions * len(exp.rounds)
+        self.exp, self.total, self._say = exp, n, say
+        self.progress = None
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), transient=False,
+            )  # fmt: skip
+            self.task = self.progress.add_task("rounds", total=n)
+
+    def __enter__(self) -> _Progress:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def say(self, msg: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(msg, markup=False, highlight=False)
+        else:
+            self._say(msg)
+
+    def begin(self, tech: str, rep: int, k: int) -> None:
+        e = self.exp
+        name = e.rounds[k].name or str(k)
+        desc = (
+            f"{tech}: repetition {rep + 1}/{e.repetitions}, round {k + 1}/{len(e.rounds)} ({name})"
+        )
+        if self.progress is not None:
+            self.progress.update(self.task, description=desc)
+        else:
+            self._say(desc)
+
+    def advance(self, n: int = 1) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task, n)
+
+    def skip(self, tech: str, e: Experiment) -> None:
+        self.advance(e.repetitions * len(e.rounds))
 
 
 def sending_rate(

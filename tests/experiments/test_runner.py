@@ -14,13 +14,15 @@ from controlplane.controller import EventRecord, SwitchWrite
 from experiments.results import rows
 from experiments.runner import (
     RunnerUnavailable,
-    default_collaborators,
     event_rows,
+    inject_failures,
     kept_up,
     link_rows,
     pim_rows,
+    prerequisites,
     read_link_counters,
     receiver_rows,
+    run_experiment,
     switch_rows,
     wan_classifier,
 )
@@ -164,17 +166,49 @@ def test_kept_up() -> None:
     assert kept_up({("s1", 1): 100, ("s2", 1): 10}, {("s1", 1): 93}) == (False, 17)
 
 
-def test_runner_refuses_honestly_without_its_parts() -> None:
+def test_runner_says_what_is_missing(monkeypatch, tmp_path) -> None:
+    import experiments.runner as runner
+
+    monkeypatch.setattr(runner.os, "geteuid", lambda: 1000)
+    assert any(m.startswith("root") for m in prerequisites())
+    exp = load_experiment(ROOT / "experiments" / "default.yaml")
     with pytest.raises(RunnerUnavailable) as e:
-        default_collaborators()
-    assert any("adapters" in m for m in e.value.missing)
-    r = subprocess.run(
-        [sys.executable, "-m", "experiments", "run", "experiments/default.yaml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert r.returncode == 2
-    assert "experiments/default.yaml is valid" in r.stderr and "nothing was run" in r.stderr
-    assert not r.stdout
+        run_experiment(exp, tmp_path / "results", progress=False, say=lambda _m: None)
+    assert any("root" in m for m in e.value.missing)
+    assert not (tmp_path / "results").exists()  # nothing run, no empty results folder
+
+
+def test_failures_applied_after_the_first_packet_and_left_down_reported() -> None:
+    import threading
+    import time
+
+    from experiments.projection import NetEvent
+
+    applied: list[tuple[str, str, bool, float]] = []
+
+    class Recorder:  # what the thread calls on the network
+        def set_link(self, name: str, up: bool) -> None:
+            applied.append(("link", name, up, time.time()))
+
+        def set_switch(self, name: str, up: bool) -> None:
+            applied.append(("switch", name, up, time.time()))
+
+    t0 = time.time() + 0.05
+    evs = [
+        NetEvent(0.0, "link-down", "s1-s2", (("s1", "s2"),)),
+        NetEvent(0.02, "link-up", "s1-s2", (("s1", "s2"),)),
+        NetEvent(0.04, "switch-down", "s3", ()),
+    ]
+    th, down = inject_failures(Recorder(), evs, lambda: t0, threading.Event())
+    th.join(5)
+    assert [(k, n, up) for k, n, up, _ in applied] == [
+        ("link", "s1-s2", False), ("link", "s1-s2", True), ("switch", "s3", False)
+    ]  # fmt: skip
+    assert applied[0][3] >= t0 and applied[2][3] >= t0 + 0.04
+    assert down == {("switch", "s3")}  # the runner plugs it back after the round
+    th2, down2 = inject_failures(Recorder(), evs, lambda: None, threading.Event())
+    th2.join(5)
+    assert len(applied) == 3 and down2 == set()  # no first packet: nothing applied
 
 
 def test_run_reports_a_bad_description(tmp_path) -> None:

@@ -1,0 +1,107 @@
+"""The control plane per technology on one running network.
+
+The network is brought up once with empty switches (no program); `TechnologyControl` is
+attached to it once (`net.attach`) and forwards link events to the control plane of the
+technology being measured. `select(tech)` stops the previous one and starts
+`controlplane.testbed.ControlPlane` for the next: it pushes that technology's pipeline to
+every switch (a fresh pipeline: empty tables, zero counters) and installs its base state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from topologies.model import Topology
+
+# the experiment's technology names -> the controller's
+CONTROLLER_TECH = {"unicast": "unicast", "bier": "bier", "sr-p2mp": "sr"}
+
+
+class TechnologyControl:
+    """The testbed hook (start, on_link_event, dump_tables, stop) in front of the current
+    technology's ControlPlane."""
+
+    def __init__(
+        self,
+        build: Path,
+        root_sid_file: Path,
+        detection_s: float = 0.15,
+        bier_frr: bool = False,
+    ) -> None:
+        self.build = build
+        self.root_sid_file = root_sid_file
+        self.detection_s = detection_s
+        self.bier_frr = bier_frr
+        self.cp: Any = None
+        self.technology: str | None = None
+        self._switches: list[Any] = []
+        self._topo: Topology | None = None
+        self.root_sids: list[int] = []
+
+    # -- the testbed hook ------------------------------------------------------------------
+    def start(self, switches: list[Any], topo: Topology) -> None:
+        self._switches, self._topo = switches, topo
+
+    def on_link_event(self, event: Any) -> None:
+        if self.cp is not None:
+            self.cp.on_link_event(event)
+
+    def dump_tables(self, switch: str) -> str:
+        return self.cp.dump_tables(switch) if self.cp is not None else "no technology selected"
+
+    def stop(self) -> None:
+        if self.cp is not None:
+            with contextlib.suppress(Exception):
+                self.cp.stop()
+        self.cp = None
+
+    # -- for the runner --------------------------------------------------------------------
+    def _on_root_sid(self, sid: int) -> None:
+        # The SR controller's make-before-break hand-off: the sender re-reads this file.
+        self.root_sids.append(sid)
+        tmp = self.root_sid_file.with_suffix(".tmp")
+        tmp.write_text(f"{sid}\n")
+        tmp.replace(self.root_sid_file)
+
+    def select(self, technology: str) -> dict[str, Any]:
+        """Push `technology`'s pipeline and install its base state; the install's writes
+        (every entity installed, from empty) and wall time."""
+        from controlplane.testbed import ControlPlane
+
+        if self._topo is None:
+            raise RuntimeError("TechnologyControl: attach it to the network first")
+        self.stop()
+        self.root_sid_file.unlink(missing_ok=True)
+        self.root_sids = []
+        tech = CONTROLLER_TECH[technology]
+        kw: dict[str, Any] = {"detection_delay_s": self.detection_s}
+        if tech == "sr":
+            kw["on_root_sid"] = self._on_root_sid
+        if tech == "bier":
+            kw["frr"] = self.bier_frr
+        cp = ControlPlane(tech, build=self.build, **kw)
+        t0 = time.perf_counter()
+        try:
+            cp.start(self._switches, self._topo)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                cp.stop()
+            raise
+        self.cp, self.technology = cp, technology
+        seconds = time.perf_counter() - t0
+        ctl = cp.controller
+        writes = sum(len(v) for v in ctl.installed.values()) if ctl is not None else None
+        return {"writes": writes, "duration_s": seconds}
+
+    @property
+    def controller(self) -> Any:
+        return self.cp.controller if self.cp is not None else None
+
+    def bfr_ids(self) -> dict[str, int]:
+        ctl = self.controller
+        if ctl is None or ctl.desired is None or ctl.desired.bier is None:
+            return {}
+        return dict(ctl.desired.bier.ids)

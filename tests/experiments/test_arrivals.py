@@ -1,0 +1,55 @@
+"""Arrival timelines from counter files, and the outage found in them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from experiments.arrivals import ArrivalSampler, outage
+
+
+def _steady(t0: float, t1: float, step: float) -> list[float]:
+    n = round((t1 - t0) / step)
+    return [t0 + i * step for i in range(n + 1)]
+
+
+def test_outage_is_the_gap_after_the_event() -> None:
+    arr = [*_steady(0.0, 0.8, 0.01), 0.812, *_steady(0.99, 2.0, 0.01)]
+    # the sample at 0.812 still shows frames that were on their way when the cut came
+    t0, t1 = outage(arr, at=0.805) or (None, None)
+    assert (t0, t1) == (0.812, 0.99)
+
+
+def test_no_outage_without_a_gap_or_without_resumption() -> None:
+    steady = _steady(0.0, 2.0, 0.01)
+    assert outage(steady, at=1.0) is None
+    assert outage(_steady(0.0, 1.0, 0.01), at=1.0) is None  # traffic never came back
+    late = _steady(0.0, 1.0, 0.01) + _steady(3.0, 4.0, 0.01)  # the gap begins > 0.5 s after
+    assert outage(late, at=0.2) is None
+
+
+def test_short_gap_relative_to_spacing_is_no_outage() -> None:
+    sparse = _steady(0.0, 3.0, 0.05) + _steady(3.2, 4.0, 0.05)  # 0.2 s < 5 x 0.05 s
+    assert outage(sparse, at=3.01) is None
+    assert outage(sparse, at=3.01, min_gap=0.1) is None
+    dense = _steady(0.0, 3.0, 0.01) + _steady(3.2, 4.0, 0.01)
+    assert outage(dense, at=3.01) == (3.0, 3.2)
+
+
+def test_sampler_reads_counter_files(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("10\n")
+    b.write_text("5\n")
+    s = ArrivalSampler({"a": a, "b": b}, interval=0.005).start()
+    try:
+        time.sleep(0.05)
+        a.write_text("11\n")
+        assert s.changed.wait(2)
+        time.sleep(0.05)
+        a.write_text("15\n")
+        time.sleep(0.05)
+    finally:
+        s.stop()
+    assert "a" in s.first_change and "b" not in s.first_change
+    assert len(s.arrivals("a")) == 2 and s.arrivals("b") == []
+    assert s.samples["b"][0][1] == 5
