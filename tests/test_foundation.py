@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,8 +32,46 @@ def test_python_parts_import(package: str) -> None:
     assert importlib.import_module(package).__file__ is not None
 
 
-def test_setup_is_skipped_when_nothing_changed() -> None:
-    # The suite itself runs after `make setup`, so a second setup must find its stamp.
+def _setup_key() -> str:
+    """The stamp key exactly as scripts/setup.sh computes it: sha256 of its DEP_FILES, cat'ed."""
+    text = (ROOT / "scripts" / "setup.sh").read_text()
+    files = re.search(r"^DEP_FILES=\(([^)]*)\)", text, re.M)
+    assert files, "scripts/setup.sh: DEP_FILES=(...) not found"
+    return hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in files[1].split())).hexdigest()
+
+
+def test_setup_is_skipped_when_nothing_changed(tmp_path: Path) -> None:
+    # A venv whose stamp holds the key of the current dependency files is left alone.
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    (venv / ".setup-stamp").write_text(_setup_key() + "\n")
+    out = subprocess.run(
+        ["bash", "scripts/setup.sh"],
+        cwd=ROOT,
+        env={**os.environ, "VENV": str(venv)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == f"setup: up to date ({venv})"
+
+
+def test_setup_left_its_stamp() -> None:
+    # The suite itself runs after `make setup` (CI: `make test`), so .venv's stamp is the key of
+    # the current dependency files and a second setup finds it. A dependency file edited after
+    # the last setup (a dev tree) is the one case where the stamp is rightly stale.
+    stamp = ROOT / ".venv" / ".setup-stamp"
+    assert stamp.is_file(), "no .venv/.setup-stamp: run `make setup`"
+    edited = [
+        f
+        for f in ("pyproject.toml", "scripts/setup.sh")
+        if (ROOT / f).stat().st_mtime_ns > stamp.stat().st_mtime_ns
+    ]
+    if edited:
+        assert os.environ.get("CI") != "true", f"{edited} changed after setup ran in CI"
+        pytest.skip(f"{', '.join(edited)} edited after the last `make setup`: run it again")
+    assert stamp.read_text().strip() == _setup_key()
     out = subprocess.run(
         ["bash", "scripts/setup.sh"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
