@@ -13,7 +13,7 @@ from softswitch.server import bytestr
 from softswitch.server import translate as tr
 from softswitch.server.p4info_index import P4InfoIndex
 
-CORPUS = Path("/work/shared/p4-reference")
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "p4-reference"  # ../shared
 LOCAL = Path(__file__).resolve().parents[1] / "fixtures" / "p4-reference"
 
 
