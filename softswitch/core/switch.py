@@ -13,7 +13,7 @@ from collections import deque
 from typing import Any
 
 from softswitch.api import Replica, SwitchError, TableEntry
-from softswitch.core.compiler import py_attr
+from softswitch.core.gen import py_attr
 from softswitch.core.model import ExternInfo
 from softswitch.core.program import Program
 from softswitch.core.tables import Table
