@@ -210,6 +210,7 @@ def build_p4info(m: ProgramModel) -> Any:
         pt.size = t.size
         if t.is_const:
             pt.is_const_table = True
+        if t.const_entries:
             pt.has_initial_entries = True
     for a in actions:
         pa = info.actions.add()
