@@ -75,14 +75,3 @@ def build_text(tmp_path: Path) -> Callable[[str], Program]:
         return Program.from_file(f)
 
     return _build
-
-
-def frame(a: int = 0, b: int = 0, c: int = 0, d: int = 0, payload: bytes = b"PAY") -> bytes:
-    """Ethernet (type 0x88b5) + h_t + payload."""
-    eth = bytes.fromhex("02000000000102000000000288b5")
-    return eth + bytes([a, b]) + c.to_bytes(2, "big") + d.to_bytes(4, "big") + payload
-
-
-def fields(f: bytes) -> tuple[int, int, int, int]:
-    """h_t's (a, b, c, d) of an output frame."""
-    return f[14], f[15], int.from_bytes(f[16:18], "big"), int.from_bytes(f[18:22], "big")
