@@ -254,7 +254,18 @@ def test_bier_frr_backup_delivers_before_the_controller_reacts(build, loop):
             sn.set_link("s1-s2", up=False)
             import time
 
-            time.sleep(1.0)  # carrier loss reaches the port-status register
+            # wait until the carrier loss has reached s1's port-status register
+            lk = next(lk for lk in topo.links if {lk.a, lk.b} == {"s1", "s2"})
+            port = lk.a_port if lk.a == "s1" else lk.b_port
+
+            def port_down() -> bool:
+                reg = fab.read_register("s1", "MyEgress.port_status")
+                return bool(loop.run_until_complete(reg).get(port))
+
+            deadline = time.monotonic() + 20
+            while not port_down():
+                assert time.monotonic() < deadline, f"s1 port {port}: no carrier loss in 20 s"
+                time.sleep(0.05)
             sn.drain()
             sn.send("src", frame)
             assert sn.collect({"g1", "g3"}) == {
@@ -357,7 +368,9 @@ def test_port_status_watch_reacts_without_being_told(build, loop):
             assert (rec.link, rec.up, rec.cause, rec.detection_delay_s) == (
                 "s2-s4", False, "port-status", 0.0,
             )  # fmt: skip
-            loop.run_until_complete(asyncio.sleep(0.5))
+            deadline = time.monotonic() + 20  # the reaction runs as a task of the watcher
+            while not rec.done and time.monotonic() < deadline:
+                loop.run_until_complete(asyncio.sleep(0.05))
             assert rec.done and rec.updates > 0 and ctl.down == {2}
             g1 = net.hosts["g1"]
             dst, src = first_hop(net, "src")
