@@ -28,7 +28,9 @@ def preprocess(
     path = Path(path)
     if not path.is_file():
         raise P4SourceError(str(path), 0, 0, "no such file")
-    for k in defines or {}:
+    # -D NAME means NAME=1, as for cpp
+    defines = {k: "1" if v is None else str(v) for k, v in (defines or {}).items()}
+    for k in defines:
         if not re.fullmatch(r"[A-Za-z_]\w*", k):
             raise P4SourceError("<command line>", 0, 0, f"bad macro name {k!r}")
     cpp = shutil.which("cpp")
