@@ -801,9 +801,9 @@ class Compiler(Expressions, Externs, Pipeline):
             info.direct_counter = sym.info
         if "entries" in props:
             ep = props["entries"]
-            if not ep.const:
-                raise error(ep.loc, "unsupported construct: non-const entries")
-            info.is_const = True
+            # `const entries` are fixed; plain `entries` are initial entries the control
+            # plane may change
+            info.is_const = ep.const
             info.const_entries = [self.const_entry(en, info, scope) for en in ep.value]
             if info.needs_priority and all(en.priority is None for en in ep.value):
                 # p4c: program order, the first entry gets priority len(entries), the last 1

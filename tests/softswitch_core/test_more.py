@@ -249,3 +249,19 @@ def test_bool_and_serializable_enum_header_fields(build) -> None:  # type: ignor
     sw = Switch(p)
     assert sw.process(0, ETH + b"\x82\x00Z") == [(1, ETH + b"\x01\xbbZ")]  # up, B -> v = 0xbb
     assert sw.process(0, ETH + b"\x02\x05Z") == [(1, ETH + b"\x81\x05Z")]  # not up
+
+
+def test_plain_entries_are_initial_and_modifiable(build) -> None:  # type: ignore[no-untyped-def]
+    p = build(
+        ingress="""
+        action set(bit<8> v) { hdr.h.b = v; }
+        table t { key = { hdr.h.a: exact; } actions = { set; } entries = { 1: set(5); } }
+        apply { sm.egress_spec = 1; t.apply(); }""",
+    )
+    info = next(t for t in p.p4info.tables if t.preamble.name == "I.t")
+    assert info.has_initial_entries and not info.is_const_table
+    sw = Switch(p)
+    assert fields(sw.process(0, frame(1))[0][1])[1] == 5
+    sw.modify_entry(TableEntry("I.t", {"hdr.h.a": Exact(1)}, "I.set", {"v": 6}))
+    sw.insert_entry(TableEntry("I.t", {"hdr.h.a": Exact(2)}, "I.set", {"v": 7}))
+    assert [fields(sw.process(0, frame(a))[0][1])[1] for a in (1, 2)] == [6, 7]
