@@ -1,7 +1,7 @@
 """Benchmark: in-process packets per second of softswitch's compiled pipeline against plain
 hand-written Python doing the same parse-lookup-rewrite, measured in the same run.
 
-    python -m bench.softswitch_core [--seconds 1.0]
+    python -m bench.softswitch_core [--seconds 2.0]
 
 (a) IPv4 LPM forwarding: Ethernet/IPv4 parse, checksum verify, 256 /24 routes plus a /8,
     TTL-1, MAC rewrite, checksum update, deparse.
@@ -231,7 +231,7 @@ def rate(fn: Callable[[int, bytes], list], frames: list[bytes], seconds: float) 
 
 
 def best_rates(
-    a: Callable, b: Callable, frames: list[bytes], seconds: float, rounds: int = 5
+    a: Callable, b: Callable, frames: list[bytes], seconds: float, rounds: int = 10
 ) -> tuple[float, float]:
     """Alternate short runs of a and b and keep each one's best: the machine is shared, so
     this compares both under the same load."""
@@ -244,7 +244,7 @@ def best_rates(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.softswitch_core")
-    ap.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from softswitch.core.types import (
-    Struct,
-)
+from softswitch.core.gen import py_attr
+from softswitch.core.types import Stack, Struct
 
 
 class Pipeline:
@@ -72,8 +71,19 @@ class Pipeline:
         o("def REPLICATE(nodes, hdr0, meta0, sm0, payload, out, rt):")
         o("    for rid, ports in nodes:")
         o("        for port in ports:")
-        o("            sm = sm0._copy(); sm.egress_rid = rid")
-        o("            hdr = hdr0._copy(); meta = meta0._copy()")
+        # the copies are written out (no _copy() calls): one per replica adds up
+        sm_t = self.types["standard_metadata_t"]
+        for var, t in (("sm", sm_t), ("hdr", hdr_t), ("meta", meta_t)):
+            slots = self.struct_slots[id(t)]
+            if not slots:
+                o(f"            {var} = {var}0")  # nothing in it can change
+                continue
+            o(f"            {var} = _new({t.py})")
+            types = {py_attr(f): ft for f, ft in t.fields}
+            for n, _ in slots:
+                composite = isinstance(types.get(n), Struct | Stack)
+                o(f"            {var}.{n} = {var}0.{n}{'._copy()' if composite else ''}")
+        o("            sm.egress_rid = rid")
         for ln in body:
             stripped = ln.strip()
             ind = ln[: len(ln) - len(ln.lstrip())]
