@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.arrivals import SYSFS, ArrivalSampler, outage
-from experiments.control import CONTROLLER_TECH, TechnologyControl
+from experiments.control import TechnologyControl
 from experiments.delivery import (
     MANIFEST,
     collect,
@@ -487,10 +487,8 @@ def _run_sweep_point(
             load_manifest(model / MANIFEST), source_host(e, topo), say, threading.Event(),
         )  # fmt: skip
         for tech in e.technologies:
-            if tech not in CONTROLLER_TECH:
-                say(f"{tech}: not run: {NOT_RUN.get(tech, 'no delivery path for it')}")
-                writer.update_environment(**{f"not_run_{tech}": NOT_RUN.get(tech, "")})
-                bar.skip(tech, e)
+            if tech == "pim-sm":
+                _run_pim(ctx, bar)
                 continue
             _run_technology(ctx, tech, bar)
     finally:
@@ -499,11 +497,28 @@ def _run_sweep_point(
     return writer
 
 
-NOT_RUN = {
-    "pim-sm": "PIM-SM runs on FRR routers (pimsm/), not on the P4 switches, and carries its "
-    "probe stream, not modelsync: the runner does not deliver the model over it; "
-    "see `python -m pimsm` for its measured outage and state",
-}
+def _run_pim(ctx: Context, bar: _Progress) -> None:
+    """PIM-SM on its own FRR network per round (experiments.pim): state, tree builds and
+    outage from its probe stream; no model delivery."""
+    from experiments import pim
+
+    e = ctx.exp
+    why = pim.available()
+    if why is not None:
+        bar.say(f"pim-sm: not run: {why}")
+        ctx.writer.update_environment(not_run_pim_sm=why)
+        bar.skip("pim-sm", e)
+        return
+    ctx.writer.update_environment(pim_sm=pim.NOTE)
+    for rep in range(e.repetitions):
+        for k in range(len(e.rounds)):
+            keys = {"sweep": sweep_label(ctx.sweep), "technology": "pim-sm"}
+            keys |= {"repetition": rep, "round": k}
+            bar.begin("pim-sm", rep, k)
+            for table, rows in pim.run_round(e, ctx.topo, k, keys, bar.say).items():
+                ctx.writer.add(table, rows)
+            ctx.writer.flush()
+            bar.advance()
 
 
 def _run_technology(ctx: Context, tech: str, bar: _Progress) -> None:
