@@ -81,7 +81,7 @@ def aggregate(
             "new_set_writes": _mean(newset, (sweep, tech), "writes"),
             "new_set_s": _mean(newset, (sweep, tech), "duration_s"),
             "max_outage_s": float(outage.get((sweep, tech), np.nan)),
-            "unverified": int(g["unverified"].fillna(0).sum()),
+            "unverified": int(g["unverified"].astype("Float64").fillna(0).sum()),
             "rounds_not_kept_up": int((g["switches_kept_up"] == False).sum()),  # noqa: E712
             "switch_drops": g["switch_drops"].sum(min_count=1),
         }
@@ -94,9 +94,10 @@ def aggregate(
 
 def _mean(groups: Any, key: tuple[str, str], col: str) -> float:
     try:
-        return float(groups.get_group(key)[col].mean())
+        m = groups.get_group(key)[col].mean()
     except KeyError:
         return float("nan")
+    return float("nan") if pd.isna(m) else float(m)  # all NA (PIM-SM writes nothing)
 
 
 def _ratio(a: float, b: float) -> float:

@@ -3,6 +3,7 @@ tree builds, the outage of the receivers behind the cut link; no model delivery 
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from experiments.pim import round_failure
 from experiments.results import read_results
 from experiments.runner import run_experiment
 from experiments.spec import load_experiment
+from experiments.summary import print_results_summary
 from experiments.topology_source import build_topology
 
 EXP = Path(__file__).parent / "data" / "e2e-pim.yaml"
@@ -52,3 +54,7 @@ def test_pim_round_through_the_runner(tmp_path: Path) -> None:
     assert (hit["outage_s"] > 0).all()
     c = res["control"]
     assert sorted(c[c["action"] == "new-set"]["switch"]) == ["h2", "h3", "h4"]
+    text = io.StringIO()
+    agg = print_results_summary(str(out), text)  # a folder without deliveries summarises
+    assert list(agg["technology"]) == ["pim-sm"] and agg["max_outage_s"].iloc[0] > 0
+    assert "pim-sm" in text.getvalue()
