@@ -26,6 +26,7 @@ def _run(argv: list[str]) -> int:
     ap.add_argument("--results", type=Path, default=Path("results"))
     ap.add_argument("--build", type=Path, default=None, help="compiled P4 programs (build/)")
     ap.add_argument("--no-progress", action="store_true", help="lines instead of a bar")
+    ap.add_argument("--prefix", default=None, help="Mininet node prefix (default exi + 2 letters)")
     a = ap.parse_args(argv)
     logging.getLogger("finsy").setLevel(logging.ERROR)  # "gNMI is not implemented" per switch
     try:
@@ -37,7 +38,12 @@ def _run(argv: list[str]) -> int:
         return 2
     try:
         out = run_experiment(
-            exp, a.results, a.experiment.parent, build=a.build, progress=not a.no_progress
+            exp,
+            a.results,
+            a.experiment.parent,
+            build=a.build,
+            prefix=a.prefix,
+            progress=not a.no_progress,
         )
     except RunnerUnavailable as e:
         print(
