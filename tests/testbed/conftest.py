@@ -8,11 +8,15 @@ import random
 import secrets
 import socket
 import string
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -37,6 +41,22 @@ def grpc_base() -> int:
         if ok:
             return base
     pytest.skip("no free block of 40 TCP ports")
+
+
+@pytest.fixture(scope="session")
+def softswitch_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build/ folder with softswitch/bier.{json,p4info.txtpb} (the program of the unicast
+    and bier control planes), compiled here: a fresh clone has no build/."""
+    root = tmp_path_factory.mktemp("softswitch-build")
+    (root / "softswitch").mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "softswitch.compile", str(REPO / "p4src" / "bier.p4"),
+         "--device-config", str(root / "softswitch" / "bier.json"),
+         "--p4info", str(root / "softswitch" / "bier.p4info.txtpb")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, f"softswitch.compile p4src/bier.p4 failed: {r.stderr[-800:]}"
+    return root
 
 
 @pytest.fixture

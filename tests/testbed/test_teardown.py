@@ -49,10 +49,13 @@ def our_processes(prefix: str, grpc_base: int) -> list[int]:
     return pids
 
 
-def start_net(prefix: str, target: str, grpc_base: int) -> tuple[subprocess.Popen[str], str]:
+def start_net(
+    prefix: str, target: str, grpc_base: int, build: Path | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    programs = ["--build", str(build)] if build is not None else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.net", "diamond", "--target", target, "--prefix",
-         prefix, "--grpc-port-base", str(grpc_base), "--no-cli"],
+         prefix, "--grpc-port-base", str(grpc_base), "--no-cli", *programs],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -73,12 +76,13 @@ CLEANERS = {
     ("target", "cleaner"), [("bridge", "python"), ("softswitch", "python"), ("bridge", "shell")]
 )
 def test_sigkill_midway_then_cleanup_leaves_nothing(
-    prefix: str, grpc_base: int, target: str, cleaner: str
+    prefix: str, grpc_base: int, target: str, cleaner: str, request: pytest.FixtureRequest
 ) -> None:
     if target == "softswitch" and not softswitch_cli_available():
         pytest.skip("softswitch has no CLI yet")
     assert our_interfaces(prefix) == [] and our_processes(prefix, grpc_base) == []
-    proc, run_id = start_net(prefix, target, grpc_base)
+    build = request.getfixturevalue("softswitch_build") if target == "softswitch" else None
+    proc, run_id = start_net(prefix, target, grpc_base, build)
     try:
         rec = st.read(st.STATE_DIR / f"{run_id}.state")
         ns = netns_inodes()
