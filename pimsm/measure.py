@@ -4,6 +4,7 @@ direction, tree build time per receiver, outage per receiver after a link failur
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -74,19 +75,36 @@ def parse_pim_state(router: str, data: Mapping) -> list[PimStateEntry]:
     return out
 
 
-def mcast_state(net: PimNetwork, router: str) -> RouterMcastState:
+def kernel_mroutes(net: PimNetwork, router: str) -> list[str]:
+    """`ip mroute show` in the router's namespace through nsenter, not the node's shell: safe
+    to call from a thread while another one drives the shell (a failure being applied)."""
+    pid = net.nodes[router].pid
+    r = subprocess.run(
+        ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "mroute", "show"],
+        capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    if r.returncode != 0:
+        raise RuntimeError(f"{router}: ip mroute show failed: {r.stderr.strip()}")
+    return [ln for ln in r.stdout.splitlines() if ln.strip()]
+
+
+def mcast_state(net: PimNetwork, router: str, threadsafe: bool = False) -> RouterMcastState:
+    """threadsafe: read the kernel's table with nsenter instead of the node's shell."""
     r = net.routers[router]
     t = time.monotonic()
     mroutes = parse_mroutes(router, r.show_json("show ip mroute json", "pimd"))
     state = parse_pim_state(router, r.show_json("show ip pim state json", "pimd"))
-    kernel = [ln for ln in net.cmd(router, "ip mroute show").splitlines() if ln.strip()]
+    if threadsafe:
+        kernel = kernel_mroutes(net, router)
+    else:
+        kernel = [ln for ln in net.cmd(router, "ip mroute show").splitlines() if ln.strip()]
     return RouterMcastState(
         router=router, t=t, mroutes=mroutes, pim_state=state, kernel_mroutes=kernel
     )
 
 
-def mcast_state_all(net: PimNetwork) -> list[RouterMcastState]:
-    return [mcast_state(net, r) for r in net.routers]
+def mcast_state_all(net: PimNetwork, threadsafe: bool = False) -> list[RouterMcastState]:
+    return [mcast_state(net, r, threadsafe) for r in net.routers]
 
 
 def forwarding_peers(net: PimNetwork, state: RouterMcastState, group: str) -> set[str]:

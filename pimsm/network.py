@@ -130,6 +130,8 @@ class PimNetwork:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
             self.run_dir.chmod(0o755)  # the daemons run as user frr and must reach their dirs
             (self.run_dir / "tag").write_text(self.tag + "\n")  # for clean_run_dir after a crash
+            # who owns the run (pid and start time): cleanup leaves a live owner's run alone
+            (self.run_dir / "owner").write_text(f"{os.getpid()} {process_start(os.getpid())}\n")
             self._make_nodes()
             self._make_links()
             self._configure_kernel()
@@ -438,6 +440,45 @@ class PimNetwork:
             for end, itf in ((e.a, e.a_if), (e.b, e.b_if)):
                 self.cmd(end, f"tc qdisc del dev {itf} parent 5:1 handle {FAIL_QDISC}")
         return t
+
+
+def process_start(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot (None: no such process); with the pid
+    it names one process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def run_owner_alive(run_dir: str | Path) -> bool | None:
+    """Whether the process that started the run in `run_dir` still runs (not a zombie); None
+    when the run recorded no owner (made before owners were recorded)."""
+    try:
+        pid_s, ticks_s = (Path(run_dir) / "owner").read_text().split()
+        pid, ticks = int(pid_s), int(ticks_s)
+    except (OSError, ValueError):
+        return None
+    if process_start(pid) != ticks:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def find_run_dirs(base: str | Path | None = None) -> list[Path]:
+    """pimsm run directories (with a 'tag' file) directly under `base` (default: the temp
+    directory PimNetwork creates them in)."""
+    root = Path(base) if base is not None else Path(tempfile.gettempdir())
+    try:
+        cands = sorted(root.glob("pimsm-*"))
+    except OSError:
+        return []
+    return [d for d in cands if d.is_dir() and (d / "tag").is_file()]
 
 
 def clean_run_dir(run_dir: str | Path) -> list[int]:

@@ -1,0 +1,173 @@
+"""The pim-sm technology adapter (experiments.pim_sm) on real FRR routers: modelsync delivers a
+2 MB model over ip-multicast on the diamond (store h1 on s1; h2, h3 on s4, h4 on s2; primary
+s1-s2-s4, backup s1-s3-s4), every receiver ends with every file verified (sha256), the rows
+follow the results schemas (written with ResultsWriter and read back), and a silent failure
+of s1-s2 mid-transfer gives one outage row per receiver behind it, with and without BFD."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from experiments.cleanup import clean_pim_runs
+from experiments.pim_sm import run_pim_round, timers_for
+from experiments.projection import schedule
+from experiments.results import ResultsWriter, environment, read_results
+from experiments.spec import parse_experiment
+from modelsync.makemodel import make_model
+from modelsync.manifest import load_manifest
+from topologies.loader import load
+
+REPO = Path(__file__).resolve().parents[2]
+TOPO = REPO / "topologies" / "fixed" / "diamond.yaml"
+MB = 2_000_000
+RATE = 4.0  # Mbit/s: a 4 s first pass, the failure at 1 s falls inside it
+
+
+def _exp(failures: list[dict], detection_ms: float = 150.0):
+    return parse_experiment(
+        {
+            "name": "pil-pim",
+            "topology": {"file": str(TOPO)},
+            "technologies": ["pim-sm"],
+            "model": {"size": MB, "shards": 2},
+            "sending_rate_mbit": RATE,
+            "rounds": [{"receivers": "all"}],
+            "failures": failures,
+            "control": {"detection_ms": detection_ms},
+        },
+        "test",
+    )
+
+
+def test_bfd_timers_follow_the_descriptions_detection_time() -> None:
+    t = timers_for(_exp([], detection_ms=300), bfd=True)
+    assert (t.bfd_tx_ms, t.bfd_rx_ms, t.bfd_multiplier) == (100, 100, 3)
+    assert t.detection_bound_s(True) == pytest.approx(0.3)
+    assert timers_for(_exp([]), bfd=False).detection_bound_s(False) == 3.0
+
+
+def test_cleanup_skips_live_owner_and_cleans_dead_one(tmp_path: Path) -> None:
+    live = tmp_path / "pimsm-pilaaaa-x"
+    dead = tmp_path / "pimsm-pilbbbb-y"
+    for d, tag in ((live, "pilaaaa"), (dead, "pilbbbb")):
+        d.mkdir()
+        (d / "tag").write_text(tag + "\n")
+    from pimsm.network import process_start
+
+    (live / "owner").write_text(f"{os.getpid()} {process_start(os.getpid())}\n")
+    (dead / "owner").write_text(f"{os.getpid()} 1\n")  # same pid, other start: gone
+    lines = clean_pim_runs(tmp_path)
+    assert live.is_dir() and not dead.exists()
+    assert any("skipped (its owner is still running" in ln for ln in lines)
+    assert any("pim-sm run pilbbbb: ended 0 processes, removed" in ln for ln in lines)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pil-model")
+    make_model(out, MB, 2, seed=5)
+    return out
+
+
+def _check_round(res, tmp_path: Path, exp, model: Path, hosts: list[str]) -> None:
+    man = load_manifest(model / "modelsync.manifest.json")
+    # every receiver: complete, every file verified by modelsync, and by our sha256 on disk
+    for r in res.receivers:
+        assert r["outcome"] == "complete", r
+        assert r["verified_on_disk"] is True
+        by_name = {f["name"]: f for f in r["files"]}
+        assert set(by_name) == {f.name for f in man.files}
+        assert all(by_name[f.name]["verified"] for f in man.files)
+    assert res.verified() == dict.fromkeys(hosts, True)
+    assert res.sender["outcome"] == "complete"
+    assert res.sender["technology"] == "ip-multicast"
+    # the rows survive the results writer and read back with the schemas' dtypes
+    w = ResultsWriter.create(tmp_path / "res", exp, environment("measurement", "frr"))
+    for table, rows in res.tables.items():
+        w.add(table, rows)
+    w.flush()
+    back = read_results(tmp_path / "res")
+    rx = back["receivers"]
+    assert sorted(rx["receiver"]) == hosts and rx["verified"].all()
+    assert (rx["completed_s"] > 0).all()
+    rnd = back["rounds"].iloc[0]
+    assert rnd["receivers"] == len(hosts) and rnd["model_bytes"] == sum(
+        f.size for f in man.files if f.name.endswith(".safetensors")
+    )
+    assert "OSPF hello 1 s dead 3 s" in rnd["note"]
+    # multicast state from FRR: (S,G) on the store's router s1 towards the tree
+    sw = back["switches"]
+    s1 = sw[(sw["switch"] == "s1") & (sw["table"] == "mroute_sg")]
+    assert int(s1["entries"].iloc[0]) >= 1 and int(s1["replicas"].iloc[0]) >= 1
+    # tree build per receiver: one new-set row each, the first datagram after the join
+    ctl = back["control"]
+    assert sorted(ctl["switch"]) == hosts and (ctl["duration_s"] >= 0).all()
+    # link bytes: the model crossed h1-s1 at least once (multicast pass plus repairs)
+    ln = back["links"]
+    up = ln[(ln["src"] == "h1") & (ln["dst"] == "s1")]["bytes"].iloc[0]
+    assert up >= rnd["model_bytes"]
+    # what the records dir holds is the raw data behind the rows
+    for h in hosts:
+        assert (res.records_dir / f"{h}.json").is_file()
+    assert hashlib.sha256((res.records_dir / "sender.json").read_bytes()).hexdigest()
+
+
+@pytest.mark.root
+@pytest.mark.mininet
+@pytest.mark.frr
+@pytest.mark.slow
+@pytest.mark.parametrize("bfd", [True, False], ids=["bfd", "ospf-dead"])
+def test_pim_round_delivers_and_survives_a_silent_failure(
+    tmp_path: Path, model: Path, bfd: bool
+) -> None:
+    exp = _exp([{"link": "s1-s2", "at": 1.0}])
+    topo = load(TOPO)
+    hosts = ["h2", "h3", "h4"]
+    res = run_pim_round(
+        exp, topo, 0, hosts, model, load_manifest(model / "modelsync.manifest.json"),
+        schedule(exp, topo, 0), tmp_path / "records", bfd=bfd, prefix="pil",
+        say=lambda _m: None,
+    )  # fmt: skip
+    _check_round(res, tmp_path, exp, model, hosts)
+    back = read_results(tmp_path / "res")
+    f = back["failures"]
+    ev = f[f["receiver"] == ""]
+    assert len(ev) == 1 and ev["kind"].iloc[0] == "link-down" and ev["element"].iloc[0] == "s1-s2"
+    # the silent failure cut all three receivers (h4 sits on s2, h2/h3 behind s2-s4)
+    per = f[f["receiver"] != ""]
+    assert sorted(per["receiver"]) == hosts
+    at = ev["at_s"].iloc[0]
+    assert 0.9 < at < 2.0
+    detected = ev["detected_s"].iloc[0] - at
+    bound = res_bound = timers_for(exp, bfd).detection_bound_s(bfd)
+    assert 0 < detected < res_bound + 1.0, (detected, bound)
+    assert (per["outage_s"] > 0.1).all() and (per["packets_lost"] > 0).all()
+    if bfd:  # BFD 50 ms x 3 repairs long before OSPF's 3 s dead interval
+        assert (per["outage_s"] < 1.5).all(), per["outage_s"].tolist()
+    else:
+        assert (per["outage_s"] > 1.5).all(), per["outage_s"].tolist()
+    assert res.bfd is bfd and res.timers["ospf_dead_s"] == 3
+
+
+@pytest.mark.root
+@pytest.mark.mininet
+@pytest.mark.frr
+@pytest.mark.slow
+def test_pim_round_without_failure_two_receivers(tmp_path: Path, model: Path) -> None:
+    exp = _exp([])
+    topo = load(TOPO)
+    hosts = ["h2", "h4"]
+    res = run_pim_round(
+        exp, topo, 0, hosts, model, load_manifest(model / "modelsync.manifest.json"),
+        None, tmp_path / "records", bfd=False, prefix="pil", say=lambda _m: None,
+    )  # fmt: skip
+    _check_round(res, tmp_path, exp, model, hosts)
+    assert read_results(tmp_path / "res")["failures"].empty
+    # h3 did not join: s4's port towards h3 is in no installed entry's oifs
+    s4 = [s for s in res.state if s["router"] == "s4"][0]
+    h3_if = "eth" + str(topo.host_attachment("h3")[1])
+    assert all(h3_if not in m["oifs"] for m in s4["mroutes"] if m["installed"])
