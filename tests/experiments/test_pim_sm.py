@@ -143,8 +143,8 @@ def test_pim_round_delivers_and_survives_a_silent_failure(
     at = ev["at_s"].iloc[0]
     assert 0.9 < at < 2.0
     detected = ev["detected_s"].iloc[0] - at
-    bound = res_bound = timers_for(exp, bfd).detection_bound_s(bfd)
-    assert 0 < detected < res_bound + 1.0, (detected, bound)
+    bound = timers_for(exp, bfd).detection_bound_s(bfd)
+    assert 0 < detected < bound + 1.0, (detected, bound)
     assert (per["outage_s"] > 0.1).all() and (per["packets_lost"] > 0).all()
     if bfd:  # BFD 50 ms x 3 repairs long before OSPF's 3 s dead interval
         assert (per["outage_s"] < 1.5).all(), per["outage_s"].tolist()
@@ -168,6 +168,6 @@ def test_pim_round_without_failure_two_receivers(tmp_path: Path, model: Path) ->
     _check_round(res, tmp_path, exp, model, hosts)
     assert read_results(tmp_path / "res")["failures"].empty
     # h3 did not join: s4's port towards h3 is in no installed entry's oifs
-    s4 = [s for s in res.state if s["router"] == "s4"][0]
+    s4 = next(s for s in res.state if s["router"] == "s4")
     h3_if = "eth" + str(topo.host_attachment("h3")[1])
     assert all(h3_if not in m["oifs"] for m in s4["mroutes"] if m["installed"])
