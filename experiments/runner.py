@@ -413,30 +413,37 @@ def run_experiment(
         raise RunnerUnavailable(missing)
     from testbed.switches import choose_target
 
-    _, note = choose_target(exp.target)
-    target = "bmv2" if "bmv2" in note.split(":")[-1].split("(")[0] else "softswitch"
+    switch_cls, note = choose_target(exp.target)
+    target = switch_cls.target
     build = build or REPO / "build"
     ensure_programs(build, target, say)
     out = new_run_dir(results_base, exp.name)
     say(f"results: {out} (written after every round; Ctrl-C keeps what was measured)")
     scratch = Path(tempfile.mkdtemp(prefix="exi-work-"))
-    writer: ResultsWriter | None = None
+    env = environment(
+        "measurement",
+        target,
+        {"target_note": note, "delays": "link delays not emulated (no netem)"},
+    )
+    writer = ResultsWriter.create(out, exp, env)  # the description as given, sweep included
     bar = _Progress(exp, progress, say)
     try:
         with bar:
             for value, e in expand_sweep(exp):
                 topo = build_topology(e, base)
-                writer = _run_sweep_point(
+                _run_sweep_point(
                     e, value, topo, out, scratch, writer, bar, build, prefix, base, keep_received
                 )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if writer is not None:
-            writer.update_environment(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            writer.flush()
+        writer.update_environment(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        writer.flush()
     from experiments.validation import predict_beside
 
-    predict_beside(out)
+    try:
+        predict_beside(out)
+    except Exception as ex:  # the measurement stands without its prediction; say why
+        say(f"prediction beside the measurement failed: {type(ex).__name__}: {ex}")
     return out
 
 
@@ -446,13 +453,13 @@ def _run_sweep_point(
     topo: Topology,
     out: Path,
     scratch: Path,
-    writer: ResultsWriter | None,
+    writer: ResultsWriter,
     bar: _Progress,
     build: Path,
     prefix: str | None,
     base: Path | None = None,
     keep_received: Path | None = None,
-) -> ResultsWriter:
+) -> None:
     from testbed.network import Network
 
     say = bar.say
@@ -462,13 +469,6 @@ def _run_sweep_point(
         log_dir=scratch / f"logs-{pfx}", delay="ignore", say=say,
     )  # fmt: skip
     say(f"{net.target_note}; switches start without a program, the controller pushes it")
-    if writer is None:
-        env = environment(
-            "measurement",
-            net.target,
-            {"target_note": net.target_note, "delays": "link delays not emulated (no netem)"},
-        )
-        writer = ResultsWriter.create(out, e, env)
     writer.write_topology(topo, value)
     ctl = TechnologyControl(
         build, scratch / "root-sid", e.control.detection_ms / 1000, e.control.bier_frr
@@ -494,7 +494,6 @@ def _run_sweep_point(
     finally:
         ctl.stop()
         net.stop()
-    return writer
 
 
 def _run_pim(ctx: Context, bar: _Progress) -> None:

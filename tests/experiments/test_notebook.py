@@ -1,9 +1,9 @@
 """The notebook runs on a small results folder and writes its figures.
 
-The runner cannot produce a measured folder yet (it needs the network parts), so the folder
-here is the flow model's output for experiments/default.yaml, written through the same
-writers and labelled `kind: projection` in environment.json: projection data, never presented
-as a measurement."""
+This one needs no network: the folder is the flow model's output for experiments/default.yaml,
+written through the same writers and labelled `kind: projection` in environment.json:
+projection data, never presented as a measurement. The notebook on a measured folder:
+test_run_e2e.py::test_notebook_executes_on_the_measured_folder."""
 
 from __future__ import annotations
 

@@ -177,3 +177,16 @@ def test_notebook_executes_on_the_measured_folder(
         "predicted_vs_measured",
     ):
         assert (figs / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_a_sweep_runs_each_value_and_predicts_beside(tmp_path: Path) -> None:
+    exp = load_experiment(EXP.parent / "e2e-sweep.yaml")
+    out = run_experiment(exp, tmp_path / "results", EXP.parent, say=lambda _m: None, progress=False)
+    res = read_results(out)
+    assert res.experiment.sweep is not None  # the description as given
+    assert (out / "topology-1.yaml").is_file() and (out / "topology-3.yaml").is_file()
+    rec = res["receivers"]
+    assert sorted(rec.groupby("sweep").size().items()) == [("1", 1), ("3", 3)]
+    assert rec["verified"].all()
+    pred = res.prediction()
+    assert pred is not None and sorted(pred["rounds"]["sweep"]) == ["1", "3"]
