@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -276,3 +277,17 @@ def test_pim_rows_from_pimsm_records() -> None:
     assert fl["outage_s"].iloc[1] == pytest.approx(3.51)
     assert fl["reconverged_s"].iloc[1] == pytest.approx(3.5)
     assert fl["packets_lost"].iloc[1] == 351
+
+
+def test_programs_compiled_when_missing_and_reused(tmp_path) -> None:
+    from experiments.runner import ensure_programs
+
+    said: list[str] = []
+    ensure_programs(tmp_path / "build", "softswitch", said.append)
+    for name in ("bier", "sr_p2mp"):
+        cfg = json.loads((tmp_path / "build" / "softswitch" / f"{name}.json").read_text())
+        assert (cfg["format"], cfg["program"]) == ("softswitch-device-config", f"{name}.p4")
+        assert "tables" in (tmp_path / "build" / "softswitch" / f"{name}.p4info.txtpb").read_text()
+    assert len(said) == 1 and "compiling" in said[0]
+    ensure_programs(tmp_path / "build", "softswitch", said.append)
+    assert len(said) == 1  # present: not compiled again
