@@ -24,6 +24,7 @@ log = logging.getLogger("softswitch.device")
 
 Action = p4r.SetForwardingPipelineConfigRequest
 Sender = Callable[[int, bytes], bool]  # (port, frame) -> sent?
+ManySender = Callable[[list[tuple[int, bytes]]], None]  # [(port, frame), ...] in order
 PacketInSink = Callable[[p4r.PacketIn], None]
 
 
@@ -59,6 +60,8 @@ class Device:
         self.saved: Pipeline | None = None  # VERIFY_AND_SAVE, awaiting COMMIT
         self.switch = None  # api.Switch
         self.send = send or (lambda port, frame: False)
+        # Sends a whole batch in one call (PortSet.send_many); per frame through `send` if unset.
+        self.send_many: ManySender | None = None
         self.packet_in_sink: PacketInSink | None = None
         self.port_status_register = port_status_register
         self.carrier = carrier or dict
@@ -469,6 +472,20 @@ class Device:
             outs = sw.process(port, frame)
         self._emit(outs)
 
+    def process_batch(self, port: int, frames: list[bytes]) -> None:
+        """Frames that arrived on `port` in one go: the lock is taken once for all of them
+        and what leaves is sent afterwards, in order."""
+        with self.lock:
+            sw = self.switch
+            if sw is None:
+                self.dropped_no_pipeline += len(frames)
+                return
+            process = sw.process
+            outs: list[tuple[int, bytes]] = []
+            for frame in frames:
+                outs += process(port, frame)
+        self._emit(outs)
+
     def packet_out(self, msg: p4r.PacketOut) -> None:
         """Inject a PacketOut at the CPU port, prefixed with the packet_out header."""
         with self.lock:
@@ -485,6 +502,19 @@ class Device:
         self._emit(outs)
 
     def _emit(self, outs: list[tuple[int, bytes]]) -> None:
+        many = self.send_many
+        if many is None:
+            # `send` is PortSet.send as the command line wires it: use its send_many.
+            many = getattr(getattr(self.send, "__self__", None), "send_many", None)
+        if many is not None:
+            cpu = self.cpu_port
+            if cpu is not None and any(port == cpu for port, _ in outs):
+                for port, frame in outs:
+                    if port == cpu:
+                        self._to_controller(frame)
+                outs = [o for o in outs if o[0] != cpu]
+            many(outs)
+            return
         for port, frame in outs:
             if port == self.cpu_port:
                 self._to_controller(frame)
