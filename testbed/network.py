@@ -34,6 +34,8 @@ from mininet.node import Host
 from testbed.failures import LinkEvent, Subscriber
 from testbed.state import RunState, netns_inode, netns_map, start_ticks
 from testbed.switches import (
+    THRIFT_PORT_BASE,
+    Bmv2Switch,
     LinuxBridgeSwitch,
     P4Switch,
     SwitchInfo,
@@ -74,6 +76,8 @@ class Network:
     prefix: prepended to every Mininet node name (and so to every interface and bridge name
     in the root namespace), so that several networks can run side by side.
     grpc_port_base: switch with device id N serves P4Runtime on 127.0.0.1:(base + N).
+    thrift_port_base: BMv2 only: its Thrift server on 127.0.0.1:(base + N) (the port-status
+    agent and simple_switch_CLI use it).
     delay: what to do with link delays: "refuse" (error if any link has one and there is no
     netem), "netem" (use it; error without it), "ignore" (run without delays, say so).
     """
@@ -86,6 +90,7 @@ class Network:
         *,
         prefix: str = "",
         grpc_port_base: int = 9559,
+        thrift_port_base: int = THRIFT_PORT_BASE,
         log_dir: Path | None = None,
         port_status_register: str | None = None,
         pcap: bool = False,
@@ -108,6 +113,12 @@ class Network:
             else resolve_program(program, self.target)
         )
         self.grpc_port_base = grpc_port_base
+        self.thrift_port_base = thrift_port_base
+        self.tcp_ports = switch_tcp_ports(
+            {s.name: s.device_id or 0 for s in topo.switches},
+            grpc_port_base,
+            thrift_port_base if self.switch_cls is Bmv2Switch else None,
+        )
         self.port_status_register = port_status_register
         self.pcap = pcap
         self.debug_log = debug_log
@@ -250,13 +261,16 @@ class Network:
                 peers=self.topo.neighbours(s.name),
             )
             if issubclass(self.switch_cls, P4Switch):
+                grpc_port, thrift_port = self.tcp_ports[s.name]
                 params.update(
                     program=self.program,
-                    grpc_port=self.grpc_port_base + (s.device_id or 0),
+                    grpc_port=grpc_port,
                     port_status_register=self.port_status_register,
                     pcap=self.pcap,
                     debug_log=self.debug_log,
                 )
+            if self.switch_cls is Bmv2Switch:
+                params["thrift_port"] = thrift_port
             if self.switch_cls is LinuxBridgeSwitch:
                 params["blocked_ports"] = {
                     p
@@ -473,6 +487,9 @@ class Network:
         if self._watcher is not None:
             self._watcher.stop()
         if self.net is not None:
+            for sw in self.net.switches:  # before Mininet removes the links under them
+                if isinstance(sw, Bmv2Switch):
+                    sw.stop_agent()
             self._kill_host_processes()
             try:
                 self.net.stop()
@@ -513,6 +530,31 @@ class Network:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def switch_tcp_ports(
+    device_ids: dict[str, int], grpc_base: int, thrift_base: int | None
+) -> dict[str, tuple[int, int | None]]:
+    """switch -> (P4Runtime port, Thrift port or None): base + device id, every port
+    distinct and valid, or NetworkError naming the two switches that would share one."""
+    owner: dict[int, str] = {}
+    out: dict[str, tuple[int, int | None]] = {}
+    for name, did in device_ids.items():
+        grpc = grpc_base + did
+        thrift = None if thrift_base is None else thrift_base + did
+        for what, port in (("P4Runtime", grpc), ("Thrift", thrift)):
+            if port is None:
+                continue
+            if not 0 < port < 65536:
+                raise NetworkError(f"switch {name}: {what} port {port} is not a TCP port")
+            if port in owner:
+                raise NetworkError(
+                    f"switch {name}: {what} port {port} is also used by {owner[port]}; choose "
+                    "grpc_port_base and thrift_port_base further apart"
+                )
+            owner[port] = f"{name} ({what})"
+        out[name] = (grpc, thrift)
+    return out
 
 
 def _sh(script: str) -> None:

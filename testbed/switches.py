@@ -20,16 +20,19 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
 from mininet.node import Switch
 
+from testbed.port_agent import PortAgent, PortAgentError, RegisterWriter, make_writer
 from testbed.state import RunState
 
 CPU_PORT = 255
+THRIFT_PORT_BASE = 9090  # BMv2's own default Thrift port
 
 
 class SwitchStartError(RuntimeError):
@@ -56,6 +59,52 @@ class SwitchInfo:
     ports: dict[int, PortInfo] = field(default_factory=dict)
     pid: int | None = None
     log_file: str | None = None
+    thrift_port: int | None = None  # BMv2 only: its Thrift server (simple_switch_CLI)
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (its own sockets, not another process's)."""
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return set()
+    return {c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN}
+
+
+def log_tail(files: list[Path], lines: int = 20) -> str:
+    """The last lines of each file that exists (each file once), headed by its name."""
+    text = ""
+    for f in dict.fromkeys(files):
+        if f.exists():
+            tail = f.read_text(errors="replace").splitlines()[-lines:]
+            text += f"--- {f} (last {len(tail)} lines)\n" + "\n".join(tail) + "\n"
+    return text or "(no log written)"
+
+
+def wait_listening(
+    proc: subprocess.Popen[bytes] | None,
+    ports: list[int],
+    deadline: float,
+    what: str,
+    timeout: float,
+    tail: Callable[[], str],
+) -> None:
+    """Return once `proc` listens on every port; SwitchStartError (ending with `tail()`)
+    when it exits first or `deadline` (time.monotonic()) passes."""
+    where = ", ".join(f"127.0.0.1:{p}" for p in ports)
+    while True:
+        missing = [] if proc is None else [p for p in ports if p not in listening_ports(proc.pid)]
+        if proc is not None and not missing:
+            return
+        if proc is None or proc.poll() is not None:
+            code = None if proc is None else proc.returncode
+            raise SwitchStartError(
+                f"{what} exited (status {code}) before listening on {where}\n{tail()}"
+            )
+        if time.monotonic() > deadline:
+            late = ", ".join(f"127.0.0.1:{p}" for p in missing)
+            raise SwitchStartError(f"{what} not listening on {late} after {timeout:g} s\n{tail()}")
+        time.sleep(0.05)
 
 
 class TestbedSwitch(Switch):
@@ -146,39 +195,22 @@ class P4Switch(TestbedSwitch):
         if self.state is not None:
             self.state.add_process("proc", self.proc.pid, f"{self.target}:{self.name}")
 
-    def listening(self) -> bool:
-        if self.proc is None:
-            return False
-        try:
-            conns = psutil.Process(self.proc.pid).net_connections(kind="tcp")
-        except psutil.Error:
-            return False
-        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.grpc_port for c in conns)
+    def listen_ports(self) -> list[int]:
+        """The TCP ports on 127.0.0.1 the process serves once it is ready."""
+        return [self.grpc_port]
 
     def log_tail(self, lines: int = 20) -> str:
-        text = ""
-        for f in (self.out_file, self.log_file):
-            if f.exists():
-                tail = f.read_text(errors="replace").splitlines()[-lines:]
-                text += f"--- {f} (last {len(tail)} lines)\n" + "\n".join(tail) + "\n"
-        return text or "(no log written)"
+        return log_tail([self.out_file, self.log_file], lines)
 
     def wait_ready(self, deadline: float) -> None:
-        while True:
-            if self.listening():
-                return
-            if self.proc is None or self.proc.poll() is not None:
-                code = None if self.proc is None else self.proc.returncode
-                raise SwitchStartError(
-                    f"{self.target} switch {self.topo_name} exited (status {code}) before "
-                    f"listening on 127.0.0.1:{self.grpc_port}\n{self.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                raise SwitchStartError(
-                    f"{self.target} switch {self.topo_name} not listening on "
-                    f"127.0.0.1:{self.grpc_port} after {self.ready_timeout:g} s\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
+        wait_listening(
+            self.proc,
+            self.listen_ports(),
+            deadline,
+            f"{self.target} switch {self.topo_name}",
+            self.ready_timeout,
+            self.log_tail,
+        )
 
     @classmethod
     def batchStartup(cls, switches: list[P4Switch], run: Any = None) -> list[P4Switch]:
@@ -248,7 +280,23 @@ class SoftSwitch(P4Switch):
 
 
 class Bmv2Switch(P4Switch):
+    """BMv2 simple_switch_grpc. It also serves Thrift (default port 9090), so every switch
+    gets its own (`thrift_port`, default THRIFT_PORT_BASE + device id). With a port-status
+    register it runs a PortAgent beside the switch (BMv2 cannot write it itself)."""
+
     target = "bmv2"
+
+    def __init__(
+        self, name: str, *, thrift_port: int | None = None, agent_resync: float = 1.0, **params: Any
+    ) -> None:
+        super().__init__(name, **params)
+        self.thrift_port = THRIFT_PORT_BASE + self.device_id if thrift_port is None else thrift_port
+        self.agent_resync = agent_resync
+        self.agent: PortAgent | None = None
+        self._writer: RegisterWriter | None = None
+        self.agent_log = self.log_dir / f"{self.topo_name}.agent.log"
+        # BMv2 logs (only with debug_log) to the console, which is the .out file
+        self.log_file = self.out_file
 
     def command(self) -> list[str]:
         cmd = [
@@ -256,14 +304,14 @@ class Bmv2Switch(P4Switch):
             *self.iface_args(),
             "--device-id",
             str(self.device_id),
-            # every simple_switch also serves Thrift (default 9090): one port per device
             "--thrift-port",
-            str(9090 + self.device_id),
+            str(self.thrift_port),
         ]
+        # logging and pcap cost most of BMv2's speed: off unless asked for
         if self.debug_log:  # to stdout, which goes to the switch's .out file
-            cmd += ["--log-console", "-L", "debug"]
-        if self.pcap:
-            cmd += ["--pcap", str(self.log_dir)]
+            cmd += ["--log-console", "--log-level", "debug"]
+        if self.pcap:  # "=": --pcap's value is optional, a separate word may not be taken
+            cmd += [f"--pcap={self.log_dir}"]
         cmd += [
             str(self.program) if self.program else "--no-p4",
             "--",
@@ -273,6 +321,50 @@ class Bmv2Switch(P4Switch):
             str(CPU_PORT),
         ]
         return cmd
+
+    def listen_ports(self) -> list[int]:
+        return [self.grpc_port, self.thrift_port]
+
+    def log_tail(self, lines: int = 20) -> str:
+        return log_tail([self.out_file, self.agent_log], lines)
+
+    def start(self, controllers: list[Any]) -> None:
+        self._writer = (
+            self.port_writer() if self.port_status_register else None
+        )  # fails before anything runs when the register cannot be written
+        super().start(controllers)
+
+    def port_writer(self) -> RegisterWriter:
+        assert self.port_status_register is not None
+        try:
+            return make_writer(self.thrift_port, self.port_status_register)
+        except PortAgentError as e:
+            raise SwitchStartError(f"bmv2 switch {self.topo_name}: {e}") from e
+
+    def wait_ready(self, deadline: float) -> None:
+        super().wait_ready(deadline)
+        if self._writer is not None and self.agent is None:
+            self.agent = PortAgent(
+                self.data_ports(), self._writer, resync=self.agent_resync, log=self._agent_log
+            )
+            self.agent.start()
+
+    def _agent_log(self, msg: str) -> None:
+        with open(self.agent_log, "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
+
+    def stop_agent(self) -> None:
+        """Before the links go: their removal is no port failure to report."""
+        if self.agent is not None:
+            self.agent.stop()
+            self.agent = None
+
+    def stop(self, deleteIntfs: bool = True) -> None:
+        self.stop_agent()
+        super().stop(deleteIntfs)
+
+    def info(self) -> SwitchInfo:
+        return replace(super().info(), thrift_port=self.thrift_port)
 
 
 class LinuxBridgeSwitch(TestbedSwitch):
@@ -337,8 +429,8 @@ def softswitch_cli_available() -> bool:
 def choose_target(target: str) -> tuple[type[TestbedSwitch], str]:
     """The switch class for a target name, and a sentence saying what was chosen and why."""
     if target == "auto":
-        if shutil.which("simple_switch_grpc"):
-            return Bmv2Switch, "target auto: bmv2 (simple_switch_grpc is installed)"
+        if path := shutil.which("simple_switch_grpc"):
+            return Bmv2Switch, f"target auto: bmv2 (simple_switch_grpc is installed: {path})"
         if softswitch_cli_available():
             return SoftSwitch, "target auto: softswitch (simple_switch_grpc is not installed)"
         raise SwitchStartError(
@@ -347,8 +439,10 @@ def choose_target(target: str) -> tuple[type[TestbedSwitch], str]:
         )
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; known: auto, {', '.join(TARGETS)}")
-    if target == "bmv2" and not shutil.which("simple_switch_grpc"):
-        raise SwitchStartError("target bmv2: simple_switch_grpc is not installed here")
+    if target == "bmv2":
+        if not (path := shutil.which("simple_switch_grpc")):
+            raise SwitchStartError("target bmv2: simple_switch_grpc is not installed here")
+        return Bmv2Switch, f"target bmv2 ({path})"
     if target == "softswitch" and not softswitch_cli_available():
         raise SwitchStartError("target softswitch: softswitch has no CLI (python -m softswitch)")
     return TARGETS[target], f"target {target}"

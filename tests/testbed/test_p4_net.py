@@ -39,7 +39,8 @@ def target(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def net(prefix: str, grpc_base: int, state_dir: Path, target: str) -> Iterator[Network]:
     n = Network(topologies.load(DIAMOND), target, None, prefix=prefix,
-                grpc_port_base=grpc_base, state_dir=state_dir)  # fmt: skip
+                grpc_port_base=grpc_base, thrift_port_base=grpc_base + 20,
+                state_dir=state_dir)  # fmt: skip
     try:
         yield n.start()
     finally:

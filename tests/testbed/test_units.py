@@ -16,7 +16,7 @@ from testbed import state as st
 from testbed.cleanup import cleanup
 from testbed.failures import Action, Schedule
 from testbed.network import Network, NetworkError, netem_available
-from testbed.switches import Bmv2Switch, SoftSwitch, resolve_program
+from testbed.switches import SoftSwitch, resolve_program
 from topologies import generators as gen
 
 FIXED = Path(topologies.__file__).parent / "fixed"
@@ -167,12 +167,4 @@ def test_switch_command_lines() -> None:
         "--cpu-port", "255", "--log-file", "/l/s3.log",
         "--port-status-register", "MyIngress.port_down",
     ]  # fmt: skip
-    assert Bmv2Switch.command(_fake_self()) == [
-        "simple_switch_grpc", "-i", "1@s3-eth1", "-i", "2@s3-eth2", "--device-id", "3",
-        "--thrift-port", "9093", "/b/bier.json", "--", "--grpc-server-addr",
-        "127.0.0.1:9562", "--cpu-port", "255",
-    ]  # fmt: skip
-    assert Bmv2Switch.command(_fake_self(program=None, pcap=True, debug_log=True))[9:] == [
-        "--log-console", "-L", "debug", "--pcap", "/l", "--no-p4", "--",
-        "--grpc-server-addr", "127.0.0.1:9562", "--cpu-port", "255",
-    ]  # fmt: skip
+    # Bmv2Switch's command lines: tests/testbed/test_bmv2.py

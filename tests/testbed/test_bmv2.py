@@ -1,0 +1,361 @@
+"""The BMv2 path of the testbed without BMv2: simple_switch_grpc's command line, the ports it
+gets, the readiness wait, the choice of target, and the port-status agent (carrier -> the
+exact simple_switch_CLI input). Nothing here imitates BMv2: the readiness tests run against
+a plain TCP listener this test opens itself, and the agent's writes are recorded as the text
+simple_switch_CLI would read. What needs a real BMv2 is in test_bmv2_real.py (marked bmv2).
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import topologies
+from testbed import port_agent as pa
+from testbed import switches as sw
+from testbed.network import Network, NetworkError, switch_tcp_ports
+from topologies import generators as gen
+
+FIXED = Path(topologies.__file__).parent / "fixed"
+REG = "MyEgress.port_status"
+
+
+def _bmv2(**kw: object) -> SimpleNamespace:
+    base = dict(
+        program=Path("/b/bier.json"), device_id=3, grpc_port=9562, thrift_port=9093,
+        log_dir=Path("/l"), pcap=False, debug_log=False,
+        iface_args=lambda: ["-i", "1@s3-eth1", "-i", "2@s3-eth2"],
+    )  # fmt: skip
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+# -- command line ------------------------------------------------------------------------------
+def test_bmv2_command_line_has_logging_and_pcap_off() -> None:
+    # the class is a Mininet node (it starts a shell); its command line is plain data
+    assert sw.Bmv2Switch.command(_bmv2()) == [
+        "simple_switch_grpc", "-i", "1@s3-eth1", "-i", "2@s3-eth2", "--device-id", "3",
+        "--thrift-port", "9093", "/b/bier.json", "--", "--grpc-server-addr",
+        "127.0.0.1:9562", "--cpu-port", "255",
+    ]  # fmt: skip
+
+
+def test_bmv2_command_line_for_debugging() -> None:
+    cmd = sw.Bmv2Switch.command(_bmv2(program=None, pcap=True, debug_log=True))
+    assert cmd == [
+        "simple_switch_grpc", "-i", "1@s3-eth1", "-i", "2@s3-eth2", "--device-id", "3",
+        "--thrift-port", "9093", "--log-console", "--log-level", "debug", "--pcap=/l",
+        "--no-p4", "--", "--grpc-server-addr", "127.0.0.1:9562", "--cpu-port", "255",
+    ]  # fmt: skip
+    # only logging, only pcap
+    assert sw.Bmv2Switch.command(_bmv2(debug_log=True))[9:13] == [
+        "--log-console", "--log-level", "debug", "/b/bier.json",
+    ]  # fmt: skip
+    assert sw.Bmv2Switch.command(_bmv2(pcap=True))[9:11] == ["--pcap=/l", "/b/bier.json"]
+
+
+def test_bmv2_waits_for_grpc_and_thrift() -> None:
+    s = SimpleNamespace(grpc_port=9562, thrift_port=9093)
+    assert sw.Bmv2Switch.listen_ports(s) == [9562, 9093]  # type: ignore[arg-type]
+
+
+# -- ports ---------------------------------------------------------------------------------------
+def test_thrift_ports_are_distinct_per_device() -> None:
+    t = topologies.from_dict(gen.multicloud(3))
+    ids = {s.name: s.device_id or 0 for s in t.switches}
+    ports = switch_tcp_ports(ids, 9559, 9090)
+    assert ports == {n: (9559 + d, 9090 + d) for n, d in ids.items()}
+    used = [p for pair in ports.values() for p in pair]
+    assert len(used) == len(set(used)) == 2 * len(ids)
+    assert switch_tcp_ports(ids, 9559, None) == {n: (9559 + d, None) for n, d in ids.items()}
+
+
+def test_overlapping_port_ranges_are_refused() -> None:
+    with pytest.raises(NetworkError) as e:
+        switch_tcp_ports({"s1": 1, "s2": 2}, 9000, 9001)
+    assert str(e.value) == (
+        "switch s2: P4Runtime port 9002 is also used by s1 (Thrift); choose grpc_port_base "
+        "and thrift_port_base further apart"
+    )
+    with pytest.raises(NetworkError, match=r"^switch s1: Thrift port 65536 is not a TCP port$"):
+        switch_tcp_ports({"s1": 1}, 9000, 65535)
+
+
+@pytest.fixture
+def bmv2_installed(monkeypatch: pytest.MonkeyPatch) -> str:
+    """shutil.which answers as where simple_switch_grpc is installed (no BMv2 runs)."""
+    path = "/opt/p4/bin/simple_switch_grpc"
+    real = sw.shutil.which
+    monkeypatch.setattr(
+        sw.shutil,
+        "which",
+        lambda name, *a, **k: path if name == "simple_switch_grpc" else real(name),
+    )
+    return path
+
+
+def test_network_gives_bmv2_switches_their_thrift_ports(bmv2_installed: str) -> None:
+    t = topologies.load(FIXED / "diamond.yaml")
+    net = Network(t, "bmv2", None, grpc_port_base=30000, thrift_port_base=31000)
+    assert net.switch_cls is sw.Bmv2Switch
+    assert net.target_note == f"target bmv2 ({bmv2_installed})"
+    assert net.tcp_ports == {f"s{i}": (30000 + i, 31000 + i) for i in range(1, 5)}
+    assert Network(t, "bmv2", None).tcp_ports["s4"] == (9563, 9094)  # BMv2's 9090 + id
+    assert Network(t, "softswitch", None).tcp_ports["s4"] == (9563, None)
+
+
+# -- target choice -------------------------------------------------------------------------------
+def test_auto_chooses_bmv2_when_it_is_installed_and_says_so(bmv2_installed: str) -> None:
+    assert sw.choose_target("auto") == (
+        sw.Bmv2Switch,
+        f"target auto: bmv2 (simple_switch_grpc is installed: {bmv2_installed})",
+    )
+
+
+def test_auto_chooses_softswitch_without_bmv2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sw.shutil, "which", lambda name, *a, **k: None)
+    assert sw.choose_target("auto") == (
+        sw.SoftSwitch,
+        "target auto: softswitch (simple_switch_grpc is not installed)",
+    )
+    with pytest.raises(sw.SwitchStartError) as e:
+        sw.choose_target("bmv2")
+    assert str(e.value) == "target bmv2: simple_switch_grpc is not installed here"
+
+
+# -- readiness -----------------------------------------------------------------------------------
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+LISTENER = (
+    "import socket, sys, time\n"
+    "ss = [socket.create_server(('127.0.0.1', int(p))) for p in sys.argv[1:]]\n"
+    "time.sleep(60)\n"
+)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        p.kill()
+        p.wait()
+
+
+def test_ready_when_the_process_listens_on_every_port(procs: list) -> None:
+    """Against a plain TCP listener (a Python one-liner), not BMv2."""
+    grpc_port, thrift_port = _free_ports(2)
+    procs.append(
+        subprocess.Popen([sys.executable, "-c", LISTENER, str(grpc_port), str(thrift_port)])
+    )
+    sw.wait_listening(procs[0], [grpc_port, thrift_port], time.monotonic() + 20, "bmv2 switch s3",
+                      20, lambda: "no log")  # fmt: skip
+    assert procs[0].poll() is None
+
+
+def test_not_ready_names_the_port_missing_and_ends_with_the_log(
+    procs: list, tmp_path: Path
+) -> None:
+    """Listening on the gRPC port only (a plain TCP listener): the Thrift port is missing."""
+    grpc_port, thrift_port = _free_ports(2)
+    out = tmp_path / "s3.out"
+    out.write_text("simple_switch_grpc ...\n" + "".join(f"line {i}\n" for i in range(30)))
+    procs.append(subprocess.Popen([sys.executable, "-c", LISTENER, str(grpc_port)]))
+    with pytest.raises(sw.SwitchStartError) as e:
+        sw.wait_listening(procs[0], [grpc_port, thrift_port], time.monotonic() + 2,
+                          "bmv2 switch s3", 2, lambda: sw.log_tail([out, out]))  # fmt: skip
+    assert str(e.value) == (
+        f"bmv2 switch s3 not listening on 127.0.0.1:{thrift_port} after 2 s\n"
+        f"--- {out} (last 20 lines)\n" + "\n".join(f"line {i}" for i in range(10, 30)) + "\n"
+    )
+
+
+def test_exit_before_listening_reports_status_and_log(procs: list, tmp_path: Path) -> None:
+    grpc_port, thrift_port = _free_ports(2)
+    out = tmp_path / "s3.out"
+    with open(out, "w") as f:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", "print('cannot bind'); raise SystemExit(3)"], stdout=f
+        ))  # fmt: skip
+    tail = lambda: sw.log_tail([out, tmp_path / "none"])  # noqa: E731
+    with pytest.raises(sw.SwitchStartError) as e:
+        sw.wait_listening(procs[0], [grpc_port, thrift_port], time.monotonic() + 20,
+                          "bmv2 switch s3", 20, tail)  # fmt: skip
+    assert str(e.value) == (
+        f"bmv2 switch s3 exited (status 3) before listening on 127.0.0.1:{grpc_port}, "
+        f"127.0.0.1:{thrift_port}\n--- {out} (last 1 lines)\ncannot bind\n"
+    )
+    assert sw.log_tail([tmp_path / "none"]) == "(no log written)"
+
+
+# -- port-status agent: pieces -------------------------------------------------------------------
+def test_cli_command_and_input() -> None:
+    w = pa.CliWriter(9093, REG)
+    assert w.command() == [
+        "simple_switch_CLI", "--thrift-ip", "127.0.0.1", "--thrift-port", "9093",
+    ]  # fmt: skip
+    assert w.input_for({3: 1, 1: 0}) == (
+        "register_write MyEgress.port_status 1 0\nregister_write MyEgress.port_status 3 1\n"
+    )
+
+
+def test_cli_errors_are_picked_from_its_output() -> None:
+    out = (
+        "Obtaining JSON from switch...\nDone\nControl utility for runtime P4 table manipulation\n"
+        "RuntimeCmd: Invalid register operation (INVALID_INDEX)\nRuntimeCmd: \n"
+    )
+    assert pa.cli_errors(out) == ["RuntimeCmd: Invalid register operation (INVALID_INDEX)"]
+    assert pa.cli_errors("RuntimeCmd: RuntimeCmd: \n") == []
+
+
+def test_link_messages_are_parsed() -> None:
+    def msg(kind: int, index: int, flags: int) -> bytes:
+        body = struct.pack("=BBHiII", 0, 0, 1, index, flags, 0xFFFFFFFF)
+        body += b"\x08\x00\x03\x00eth\x00"  # one attribute, as the kernel appends them
+        return struct.pack("=IHHII", 16 + len(body), kind, 0, 0, 0) + body
+
+    data = (
+        msg(pa.RTM_NEWLINK, 5, pa.IFF_UP | pa.IFF_LOWER_UP)
+        + msg(17, 6, 0)  # RTM_DELLINK: not a carrier change
+        + msg(pa.RTM_NEWLINK, 7, pa.IFF_UP)  # up, no carrier
+        + msg(pa.RTM_NEWLINK, 8, pa.IFF_LOWER_UP)  # admin down
+    )
+    assert list(pa.link_messages(data)) == [(5, True), (7, False), (8, False)]
+    assert list(pa.link_messages(data[:39])) == []  # the first one cut short
+    assert list(pa.link_messages(data[:60])) == [(5, True)]  # the second one cut short
+
+
+def test_writer_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pa, "thrift_client_available", lambda: True)
+    assert isinstance(pa.make_writer(9093, REG), pa.ThriftWriter)
+    monkeypatch.setattr(pa, "thrift_client_available", lambda: False)
+    monkeypatch.setattr(pa.shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}")
+    w = pa.make_writer(9093, REG)
+    assert isinstance(w, pa.CliWriter) and w.describe == "simple_switch_CLI --thrift-port 9093"
+    monkeypatch.setattr(pa.shutil, "which", lambda name, *a, **k: None)
+    with pytest.raises(pa.PortAgentError) as e:
+        pa.make_writer(9093, REG)
+    msg = (
+        "port-status register MyEgress.port_status: cannot write it on BMv2 without BMv2's "
+        "Thrift client: neither the Python module bm_runtime nor simple_switch_CLI is installed"
+    )
+    assert str(e.value) == msg
+    # a BMv2 switch asked for the register fails before it starts anything
+    with pytest.raises(sw.SwitchStartError) as e2:
+        sw.Bmv2Switch.port_writer(
+            SimpleNamespace(thrift_port=9093, port_status_register=REG, topo_name="s3")  # type: ignore[arg-type]
+        )
+    assert str(e2.value) == f"bmv2 switch s3: {msg}"
+
+
+class Recorder(pa.CliWriter):
+    """Records the text simple_switch_CLI would read instead of running it; `fail` makes
+    the next writes fail as a CLI without a reachable switch would."""
+
+    def __init__(self) -> None:
+        super().__init__(9093, REG)
+        self.inputs: queue.Queue[str] = queue.Queue()
+        self.fail = 0
+
+    def write(self, values: dict[int, int]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise pa.PortAgentError("could not connect")
+        self.inputs.put(self.input_for(values))
+
+
+def test_agent_writes_changes_and_retries_failed_writes() -> None:
+    rec = Recorder()
+    agent = pa.PortAgent({1: "x1", 2: "x2"}, rec)
+    assert agent.apply({1: True, 2: True}) == {}  # the register starts as zeros
+    assert agent.apply({2: False}) == {2: 1}
+    assert rec.inputs.get_nowait() == "register_write MyEgress.port_status 2 1\n"
+    assert agent.apply({2: False}) == {}  # no change
+    assert agent.apply({}, reassert=True) == {2: 1}  # down ports again (pipeline reset)
+    rec.inputs.get_nowait()
+    rec.fail = 1
+    assert agent.apply({2: True, 1: False}) == {}
+    assert agent.written == {2: pa.UNKNOWN, 1: pa.UNKNOWN}
+    assert agent.apply({}) == {1: 1, 2: 0}  # the next sync writes both
+    assert rec.inputs.get_nowait() == (
+        "register_write MyEgress.port_status 1 1\nregister_write MyEgress.port_status 2 0\n"
+    )
+    assert rec.inputs.empty()
+
+
+# -- port-status agent: real carrier changes on a veth pair --------------------------------------
+@pytest.fixture
+def veth() -> Iterator[tuple[str, str]]:
+    tag = "bmm" + secrets.token_hex(3)
+    a, b = f"{tag}a", f"{tag}b"
+    subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
+    try:
+        for i in (a, b):
+            subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{i}.disable_ipv6=1"], check=False)
+            subprocess.run(["ip", "link", "set", i, "up"], check=True)
+        yield a, b
+    finally:
+        subprocess.run(["ip", "link", "del", a], check=False)
+
+
+def _wait_carrier(intf: str, up: bool) -> None:
+    deadline = time.monotonic() + 10
+    while pa.carrier_up(intf) is not up:
+        assert time.monotonic() < deadline, f"{intf}: carrier never {'up' if up else 'down'}"
+        time.sleep(0.02)
+
+
+@pytest.mark.root
+def test_agent_turns_carrier_events_into_cli_input(veth: tuple[str, str]) -> None:
+    a, b = veth
+    _wait_carrier(a, True)
+    rec = Recorder()
+    said: list[str] = []
+    agent = pa.PortAgent({4: a}, rec, resync=30, log=said.append)  # no resync in this test
+    agent.start()
+    try:
+        assert rec.inputs.empty()  # everything up: nothing to write
+        subprocess.run(["ip", "link", "set", b, "down"], check=True)  # the far end: no carrier
+        assert rec.inputs.get(timeout=10) == "register_write MyEgress.port_status 4 1\n"
+        subprocess.run(["ip", "link", "set", b, "up"], check=True)
+        assert rec.inputs.get(timeout=10) == "register_write MyEgress.port_status 4 0\n"
+        subprocess.run(["ip", "link", "set", a, "down"], check=True)  # its own end down
+        assert rec.inputs.get(timeout=10) == "register_write MyEgress.port_status 4 1\n"
+    finally:
+        agent.stop()
+    assert rec.inputs.empty()
+    assert said[0] == f"writing through simple_switch_CLI --thrift-port 9093; ports {{4: '{a}'}}"
+    assert said[1:] == ["wrote [4]=1", "wrote [4]=0", "wrote [4]=1"]
+
+
+@pytest.mark.root
+def test_agent_writes_ports_already_down_when_it_starts(veth: tuple[str, str]) -> None:
+    a, b = veth
+    subprocess.run(["ip", "link", "set", b, "down"], check=True)
+    _wait_carrier(a, False)
+    rec = Recorder()
+    agent = pa.PortAgent({2: a}, rec, resync=30)
+    agent.start()
+    try:
+        assert rec.inputs.get_nowait() == "register_write MyEgress.port_status 2 1\n"
+    finally:
+        agent.stop()
