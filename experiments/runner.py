@@ -496,28 +496,50 @@ def _run_sweep_point(
         net.stop()
 
 
-def _run_pim(ctx: Context, bar: _Progress) -> None:
-    """PIM-SM on its own FRR network per round (experiments.pim): state, tree builds and
-    outage from its probe stream; no model delivery."""
-    from experiments import pim
+def _run_pim(ctx: Context, bar: _Progress, bfd: bool = True) -> None:
+    """PIM-SM rounds (experiments.pim_sm): the model delivered by modelsync over IP multicast
+    on pimsm's FRR network (kernel forwarding, OSPF, pimd, BFD at the description's detection
+    time), brought up and converged once for all its rounds."""
+    from experiments.pim_sm import pim_available, run_pim_round, timers_for
+    from pimsm.network import PimNetwork
 
     e = ctx.exp
-    why = pim.available()
+    why = pim_available()
     if why is not None:
         bar.say(f"pim-sm: not run: {why}")
         ctx.writer.update_environment(not_run_pim_sm=why)
         bar.skip("pim-sm", e)
         return
-    ctx.writer.update_environment(pim_sm=pim.NOTE)
-    for rep in range(e.repetitions):
-        for k in range(len(e.rounds)):
-            keys = {"sweep": sweep_label(ctx.sweep), "technology": "pim-sm"}
-            keys |= {"repetition": rep, "round": k}
-            bar.begin("pim-sm", rep, k)
-            for table, rows in pim.run_round(e, ctx.topo, k, keys, bar.say).items():
-                ctx.writer.add(table, rows)
-            ctx.writer.flush()
-            bar.advance()
+    pnet = PimNetwork(ctx.topo, timers=timers_for(e, bfd), bfd=bfd, prefix="exi", delay="ignore")
+    try:
+        pnet.start()
+        bar.say(f"pim-sm: FRR network up ({len(pnet.routers)} routers, bfd={bfd}); converging")
+        bar.say(f"pim-sm: converged in {pnet.wait_converged(timeout=120):.1f} s")
+        sw = f"{sweep_label(ctx.sweep)}-" if ctx.sweep is not None else ""
+        for rep in range(e.repetitions):
+            for k in range(len(e.rounds)):
+                keys = {"sweep": sweep_label(ctx.sweep), "technology": "pim-sm"}
+                keys |= {"repetition": rep, "round": k}
+                bar.begin("pim-sm", rep, k)
+                tag = f"{sw}pim-sm-{rep}-{k}"
+                res = run_pim_round(
+                    e, ctx.topo, k, None, ctx.model, ctx.manifest, None,
+                    ctx.out / "records" / tag, bfd=bfd, keys=keys, net=pnet,
+                    keep_received=ctx.keep, say=bar.say,
+                )  # fmt: skip
+                for table, rows in res.tables.items():
+                    ctx.writer.add(table, rows)
+                ctx.writer.update_environment(pim_sm=res.environment())
+                ctx.writer.flush()
+                v = res.verified()
+                bad = sorted(h for h, ok in v.items() if not ok)
+                bar.say(
+                    f"pim-sm repetition {rep + 1} round {k + 1}: {len(v) - len(bad)}/{len(v)} "
+                    "receivers verified" + (f"; NOT verified: {', '.join(bad)}" if bad else "")
+                )
+                bar.advance()
+    finally:
+        pnet.stop()
 
 
 def _run_technology(ctx: Context, tech: str, bar: _Progress) -> None:
