@@ -171,3 +171,40 @@ def test_pim_round_without_failure_two_receivers(tmp_path: Path, model: Path) ->
     s4 = next(s for s in res.state if s["router"] == "s4")
     h3_if = "eth" + str(topo.host_attachment("h3")[1])
     assert all(h3_if not in m["oifs"] for m in s4["mroutes"] if m["installed"])
+
+
+@pytest.mark.root
+@pytest.mark.mininet
+@pytest.mark.frr
+@pytest.mark.slow
+def test_pim_rounds_reuse_one_network_with_new_receiver_sets(tmp_path: Path, model: Path) -> None:
+    """Two rounds on one running FRR network (as a runner that keeps it up would do): the
+    second round's receiver set differs; each round ends verified and the network is left
+    for its owner to stop."""
+    from pimsm.network import PimNetwork
+
+    exp = _exp([])
+    topo = load(TOPO)
+    man = load_manifest(model / "modelsync.manifest.json")
+    net = PimNetwork(topo, timers=timers_for(exp, False), prefix="pil", delay="ignore")
+    try:
+        net.start()
+        net.wait_converged(timeout=120)
+        for k, hosts in enumerate((["h2", "h3"], ["h4"])):
+            keys = {"sweep": "", "technology": "pim-sm", "repetition": 0, "round": k}
+            res = run_pim_round(
+                exp, topo, 0, hosts, model, man, [], tmp_path / f"records{k}", bfd=False,
+                keys=keys, net=net, say=lambda _m: None,
+            )  # fmt: skip
+            assert res.verified() == dict.fromkeys(hosts, True)
+            assert res.converge_s is None  # not brought up by this call
+            assert {r["round"] for r in res.tables["receivers"]} == {k}
+        assert net.routers  # still running: the caller owns it
+        with pytest.raises(RuntimeError, match="bfd=False, the round asks bfd=True"):
+            run_pim_round(
+                exp, topo, 0, ["h2"], model, man, [], tmp_path / "x", bfd=True, net=net,
+                say=lambda _m: None,
+            )  # fmt: skip
+    finally:
+        net.stop()
+    assert net.leftovers() == []
