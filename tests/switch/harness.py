@@ -130,14 +130,7 @@ def program_config(target: str, source: str | Path) -> tuple[p4i.P4Info, bytes]:
         if shutil.which("p4c-bm2-ss") is None:
             pytest.skip("target bmv2: p4c-bm2-ss is not installed (vagrant/ VM only)")
         out = Path(tempfile.mkdtemp(prefix="ssb-p4c-"))
-        sh(
-            "p4c-bm2-ss",
-            "--p4runtime-files",
-            str(out / "p4info.txtpb"),
-            "-o",
-            str(out / "prog.json"),
-            str(src),
-        )
+        sh(*p4c_bmv2_command(src, out))
         from google.protobuf import text_format
 
         info = text_format.Parse((out / "p4info.txtpb").read_text(), p4i.P4Info())
@@ -147,6 +140,40 @@ def program_config(target: str, source: str | Path) -> tuple[p4i.P4Info, bytes]:
 
     program = api.Program.from_file(str(src))
     return program.p4info, program.device_config()
+
+
+def p4c_bmv2_command(src: Path, out: Path) -> list[str]:
+    """p4c-bm2-ss with the flags `make p4` uses (softswitch.build_all), into `out`."""
+    from softswitch.build_all import Outputs, p4c_command
+
+    return p4c_command(
+        src, Outputs(p4info=out / "p4info.txtpb", device_config=out / "prog.json"), {}
+    )
+
+
+def bmv2_command(
+    program: str | None,
+    ifaces: dict[int, str],
+    device_id: int,
+    grpc_addr: str,
+    thrift_port: int,
+    log_file: Path,
+    cpu_port: int | None = None,
+    pcap_dir: Path | None = None,
+    extra_args: Iterable[str] = (),
+) -> list[str]:
+    """simple_switch_grpc: its own Thrift port (the default 9090 would be shared by every
+    test's switch), target options (gRPC address, CPU port) after `--`."""
+    cmd = ["simple_switch_grpc", program or "--no-p4"]
+    cmd += [a for n, i in ifaces.items() for a in ("-i", f"{n}@{i}")]
+    cmd += ["--device-id", str(device_id), "--thrift-port", str(thrift_port)]
+    cmd += ["--log-file", str(log_file), "--log-level", "info"]
+    if pcap_dir is not None:  # "=": the value of --pcap is optional, a separate word may be lost
+        cmd.append(f"--pcap={pcap_dir}")
+    cmd += [*extra_args, "--", "--grpc-server-addr", grpc_addr]
+    if cpu_port is not None:
+        cmd += ["--cpu-port", str(cpu_port)]
+    return cmd
 
 
 def _in_netns(ns: str, fn):
@@ -431,6 +458,7 @@ class Testbed:
         self.ports: dict[int, HostPort] = {}
         self.proc: subprocess.Popen | None = None
         self.addr = ""
+        self.thrift_port: int | None = None  # bmv2: its Thrift server (simple_switch_CLI)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.tag}-"))
         self.log_file = self.workdir / "switch.log"
         self._clients: list[P4RTClient] = []
@@ -484,19 +512,18 @@ class Testbed:
         cpu = ["--cpu-port", str(self.cpu_port)] if self.cpu_port is not None else []
         if self.target == "bmv2":
             self.addr = f"127.0.0.1:{_free_port()}"
-            return [
-                "simple_switch_grpc",
-                *prog,
-                *ifs,
-                *common,
-                "--log-level",
-                "info",
-                *self.extra_args,
-                "--",
-                "--grpc-server-addr",
+            self.thrift_port = _free_port()
+            return bmv2_command(
+                self.program,
+                {n: self.switch_iface(n) for n in self.port_numbers},
+                self.device_id,
                 self.addr,
-                *cpu,
-            ]
+                self.thrift_port,
+                self.log_file,
+                self.cpu_port,
+                self.pcap_dir,
+                self.extra_args,
+            )
         pcap = ["--pcap", str(self.pcap_dir)] if self.pcap_dir else []
         return [
             str(PYTHON),
@@ -580,7 +607,11 @@ class Testbed:
         return self.proc is not None and self.proc.poll() is None
 
     def log(self) -> str:
-        return self.log_file.read_text() if self.log_file.exists() else ""
+        # BMv2's file logger may add ".txt" to the name it is given
+        for f in (self.log_file, self.log_file.with_name(self.log_file.name + ".txt")):
+            if f.exists():
+                return f.read_text()
+        return ""
 
     # --- control ---------------------------------------------------------------------------
     def client(self, election_id: int | None = 1) -> P4RTClient:
