@@ -359,3 +359,33 @@ def test_agent_writes_ports_already_down_when_it_starts(veth: tuple[str, str]) -
         assert rec.inputs.get_nowait() == "register_write MyEgress.port_status 2 1\n"
     finally:
         agent.stop()
+
+
+# -- the Mininet node itself ----------------------------------------------------------------------
+@pytest.mark.mininet
+def test_bmv2_node_defaults(tmp_path: Path) -> None:
+    """A Bmv2Switch node made (its shell runs) but never started: BMv2's port defaults."""
+    name = "bmm" + secrets.token_hex(3)
+    node = sw.Bmv2Switch(name, topo_name="s3", device_id=3, program=None, grpc_port=40003,
+                         log_dir=tmp_path, port_status_register=REG)  # fmt: skip
+    try:
+        assert node.thrift_port == 9093
+        assert node.listen_ports() == [40003, 9093]
+        assert node.log_file == node.out_file == tmp_path / "s3.out"
+        assert node.agent_log == tmp_path / "s3.agent.log"
+        assert node.command() == [
+            "simple_switch_grpc", "--device-id", "3", "--thrift-port", "9093", "--no-p4", "--",
+            "--grpc-server-addr", "127.0.0.1:40003", "--cpu-port", "255",
+        ]  # fmt: skip
+        info = node.info()
+        assert (info.target, info.thrift_port, info.grpc_addr) == ("bmv2", 9093, "127.0.0.1:40003")
+        other = sw.Bmv2Switch(name + "b", topo_name="s4", device_id=4, program=None,
+                              grpc_port=40004, thrift_port=41004, log_dir=tmp_path)  # fmt: skip
+        try:
+            assert other.thrift_port == 41004
+        finally:
+            other.stop()
+            other.terminate()
+    finally:
+        node.stop()
+        node.terminate()
