@@ -28,6 +28,8 @@ option `--target` works from any test path (it is registered in tests/conftest.p
 when absent. Other switch flags go in `extra_args`, e.g.
 `Testbed(..., extra_args=["--port-status-register", "MyEgress.port_status"])`;
 `tb.set_carrier(port, False)` takes a port's link down (the switch end loses carrier).
+BMv2 cannot take `--port-status-register`: `tb.port_agent("MyEgress.port_status")` runs
+testbed.port_agent beside it instead (carrier -> register over BMv2's Thrift port).
 `Testbed(..., start=False)` gives only the namespaces and veths (no switch).
 
 Expectations: `expect(frames_by_port)` waits until every listed frame has arrived (up to
@@ -462,6 +464,7 @@ class Testbed:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.tag}-"))
         self.log_file = self.workdir / "switch.log"
         self._clients: list[P4RTClient] = []
+        self._agents: list = []  # testbed.port_agent.PortAgent (bmv2)
 
     def switch_iface(self, port: int) -> str:
         return f"{self.tag}s{port}"
@@ -588,6 +591,8 @@ class Testbed:
         return self.proc.returncode
 
     def close(self) -> None:
+        for agent in self._agents:
+            agent.stop()
         for c in self._clients:
             with contextlib.suppress(Exception):
                 c.close()
@@ -618,6 +623,21 @@ class Testbed:
         c = P4RTClient(self.addr, self.device_id, election_id)
         self._clients.append(c)
         return c
+
+    def port_agent(self, register: str, writer=None):
+        """BMv2: what softswitch's --port-status-register does, done beside the switch by
+        testbed.port_agent (the switch ends' carrier -> `register` over BMv2's Thrift
+        server). `writer`: where the writes go (default: the running switch's Thrift port)."""
+        from testbed.port_agent import PortAgent, make_writer
+
+        if writer is None:
+            if self.thrift_port is None:
+                raise RuntimeError("port_agent: no BMv2 switch running (no Thrift port)")
+            writer = make_writer(self.thrift_port, register)
+        agent = PortAgent({n: self.switch_iface(n) for n in self.port_numbers}, writer)
+        agent.start()
+        self._agents.append(agent)
+        return agent
 
     def set_carrier(self, port: int, up: bool) -> None:
         """Take the host end of `port` down or up: the switch end loses or regains carrier."""

@@ -4,9 +4,13 @@ VM): built here without running them."""
 
 from __future__ import annotations
 
+import queue
 from pathlib import Path
 
+import pytest
+
 from softswitch import build_all
+from testbed import port_agent as pa
 from tests.switch import harness as H
 
 
@@ -46,3 +50,28 @@ def test_simple_switch_grpc_command_with_program_pcap_and_extra_args() -> None:
         "--pcap=/w/pcap", "--max-port-count", "600",
         "--", "--grpc-server-addr", "127.0.0.1:5",
     ]  # fmt: skip
+
+
+@pytest.mark.root
+def test_port_agent_on_the_harness_ports() -> None:
+    """The harness's BMv2 port agent follows carrier on its veths (no switch runs: the
+    writes are recorded as the text simple_switch_CLI would read)."""
+
+    class Recorder(pa.CliWriter):
+        def __init__(self) -> None:
+            super().__init__(0, "MyEgress.port_status")
+            self.inputs: queue.Queue[str] = queue.Queue()
+
+        def write(self, values: dict[int, int]) -> None:
+            self.inputs.put(self.input_for(values))
+
+    rec = Recorder()
+    with H.Testbed("bmv2", ports=[1, 2], start=False) as tb:
+        with pytest.raises(RuntimeError, match="no BMv2 switch running"):
+            tb.port_agent("MyEgress.port_status")
+        tb.port_agent("MyEgress.port_status", rec)
+        tb.set_carrier(2, False)
+        assert rec.inputs.get(timeout=10) == "register_write MyEgress.port_status 2 1\n"
+        tb.set_carrier(2, True)
+        assert rec.inputs.get(timeout=10) == "register_write MyEgress.port_status 2 0\n"
+    assert rec.inputs.empty()
