@@ -223,11 +223,12 @@ class PortAgent:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._wake_r, self._wake_w = os.pipe()  # stop() wakes the thread through it
+        self._wake: tuple[int, int] | None = None  # a pipe: stop() wakes the thread with it
         self._lock = threading.Lock()
 
     def start(self) -> None:
         self._sock = link_socket()  # before the first reading: no change is missed
+        self._wake = os.pipe()
         for port, intf in self.ports.items():
             with contextlib.suppress(OSError, ValueError):
                 self.index[int(Path(f"/sys/class/net/{intf}/ifindex").read_text())] = port
@@ -237,9 +238,9 @@ class PortAgent:
         self._thread.start()
 
     def _run(self) -> None:
-        assert self._sock is not None
+        assert self._sock is not None and self._wake is not None
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._sock, self._wake_r], [], [], self.resync)
+            ready, _, _ = select.select([self._sock, self._wake[0]], [], [], self.resync)
             if self._stop.is_set():
                 return
             if not ready:
@@ -289,13 +290,15 @@ class PortAgent:
         if self._stop.is_set():
             return
         self._stop.set()
-        os.write(self._wake_w, b"x")
+        if self._wake is not None:
+            os.write(self._wake[1], b"x")
         if self._thread is not None:
             self._thread.join(timeout=self.resync + 2)
         if self._sock is not None:
             self._sock.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        if self._wake is not None:
+            for fd in self._wake:
+                os.close(fd)
         close = getattr(self.writer, "close", None)
         if close is not None:
             close()
