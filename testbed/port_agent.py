@@ -27,6 +27,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -239,23 +240,27 @@ class PortAgent:
 
     def _run(self) -> None:
         assert self._sock is not None and self._wake is not None
+        # by the clock, not on a quiet socket: it hears every link of the namespace
+        next_sync = time.monotonic() + self.resync
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._sock, self._wake[0]], [], [], self.resync)
+            wait = max(0.0, next_sync - time.monotonic())
+            ready, _, _ = select.select([self._sock, self._wake[0]], [], [], wait)
             if self._stop.is_set():
                 return
-            if not ready:
+            if self._sock in ready:
+                try:
+                    data = self._sock.recv(65536)
+                except OSError:  # ENOBUFS: messages were lost, read every port from sysfs
+                    self.sync(reassert=False)
+                    data = b""
+                changes = {
+                    self.index[i]: up for i, up in link_messages(data) if i in self.index
+                }  # the last message of a port wins
+                if changes:
+                    self.apply(changes)
+            if time.monotonic() >= next_sync:
                 self.sync(reassert=True)
-                continue
-            try:
-                data = self._sock.recv(65536)
-            except OSError:  # ENOBUFS: messages were lost, read every port from sysfs
-                self.sync(reassert=False)
-                continue
-            changes = {
-                self.index[i]: up for i, up in link_messages(data) if i in self.index
-            }  # the last message of a port wins
-            if changes:
-                self.apply(changes)
+                next_sync = time.monotonic() + self.resync
 
     def sync(self, reassert: bool) -> None:
         """Read every port from sysfs and write what differs; with `reassert`, write the

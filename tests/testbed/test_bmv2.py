@@ -389,3 +389,23 @@ def test_bmv2_node_defaults(tmp_path: Path) -> None:
     finally:
         node.stop()
         node.terminate()
+
+
+@pytest.mark.root
+def test_agent_retries_a_failed_write_at_the_next_resync(veth: tuple[str, str]) -> None:
+    """As when the switch has no pipeline yet: the first write fails, the resync repeats it
+    (and then keeps writing the down port, in case a pipeline push reset the register)."""
+    a, b = veth
+    subprocess.run(["ip", "link", "set", b, "down"], check=True)
+    _wait_carrier(a, False)
+    rec = Recorder()
+    rec.fail = 1
+    said: list[str] = []
+    agent = pa.PortAgent({2: a}, rec, resync=0.2, log=said.append)
+    agent.start()
+    try:
+        assert rec.inputs.get(timeout=10) == "register_write MyEgress.port_status 2 1\n"
+        assert rec.inputs.get(timeout=10) == "register_write MyEgress.port_status 2 1\n"
+    finally:
+        agent.stop()
+    assert said[1] == "write failed (retried in 0.2 s): could not connect"
