@@ -44,6 +44,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--grpc-port-base", type=int, default=9559)
     ap.add_argument("--delay", choices=["refuse", "netem", "ignore"], default="refuse")
     ap.add_argument("--port-status-register", default=None)
+    ap.add_argument("--thrift-port-base", type=int, default=9090, help="BMv2 only")
+    ap.add_argument("--pcap", action="store_true", help="per-port pcaps in the switch logs")
+    ap.add_argument("--debug-log", action="store_true", help="switches log at debug level")
     ap.add_argument(
         "--controller",
         default=None,
@@ -88,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             grpc_port_base=args.grpc_port_base,
             delay=args.delay,
             port_status_register=args.port_status_register,
+            thrift_port_base=args.thrift_port_base,
+            pcap=args.pcap,
+            debug_log=args.debug_log,
             say=lambda m: print(f"net: {m}", file=sys.stderr),
         )
         cp = controller(args, net.target)
