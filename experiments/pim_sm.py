@@ -550,3 +550,114 @@ def _tables(
         "control": control,
         "failures": failures,
     }
+
+
+# -- the pim-sm part of an experiment on its own ----------------------------------------------
+def run_pim_experiment(
+    exp: Experiment,
+    results_base: Path = Path("results"),
+    base: Path | None = None,
+    *,
+    bfd: bool = True,
+    mode: str = "silent",
+    prefix: str = "pim",
+    say: Callable[[str], None] = print,
+) -> Path:
+    """Every sweep value x repetition x round of `exp` for pim-sm alone (one FRR network per
+    sweep value, as the runner keeps its P4 network), in a results folder of its own (tables
+    flushed after every round). Returns the folder."""
+    import tempfile
+
+    from experiments.delivery import prepare_model
+    from experiments.results import ResultsWriter, environment, new_run_dir, sweep_label
+    from experiments.spec import expand_sweep, resolve_path
+    from experiments.topology_source import build_topology
+    from modelsync.manifest import load_manifest
+    from pimsm.network import PimNetwork
+
+    why = pim_available()
+    if why is not None:
+        raise PimRoundError(f"pim-sm cannot run here: {why}")
+    out = new_run_dir(results_base, exp.name)
+    say(f"results: {out}")
+    env = environment("measurement", "frr", {"delays": "link delays not emulated (no netem)"})
+    writer = ResultsWriter.create(out, exp, env)
+    scratch = Path(tempfile.mkdtemp(prefix="pim-work-"))
+    try:
+        for value, e in expand_sweep(exp):
+            topo = build_topology(e, base)
+            writer.write_topology(topo, value)
+            model = (
+                prepare_model(
+                    e.model.size, e.model.shards, None, scratch / f"model-{value}", e.seed
+                )
+                if e.model.dir is None
+                else prepare_model(
+                    None, None, resolve_path(e.model.dir, base), scratch / "model", 0
+                )
+            )
+            manifest = load_manifest(model / MANIFEST)
+            # one FRR network per sweep point: later rounds join onto what earlier ones left
+            net = PimNetwork(
+                topo, timers=timers_for(e, bfd), bfd=bfd, prefix=prefix, delay="ignore"
+            )
+            try:
+                net.start()
+                say(f"pim-sm: FRR network up ({len(net.routers)} routers, bfd={bfd})")
+                conv = net.wait_converged(timeout=180)
+                say(f"pim-sm: converged in {conv:.1f} s")
+                writer.update_environment(pim_sm_converge_s=conv)
+                for rep in range(e.repetitions):
+                    for k in range(len(e.rounds)):
+                        keys = {"sweep": sweep_label(value), "technology": "pim-sm"}
+                        keys |= {"repetition": rep, "round": k}
+                        sw = f"{sweep_label(value)}-" if value is not None else ""
+                        res = run_pim_round(
+                            e, topo, k, None, model, manifest, None,
+                            out / "records" / f"{sw}pim-sm-{rep}-{k}", bfd=bfd, keys=keys,
+                            mode=mode, net=net, say=say,
+                        )  # fmt: skip
+                        for table, rows in res.tables.items():
+                            writer.add(table, rows)
+                        writer.update_environment(pim_sm=res.environment())
+                        writer.flush()
+            finally:
+                net.stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        writer.update_environment(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        writer.flush()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m experiments.pim_sm EXP.yaml [--results DIR] [--no-bfd] [--carrier]"""
+    import argparse
+    import sys
+
+    from experiments.spec import SpecError, load_experiment
+
+    ap = argparse.ArgumentParser(
+        prog="python -m experiments.pim_sm",
+        description="the pim-sm rounds of an experiment on FRR routers, modelsync delivering",
+    )
+    ap.add_argument("experiment", type=Path)
+    ap.add_argument("--results", type=Path, default=Path("results"))
+    ap.add_argument("--no-bfd", action="store_true", help="OSPF dead interval detects")
+    ap.add_argument("--carrier", action="store_true", help="failures drop the carrier")
+    a = ap.parse_args(argv)
+    try:
+        exp = load_experiment(a.experiment)
+        out = run_pim_experiment(
+            exp, a.results, a.experiment.resolve().parent, bfd=not a.no_bfd,
+            mode="carrier" if a.carrier else "silent",
+        )  # fmt: skip
+    except (SpecError, PimRoundError) as e:
+        print(f"pim-sm: error: {e}", file=sys.stderr)
+        return 2
+    print(f"pim-sm: results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -208,3 +208,40 @@ def test_pim_rounds_reuse_one_network_with_new_receiver_sets(tmp_path: Path, mod
     finally:
         net.stop()
     assert net.leftovers() == []
+
+
+@pytest.mark.root
+@pytest.mark.mininet
+@pytest.mark.frr
+@pytest.mark.slow
+def test_pim_experiment_folder_reads_back_and_summarizes(tmp_path: Path) -> None:
+    """run_pim_experiment (python -m experiments.pim_sm): two rounds on one FRR network, a
+    results folder the readers and the summary accept, every receiver verified."""
+    import io
+
+    from experiments.pim_sm import run_pim_experiment
+    from experiments.summary import print_results_summary
+
+    d = {
+        "name": "pil-pimexp",
+        "topology": {"file": str(TOPO)},
+        "technologies": ["pim-sm"],
+        "model": {"size": 400_000, "shards": 1},
+        "sending_rate_mbit": 8,
+        "rounds": [{"receivers": "all"}, {"receivers": {"hosts": ["h4"]}}],
+    }
+    out = run_pim_experiment(
+        parse_experiment(d, "test"), tmp_path / "results", bfd=False, prefix="pil",
+        say=lambda _m: None,
+    )  # fmt: skip
+    res = read_results(out)
+    rx = res["receivers"]
+    assert list(zip(rx["round"], rx["receiver"], strict=True)) == [
+        (0, "h2"), (0, "h3"), (0, "h4"), (1, "h4"),
+    ]  # fmt: skip
+    assert rx["verified"].all()
+    assert res.environment["pim_sm"]["bfd"] is False
+    assert res.environment["pim_sm"]["timers"]["ospf_dead_s"] == 3
+    buf = io.StringIO()
+    agg = print_results_summary(str(out), file=buf)
+    assert list(agg["technology"]) == ["pim-sm"] and "pim-sm" in buf.getvalue()
