@@ -20,7 +20,13 @@ How the runner calls it, per (repetition, round) of a sweep point:
     ctx.writer.update_environment(pim_sm=res.environment())   # timers, BFD, failure mode
 
 (`ctx.model` is the model directory holding modelsync.manifest.json, `ctx.manifest` the
-loaded Manifest.) With BFD and without, use different `technology` labels or sweeps if both
+loaded Manifest.) To keep one FRR network per sweep point as for the P4 runs, start a
+`pimsm.network.PimNetwork(topo, timers=timers_for(e, bfd), bfd=bfd, delay="ignore")`,
+`wait_converged()`, pass it as `net=` to every round and stop it after the last
+(`run_pim_experiment` does exactly that). Alone, without the runner:
+
+    python -m experiments.pim_sm EXP.yaml [--results DIR] [--no-bfd] [--carrier]
+ With BFD and without, use different `technology` labels or sweeps if both
 go into one folder; each round's `note` states BFD and every timer either way.
 
 Per call: the FRR network is brought up (or `net=` reused; it must have the same `bfd`),
@@ -42,12 +48,16 @@ Measurements, in the tables (times in seconds from the sender's first data datag
   FRR logs of the failed link's routers; reconverged_s: the last affected receiver's data
   back), and per affected receiver its outage (the gap in data leaving the router port facing
   it, 10 ms samples) and packets_lost = chunks it missed and got repaired (modelsync's
-  count); bytes_repaired stays NA (modelsync counts chunks).
+  count); bytes_repaired stays NA (modelsync counts chunks);
+- rounds: the structural ideal as for the other technologies; switches_kept_up and
+  switch_drops NA (kernel routers, no pipeline counter); the note states BFD, the failure
+  mode, every timer, and any first-pass data gap no scheduled failure explains.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import shutil
 import subprocess
@@ -451,6 +461,30 @@ def _detection(net: Any, ap: _Applied, mode: str) -> dict[str, Any]:
     }
 
 
+def unscheduled_gaps(
+    arrivals: Mapping[str, list[float]],
+    start: float,
+    end: float | None,
+    events: list[float],
+    min_gap: float = 0.3,
+) -> list[tuple[str, float, float]]:
+    """Gaps in a receiver's data during the first pass (`start`..`end`, while the sender sends
+    steadily) longer than `min_gap` and 5 x its median spacing that begin more than 0.5 s
+    after, or end before, every applied event: an outage the protocols made on their own
+    (a BFD or OSPF flap on a loaded machine, say). (receiver, gap start, seconds)."""
+    if end is None:
+        return []
+    out = []
+    for h, arr in sorted(arrivals.items()):
+        arr = [t for t in arr if start <= t <= end]
+        gaps = sorted(b - a for a, b in itertools.pairwise(arr))
+        limit = max(min_gap, 5 * gaps[len(gaps) // 2]) if gaps else min_gap
+        for a, b in itertools.pairwise(arr):
+            if b - a > limit and not any(a - 0.5 <= e <= b for e in events):
+                out.append((h, a, b - a))
+    return out
+
+
 def _verify_on_disk(manifest: Manifest, folder: Path) -> bool:
     for f in manifest.files:
         p = folder / f.name
@@ -539,6 +573,16 @@ def _tables(
         f"measurement; pim-sm on FRR routers (kernel forwarding), modelsync ip-multicast, "
         f"repairs by unicast; failures {mode}; {timers_note(net.timers, net.bfd)}"
     )
+    stray = unscheduled_gaps(
+        {h: sampler.arrivals(h) for h in repaired},
+        t0,
+        sender.get("first_pass_done_at"),
+        [ap.wall for ap in applied],
+    )
+    if stray:
+        note += "; data gaps no scheduled failure explains (first pass): " + ", ".join(
+            f"{h} {g:.2f} s at {t - t0:.2f} s" for h, t, g in stray
+        )
     if errors:
         note += "; errors: " + "; ".join(errors)
     rounds = [{**row, "switches_kept_up": None, "switch_drops": None, "note": note}]

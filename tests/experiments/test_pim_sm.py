@@ -50,6 +50,18 @@ def test_bfd_timers_follow_the_descriptions_detection_time() -> None:
     assert timers_for(_exp([]), bfd=False).detection_bound_s(False) == 3.0
 
 
+def test_unscheduled_gaps_are_those_no_failure_explains() -> None:
+    from experiments.pim_sm import unscheduled_gaps
+
+    steady = [100 + i * 0.01 for i in range(1000)]  # 100.00 .. 109.99 every 10 ms
+    # a 0.5 s hole at 102 s (a failure at 101.9 s), another at 105 s (nothing scheduled)
+    arr = [t for t in steady if not (102.0 < t < 102.5 or 105.0 < t < 105.6)]
+    got = unscheduled_gaps({"h2": arr}, 100.0, 110.0, [101.9])
+    assert [(h, round(a, 2), round(g, 2)) for h, a, g in got] == [("h2", 105.0, 0.6)]
+    assert unscheduled_gaps({"h2": arr}, 100.0, 104.0, [101.9]) == []  # the pass ended first
+    assert unscheduled_gaps({"h2": arr}, 100.0, None, []) == []  # no first pass recorded
+
+
 def test_cleanup_skips_live_owner_and_cleans_dead_one(tmp_path: Path) -> None:
     live = tmp_path / "pimsm-pilaaaa-x"
     dead = tmp_path / "pimsm-pilbbbb-y"
