@@ -26,8 +26,11 @@ loaded Manifest.) To keep one FRR network per sweep point as for the P4 runs, st
 (`run_pim_experiment` does exactly that). Alone, without the runner:
 
     python -m experiments.pim_sm EXP.yaml [--results DIR] [--no-bfd] [--carrier]
- With BFD and without, use different `technology` labels or sweeps if both
-go into one folder; each round's `note` states BFD and every timer either way.
+
+BFD on is the fair default beside BIER: its interval is control.detection_ms / 3, the
+detection time the P4 controller waits. The summary knows the technology only as `pim-sm`,
+so put the run without BFD in a folder of its own (`--no-bfd`); every round's `note` and the
+environment's `pim_sm` entry state BFD and every timer either way.
 
 Per call: the FRR network is brought up (or `net=` reused; it must have the same `bfd`),
 converged (OSPF Full, routes, PIM neighbours, RP, BFD); receivers start in the round's GPU
