@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from softswitch.api import Replica, SwitchError, TableEntry
@@ -287,35 +288,51 @@ class Switch:
 
     def process(self, port: int, frame: bytes) -> list[tuple[int, bytes]]:
         """Run one frame through the switch; every frame that leaves, in order."""
+        return self.process_many(port, (frame,))
+
+    def process_many(self, port: int, frames: Iterable[bytes]) -> list[tuple[int, bytes]]:
+        """`process` for each frame in turn (all arrived on `port`), under one lock
+        acquisition; every frame that leaves, in order."""
         if not 0 <= port < 512:
             raise SwitchError("OUT_OF_RANGE", f"port {port} is not a 9-bit port number")
+        out: list[tuple[int, bytes]] = []
+        pending = self._pending
+        pipe = self._pipe
         with self.lock:
-            out: list[tuple[int, bytes]] = []
-            pending = self._pending
-            pending.clear()
-            self._copies = 0
-            try:
-                self._pipe(
-                    frame if type(frame) is bytes else bytes(frame),
-                    port,
-                    NORMAL,
-                    None,
-                    None,
-                    out,
-                    self,
-                )
-                passes = 1
-                while pending:  # resubmitted and recirculated frames
-                    passes += 1
-                    if passes > MAX_PASSES:
-                        self.stats["passes_dropped"] += len(pending)
-                        break
-                    self._pipe(*pending.popleft(), out, self)
-            except Exception:  # a bug in softswitch must not take the switch down
-                _log.exception("softswitch: frame on port %d dropped by an internal error", port)
-                self.stats["errors"] += 1
-                return []
-            return out
+            for frame in frames:
+                pending.clear()
+                self._copies = 0
+                n = len(out)
+                try:
+                    pipe(
+                        frame if type(frame) is bytes else bytes(frame),
+                        port,
+                        NORMAL,
+                        None,
+                        None,
+                        out,
+                        self,
+                    )
+                    if pending:
+                        self._more_passes(out)
+                except Exception:  # a bug in softswitch must not take the switch down
+                    _log.exception(
+                        "softswitch: frame on port %d dropped by an internal error", port
+                    )
+                    self.stats["errors"] += 1
+                    del out[n:]  # nothing of this frame leaves
+        return out
+
+    def _more_passes(self, out: list) -> None:
+        """Resubmitted and recirculated frames of the current input frame."""
+        pending = self._pending
+        passes = 1
+        while pending:
+            passes += 1
+            if passes > MAX_PASSES:
+                self.stats["passes_dropped"] += len(pending)
+                break
+            self._pipe(*pending.popleft(), out, self)
 
     # The generated PIPELINE runs a pass of plain unicast itself and calls these otherwise.
     def after_ingress(

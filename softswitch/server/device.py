@@ -480,10 +480,11 @@ class Device:
             if sw is None:
                 self.dropped_no_pipeline += len(frames)
                 return
-            process = sw.process
-            outs: list[tuple[int, bytes]] = []
-            for frame in frames:
-                outs += process(port, frame)
+            many = getattr(sw, "process_many", None)  # the whole batch under one core lock
+            if many is not None:
+                outs = many(port, frames)
+            else:
+                outs = [o for frame in frames for o in sw.process(port, frame)]
         self._emit(outs)
 
     def packet_out(self, msg: p4r.PacketOut) -> None:
