@@ -13,6 +13,7 @@ forwarded per second, counted on port 2) and the ratio switch / bare loop. Needs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 import socket
@@ -68,9 +69,23 @@ def _pin(pid: int, cpu: int) -> None:
         os.sched_setaffinity(pid, {cpu})
 
 
-def measure(tb: Testbed, frame: bytes, seconds: float, rate: float = 0) -> tuple[float, float]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time process `pid` has run so far, all threads: the scheduler's exact run time
+    (schedstat), not the tick-sampled utime/stime, which is coarse for a starved process."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):  # a thread that just ended
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def measure(
+    tb: Testbed, frame: bytes, seconds: float, rate: float = 0, pid: int | None = None
+) -> tuple[float, float, float]:
     """Offer `frame` on port 1 for `seconds`, at `rate` pps (0: as fast as one CPU allows);
-    return (offered pps, delivered pps on port 2)."""
+    return (offered pps, delivered pps on port 2, frames delivered per CPU second of the
+    forwarder process `pid`). The last one hardly depends on how much of its CPU the
+    forwarder got on a loaded machine: it is the rate one whole core would give."""
 
     def make_tx() -> socket.socket:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -108,6 +123,7 @@ def measure(tb: Testbed, frame: bytes, seconds: float, rate: float = 0) -> tuple
                 count += 1
 
     t = threading.Thread(target=receive)
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     t.start()
     _pin(0, 0)
     sent, start = 0, time.perf_counter()
@@ -126,10 +142,11 @@ def measure(tb: Testbed, frame: bytes, seconds: float, rate: float = 0) -> tuple
     offered = sent / (time.perf_counter() - start)
     done.set()
     t.join()
+    cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
     tx.close()
     os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     delivered = (count - 1) / (last - first) if count > 1 and last > first else 0.0
-    return offered, delivered
+    return offered, delivered, count / cpu if cpu > 0 else 0.0
 
 
 def frames(small: int, large: int) -> tuple[bytes, bytes]:
@@ -196,8 +213,9 @@ def program(tb: Testbed) -> None:
     )
 
 
-def core_pps(frame: bytes, seconds: float) -> float:
-    """Switch.process alone, in this process, no I/O: what the pipeline itself costs."""
+def core_pps(frame: bytes, seconds: float) -> tuple[float, float]:
+    """Switch.process alone, in this process, no I/O: what the pipeline itself costs
+    (frames per wall second, frames per CPU second)."""
     from softswitch import api
     from softswitch.api import Lpm, Range, Replica, TableEntry, Ternary
     from tests.switch import corpus
@@ -230,14 +248,15 @@ def core_pps(frame: bytes, seconds: float) -> float:
     )
     sw.set_multicast_group(1, [Replica(p, 1) for p in range(2, 10)])
     _pin(0, 1)
-    n, start = 0, time.perf_counter()
+    n, start, cpu0 = 0, time.perf_counter(), time.thread_time()
     while time.perf_counter() - start < seconds:
         for _ in range(100):
             sw.process(1, frame)
         n += 100
     rate = n / (time.perf_counter() - start)
+    cpu_rate = n / max(time.thread_time() - cpu0, 1e-9)
     os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-    return rate
+    return rate, cpu_rate
 
 
 def main() -> int:
@@ -272,12 +291,12 @@ def main() -> int:
             try:
                 proc.stdout.readline()
                 _pin(proc.pid, 1)
-                bare[label] = measure(tb, frame, args.seconds, args.rate)
+                bare[label] = measure(tb, frame, args.seconds, args.rate, proc.pid)
             finally:
                 proc.terminate()
                 proc.wait()
         if args.bare_only:
-            for label, (bo, bd) in bare.items():
+            for label, (bo, bd, _) in bare.items():
                 print(f"bare loop ({label}): offered {bo:.0f} pps, forwarded {bd:.0f} pps")
             return 0
         tb.start = True
@@ -288,8 +307,8 @@ def main() -> int:
             ("a", small, f"IPv4 forwarding, {len(small)} B"),
             ("b", large, f"1-in-8-out replication, {len(large)} B"),
         ):
-            sw = measure(tb, frame, args.seconds, args.rate)
-            rows.append((what, bare[label], sw, 0.0))
+            sw = measure(tb, frame, args.seconds, args.rate, tb.proc.pid)
+            rows.append((what, bare[label], sw, (0.0, 0.0)))
         alive = tb.alive()
     frames_ = (small, large)
     rows = [
@@ -297,12 +316,21 @@ def main() -> int:
         for (w, b, sw, _), f in zip(rows, frames_, strict=True)
     ]
     print(
-        f"{'workload':34} {'bare offered':>13} {'bare pps':>10} {'sw offered':>11} "
-        f"{'softswitch pps':>15} {'ratio':>7} {'core-only pps':>14}"
+        f"{'workload':34} {'bare offered':>12} {'bare pps':>9} {'sw offered':>10} "
+        f"{'softswitch pps':>14} {'ratio':>6} {'bare/CPU-s':>10} {'sw/CPU-s':>9} {'ratio':>6} "
+        f"{'core-only pps':>13} {'core/CPU-s':>10}"
     )
-    for what, (bo, bd), (so, sd), core in rows:
+    for what, (bo, bd, bc), (so, sd, sc), (core, core_c) in rows:
         ratio = sd / bd if bd else 0.0
-        print(f"{what:34} {bo:13.0f} {bd:10.0f} {so:11.0f} {sd:15.0f} {ratio:7.3f} {core:14.0f}")
+        ratio_c = sc / bc if bc else 0.0
+        print(
+            f"{what:34} {bo:12.0f} {bd:9.0f} {so:10.0f} {sd:14.0f} {ratio:6.3f} {bc:10.0f} "
+            f"{sc:9.0f} {ratio_c:6.3f} {core:13.0f} {core_c:10.0f}"
+        )
+    print(
+        "pps: frames delivered per wall second; /CPU-s: frames delivered per CPU second the "
+        "forwarder process used (what one whole core would give; steadier on a loaded machine)"
+    )
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     print("core-only: Switch.process in this process without sockets, pinned like the switch")
     print(f"goal (a): 80000 pps; switch alive after the run: {alive}")
