@@ -531,12 +531,6 @@ def _run_pim(ctx: Context, bar: _Progress, bfd: bool = True) -> None:
                     ctx.writer.add(table, rows)
                 ctx.writer.update_environment(pim_sm=res.environment())
                 ctx.writer.flush()
-                v = res.verified()
-                bad = sorted(h for h, ok in v.items() if not ok)
-                bar.say(
-                    f"pim-sm repetition {rep + 1} round {k + 1}: {len(v) - len(bad)}/{len(v)} "
-                    "receivers verified" + (f"; NOT verified: {', '.join(bad)}" if bad else "")
-                )
                 bar.advance()
     finally:
         pnet.stop()
@@ -681,15 +675,18 @@ def outage_rows(
     keys: Mapping[str, Any],
     t0: float,
 ) -> list[dict[str, Any]]:
-    """Per link event and receiver whose arrivals stopped across it: the outage (gap in its
-    arrivals at the switch port facing it, ~10 ms resolution) and the chunks it missed and got
-    repaired (modelsync's count; attributed to the event; bytes repaired are not recorded)."""
+    """Per link event and affected receiver: the outage (the gap in its arrivals at the switch
+    port facing it, ~10 ms resolution, `arrivals.outage`). A receiver is affected when its
+    arrivals stopped across the event and it lost frames (modelsync repaired chunks for it):
+    a gap without loss is a stall, not an outage. packets_lost = the chunks it missed and got
+    repaired in the round (modelsync's count), given on the first event that affected it;
+    bytes_repaired stays NA (modelsync counts chunks)."""
     repaired = {r["receiver"]: (r.get("counters") or {}).get("repaired") for r in records}
-    rows = []
+    rows, counted = [], set()
     for i, ev in enumerate(events):
         for h in sorted(repaired):
             gap = outage(sampler.arrivals(h), ev["occurred"])
-            if gap is None:
+            if gap is None or repaired[h] == 0:
                 continue
             rows.append(
                 {
@@ -702,10 +699,11 @@ def outage_rows(
                     "reconverged_s": gap[1] - t0,
                     "receiver": h,
                     "outage_s": gap[1] - gap[0],
-                    "packets_lost": repaired[h],
+                    "packets_lost": None if h in counted else repaired[h],
                     "bytes_repaired": None,
                 }
             )
+            counted.add(h)
     return rows
 
 

@@ -101,7 +101,7 @@ def test_run_dir_names(tmp_path) -> None:
 def test_summary_ideals_and_ratios(default_projection) -> None:
     p = default_projection
     agg = aggregate(p.experiment, p.tables, p.topology).set_index("technology")
-    model = 16e6
+    model = 8e6  # experiments/default.yaml
     links = p.tables["links"]
     for tech in ("unicast", "bier", "sr-p2mp"):
         per_round = links[links["technology"] == tech].groupby("round")["bytes"].sum()
@@ -154,7 +154,7 @@ def test_prediction_beside_and_agreement(tmp_path, default_projection) -> None:
     assert pred == folder / "prediction"
     assert json.loads((pred / "environment.json").read_text())["kind"] == "projection"
     df = compare(folder)
-    assert len(df) == 3 * 3  # technologies x rounds
+    assert len(df) == 4 * 3  # technologies x rounds
     assert (df["time_error"].abs() < 1e-9).all() and df["time_ok"].all() and df["bytes_ok"].all()
     text = agreement_text(df)
     assert "bier: completion time within 0.0% (goal 10%: met)" in text

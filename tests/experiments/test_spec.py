@@ -203,8 +203,8 @@ def test_bundled_descriptions_are_valid(path: Path) -> None:
 def test_default_description_shape() -> None:
     e = load_experiment(ROOT / "experiments" / "default.yaml")
     topo = build_topology(e)
-    assert len(topo.gpu_hosts()) == 12 and e.model.size == 16_000_000 and e.model.shards == 4
-    assert e.technologies == ["unicast", "bier", "sr-p2mp"]
+    assert len(topo.gpu_hosts()) == 12 and e.model.size == 8_000_000 and e.model.shards == 4
+    assert e.technologies == ["unicast", "bier", "sr-p2mp", "pim-sm"]
     wan = [lk.bw_mbit for lk in topo.links if lk.b.startswith("b")]
     inside = [lk.bw_mbit for lk in topo.links if lk.a.startswith("b")]
     assert max(wan) < min(inside) <= 100  # WAN slower than in-cloud; tens of Mbit/s
