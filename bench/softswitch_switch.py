@@ -6,8 +6,12 @@ Python AF_PACKET forward loop (no pipeline) on the same veths in the same run.
 (a) IPv4 forwarding (ref_l3_mcast, LPM route) with small frames, port 1 -> port 2;
 (b) one-in, eight-out replication (multicast group of ports 2..9) with 1,400-byte frames.
 The forwarder (switch or bare loop) is pinned to one CPU and the traffic generator to the
-other when there are two. Reported: offered and delivered packets per second (input frames
-forwarded per second, counted on port 2) and the ratio switch / bare loop. Needs root.
+other when there are two (the receiving thread with the generator). Reported: offered and
+delivered packets per second (input frames forwarded per second, counted on port 2), the same
+per CPU second the forwarder process ran (exact scheduler run time: what one whole core would
+give, much steadier than wall-clock rates on a shared, loaded machine; softirq time the kernel
+accounts apart is not in it, for either forwarder), and the ratios switch / bare loop. Results
+and what limits them: softswitch/server/README.md, "Throughput". Needs root.
 """
 
 from __future__ import annotations
