@@ -15,23 +15,25 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
-def read_net_dev(path: Path) -> dict[str, tuple[int, int]]:
-    """interface -> (tx_bytes, tx_packets) from a /proc/.../net/dev file."""
+def read_net_dev(path: Path) -> dict[str, dict[str, int]]:
+    """interface -> {rx_bytes, tx_bytes} from a /proc/.../net/dev file."""
     out = {}
     for line in path.read_text().splitlines()[2:]:
         name, _, rest = line.partition(":")
         f = rest.split()
         if len(f) >= 10:
-            out[name.strip()] = (int(f[8]), int(f[9]))
+            out[name.strip()] = {"rx": int(f[0]), "tx": int(f[8])}
     return out
 
 
 class PortSampler:
-    """`ports`: label (receiver) -> (pid of a process in the router's namespace, interface)."""
+    """`ports`: label -> (pid of a process in the router's namespace, interface, "tx" or
+    "rx"): "tx" for the port facing a receiver, "rx" for the one facing the sender (its
+    gaps are the sender's own pauses)."""
 
     def __init__(
         self,
-        ports: Mapping[str, tuple[int, str]],
+        ports: Mapping[str, tuple[int, str, str]],
         interval: float = 0.01,
         min_bytes: int = 1000,
     ) -> None:
@@ -55,20 +57,20 @@ class PortSampler:
     def _sample(self) -> None:
         t = time.time()
         cache: dict[int, dict[str, tuple[int, int]]] = {}
-        for label, (pid, itf) in self.ports.items():
+        for label, (pid, itf, way) in self.ports.items():
             if pid not in cache:
                 try:
                     cache[pid] = read_net_dev(Path(f"/proc/{pid}/net/dev"))
                 except (OSError, ValueError):
                     cache[pid] = {}
             if itf in cache[pid]:
-                self.samples[label].append((t, cache[pid][itf][0]))
+                self.samples[label].append((t, cache[pid][itf][way]))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self._sample()
 
     def arrivals(self, label: str) -> list[float]:
-        """Sample times at which the port had sent at least min_bytes since the last sample."""
+        """Sample times at which the port had passed at least min_bytes since the last one."""
         s = self.samples.get(label, [])
         return [t for (t, n), (_, n0) in zip(s[1:], s, strict=False) if n - n0 >= self.min_bytes]

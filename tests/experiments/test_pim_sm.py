@@ -151,7 +151,7 @@ def test_pim_round_delivers_and_survives_a_silent_failure(
     assert len(ev) == 1 and ev["kind"].iloc[0] == "link-down" and ev["element"].iloc[0] == "s1-s2"
     # the silent failure cut all three receivers (h4 sits on s2, h2/h3 behind s2-s4)
     per = f[f["receiver"] != ""]
-    assert sorted(per["receiver"]) == hosts
+    assert sorted(per["receiver"]) == hosts, (f.to_string(), res.tables["rounds"][0]["note"])
     at = ev["at_s"].iloc[0]
     assert 0.9 < at < 2.0
     detected = ev["detected_s"].iloc[0] - at
