@@ -257,3 +257,28 @@ def test_pim_experiment_folder_reads_back_and_summarizes(tmp_path: Path) -> None
     buf = io.StringIO()
     agg = print_results_summary(str(out), file=buf)
     assert list(agg["technology"]) == ["pim-sm"] and "pim-sm" in buf.getvalue()
+
+
+@pytest.mark.root
+@pytest.mark.mininet
+@pytest.mark.frr
+@pytest.mark.slow
+def test_pim_round_switch_failure_cuts_its_host_until_restored(tmp_path: Path, model: Path) -> None:
+    """s2 fails (every link of it, silently) at 1 s for 1.5 s with BFD: h2 and h3 (on s4) are
+    rerouted over s3 within BFD's detection, h4 (on s2) has no way round until s2 returns."""
+    exp = _exp([{"switch": "s2", "at": 1.0, "for": 1.5}])
+    topo = load(TOPO)
+    hosts = ["h2", "h3", "h4"]
+    res = run_pim_round(
+        exp, topo, 0, hosts, model, load_manifest(model / "modelsync.manifest.json"),
+        schedule(exp, topo, 0), tmp_path / "records", bfd=True, prefix="pil",
+        say=lambda _m: None,
+    )  # fmt: skip
+    assert res.verified() == dict.fromkeys(hosts, True)
+    f = [r for r in res.tables["failures"] if r["kind"] == "switch-down" and r["receiver"]]
+    out = {r["receiver"]: r["outage_s"] for r in f}
+    assert set(out) == set(hosts), res.tables["failures"]
+    assert out["h2"] < 1.0 and out["h3"] < 1.0, out
+    assert 1.3 < out["h4"] < 2.5, out
+    assert [e["kind"] for e in res.events] == ["switch-down", "switch-up"]
+    assert sorted(res.events[0]["links"]) == ["h4-s2", "s1-s2", "s2-s4"]
