@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         ports = PortSet(
             args.ports,
             on_frame=device.process_frame,
+            on_batch=device.process_batch,
             on_carrier=device.set_port_status,
             pcap_dir=Path(args.pcap) if args.pcap else None,
         )
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"softswitch: error: {exc}", file=sys.stderr)
         return 2
     device.send = ports.send
+    device.send_many = ports.send_many
     if args.program:
         try:
             device.set_pipeline(

@@ -146,10 +146,6 @@ class PortSet:
         self._by_fd = {p.sock.fileno(): p for p in self.ports.values()}
         self._by_ifindex = {p.ifindex: p for p in self.ports.values()}
         self.on_frame = on_frame
-        if on_batch is None:
-            # A handler that is a method of an object with process_batch (the P4Runtime
-            # Device) gets whole batches: the command line wires only on_frame.
-            on_batch = getattr(getattr(on_frame, "__self__", None), "process_batch", None)
         self.on_batch = on_batch  # when set, used instead of on_frame
         self.on_carrier = on_carrier
         self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)

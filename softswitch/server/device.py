@@ -504,9 +504,6 @@ class Device:
 
     def _emit(self, outs: list[tuple[int, bytes]]) -> None:
         many = self.send_many
-        if many is None:
-            # `send` is PortSet.send as the command line wires it: use its send_many.
-            many = getattr(getattr(self.send, "__self__", None), "send_many", None)
         if many is not None:
             cpu = self.cpu_port
             if cpu is not None and any(port == cpu for port, _ in outs):
