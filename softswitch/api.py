@@ -144,6 +144,8 @@ class Replica:
 #     def process(self, port: int, frame: bytes) -> list[tuple[int, bytes]]
 #         # every frame that leaves, in order; frames to the CPU port carry the packet_in
 #         # header as the program emitted it; a frame from the CPU port starts with packet_out.
+#     def process_many(self, port: int, frames: Iterable[bytes]) -> list[tuple[int, bytes]]
+#         # the same as process() frame by frame, outputs concatenated; cheaper per frame.
 
 
 def __getattr__(name: str) -> object:
