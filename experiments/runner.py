@@ -630,7 +630,8 @@ def _run_round(ctx: Context, tech: str, keys: dict[str, Any]) -> None:
         rr["verified"] = bool(rr["verified"]) and r["verified_on_disk"]
     events = [_as_dict(x) for x in ctl.cp.events[n_events:]]
     ev_ctrl, ev_fail = event_rows(events, t0, keys)
-    ev_fail += outage_rows(events, sampler, records, keys, t0)
+    pass_end = (sender.get("first_pass_done_at") or float("inf")) + 0.1  # frames in flight
+    ev_fail += outage_rows(events, sampler, records, keys, t0, pass_end)
     ok, drops = kept_up(*_ingress_delta(rx_before, rx_after, before_state, after_state))
     row.update(switches_kept_up=ok, switch_drops=drops)
     if not ok:
@@ -674,18 +675,21 @@ def outage_rows(
     records: list[dict[str, Any]],
     keys: Mapping[str, Any],
     t0: float,
+    first_pass_end: float = float("inf"),
 ) -> list[dict[str, Any]]:
     """Per link event and affected receiver: the outage (the gap in its arrivals at the switch
-    port facing it, ~10 ms resolution, `arrivals.outage`). A receiver is affected when its
-    arrivals stopped across the event and it lost frames (modelsync repaired chunks for it):
-    a gap without loss is a stall, not an outage. packets_lost = the chunks it missed and got
+    port facing it, ~10 ms resolution, `arrivals.outage`), within the sender's first pass (the
+    quiet time before the repairs is no outage). A receiver is affected when its arrivals
+    stopped across the event and it lost frames (modelsync repaired chunks for it): a gap
+    without loss is a stall, not an outage. packets_lost = the chunks it missed and got
     repaired in the round (modelsync's count), given on the first event that affected it;
     bytes_repaired stays NA (modelsync counts chunks)."""
     repaired = {r["receiver"]: (r.get("counters") or {}).get("repaired") for r in records}
     rows, counted = [], set()
     for i, ev in enumerate(events):
         for h in sorted(repaired):
-            gap = outage(sampler.arrivals(h), ev["occurred"])
+            arr = [t for t in sampler.arrivals(h) if t <= first_pass_end]
+            gap = outage(arr, ev["occurred"])
             if gap is None or repaired[h] == 0:
                 continue
             rows.append(
