@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,14 +40,19 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    tmp = tmp_path_factory.mktemp("exi-e2e")
-    exp = load_experiment(EXP)
-    out = run_experiment(
-        exp, tmp / "results", EXP.parent, say=lambda _m: None, progress=False,
-        keep_received=tmp / "received",
-    )  # fmt: skip
-    return out, tmp / "received"
+def measured() -> Iterator[tuple[Path, Path]]:
+    # Its own folder, outside pytest's numbered temp dirs: a pytest session started meanwhile
+    # elsewhere on the machine prunes those, and the tests below read this one after the run.
+    tmp = Path(tempfile.mkdtemp(prefix="exi-e2e-"))
+    try:
+        exp = load_experiment(EXP)
+        out = run_experiment(
+            exp, tmp / "results", EXP.parent, say=lambda _m: None, progress=False,
+            keep_received=tmp / "received",
+        )  # fmt: skip
+        yield out, tmp / "received"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_every_receiver_of_every_round_verified(measured: tuple[Path, Path]) -> None:
