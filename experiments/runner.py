@@ -464,8 +464,9 @@ def _run_sweep_point(
 
     say = bar.say
     pfx = prefix or "exi" + "".join(random.choices(string.ascii_lowercase, k=2))
+    top_id = max(s.device_id for s in topo.switches)  # switch N serves on base + N
     net = Network(
-        topo, e.target, None, prefix=pfx, grpc_port_base=_grpc_base(len(topo.switches)),
+        topo, e.target, None, prefix=pfx, grpc_port_base=_grpc_base(top_id),
         log_dir=scratch / f"logs-{pfx}", delay="ignore", say=say,
     )  # fmt: skip
     say(f"{net.target_note}; switches start without a program, the controller pushes it")
