@@ -66,6 +66,7 @@ from topologies.model import Topology
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRAMS = ("bier", "sr_p2mp")
+PORT_STATUS_REGISTER = "MyEgress.port_status"  # declared by every program in p4src/ (README)
 
 
 class RunnerUnavailable(RuntimeError):
@@ -468,6 +469,9 @@ def _run_sweep_point(
     net = Network(
         topo, e.target, None, prefix=pfx, grpc_port_base=_grpc_base(top_id),
         log_dir=scratch / f"logs-{pfx}", delay="ignore", say=say,
+        # The switches mark ports without carrier in the programs' register themselves: the
+        # data plane drops copies to them and BIER-FRR switches to its backups at once.
+        port_status_register=PORT_STATUS_REGISTER,
     )  # fmt: skip
     say(f"{net.target_note}; switches start without a program, the controller pushes it")
     writer.write_topology(topo, value)
