@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import topologies
+from experiments.runner import REPO, RunnerUnavailable, ensure_programs
 from testbed import hooks
 from testbed.network import Network, NetworkError
 from testbed.switches import SwitchStartError
@@ -73,10 +74,14 @@ def controller(args: argparse.Namespace, target: str) -> Any | None:
             file=sys.stderr,
         )
         return None
-    kw: dict[str, Any] = {"technology": args.technology}
-    if args.build is not None:
-        kw["build"] = args.build
-    return factory(**kw)
+    # A fresh clone has no build/: compile the programs the control plane pushes, as the
+    # experiment runner does.
+    build = args.build if args.build is not None else REPO / "build"
+    try:
+        ensure_programs(build, target, lambda m: print(f"net: {m}", file=sys.stderr))
+    except RunnerUnavailable as e:
+        raise ValueError(str(e)) from e
+    return factory(technology=args.technology, build=build)
 
 
 def main(argv: list[str] | None = None) -> int:
