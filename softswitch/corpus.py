@@ -75,7 +75,8 @@ def _match(m: dict[str, Any]) -> MatchValue:
     raise ValueError(f"unknown match kind {kind!r}")
 
 
-def _setup_item(s: dict[str, Any]) -> SetupItem:
+def setup_item(s: dict[str, Any]) -> SetupItem:
+    """One entry of a case file's `setup` as an API object."""
     params = {k: _int(v) for k, v in s.get("params", {}).items()}
     if "default_action" in s:
         return DefaultAction(s["table"], s["default_action"], params)
@@ -110,7 +111,7 @@ def load_program(cases_json: Path) -> CorpusProgram:
         d.get("cpu_port"),
         list(d.get("ports", [])),
         bool(d.get("stateful")),
-        [_setup_item(s) for s in d["setup"]],
+        [setup_item(s) for s in d["setup"]],
         cases,
         d.get("registers", []),
     )

@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from softswitch.api import Exact, Lpm, MatchValue, Optional, Range, Replica, TableEntry, Ternary
+from softswitch.api import Replica, TableEntry
+from softswitch.corpus import CloneSession, DefaultAction, MulticastGroup, setup_item
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS_DIRS = [
@@ -28,25 +29,6 @@ def programs() -> list[str]:
     return sorted(p.name.removesuffix(".cases.json") for p in d.glob("*.cases.json")) if d else []
 
 
-def _int(v: str | int) -> int:
-    return v if isinstance(v, int) else int(v, 16)
-
-
-def _match(m: dict) -> MatchValue:
-    ((kind, v),) = m.items()
-    if kind == "exact":
-        return Exact(_int(v))
-    if kind == "optional":
-        return Optional(_int(v))
-    if kind == "lpm":
-        return Lpm(_int(v[0]), int(v[1]))
-    if kind == "ternary":
-        return Ternary(_int(v[0]), _int(v[1]))
-    if kind == "range":
-        return Range(_int(v[0]), _int(v[1]))
-    raise ValueError(f"unknown match kind {kind!r} in corpus setup")
-
-
 @dataclass
 class Setup:
     entries: list[TableEntry] = field(default_factory=list)
@@ -56,26 +38,17 @@ class Setup:
 
 
 def parse_setup(items: list[dict]) -> Setup:
+    """A case file's setup, grouped by the kind of P4Runtime entity that installs it."""
     s = Setup()
-    for it in items:
-        if "multicast_group" in it:
-            s.groups[it["multicast_group"]] = [Replica(p, r) for p, r in it["replicas"]]
-        elif "clone_session" in it:
-            s.sessions[it["clone_session"]] = [Replica(p, r) for p, r in it["replicas"]]
-        elif "default_action" in it:
-            da = it["default_action"]
-            params = {k: _int(v) for k, v in da.get("params", {}).items()}
-            s.defaults.append((it["table"], da["action"], params))
+    for it in map(setup_item, items):
+        if isinstance(it, MulticastGroup):
+            s.groups[it.group] = it.replicas
+        elif isinstance(it, CloneSession):
+            s.sessions[it.session] = it.replicas
+        elif isinstance(it, DefaultAction):
+            s.defaults.append((it.table, it.action, it.params))
         else:
-            s.entries.append(
-                TableEntry(
-                    it["table"],
-                    {k: _match(v) for k, v in it["match"].items()},
-                    it["action"],
-                    {k: _int(v) for k, v in it.get("params", {}).items()},
-                    int(it.get("priority", 0)),
-                )
-            )
+            s.entries.append(it)
     return s
 
 
