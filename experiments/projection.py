@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,8 +188,11 @@ def _switch_hops(net: Net, path: list[int], have: set[int]) -> int:
     return sum(1 for e in path if e not in have and _between_switches(net, e))
 
 
-def reaction_s(tech: str, timing: ControlTiming, join_hops: int) -> float:
-    """From a link failure to restored delivery, per technology."""
+def reaction_s(tech: str, timing: ControlTiming, join_hops: int, tree_size: int = 1) -> float:
+    """From a link failure to restored delivery, per technology. SR-P2MP reinstalls make-
+    before-break: the new tree's entries on every one of its `tree_size` switches (one write
+    round, `write_ms` per switch), then the head flips to the new tree (one more write);
+    delivery resumes at the flip, the old tree's removal that follows costs no data."""
     ms = 1e-3
     d = timing.detection_ms
     if tech == "bier" and timing.bier_frr:
@@ -197,7 +200,7 @@ def reaction_s(tech: str, timing: ControlTiming, join_hops: int) -> float:
     if tech in ("unicast", "bier"):
         return (d + timing.compute_ms + timing.write_ms) * ms
     if tech == "sr-p2mp":
-        return (d + timing.compute_ms + 2 * timing.write_ms) * ms
+        return (d + timing.compute_ms + (max(tree_size, 1) + 1) * timing.write_ms) * ms
     return (d + timing.igp_spf_ms + join_hops * timing.pim_join_ms) * ms
 
 
@@ -422,7 +425,8 @@ def project_round(
                 failure_rows[eid] = []
                 hit = _cut_receivers(sim, net, eid, t, cuts)
                 hops = _repair_hops(net, route, hit) if tech == "pim-sm" else 0
-                react = reaction_s(tech, p.timing, hops)
+                size = len(tree_switches(net, route(receivers, partial=True)))
+                react = reaction_s(tech, p.timing, hops, size)
                 det = t + p.timing.detection_ms * 1e-3
                 event_info[eid] = {
                     "event": eid,
@@ -691,11 +695,13 @@ def project(
     base: Path | None = None,
     scale: bool = True,
     topology: Callable[[Any], Topology] | None = None,
+    timing: Mapping[str, ControlTiming] | None = None,
 ) -> Projection:
     """Project every sweep value, technology and round of an experiment (one repetition: the
     model is deterministic). `scale=False` ignores the description's `projection:` block, for
     the prediction stored beside an emulated measurement. `topology(sweep_value)` supplies the
-    topologies (default: built from the description)."""
+    topologies (default: built from the description); `timing` replaces the description's
+    `control:` delays per technology (e.g. as measured: experiments.validation.measured_timing)."""
     collected: dict[str, list[dict]] = {}
     topos: dict[Any, Topology] = {}
     for value, e in expand_sweep(exp):
@@ -711,8 +717,10 @@ def project(
             mbytes = e.model.size if e.model.size is not None else model_bytes_of(e, base)
         net = build_net(topo, bw_scale)
         src = source_host(e, topo)
-        params = Params(mbytes, None if rate is None else rate * 1e6, e.control)
         for tech in e.technologies:
+            # `timing`: control costs measured by the emulation, in place of the description's
+            ctl = (timing or {}).get(tech, e.control)
+            params = Params(mbytes, None if rate is None else rate * 1e6, ctl)
             prev = None
             for k in range(len(e.rounds)):
                 receivers = resolve_receivers(e, topo, k)

@@ -19,6 +19,7 @@ from experiments.results import (
     new_run_dir,
     read_results,
 )
+from experiments.spec import ControlTiming
 
 TIME_GOAL = 0.10
 BYTES_GOAL = 0.02
@@ -49,8 +50,64 @@ def predict_beside(results_dir: str | Path, fmt: Format = "parquet") -> Path:
     bandwidths and model size) and store it in <results_dir>/prediction/."""
     res = read_results(results_dir)
     # The topologies as run are stored in the folder; a generator could have changed since.
-    proj = project(res.experiment, scale=False, topology=res.topology)
+    # A projection's control rows are the model's own, not measurements of the controller.
+    measured = res.kind == "measurement"
+    timing = measured_timing(res.tables, res.experiment.control) if measured else {}
+    proj = project(res.experiment, scale=False, topology=res.topology, timing=timing)
     return write_projection(proj, Path(results_dir) / "prediction", fmt, new_dir=False)
+
+
+def write_stages(control: pd.DataFrame) -> list[pd.DataFrame]:
+    """A reaction's writes split into the controller's write rounds: a row that starts after
+    every earlier write has ended opens the next round (the controller awaits each round)."""
+    rows_ = control.sort_values("started_s")
+    stages: list[list[int]] = []
+    end = float("-inf")
+    for i, r in rows_.iterrows():
+        if not stages or r["started_s"] >= end:
+            stages.append([])
+        stages[-1].append(i)
+        end = max(end, r["started_s"] + r["duration_s"])
+    return [rows_.loc[ix] for ix in stages]
+
+
+def measured_timing(
+    tables: dict[str, pd.DataFrame], described: ControlTiming
+) -> dict[str, ControlTiming]:
+    """SR-P2MP's reaction costs as the emulation's controller recorded them: `compute_ms` from
+    detection to its first write, `write_ms` the first make-before-break round's span per
+    switch written (the round installs the new tree on every switch of it). Medians over the
+    link events; technologies without such records keep the described `control:`."""
+    control, failures = tables.get("control"), tables.get("failures")
+    if control is None or failures is None or control.empty or failures.empty:
+        return {}
+    out: dict[str, ControlTiming] = {}
+    events = failures[failures["receiver"].fillna("") == ""]
+    keys = ["sweep", "repetition", "round"]
+    for tech in ("sr-p2mp",):
+        computes: list[float] = []
+        writes: list[float] = []
+        for action, kind in (("failure", "link-down"), ("revert", "link-up")):
+            ctl = control[(control["technology"] == tech) & (control["action"] == action)]
+            ctl = ctl[ctl["switch"].fillna("") != ""]  # per-switch records only
+            ev = events[(events["technology"] == tech) & (events["kind"] == kind)]
+            for key, rows_ in ctl.groupby(keys):
+                hit = ev[(ev[keys] == pd.Series(key, index=keys)).all(axis=1)]
+                det = hit["detected_s"].dropna()
+                if det.empty or rows_["started_s"].isna().any():
+                    continue
+                first = write_stages(rows_)[0]
+                computes.append(float(first["started_s"].min() - det.iloc[0]))
+                span = (first["started_s"] + first["duration_s"]).max() - first["started_s"].min()
+                writes.append(float(span) / first["switch"].nunique())
+        if computes:
+            out[tech] = described.model_copy(
+                update={
+                    "compute_ms": max(0.0, float(pd.Series(computes).median()) * 1e3),
+                    "write_ms": float(pd.Series(writes).median()) * 1e3,
+                }
+            )
+    return out
 
 
 def compare(results_dir: str | Path) -> pd.DataFrame:

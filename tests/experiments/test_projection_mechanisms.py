@@ -1,0 +1,114 @@
+"""The mechanisms the flow model represents beyond plain flows, against hand-computed cases:
+SR-P2MP's make-before-break reaction (detection + recompute + one write round over the new
+tree's switches + the head flip) and the reaction costs read from a measured control table.
+Model 10 MB = 1e7 bytes; Mbit/s x 1e6 / 8 = bytes/s."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from experiments.flowmodel import build_net
+from experiments.projection import NetEvent, Params, Wire, project_round, reaction_s
+from experiments.spec import ControlTiming
+from experiments.validation import measured_timing, write_stages
+from topologies.loader import from_dict
+
+MB10 = 1e7
+
+
+def bps(mbit: float) -> float:
+    return mbit * 1e6 / 8
+
+
+# src - s1 - s2 - s4 (h2, h3 on s4); detour s1 - s3 - s4 at 20 Mbit/s (weight 5)
+DIAMOND = from_dict(
+    {
+        "name": "d",
+        "switches": [{"name": s} for s in ("s1", "s2", "s3", "s4")],
+        "hosts": [
+            {"name": h, "role": "model-store" if h == "src" else "gpu", "cloud": "c"}
+            for h in ("src", "h2", "h3")
+        ],
+        "links": [
+            {"a": "src", "b": "s1", "bw_mbit": 100},
+            {"a": "h2", "b": "s4", "bw_mbit": 100},
+            {"a": "h3", "b": "s4", "bw_mbit": 100},
+            {"a": "s1", "b": "s2", "bw_mbit": 50},
+            {"a": "s2", "b": "s4", "bw_mbit": 50},
+            {"a": "s1", "b": "s3", "bw_mbit": 20, "weight": 5},
+            {"a": "s3", "b": "s4", "bw_mbit": 20, "weight": 5},
+        ],
+    }
+)
+TIMING = ControlTiming(detection_ms=150, compute_ms=180, write_ms=10)
+
+
+def test_sr_p2mp_reaction_is_detection_compute_and_write_rounds() -> None:
+    # 13 switches on the new tree: 13 writes in the first round, then 1 for the head
+    assert reaction_s("sr-p2mp", TIMING, 0, 13) == pytest.approx(0.150 + 0.180 + 14 * 0.010)
+
+
+def test_sr_p2mp_failure_outage_spans_the_make_before_break_rounds() -> None:
+    net = build_net(DIAMOND)
+    p = Params(MB10, 1000e6, TIMING, Wire(headers=False))
+    keys = {"sweep": "", "technology": "sr-p2mp", "repetition": 0, "round": 0}
+    ev = [NetEvent(1.0, "link-down", "s2-s4", (("s2", "s4"),))]
+    out, _ = project_round(net, "sr-p2mp", "src", ["h2", "h3"], ev, p, keys)
+    # new tree s1, s3, s4: detection + compute + 3 writes (new tree) + 1 write (head flip)
+    react = 0.150 + 0.180 + (3 + 1) * 0.010
+    aff = {r["receiver"]: r for r in out["failures"] if r.get("receiver")}
+    assert aff["h2"]["outage_s"] == pytest.approx(react)
+    deficit = bps(50) * react
+    assert aff["h2"]["bytes_repaired"] == round(deficit)
+    # stream on the 20 Mbit/s detour after the reaction; then one unicast repair copy per
+    # receiver, the two sharing s1-s3 (10 Mbit/s each)
+    t_pass = 1.0 + react + (MB10 - bps(50) * (1 + react)) / bps(20)
+    done = {r["receiver"]: r["completed_s"] for r in out["receivers"]}
+    assert done == pytest.approx(
+        {"h2": t_pass + deficit / bps(10), "h3": t_pass + deficit / bps(10)}
+    )
+
+
+def _control(rows: list[tuple[str, str, int, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"sweep": "", "technology": "sr-p2mp", "repetition": 0, "round": 0, "action": a,
+             "switch": s, "writes": w, "started_s": t, "duration_s": d}
+            for a, s, w, t, d in rows
+        ]
+    )  # fmt: skip
+
+
+def test_write_stages_split_where_every_earlier_write_ended() -> None:
+    c = _control(
+        [
+            ("failure", "a", 4, 2.40, 0.05),
+            ("failure", "b", 4, 2.42, 0.06),  # ends 2.48
+            ("failure", "a", 1, 2.50, 0.01),  # head flip: starts after 2.48
+            ("failure", "a", 3, 2.52, 0.02),  # old tree removed
+        ]
+    )
+    assert [list(s["writes"]) for s in write_stages(c)] == [[4, 4], [1], [3]]
+
+
+def test_measured_timing_reads_compute_and_per_switch_write() -> None:
+    c = _control(
+        [
+            ("failure", "a", 4, 2.40, 0.05),
+            ("failure", "b", 4, 2.42, 0.06),
+            ("failure", "a", 1, 2.50, 0.01),
+        ]
+    )
+    f = pd.DataFrame(
+        [
+            {"sweep": "", "technology": "sr-p2mp", "repetition": 0, "round": 0,
+             "kind": "link-down", "detected_s": 2.20, "receiver": ""}
+        ]
+    )  # fmt: skip
+    got = measured_timing({"control": c, "failures": f}, ControlTiming())
+    # compute 2.40 - 2.20 = 200 ms; first round 2.40..2.48 over 2 switches: 40 ms each
+    assert got["sr-p2mp"].compute_ms == pytest.approx(200.0)
+    assert got["sr-p2mp"].write_ms == pytest.approx(40.0)
+    assert got["sr-p2mp"].detection_ms == 150.0  # the described value stays
+    assert measured_timing({"control": c.iloc[0:0], "failures": f}, ControlTiming()) == {}
