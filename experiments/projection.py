@@ -204,6 +204,29 @@ def reaction_s(tech: str, timing: ControlTiming, join_hops: int, tree_size: int 
     return (d + timing.igp_spf_ms + join_hops * timing.pim_join_ms) * ms
 
 
+# PIM-SM (S,G) state lifetime without refresh: the join/prune hold time, 3.5 x the periodic
+# join/prune interval (RFC 7761 4.11), with the interval pimsm's FRR configuration sets.
+PIM_JP_HOLD_S = 3.5 * 5.0
+
+
+def stale_branches(
+    net: Net, previous: dict[str, list[int]], paths: dict[str, list[int]]
+) -> set[int]:
+    """PIM-SM after a new receiver set: the previous tree's router-to-router links the new tree
+    does not use, except those into a last-hop router that lost its receivers (IGMP removes
+    its membership at once and its triggered prune is honoured). Upstream of it, a router whose
+    outgoing list empties by a prune sends no prune that takes effect (as the emulation's FRR
+    routers show), so its upstream keeps forwarding until the state's hold time runs out."""
+    at = net.attachment()
+    last_hop = {at[r] for r in previous if r in at}
+    new = tree_edges(paths)
+    return {
+        e
+        for e in tree_edges(previous)
+        if e not in new and _between_switches(net, e) and net.edges[e][1] not in last_hop
+    }
+
+
 def structural_ideal(
     net: Net,
     tech: str,
@@ -357,6 +380,12 @@ def project_round(
         heapq.heappush(queue, (ev.t, seq, "net", ev))
         seq += 1
     event_no = 0
+    # PIM-SM: stale branches carry the stream until their state's hold time runs out
+    stale = stale_branches(net, previous, paths) if tech == "pim-sm" and previous else set()
+    stale_sent: list[float] = []
+    if stale:
+        heapq.heappush(queue, (PIM_JP_HOLD_S, seq, "stale", None))
+        seq += 1
     repaired: dict[str, float] = dict.fromkeys(receivers, 0.0)
     pending: list[tuple[int, str, float]] = []  # (event, receiver, bytes lost)
 
@@ -485,6 +514,8 @@ def project_round(
                         reattach(c, fresh[c.receiver], t, t)
             cuts[:] = [c for c in cuts if c.receiver in c.flow.cut]
             sim.changed()
+        elif what == "stale":
+            stale_sent.append(sum(f.size if f.done else f.sent for f in stream))
         elif what == "revert":
             # Back to the shortest paths on the repaired network, without loss.
             live = [f for f in sim.flows if not f.done]
@@ -503,6 +534,12 @@ def project_round(
             del c.flow.cut[c.receiver]
             del c.flow.paths[c.receiver]
     sim.run_until(None)
+    if stale:
+        # the branch got what the source sent while the state lived (the stream's rate fits:
+        # kernel forwarding drops on a slower branch rather than slowing the source)
+        sent = stale_sent[0] if stale_sent else sum(f.size for f in stream)
+        for e in stale:
+            sim.payload[e] += sent
 
     p_round = Params(p.model_bytes, rate_bps, p.timing, p.wire, auto=p.rate_bps is None)
     out.update(_tables(net, tech, source, receivers, paths, sim, serving, repaired, p_round, keys))

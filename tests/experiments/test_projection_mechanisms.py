@@ -112,3 +112,57 @@ def test_measured_timing_reads_compute_and_per_switch_write() -> None:
     assert got["sr-p2mp"].write_ms == pytest.approx(40.0)
     assert got["sr-p2mp"].detection_ms == 150.0  # the described value stays
     assert measured_timing({"control": c.iloc[0:0], "failures": f}, ControlTiming()) == {}
+
+
+# src - s1; s1 - s2 - l2 (h2); s1 - s3 - l3 (h3): all 100 Mbit/s
+BRANCHES = from_dict(
+    {
+        "name": "b",
+        "switches": [{"name": s} for s in ("s1", "s2", "s3", "l2", "l3")],
+        "hosts": [
+            {"name": h, "role": "model-store" if h == "src" else "gpu", "cloud": "c"}
+            for h in ("src", "h2", "h3")
+        ],
+        "links": [
+            {"a": a, "b": b, "bw_mbit": 100}
+            for a, b in [
+                ("src", "s1"), ("s1", "s2"), ("s2", "l2"), ("h2", "l2"),
+                ("s1", "s3"), ("s3", "l3"), ("h3", "l3"),
+            ]
+        ],
+    }
+)  # fmt: skip
+
+
+def test_pim_sm_stale_branch_carries_the_stream_for_the_hold_time() -> None:
+    net = build_net(BRANCHES)
+    p = Params(MB10, 80e6, TIMING, Wire(headers=False))
+
+    def keys(k: int) -> dict:
+        return {"sweep": "", "technology": "pim-sm", "repetition": 0, "round": k}
+
+    _, prev = project_round(net, "pim-sm", "src", ["h2", "h3"], [], p, keys(0))
+    out, _ = project_round(net, "pim-sm", "src", ["h2"], [], p, keys(1), prev)
+    links = {(r["src"], r["dst"]): r["bytes"] for r in out["links"]}
+    # h3 left: l3 dropped its membership (IGMP) and its prune reached s3, so s3-l3 is idle;
+    # s3's own prune does not take effect: s1 keeps sending to s3 for 17.5 s, longer than the
+    # 1e7 bytes at 10 MB/s (1 s) take, so s1-s3 carries the whole stream once more
+    assert links[("s1", "s3")] == MB10
+    assert links[("s3", "l3")] == 0
+    assert links[("s1", "s2")] == MB10
+    done = {r["receiver"]: r["completed_s"] for r in out["receivers"]}
+    assert done == {"h2": pytest.approx(1.0)}
+
+
+def test_pim_sm_stale_branch_ends_at_the_hold_time() -> None:
+    net = build_net(BRANCHES)
+    # 4e8 bytes at 10 MB/s take 40 s: the stale branch lives 17.5 s of them
+    p = Params(4e8, 80e6, TIMING, Wire(headers=False))
+
+    def keys(k: int) -> dict:
+        return {"sweep": "", "technology": "pim-sm", "repetition": 0, "round": k}
+
+    _, prev = project_round(net, "pim-sm", "src", ["h2", "h3"], [], p, keys(0))
+    out, _ = project_round(net, "pim-sm", "src", ["h2"], [], p, keys(1), prev)
+    links = {(r["src"], r["dst"]): r["bytes"] for r in out["links"]}
+    assert links[("s1", "s3")] == round(17.5 * 1e7)
