@@ -799,7 +799,7 @@ def print_user_table(
     from rich.console import Console
     from rich.table import Table
 
-    from experiments.summary import human_bytes, human_time
+    from experiments.summary import human_bytes, human_time, new_set_cell
 
     df = user_table(exp, tables, topology)
     sweep = exp.sweep.parameter if exp.sweep else None
@@ -816,10 +816,7 @@ def print_user_table(
     for col in cols:
         table.add_column(col, justify="left" if col == "technology" else "right")
     for _, r in df.iterrows():
-        newset = "-"
-        if not pd.isna(r["new_set_writes"]):
-            unit = "msgs" if r["technology"] == "pim-sm" else "writes"
-            newset = f"{r['new_set_writes']:.0f} {unit}, {human_time(r['new_set_s'])}"
+        newset = new_set_cell(r)
         cells = [
             r["technology"],
             str(r["receivers"]),

@@ -123,6 +123,14 @@ def human_time(s: float) -> str:
     return f"{s * 1e3:.1f} ms"
 
 
+def new_set_cell(r: pd.Series) -> str:
+    """What a new receiver set cost: writes (PIM-SM: join/prune messages) and time, or '-'."""
+    if pd.isna(r["new_set_writes"]):
+        return "-"
+    unit = "msgs" if r["technology"] == "pim-sm" else "writes"
+    return f"{r['new_set_writes']:.0f} {unit}, {human_time(r['new_set_s'])}"
+
+
 def _pair(value: str, ideal: str, ratio: float) -> str:
     r = "" if pd.isna(ratio) else f" ({ratio:.2f}x)"
     return f"{value} / {ideal}{r}"
@@ -161,10 +169,7 @@ def print_summary(
     for c in cols:
         table.add_column(c, justify="left" if c == "technology" else "right")
     for _, r in agg.iterrows():
-        newset = "-"
-        if not pd.isna(r["new_set_writes"]):
-            unit = "msgs" if r["technology"] == "pim-sm" else "writes"
-            newset = f"{r['new_set_writes']:.0f} {unit}, {human_time(r['new_set_s'])}"
+        newset = new_set_cell(r)
         cells = [
             r["technology"],
             _pair(human_time(r["round_time_s"]), human_time(r["ideal_time_s"]), r["fidelity_time"]),
