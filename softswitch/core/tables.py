@@ -2,7 +2,8 @@
 
 Lookup structures by key kinds: no key -> the default; only exact -> one dict; one lpm
 (plus exact) -> a dict per prefix length, longest first; anything with ternary, range or
-optional -> entries sorted by priority, scanned in order.
+optional -> entries sorted by priority, scanned in order. The lookup function is generated
+for the table's entries (lookup_gen) and rebuilt lazily, on the first frame after a change.
 A lookup returns a record (action function, args, action index, hit, direct counter).
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from softswitch.api import Exact, Lpm, MatchValue, Optional, Range, SwitchError, TableEntry, Ternary
+from softswitch.core import lookup_gen
 from softswitch.core.model import ActionInfo, TableInfo
 
 _KIND_CLASS = {"exact": Exact, "lpm": Lpm, "ternary": Ternary, "range": Range, "optional": Optional}
@@ -295,40 +297,30 @@ class Table:
             self.ns[self.info.py + "_L"] = fn
 
     def _rebuild(self) -> None:
+        """The entries changed: the next lookup builds the new lookup function first (a batch
+        of writes compiles it once, not once per write)."""
         self._lookup_built = True
+
+        def lookup_after_change(sm: Any, *k: int) -> Any:
+            if self.lookup is lookup_after_change:  # callers may hold this function
+                self._build_lookup()
+            return self.lookup(sm, *k)
+
+        self._set_lookup(lookup_after_change)
+
+    def _build_lookup(self) -> Callable:
         default = self.default
         counted = self.counted
         ents = list(self.entries.values())
+        nkeys = len(self.kinds)
         if self.mode == "none":
 
-            def lookup(sm: Any) -> Any:
+            def fn(sm: Any) -> Any:
                 return default
 
         elif self.mode == "exact":
-            single = len(self.kinds) == 1
-            d = {(e.match[0] if single else e.match): e.record for e in ents}
-            get = d.get
-            if single and not counted:
-
-                def lookup(sm: Any, k: int) -> Any:
-                    return get(k, default)
-
-            elif not counted:
-
-                def lookup(sm: Any, *k: int) -> Any:
-                    return get(k, default)
-
-            else:
-
-                def lookup(sm: Any, *k: int) -> Any:
-                    r = get(k[0] if single else k)
-                    if r is None:
-                        return default
-                    c = r[4]
-                    c[0] += 1
-                    c[1] += sm.packet_length
-                    return r
-
+            d = {(e.match[0] if nkeys == 1 else e.match): e.record for e in ents}
+            fn = lookup_gen.exact_lookup(nkeys, d, default, counted)
         elif self.mode == "lpm":
             li = self.kinds.index("lpm")
             w = self.widths[li]
@@ -339,85 +331,63 @@ class Table:
                 plen = 0 if m is None else m[1]
                 val = 0 if m is None else m[0]
                 k = tuple(val if i == li else x for i, x in enumerate(e.match))
-                levels.setdefault(plen, {})[k if len(k) > 1 else k[0]] = e.record
+                levels.setdefault(plen, {})[k if nkeys > 1 else k[0]] = e.record
             order = [
                 (full ^ ((1 << (w - p)) - 1), d) for p, d in sorted(levels.items(), reverse=True)
             ]
-            single = len(self.kinds) == 1
+            fn = lookup_gen.lpm_lookup(nkeys, li, order, default, counted)
+        else:
+            rows = self._scan_rows(ents)
+            if len(rows) <= lookup_gen.MAX_UNROLLED_ROWS:
+                fn = lookup_gen.scan_lookup(nkeys, rows, default, counted)
+            else:
+                fn = _scan_loop(rows, default, counted)
+        self._set_lookup(fn)
+        return fn
 
-            if single and not counted:
-
-                def lookup1(sm: Any, v: int) -> Any:
-                    for mask, d in order:
-                        r = d.get(v & mask)
-                        if r is not None:
-                            return r
-                    return default
-
-                self._set_lookup(lookup1)
-                return
-
-            def lookup(sm: Any, *k: int) -> Any:
-                if single:
-                    v = k[0]
-                    for mask, d in order:
-                        r = d.get(v & mask)
-                        if r is not None:
-                            break
-                    else:
-                        return default
+    def _scan_rows(self, ents: list[_Entry]) -> list[tuple[tuple[lookup_gen.Test, ...], list]]:
+        """Rows in priority order (stable: equal priorities keep insertion order), each with
+        its tests (key index, op: 0 equal / 1 masked equal / 2 range, a, b)."""
+        rows = []
+        for e in sorted(ents, key=lambda x: -x.priority):
+            tests = []
+            for i, (mk, m) in enumerate(zip(self.kinds, e.match, strict=True)):
+                if m is None:
+                    continue
+                if mk in ("exact", "optional"):
+                    tests.append((i, 0, m, 0))
+                elif mk == "lpm":
+                    mask = ((1 << self.widths[i]) - 1) ^ ((1 << (self.widths[i] - m[1])) - 1)
+                    tests.append((i, 1, m[0], mask))
+                elif mk == "ternary":
+                    tests.append((i, 1, m[0], m[1]))
                 else:
-                    for mask, d in order:
-                        kk = tuple((x & mask) if i == li else x for i, x in enumerate(k))
-                        r = d.get(kk)
-                        if r is not None:
-                            break
-                    else:
-                        return default
+                    tests.append((i, 2, m[0], m[1]))
+            rows.append((tuple(tests), e.record))
+        return rows
+
+
+def _scan_loop(rows: list, default: Any, counted: bool) -> Callable:
+    """The generic scan, for tables too large to unroll."""
+
+    def lookup(sm: Any, *k: int) -> Any:
+        for tests, r in rows:
+            for i, op, a, b in tests:
+                v = k[i]
+                if op == 0:
+                    if v != a:
+                        break
+                elif op == 1:
+                    if v & b != a:
+                        break
+                elif not a <= v <= b:
+                    break
+            else:
                 if counted:
                     c = r[4]
                     c[0] += 1
                     c[1] += sm.packet_length
                 return r
+        return default
 
-        else:
-            kinds = self.kinds
-            # stable sort: equal priorities keep insertion order
-            rows = []
-            for e in sorted(ents, key=lambda x: -x.priority):
-                tests = []
-                for i, (mk, m) in enumerate(zip(kinds, e.match, strict=True)):
-                    if m is None:
-                        continue
-                    if mk in ("exact", "optional"):
-                        tests.append((i, 0, m, 0))
-                    elif mk == "lpm":
-                        mask = ((1 << self.widths[i]) - 1) ^ ((1 << (self.widths[i] - m[1])) - 1)
-                        tests.append((i, 1, m[0], mask))
-                    elif mk == "ternary":
-                        tests.append((i, 1, m[0], m[1]))
-                    else:
-                        tests.append((i, 2, m[0], m[1]))
-                rows.append((tuple(tests), e.record))
-
-            def lookup(sm: Any, *k: int) -> Any:
-                for tests, r in rows:
-                    for i, op, a, b in tests:
-                        v = k[i]
-                        if op == 0:
-                            if v != a:
-                                break
-                        elif op == 1:
-                            if v & b != a:
-                                break
-                        elif not a <= v <= b:
-                            break
-                    else:
-                        if counted:
-                            c = r[4]
-                            c[0] += 1
-                            c[1] += sm.packet_length
-                        return r
-                return default
-
-        self._set_lookup(lookup)
+    return lookup

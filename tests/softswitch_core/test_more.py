@@ -265,3 +265,60 @@ def test_plain_entries_are_initial_and_modifiable(build) -> None:  # type: ignor
     sw.modify_entry(TableEntry("I.t", {"hdr.h.a": Exact(1)}, "I.set", {"v": 6}))
     sw.insert_entry(TableEntry("I.t", {"hdr.h.a": Exact(2)}, "I.set", {"v": 7}))
     assert [fields(sw.process(0, frame(a))[0][1])[1] for a in (1, 2)] == [6, 7]
+
+
+@pytest.mark.parametrize("rows", [20, 300])  # unrolled into code, and the generic scan
+def test_scan_lookup_picks_the_highest_priority_match(build, rows: int) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from softswitch.core import lookup_gen
+
+    assert (rows > lookup_gen.MAX_UNROLLED_ROWS) == (rows == 300)
+    p = build(
+        ingress="""
+        action set(bit<8> v) { hdr.h.b = v; }
+        table t { key = { hdr.h.a: ternary; hdr.h.c: range; hdr.h.d: exact; }
+                  actions = { set; } size = 512; }
+        apply { sm.egress_spec = 1; t.apply(); }""",
+    )
+    sw = Switch(p)
+    rng = random.Random(rows)
+    entries = []
+    for prio in rng.sample(range(1, 10_000), rows):
+        value, mask = rng.randrange(256), rng.choice([0xFF, 0xF0, 0x0F, 0x00])
+        lo = rng.randrange(64)
+        hi = lo + rng.randrange(64)
+        d = rng.randrange(3)
+        v = rng.randrange(1, 256)
+        match = {"hdr.h.c": Range(lo, hi), "hdr.h.d": Exact(d)}
+        if mask:
+            match["hdr.h.a"] = Ternary(value & mask, mask)
+        sw.insert_entry(TableEntry("I.t", match, "I.set", {"v": v}, prio))
+        entries.append((prio, value & mask, mask, lo, hi, d, v))
+    entries.sort(reverse=True)
+    for _ in range(400):
+        a, c, d = rng.randrange(256), rng.randrange(130), rng.randrange(3)
+        hits = ((v, dd) for _, val, m, lo, hi, dd, v in entries if a & m == val and lo <= c <= hi)
+        want = next((v for v, dd in hits if dd == d), 0)
+        assert fields(sw.process(0, frame(a, 0, c, d))[0][1])[1] == want, (a, c, d)
+
+
+def test_lookup_function_held_across_a_write_sees_the_new_entries(build) -> None:  # type: ignore[no-untyped-def]
+    from softswitch.core.tables import Table
+
+    p = build(
+        ingress="""
+        action set(bit<8> v) { hdr.h.b = v; }
+        table t { key = { hdr.h.a: exact; } actions = { set; NoAction; } }
+        apply { sm.egress_spec = 1; t.apply(); }""",
+    )
+    sw = Switch(p)
+    table: Table = sw.tables["I.t"]
+    sw.insert_entry(TableEntry("I.t", {"hdr.h.a": Exact(1)}, "I.set", {"v": 7}))
+    held = table.lookup  # built on its first call, after the write
+    assert held(None, 1)[1] == (7,)
+    sw.insert_entry(TableEntry("I.t", {"hdr.h.a": Exact(2)}, "I.set", {"v": 9}))
+    stale = table.lookup
+    assert stale(None, 2)[1] == (9,)
+    assert stale(None, 2)[1] == (9,) and table.lookup is not stale  # built once, then reused
+    assert fields(sw.process(0, frame(2))[0][1])[1] == 9
