@@ -52,7 +52,7 @@ Measurements, in the tables (times in seconds from the sender's first data datag
   back), and per affected receiver (its data stopped across the event and it lost chunks)
   its outage (the gap in data leaving the router port facing it, 10 ms samples) and
   packets_lost = chunks it missed and got repaired in the round (modelsync's count, on the
-  first event that affected it); bytes_repaired stays NA (modelsync counts chunks);
+  first event that affected it), bytes_repaired their payload bytes;
 - rounds: the structural ideal as for the other technologies; switches_kept_up and
   switch_drops NA (kernel routers, no pipeline counter); the note states BFD, the failure
   mode, every timer, the sender's own pauses during the first pass (data into the router
@@ -77,10 +77,10 @@ from typing import Any
 from experiments.arrivals import outage as find_gap
 from experiments.projection import NetEvent, schedule
 from experiments.spec import Experiment, resolve_receivers, source_host
-from modelsync.manifest import Manifest, sha256_file
+from modelsync.launch import MANIFEST, read_json, verify_on_disk
+from modelsync.manifest import Manifest
 from topologies.model import Topology
 
-MANIFEST = "modelsync.manifest.json"
 STATE_DELAY_S = 0.3  # state snapshot this long after the first data datagram
 SOURCE = "__source__"
 # BFD at 3 x 50 ms cuts for little more than 0.1 s: the runner's 0.1 s floor would miss some;
@@ -383,10 +383,10 @@ def _round(
             rx.kill()
         sampler.stop()
     after = read_counters(net)
-    sender = delivery.read_json(out / "sender.json") or {}
-    records = rx.records_read()
+    sender = read_json(out / "sender.json") or {}
+    records = rx.read_records()
     for r in records:  # the adapter's own sha256 check of what is on disk
-        r["verified_on_disk"] = _verify_on_disk(manifest, work / r["receiver"])
+        r["verified_on_disk"] = verify_on_disk(manifest, work / r["receiver"])
     if not keep_received:
         shutil.rmtree(work, ignore_errors=True)
     t0 = sender.get("first_packet_at") or time.time()
@@ -497,14 +497,6 @@ def unscheduled_gaps(
     return out
 
 
-def _verify_on_disk(manifest: Manifest, folder: Path) -> bool:
-    for f in manifest.files:
-        p = folder / f.name
-        if not p.is_file() or sha256_file(p) != f.sha256:
-            return False
-    return True
-
-
 def _tables(
     net: Any,
     topo: Topology,
@@ -564,7 +556,8 @@ def _tables(
     # A receiver is affected when its data stopped across the event and it lost chunks
     # (modelsync repaired some): a gap without loss is a stall, as the runner counts it for
     # the other technologies. Its repaired chunks go on the first event that affected it.
-    repaired = {r["receiver"]: (r.get("counters") or {}).get("repaired") for r in records}
+    counters = {r["receiver"]: r.get("counters") or {} for r in records}
+    repaired = {h: c.get("repaired") for h, c in counters.items()}
     counted: set[str] = set()
     failures = []
     for i, (ap, det) in enumerate(zip(applied, detections, strict=True)):
@@ -580,7 +573,7 @@ def _tables(
                 {**base, "reconverged_s": gap[1] - t0, "receiver": h,
                  "outage_s": gap[1] - gap[0],
                  "packets_lost": None if h in counted else repaired[h],
-                 "bytes_repaired": None}
+                 "bytes_repaired": None if h in counted else counters[h].get("repaired_bytes")}
             )  # fmt: skip
             counted.add(h)
         last = max((p["reconverged_s"] for p in per), default=None)

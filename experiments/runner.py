@@ -43,7 +43,6 @@ from experiments.arrivals import SYSFS, ArrivalSampler, outage
 from experiments.control import TechnologyControl
 from experiments.delivery import (
     MANIFEST,
-    collect,
     load_manifest,
     prepare_model,
     read_json,
@@ -62,6 +61,7 @@ from experiments.spec import (
     source_host,
 )
 from experiments.topology_source import build_topology
+from modelsync.launch import first_pass_started
 from topologies.model import Topology
 
 REPO = Path(__file__).resolve().parents[1]
@@ -254,7 +254,7 @@ def receiver_rows(
                 "corrupt": c.get("corrupt"),
                 "nacks_sent": c.get("nacks_sent"),
                 "chunks_repaired": c.get("repaired"),
-                "bytes_repaired": None,  # modelsync counts repaired chunks, not bytes
+                "bytes_repaired": c.get("repaired_bytes"),
             }
         )
     return rows
@@ -592,9 +592,8 @@ def _run_round(ctx: Context, tech: str, keys: dict[str, Any]) -> None:
             # earlier on the ports are control traffic
             end = time.time() + 60
             while not stop.wait(0.005) and time.time() < end:
-                with contextlib.suppress(OSError):
-                    if "first pass:" in snd_log.read_text(errors="replace"):
-                        return time.time()
+                if first_pass_started(snd_log):
+                    return time.time()
             return None
 
         th, down = inject_failures(net, schedule(e, topo, k), first_packet, stop)
@@ -606,7 +605,7 @@ def _run_round(ctx: Context, tech: str, keys: dict[str, Any]) -> None:
             snd.proc.wait(deadline + 30)
         except subprocess.TimeoutExpired:
             ctx.say(f"{tech} round {k}: the sender passed its deadline; stopping it")
-        records = collect(rx, timeout=30)
+        records = rx.collect(timeout=30)
     finally:
         stop.set()
         if th is not None:
@@ -687,9 +686,10 @@ def outage_rows(
     quiet time before the repairs is no outage). A receiver is affected when its arrivals
     stopped across the event and it lost frames (modelsync repaired chunks for it): a gap
     without loss is a stall, not an outage. packets_lost = the chunks it missed and got
-    repaired in the round (modelsync's count), given on the first event that affected it;
-    bytes_repaired stays NA (modelsync counts chunks)."""
-    repaired = {r["receiver"]: (r.get("counters") or {}).get("repaired") for r in records}
+    repaired in the round (modelsync's count) and bytes_repaired their payload bytes, both
+    given on the first event that affected it."""
+    counters = {r["receiver"]: r.get("counters") or {} for r in records}
+    repaired = {h: c.get("repaired") for h, c in counters.items()}
     rows, counted = [], set()
     for i, ev in enumerate(events):
         for h in sorted(repaired):
@@ -709,7 +709,7 @@ def outage_rows(
                     "receiver": h,
                     "outage_s": gap[1] - gap[0],
                     "packets_lost": None if h in counted else repaired[h],
-                    "bytes_repaired": None,
+                    "bytes_repaired": None if h in counted else counters[h].get("repaired_bytes"),
                 }
             )
             counted.add(h)

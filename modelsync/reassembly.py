@@ -50,6 +50,7 @@ class RxCounters:
     corrupt_reasons: dict[str, int] = field(default_factory=dict)
     foreign_model: int = 0
     repaired: int = 0
+    repaired_bytes: int = 0
     polls: int = 0
     nacks_sent: int = 0
     nack_chunks: int = 0
@@ -248,6 +249,7 @@ class Reassembler:
         c.payload_bytes += plen
         if flags & FLAG_REPAIR:
             c.repaired += 1
+            c.repaired_bytes += plen
         if f.received == f.count:
             if self.pending == 1:
                 self.complete_at = now

@@ -37,6 +37,7 @@ class Counters(BaseModel):
     corrupt_reasons: dict[str, int] = Field(default_factory=dict)
     foreign_model: int = 0  # valid datagrams of another model id
     repaired: int = 0  # chunks first received from a repair round
+    repaired_bytes: int = 0  # payload bytes of those chunks
     polls: int = 0  # POLLs received
     nacks_sent: int = 0  # NACK datagrams sent
     nack_chunks: int = 0  # chunks requested in those NACKs (counted per message)

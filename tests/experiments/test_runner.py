@@ -107,7 +107,7 @@ def test_receiver_rows_from_modelsync_records() -> None:
             started_at=998.0, first_packet_at=t0 + 0.01, verified_at=t0 + 4.5 if verified
             else None, loadable_at=t0 + 4.75 if verified else None, ended_at=t0 + 5,
             counters=Counters(datagrams=12, bytes=17000, duplicates=2, corrupt=1,
-                              nacks_sent=3, repaired=4),
+                              nacks_sent=3, repaired=4, repaired_bytes=5600),
             files=[FileRecord(index=0, name="a", size=10, chunks=1, received=1,
                               verified=verified)],
         ).model_dump()  # fmt: skip
@@ -125,7 +125,7 @@ def test_receiver_rows_from_modelsync_records() -> None:
     assert (g1["completed_s"], g1["loaded_s"], g1["verified"]) == (4.5, 4.75, True)
     assert g1["first_packet_s"] == pytest.approx(0.01)
     assert (g1["packets_received"], g1["duplicates"], g1["chunks_repaired"]) == (12, 2, 4)
-    assert pd_na(g1["bytes_repaired"])  # not recorded by modelsync: NA, not a guess
+    assert g1["bytes_repaired"] == 5600
     assert not g2["verified"]
     assert pd_na(g2["completed_s"]) and g2["cloud"] == "cloud2"
 

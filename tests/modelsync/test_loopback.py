@@ -170,6 +170,7 @@ def test_late_receiver_gets_everything(lo: Loopback) -> None:
         lo.assert_verified(name)
     r = lo.receiver_record(lo.names[2])
     assert r.counters.repaired == r.counters.accepted  # all of it came as repair
+    assert r.counters.repaired_bytes == r.counters.payload_bytes == lo.m.total_size
 
 
 def test_sender_restarted_midway(lo: Loopback) -> None:

@@ -1,0 +1,199 @@
+"""Run modelsync in emulated hosts: receivers in the GPU hosts, the sender in the model-store
+host, and their JSON records read back afterwards.
+
+One launcher for every network that can start a process in a host (`popen(host, argv, **kw)`):
+the P4 testbed (Mininet hosts) and the PIM-SM network (FRR routers' hosts) differ only in the
+addresses and the technology arguments they pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from modelsync.manifest import Manifest, sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFEST = "modelsync.manifest.json"
+FIRST_PASS = "first pass:"  # the sender logs this right before its first data frame
+READY = "listening on"  # a receiver logs this once its socket is bound (and joined)
+
+# popen(host, argv, cwd=..., stdout=..., stderr=...) -> a process running in that host
+HostPopen = Callable[..., subprocess.Popen]
+
+
+class LaunchError(RuntimeError):
+    """A receiver that did not start, or a sender that cannot be started as asked."""
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A record written by modelsync, or None when it is missing or cut short."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def verify_on_disk(manifest: Manifest, folder: Path) -> bool:
+    """Every file of the manifest is in `folder` with its sha256 (the launcher's own check,
+    beside the receiver's record)."""
+    for f in manifest.files:
+        p = folder / f.name
+        if not p.is_file() or sha256_file(p) != f.sha256:
+            return False
+    return True
+
+
+def first_pass_started(sender_log: Path) -> bool:
+    """The sender has begun its first pass: frames seen before it are control traffic."""
+    with contextlib.suppress(OSError):
+        return FIRST_PASS in sender_log.read_text(errors="replace")
+    return False
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            proc.wait(5)
+
+
+@dataclass
+class ReceiverSet:
+    """The receivers of one round, running in their hosts."""
+
+    hosts: list[str]
+    work: Path  # received files: work/<host>/
+    records: Path  # records and logs: records/<host>.json, <host>.log
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: list[IO[bytes]] = field(default_factory=list)
+
+    def wait(self, timeout: float) -> None:
+        """Until every receiver has exited (they linger for the sender's FIN) or `timeout`."""
+        end = time.monotonic() + timeout
+        for p in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(max(0.1, end - time.monotonic()))
+
+    def kill(self) -> None:
+        for p in self.procs.values():
+            _kill(p)
+        for f in self.logs:
+            with contextlib.suppress(OSError):
+                f.close()
+
+    def read_records(self) -> list[dict[str, Any]]:
+        """Every receiver's record, in host order; one without a record gets one saying so
+        (outcome incomplete, the tail of its log as the error)."""
+        out = []
+        for h in self.hosts:
+            rec = read_json(self.records / f"{h}.json")
+            if rec is None:
+                tail = (self.records / f"{h}.log").read_text(errors="replace")[-500:]
+                rec = {"receiver": h, "outcome": "incomplete", "error": f"no record; log: {tail}"}
+            out.append(rec)
+        return out
+
+    def collect(self, timeout: float) -> list[dict[str, Any]]:
+        """Wait for the receivers, stop any left, read their records."""
+        self.wait(timeout)
+        self.kill()
+        return self.read_records()
+
+
+def start_receivers(
+    popen: HostPopen,
+    hosts: list[str],
+    manifest: Path,
+    sender_ip: str,
+    work: Path,
+    records: Path,
+    deadline: float,
+    group: str | None = None,
+    ready_timeout: float = 60.0,
+) -> ReceiverSet:
+    """`modelsync receive` in every host (joining `group` if given); returns once each one
+    listens, or stops them all and raises LaunchError with the failing one's log."""
+    work.mkdir(parents=True, exist_ok=True)
+    records.mkdir(parents=True, exist_ok=True)
+    rx = ReceiverSet(list(hosts), work, records)
+    try:
+        for h in hosts:
+            log = open(records / f"{h}.log", "wb")  # noqa: SIM115 (closed by kill())
+            rx.logs.append(log)
+            argv = [
+                sys.executable, "-m", "modelsync", "receive",
+                "--manifest", str(manifest), "--out", str(work / h),
+                "--sender", sender_ip, "--name", h,
+                "--deadline", f"{deadline:.0f}", "--linger", "2",
+                "--record", str(records / f"{h}.json"),
+            ]  # fmt: skip
+            if group is not None:
+                argv += ["--group", group]
+            rx.procs[h] = popen(h, argv, cwd=str(REPO), stdout=log, stderr=log)
+        for h in hosts:
+            log_path = records / f"{h}.log"
+            end = time.monotonic() + ready_timeout
+            while READY not in log_path.read_text(errors="replace"):
+                if rx.procs[h].poll() is not None or time.monotonic() > end:
+                    tail = log_path.read_text(errors="replace")[-1500:]
+                    raise LaunchError(f"receiver {h} did not start:\n{tail}")
+                time.sleep(0.05)
+    except BaseException:
+        rx.kill()
+        raise
+    return rx
+
+
+@dataclass
+class SenderProcess:
+    proc: subprocess.Popen
+    record: Path
+    log: Path
+    logf: IO[bytes]
+
+    def first_pass_started(self) -> bool:
+        return first_pass_started(self.log)
+
+    def kill(self) -> None:
+        _kill(self.proc)
+        with contextlib.suppress(OSError):
+            self.logf.close()
+
+
+def start_sender(
+    popen: HostPopen,
+    host: str,
+    targets: list[dict[str, Any]],
+    model: Path,
+    technology: str,
+    src_ip: str,
+    rate_mbit: float,
+    records: Path,
+    deadline: float,
+    extra: list[str] | None = None,
+) -> SenderProcess:
+    """`modelsync send` in `host` to `targets` (name, ip and, for BIER, bfr_id each);
+    `extra`: the technology's own arguments (interface, next-hop MAC, group, root SID file).
+    The targets go to records/receivers.json, the record to records/sender.json."""
+    records.mkdir(parents=True, exist_ok=True)
+    (records / "receivers.json").write_text(json.dumps(targets))
+    argv = [
+        sys.executable, "-m", "modelsync", "send", "--model", str(model),
+        "--receivers", str(records / "receivers.json"), "--technology", technology,
+        "--src-ip", src_ip, "--rate", f"{rate_mbit:.3f}",
+        "--deadline", f"{deadline:.0f}", "--record", str(records / "sender.json"),
+        "--no-progress", *(extra or []),
+    ]  # fmt: skip
+    log = records / "sender.log"
+    logf = open(log, "wb")  # noqa: SIM115 (closed by kill())
+    proc = popen(host, argv, cwd=str(REPO), stdout=logf, stderr=logf)
+    return SenderProcess(proc, records / "sender.json", log, logf)
