@@ -77,6 +77,10 @@ class Fabric:
     push_pipeline: bool = True
     switches: dict[str, fy.Switch] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    # packet-ins per switch, kept from open() on: finsy hands a packet only to readers that
+    # are already waiting, so one reader per switch waits from the start
+    _packets: dict[str, asyncio.Queue] = field(default_factory=dict, repr=False)
+    _readers: list[asyncio.Task] = field(default_factory=list, repr=False)
 
     # -- connections -----------------------------------------------------------------------
     async def open(self, timeout: float = 30.0) -> None:
@@ -112,8 +116,17 @@ class Fabric:
         if errors:
             await self.close()
             raise errors[0]
+        for name, sw in self.switches.items():
+            q: asyncio.Queue = asyncio.Queue()
+            self._packets[name] = q
+            self._readers.append(asyncio.create_task(_keep_packets(sw, q)))
+        await asyncio.sleep(0)  # each reader runs up to finsy's queue: subscribed from now
 
     async def close(self) -> None:
+        readers, self._readers, self._packets = self._readers, [], {}
+        for t in readers:
+            t.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
         sws, self.switches = list(self.switches.values()), {}
         await asyncio.gather(
             *(sw.__aexit__(None, None, None) for sw in sws), return_exceptions=True
@@ -226,14 +239,23 @@ class Fabric:
         await self.switch(switch).write([fy.P4PacketOut(payload, egress_port=egress_port)])
 
     async def packet_in(self, switch: str, timeout: float = 2.0) -> tuple[bytes, dict]:
-        sw = self.switch(switch)
+        """The oldest packet-in from `switch` not taken yet (payload, metadata by name); every
+        one since open() is kept, up to PACKET_IN_KEPT (the oldest make room)."""
+        self.switch(switch)  # connected, and this is the loop that opened it
+        try:
+            return await asyncio.wait_for(self._packets[switch].get(), timeout)
+        except TimeoutError:
+            raise ControlPlaneError(f"switch {switch}: no packet-in within {timeout:g} s") from None
 
-        async def first() -> tuple[bytes, dict]:
-            async for p in sw.read_packets():
-                return p.payload, dict(p.metadata)
-            raise ControlPlaneError(f"switch {switch}: stream closed")
 
-        return await asyncio.wait_for(first(), timeout)
+PACKET_IN_KEPT = 10_000
+
+
+async def _keep_packets(sw: fy.Switch, q: asyncio.Queue) -> None:
+    async for p in sw.read_packets(queue_size=PACKET_IN_KEPT):
+        if q.qsize() >= PACKET_IN_KEPT:
+            q.get_nowait()
+        q.put_nowait((p.payload, dict(p.metadata)))
 
 
 # -- entity conversion ------------------------------------------------------------------------

@@ -190,24 +190,10 @@ def test_testbed_facade_stream_and_counters(build):
             assert fab is not None
             import time
 
-            async def subscribe():
-                # finsy queues packet-ins only for readers already waiting, so subscribe and
-                # let the reader reach its queue before the frame is sent (no sleep race).
-                packets = fab.switch("s2").read_packets()
-                first = asyncio.ensure_future(anext(packets))
-                await asyncio.sleep(0)  # runs `first` up to its queue.get(): subscribed
-                return packets, first
-
-            async def receive(packets, first):
-                try:
-                    return await asyncio.wait_for(first, 15)
-                finally:
-                    await packets.aclose()
-
-            packets, first = cp._run(subscribe())
+            # subscribed since the fabric opened: a frame that arrived before the call waits
             sn.send("g2", lldp)
-            pin = cp._run(receive(packets, first))
-            payload, meta = pin.payload, dict(pin.metadata)
+            time.sleep(0.5)
+            payload, meta = cp._run(fab.packet_in("s2", timeout=15))
             assert payload == lldp and meta["ingress_port"] == net.hosts["g2"].port
             # packet-out with an egress port leaves unchanged through that port
             out = ethernet(net.hosts["g3"].mac, net.hosts["g3"].switch_mac, 0x88B5) + PAYLOAD
