@@ -42,6 +42,7 @@ from experiments.spec import (
     source_host,
 )
 from experiments.topology_source import build_topology
+from pimsm.timers import Timers
 from topologies.model import Topology
 
 # Wire overhead per frame (bytes). The delivery header is wire/delivery.py's.
@@ -204,9 +205,9 @@ def reaction_s(tech: str, timing: ControlTiming, join_hops: int, tree_size: int 
     return (d + timing.igp_spf_ms + join_hops * timing.pim_join_ms) * ms
 
 
-# PIM-SM (S,G) state lifetime without refresh: the join/prune hold time, 3.5 x the periodic
-# join/prune interval (RFC 7761 4.11), with the interval pimsm's FRR configuration sets.
-PIM_JP_HOLD_S = 3.5 * 5.0
+# PIM-SM (S,G) state lifetime without refresh: the join/prune hold time of the timers the
+# experiment's PIM-SM network runs with (experiments.pim_sm.timers_for changes only BFD)
+PIM_JP_HOLD_S = Timers().join_prune_hold_s
 
 
 def stale_branches(

@@ -44,6 +44,12 @@ class Timers(BaseModel):
             raise ValueError("igmp_max_response_ds must not exceed igmp_query_s (FRR's rule)")
         return self
 
+    @property
+    def join_prune_hold_s(self) -> float:
+        """How long (S,G) join state lives without a refresh: 3.5 x the join/prune interval
+        (RFC 7761 4.11, the default Holdtime of a Join/Prune message)."""
+        return 3.5 * self.pim_join_prune_s
+
     def detection_bound_s(self, bfd: bool) -> float:
         """Worst time to notice a silent link failure: BFD detection time or the OSPF dead
         interval (a failure that drops the carrier is seen at once by both ends)."""
