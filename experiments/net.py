@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             thrift_port_base=args.thrift_port_base,
             pcap=args.pcap,
             debug_log=args.debug_log,
+            keep_logs=True,  # the path is printed for the user to read afterwards
             say=lambda m: print(f"net: {m}", file=sys.stderr),
         )
         cp = controller(args, net.target)

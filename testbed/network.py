@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -78,6 +80,8 @@ class Network:
     grpc_port_base: switch with device id N serves P4Runtime on 127.0.0.1:(base + N).
     thrift_port_base: BMv2 only: its Thrift server on 127.0.0.1:(base + N) (the port-status
     agent and simple_switch_CLI use it).
+    log_dir: where the switches write their logs (and pcaps); kept. Without it a temporary
+    folder is used and removed at stop(), unless keep_logs or MCAST_KEEP_LOGS=1.
     delay: what to do with link delays: "refuse" (error if any link has one and there is no
     netem), "netem" (use it; error without it), "ignore" (run without delays, say so).
     """
@@ -92,6 +96,7 @@ class Network:
         grpc_port_base: int = 9559,
         thrift_port_base: int = THRIFT_PORT_BASE,
         log_dir: Path | None = None,
+        keep_logs: bool = False,
         port_status_register: str | None = None,
         pcap: bool = False,
         debug_log: bool = False,
@@ -125,6 +130,8 @@ class Network:
         self.ready_timeout = ready_timeout
         self.state_dir = state_dir
         self.log_dir = log_dir
+        self.keep_logs = keep_logs or os.environ.get("MCAST_KEEP_LOGS") == "1"
+        self._own_log_dir = False  # a temporary folder of ours: removed at stop()
         self.use_delay = self._delay_policy(delay)
         self.blocked_links: list[str] = self._blocked() if self.target == "bridge" else []
         self._check_names()
@@ -210,6 +217,7 @@ class Network:
         self.state = RunState(self.prefix, self.state_dir)
         if self.log_dir is None:
             self.log_dir = Path(tempfile.mkdtemp(prefix=f"mcast-{self.state.run_id}-"))
+            self._own_log_dir = True
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for n in self._root_names():  # recorded before they exist: a crash may come midway
             self.state.add("bridge" if "-eth" not in n else "iface", n)
@@ -501,6 +509,8 @@ class Network:
 
             self.state.close(remove=False)
             clean_run(read(self.state.path), force=True)
+        if self._own_log_dir and not self.keep_logs and self.log_dir is not None:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
         if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._old_sigterm)
 

@@ -227,8 +227,19 @@ def test_stop_ends_processes_started_in_hosts(prefix: str, state_dir: Path) -> N
         receiver = h2.popen(["sleep", "300"])  # own session: Mininet would leave it running
         wait_exec(receiver.pid, "sleep")
         assert os.stat(f"/proc/{receiver.pid}/ns/net").st_ino == ns
+        logs = n.log_dir
+        assert logs is not None and logs.is_dir()  # a temporary folder of the network's own
     finally:
         n.stop()
     assert receiver.wait(timeout=5) is not None
     assert old_processes_in({ns}, ticks_now() + 1) == []
+    assert our_interfaces(prefix) == []
+    assert not logs.exists()
+
+
+def test_a_log_dir_given_is_kept(prefix: str, state_dir: Path, tmp_path: Path) -> None:
+    n = Network(diamond(), "bridge", prefix=prefix, state_dir=state_dir, log_dir=tmp_path / "l")
+    with n:
+        assert n.log_dir == tmp_path / "l"
+    assert (tmp_path / "l").is_dir()
     assert our_interfaces(prefix) == []
