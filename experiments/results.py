@@ -59,6 +59,9 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "ideal_time_s": "float64",  # model bytes over the bottleneck (load per link / capacity)
         "ideal_link_bytes": "float64",  # tree edges x model bytes (unicast: path hops x bytes)
         "tree_edges": "Int64",
+        # projection, PIM-SM after a new receiver set: wire bytes it puts on branches of the
+        # previous tree whose state may outlive the set (0 otherwise; NA when measured)
+        "stale_link_bytes": "float64",
         "switches_kept_up": "boolean",  # False: a switch dropped frames it could not process
         "switch_drops": "Int64",
         "note": "string",
@@ -119,6 +122,8 @@ SCHEMAS: dict[str, dict[str, str]] = {
     },
 }
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
+# columns added after results folders were first written: NA when an older folder lacks them
+LATER_COLUMNS: dict[str, set[str]] = {"rounds": {"stale_link_bytes"}}
 
 
 class ResultsError(ValueError):
@@ -130,6 +135,9 @@ def normalize(table: str, df: pd.DataFrame) -> pd.DataFrame:
     if table not in SCHEMAS:
         raise ResultsError(f"unknown results table {table!r} (known: {', '.join(TABLES)})")
     schema = SCHEMAS[table]
+    later = [c for c in LATER_COLUMNS.get(table, ()) if c not in df.columns]
+    if later:
+        df = df.assign(**dict.fromkeys(later, None))
     missing = [c for c in schema if c not in df.columns]
     extra = [c for c in df.columns if c not in schema]
     if missing or extra:

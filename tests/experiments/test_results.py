@@ -169,6 +169,32 @@ def test_prediction_beside_and_agreement(tmp_path, default_projection) -> None:
     assert "sr-p2mp: completion time within 20.0% (goal 10%: NOT met)" in agreement_text(df)
 
 
+def test_pim_sm_link_bytes_agree_anywhere_between_stale_branches_kept_and_pruned(
+    tmp_path, default_projection
+) -> None:
+    folder = write_projection(default_projection, tmp_path)
+    predict_beside(folder)
+    rounds = read_results(folder / "prediction")["rounds"]
+    pim = rounds[rounds["technology"] == "pim-sm"].set_index("round")["stale_link_bytes"]
+    assert pim[0] == 0 and pim[1] > 0  # round 2 drops cloud 3: its branch may live on
+    links = read_results(folder)["links"]
+
+    def measured_round1(factor: float) -> pd.Series:
+        sel = (links["technology"] == "pim-sm") & (links["round"] == 1)
+        changed = links.copy()
+        total = links.loc[sel, "bytes"].sum()
+        target = (total - pim[1]) * factor  # the total with the stale branch pruned, scaled
+        changed.loc[sel, "bytes"] = (links.loc[sel, "bytes"] * target / total).round()
+        write_table(folder, "links", changed, "parquet")
+        return compare(folder).set_index(["technology", "round"]).loc[("pim-sm", 1)]
+
+    row = measured_round1(1.0)  # pruned at once: the lower end of the interval
+    assert row["bytes_ok"] and abs(row["bytes_error"]) < 1e-6
+    assert row["link_bytes_predicted_low"] == pytest.approx(row["link_bytes_predicted"] - pim[1])
+    row = measured_round1(0.95)  # 5 % below even that: not in agreement
+    assert not row["bytes_ok"] and row["bytes_error"] == pytest.approx(-0.05, abs=1e-4)
+
+
 def test_projection_cli_prints_the_user_table(tmp_path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "experiments.projection", "experiments/scenarios/scale-16.yaml",
