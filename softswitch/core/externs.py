@@ -251,19 +251,26 @@ class Externs:
                 raise error(args[3].loc, f"unsupported construct: HashAlgorithm.{algo}")
             if name == "update_checksum" and not ck.lv:
                 raise error(args[2].loc, "update_checksum needs an l-value")
-            memo = self.fresh("M")
-            self.module_init.append(f"{memo} = [None, 0]")
             o(f"if {cond}:")
             o.ind += 1
             o(f"_d = {data}")
-            o(
-                f"if _d != {memo}[0]: {memo}[0] = _d; {memo}[1] = hash_{algo}(_d, {w}) & "
-                f"{ck.type.mask}"
-            )
+            if algo == "csum16":
+                # inline, no memo: the header's own fields (identification, TTL) differ from
+                # frame to frame, and the sum is two integer operations (rt.hash_csum16)
+                v = f"(_d << {(-w) % 16})" if (-w) % 16 else "_d"
+                o(f"_ck = (65535 - ({v} % 65535 or (65535 if _d else 0))) & {ck.type.mask}")
+            else:  # the costly hashes remember the last input (a flow's frames repeat it)
+                memo = self.fresh("M")
+                self.module_init.append(f"{memo} = [None, 0]")
+                o(
+                    f"if _d != {memo}[0]: {memo}[0] = _d; {memo}[1] = hash_{algo}(_d, {w}) & "
+                    f"{ck.type.mask}"
+                )
+                o(f"_ck = {memo}[1]")
             if name == "verify_checksum":
-                o(f"if {memo}[1] != {ck.code}: _sm.checksum_error = 1")
+                o(f"if _ck != {ck.code}: _sm.checksum_error = 1")
             else:
-                o(self.store(ck, f"{memo}[1]"))
+                o(self.store(ck, "_ck"))
             o.ind -= 1
             return
         if name in ("verify_checksum_with_payload", "update_checksum_with_payload"):
