@@ -1,7 +1,7 @@
 """Benchmark: packets per second through one softswitch process on veth pairs, against a bare
-Python AF_PACKET forward loop (no pipeline) on the same veths in the same run.
+Python AF_PACKET forward loop (no pipeline) on veth pairs of its own, in the same run.
 
-    python -m bench.softswitch_switch [--seconds 3] [--small 100] [--large 1400]
+    python -m bench.softswitch_switch [--rounds 3] [--seconds 2] [--small 100] [--large 1400]
 
 (a) IPv4 forwarding (ref_l3_mcast, LPM route) with small frames, port 1 -> port 2;
 (b) one-in, eight-out replication (multicast group of ports 2..9) with 1,400-byte frames.
@@ -10,8 +10,11 @@ other when there are two (the receiving thread with the generator). Reported: of
 delivered packets per second (input frames forwarded per second, counted on port 2), the same
 per CPU second the forwarder process ran (exact scheduler run time: what one whole core would
 give, much steadier than wall-clock rates on a shared, loaded machine; softirq time the kernel
-accounts apart is not in it, for either forwarder), and the ratios switch / bare loop. Results
-and what limits them: softswitch/server/README.md, "Throughput". Needs root.
+accounts apart is not in it, for either forwarder), and the ratios switch / bare loop. The
+bare loop, the switch and the pipeline alone (in this process) are measured in alternating
+rounds and the medians reported: this VM's speed drifts by tens of percent within minutes,
+so figures taken minutes apart would compare the drift. Results and what limits them:
+softswitch/server/README.md, "Throughput". Needs root.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import contextlib
 import os
 import select
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -227,9 +232,8 @@ def program(tb: Testbed) -> None:
     )
 
 
-def core_pps(frame: list[bytes], seconds: float) -> tuple[float, float]:
-    """Switch.process alone, in this process, no I/O: what the pipeline itself costs
-    (frames per wall second, frames per CPU second)."""
+def core_switch() -> Any:
+    """The switch of ref_l3_mcast with the entries of `program`, in this process."""
     from softswitch import api
     from softswitch.api import Lpm, Range, Replica, TableEntry, Ternary
     from tests.switch import corpus
@@ -261,6 +265,12 @@ def core_pps(frame: list[bytes], seconds: float) -> tuple[float, float]:
         )
     )
     sw.set_multicast_group(1, [Replica(p, 1) for p in range(2, 10)])
+    return sw
+
+
+def core_pps(sw: Any, frame: list[bytes], seconds: float) -> tuple[float, float]:
+    """Switch.process alone, in this process, no I/O: what the pipeline itself costs
+    (frames per wall second, frames per CPU second)."""
     _pin(0, 1)
     n, start, cpu0 = 0, time.perf_counter(), time.thread_time()
     while time.perf_counter() - start < seconds:
@@ -273,81 +283,86 @@ def core_pps(frame: list[bytes], seconds: float) -> tuple[float, float]:
     return rate, cpu_rate
 
 
+def start_bare(tb: Testbed, outs: list[str]) -> subprocess.Popen:
+    """The bare loop on `tb`'s port 1 forwarding to `outs`, pinned like the switch."""
+    proc = subprocess.Popen(
+        [
+            str(PYTHON),
+            "-c",
+            "import sys; from bench.softswitch_switch import bare_loop;"
+            f"bare_loop({tb.switch_iface(1)!r}, {outs!r})",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    _pin(proc.pid, 1)
+    return proc
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload")
+    ap.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     ap.add_argument("--small", type=int, default=100, help="frame size for (a), bytes")
     ap.add_argument("--large", type=int, default=1400, help="frame size for (b), bytes")
     ap.add_argument("--rate", type=float, default=0, help="offered pps (default: flood)")
-    ap.add_argument("--bare-only", action="store_true", help="measure only the bare loop")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench softswitch_switch: needs root (namespaces, veth)", file=sys.stderr)
         return 2
     small, large = frames(args.small, args.large)
+    core = core_switch()
     rows = []
-    with Testbed(ports=range(1, 10), cpu_port=None, start=False) as tb:
-        outs_a = [tb.switch_iface(2)]
-        outs_b = [tb.switch_iface(p) for p in range(2, 10)]
-        bare = {}
-        for label, outs, frame in (("a", outs_a, small), ("b", outs_b, large)):
-            proc = subprocess.Popen(
-                [
-                    str(PYTHON),
-                    "-c",
-                    "import sys; from bench.softswitch_switch import bare_loop;"
-                    f"bare_loop({tb.switch_iface(1)!r}, {outs!r})",
-                ],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                proc.stdout.readline()
-                _pin(proc.pid, 1)
-                bare[label] = measure(tb, frame, args.seconds, args.rate, proc.pid)
-            finally:
-                proc.terminate()
-                proc.wait()
-        if args.bare_only:
-            for label, (bo, bd, _) in bare.items():
-                print(f"bare loop ({label}): offered {bo:.0f} pps, forwarded {bd:.0f} pps")
-            return 0
-        tb.start = True
-        tb._start_switch()
-        _pin(tb.proc.pid, 1)
-        program(tb)
-        for label, frame, what in (
-            ("a", small, f"IPv4 forwarding, {len(small[0])} B"),
-            ("b", large, f"1-in-8-out replication, {len(large[0])} B"),
+    with (
+        Testbed(ports=range(1, 10), cpu_port=None, start=False) as bare_tb,
+        Testbed(ports=range(1, 10), cpu_port=None) as sw_tb,
+    ):
+        assert sw_tb.proc is not None
+        _pin(sw_tb.proc.pid, 1)
+        program(sw_tb)
+        for frame, what, outs in (
+            (small, f"IPv4 forwarding, {len(small[0])} B", [2]),
+            (large, f"1-in-8-out replication, {len(large[0])} B", list(range(2, 10))),
         ):
-            sw = measure(tb, frame, args.seconds, args.rate, tb.proc.pid)
-            rows.append((what, bare[label], sw, (0.0, 0.0)))
-        alive = tb.alive()
-    frames_ = (small, large)
-    rows = [
-        (w, b, sw, core_pps(f, args.seconds))
-        for (w, b, sw, _), f in zip(rows, frames_, strict=True)
-    ]
+            bare_proc = start_bare(bare_tb, [bare_tb.switch_iface(p) for p in outs])
+            bare, sw, alone = [], [], []
+            try:
+                for _ in range(args.rounds):  # alternating: all three see the same drift
+                    bare.append(measure(bare_tb, frame, args.seconds, args.rate, bare_proc.pid))
+                    sw.append(measure(sw_tb, frame, args.seconds, args.rate, sw_tb.proc.pid))
+                    alone.append(core_pps(core, frame, args.seconds / 2))
+            finally:
+                bare_proc.terminate()
+                bare_proc.wait()
+            rows.append((what, bare, sw, alone))
+        alive = sw_tb.alive()
+    med = statistics.median
     print(
-        f"{'workload':34} {'bare offered':>12} {'bare pps':>9} {'sw offered':>10} "
+        f"{'workload (medians)':34} {'bare offered':>12} {'bare pps':>9} {'sw offered':>10} "
         f"{'softswitch pps':>14} {'ratio':>6} {'bare/CPU-s':>10} {'sw/CPU-s':>9} {'ratio':>6} "
         f"{'core-only pps':>13} {'core/CPU-s':>10}"
     )
-    for what, (bo, bd, bc), (so, sd, sc), (core, core_c) in rows:
-        ratio = sd / bd if bd else 0.0
-        ratio_c = sc / bc if bc else 0.0
+    for what, bare, sw, alone in rows:
+        bo, bd, bc = (med(x[i] for x in bare) for i in range(3))
+        so, sd, sc = (med(x[i] for x in sw) for i in range(3))
+        core_w, core_c = (med(x[i] for x in alone) for i in range(2))
         print(
-            f"{what:34} {bo:12.0f} {bd:9.0f} {so:10.0f} {sd:14.0f} {ratio:6.3f} {bc:10.0f} "
-            f"{sc:9.0f} {ratio_c:6.3f} {core:13.0f} {core_c:10.0f}"
+            f"{what:34} {bo:12.0f} {bd:9.0f} {so:10.0f} {sd:14.0f} {sd / bd if bd else 0:6.3f} "
+            f"{bc:10.0f} {sc:9.0f} {sc / bc if bc else 0:6.3f} {core_w:13.0f} {core_c:10.0f}"
         )
+        per_round = ", ".join(f"{x[1]:.0f}" for x in sw)
+        ratios = ", ".join(f"{s_[1] / b[1]:.3f}" for s_, b in zip(sw, bare, strict=True) if b[1])
+        print(f"{'':34} softswitch pps per round: {per_round}; ratio per round: {ratios}")
     print(
         "pps: frames delivered per wall second; /CPU-s: frames delivered per CPU second the "
         "forwarder process used (what one whole core would give; steadier on a loaded machine)"
     )
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     print("core-only: Switch.process in this process without sockets, pinned like the switch")
-    print(f"goal (a): 80000 pps; switch alive after the run: {alive}")
+    print(f"goal (a): 80000 pps (median); switch alive after the run: {alive}")
     return 0
 
 
