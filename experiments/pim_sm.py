@@ -451,8 +451,9 @@ def _apply(net: Any, ev: NetEvent, mode: str, down: dict[str, tuple[str, str]]) 
 
 def _detection(net: Any, ap: _Applied, mode: str) -> dict[str, Any]:
     """For a down event: the first OSPF adjacency or PIM neighbour loss logged by the routers
-    at the failed links (FRR's own logs, microsecond stamps), as wall-clock time."""
-    from pimsm.events import link_down_events, wall_to_monotonic
+    at the failed links (FRR's own logs, microsecond stamps), as wall-clock time, and who
+    noticed it (pimsm.events.detected_by)."""
+    from pimsm.events import detected_by, link_down_events, wall_to_monotonic
     from pimsm.records import LinkEvent
 
     if ap.kind.endswith("up"):
@@ -466,11 +467,8 @@ def _detection(net: Any, ap: _Applied, mode: str) -> dict[str, Any]:
             )
     if not found:
         return {"detected_wall": None, "detected_by": None}
-    first = min(found, key=lambda e: e.t)
-    return {
-        "detected_wall": first.t + offset,
-        "detected_by": f"{first.router}/{first.daemon}: {first.message}",
-    }
+    found.sort(key=lambda e: e.t)
+    return {"detected_wall": found[0].t + offset, "detected_by": detected_by(found)}
 
 
 def unscheduled_gaps(

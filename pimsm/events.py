@@ -58,6 +58,23 @@ def link_down_events(net: PimNetwork, event: LinkEvent) -> list[LogEvent]:
     return sorted(found, key=lambda e: e.t)
 
 
+# log lines this close to the first one tell of the same detection
+SAME_DETECTION_S = 0.005
+
+
+def detected_by(downs: list[LogEvent]) -> str | None:
+    """Who noticed the failure, from its down events (earliest first): the first line, or,
+    when one within SAME_DETECTION_S names BFD, that one. With BFD the OSPF adjacency goes
+    down as "(InactivityTimer)" microseconds before pimd logs "BFD Session Expired", and BFD
+    is what detected it."""
+    if not downs:
+        return None
+    first = downs[0]
+    near = [e for e in downs if e.t - first.t <= SAME_DETECTION_S and "BFD" in e.message]
+    by = near[0] if near else first
+    return f"{by.router}/{by.daemon}: {by.message}"
+
+
 def failure_timeline(
     net: PimNetwork, event: LinkEvent, outages: Iterable[Outage] = ()
 ) -> FailureTimeline:
@@ -71,7 +88,7 @@ def failure_timeline(
         bfd=event.bfd,
         t_fail=event.t_fail,
         t_detected=first.t if first else None,
-        detected_by=f"{first.router}/{first.daemon}: {first.message}" if first else None,
+        detected_by=detected_by(downs),
         t_data_restored=t_data,
         detection_s=None if first is None else first.t - event.t_fail,
         restore_s=None if t_data is None else t_data - event.t_fail,

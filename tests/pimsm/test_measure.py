@@ -124,3 +124,22 @@ def test_read_log_converts_stamps_to_monotonic(tmp_path) -> None:
     assert ev.t == pytest.approx(1000.0)
     assert ev.message.startswith("AdjChg: Nbr 10.255.0.2 on eth2:x: Full -> Deleted")
     assert read_log("s1", "pimd", tmp_path / "absent.log", 0.0) == []
+
+
+def test_detection_is_credited_to_bfd_when_it_names_itself_within_5_ms() -> None:
+    from pimsm.events import detected_by
+    from pimsm.records import LogEvent
+
+    ospf = LogEvent(
+        router="s2",
+        daemon="ospfd",
+        t=19.989747,
+        message="AdjChg: Nbr 10.255.0.1 on eth1: Full -> Deleted (InactivityTimer)",
+    )
+    pim = LogEvent(router="s2", daemon="pimd", t=19.989753,
+                   message="PIM NEIGHBOR DOWN: neighbor 10.254.0.0 on interface eth1: "
+                   "BFD Session Expired")  # fmt: skip
+    assert detected_by([ospf, pim]) == f"s2/pimd: {pim.message}"
+    late = pim.model_copy(update={"t": 20.1})  # a BFD line 110 ms on is another story
+    assert detected_by([ospf, late]) == f"s2/ospfd: {ospf.message}"
+    assert detected_by([]) is None
