@@ -49,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--pcap", action="store_true", help="per-port pcaps in the switch logs")
     ap.add_argument("--debug-log", action="store_true", help="switches log at debug level")
     ap.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="switch logs here (default: a temporary folder, kept and printed)",
+    )
+    ap.add_argument(
         "--controller",
         default=None,
         help=f"control plane factory MODULE:ATTR (default: {hooks.DEFAULT_FACTORY} if present)",
@@ -99,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             thrift_port_base=args.thrift_port_base,
             pcap=args.pcap,
             debug_log=args.debug_log,
+            log_dir=args.log_dir,
             keep_logs=True,  # the path is printed for the user to read afterwards
             say=lambda m: print(f"net: {m}", file=sys.stderr),
         )

@@ -50,12 +50,13 @@ def our_processes(prefix: str, grpc_base: int) -> list[int]:
 
 
 def start_net(
-    prefix: str, target: str, grpc_base: int, build: Path | None = None
+    prefix: str, target: str, grpc_base: int, logs: Path, build: Path | None = None
 ) -> tuple[subprocess.Popen[str], str]:
     programs = ["--build", str(build)] if build is not None else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.net", "diamond", "--target", target, "--prefix",
-         prefix, "--grpc-port-base", str(grpc_base), "--no-cli", *programs],
+         prefix, "--grpc-port-base", str(grpc_base), "--no-cli", "--log-dir", str(logs),
+         *programs],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -76,13 +77,18 @@ CLEANERS = {
     ("target", "cleaner"), [("bridge", "python"), ("softswitch", "python"), ("bridge", "shell")]
 )
 def test_sigkill_midway_then_cleanup_leaves_nothing(
-    prefix: str, grpc_base: int, target: str, cleaner: str, request: pytest.FixtureRequest
+    prefix: str,
+    grpc_base: int,
+    target: str,
+    cleaner: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     if target == "softswitch" and not softswitch_cli_available():
         pytest.skip("softswitch has no CLI yet")
     assert our_interfaces(prefix) == [] and our_processes(prefix, grpc_base) == []
     build = request.getfixturevalue("softswitch_build") if target == "softswitch" else None
-    proc, run_id = start_net(prefix, target, grpc_base, build)
+    proc, run_id = start_net(prefix, target, grpc_base, tmp_path, build)
     try:
         rec = st.read(st.STATE_DIR / f"{run_id}.state")
         ns = netns_inodes()
@@ -137,8 +143,8 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
     assert old_processes_in(new_ns, before_cleanup) == []
 
 
-def test_host_namespaces_are_counted(prefix: str, grpc_base: int) -> None:
-    proc, run_id = start_net(prefix, "bridge", grpc_base)
+def test_host_namespaces_are_counted(prefix: str, grpc_base: int, tmp_path: Path) -> None:
+    proc, run_id = start_net(prefix, "bridge", grpc_base, tmp_path)
     try:
         rec = st.read(st.STATE_DIR / f"{run_id}.state")
         ns = netns_inodes()
@@ -155,9 +161,9 @@ def test_host_namespaces_are_counted(prefix: str, grpc_base: int) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_tear_down_without_cleanup(
-    prefix: str, grpc_base: int, sig: signal.Signals
+    prefix: str, grpc_base: int, sig: signal.Signals, tmp_path: Path
 ) -> None:
-    proc, run_id = start_net(prefix, "bridge", grpc_base)
+    proc, run_id = start_net(prefix, "bridge", grpc_base, tmp_path)
     try:
         assert our_interfaces(prefix) != []
     finally:
