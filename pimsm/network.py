@@ -29,6 +29,7 @@ from pimsm.addressing import Plan, plan
 from pimsm.config import router_configs
 from pimsm.frr import FrrError, FrrRouter, kill_pids
 from pimsm.timers import Timers
+from testbed.state import alive, start_ticks
 from topologies.model import Topology
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class PimNetwork:
             self.run_dir.chmod(0o755)  # the daemons run as user frr and must reach their dirs
             (self.run_dir / "tag").write_text(self.tag + "\n")  # for clean_run_dir after a crash
             # who owns the run (pid and start time): cleanup leaves a live owner's run alone
-            (self.run_dir / "owner").write_text(f"{os.getpid()} {process_start(os.getpid())}\n")
+            (self.run_dir / "owner").write_text(f"{os.getpid()} {start_ticks(os.getpid())}\n")
             self._make_nodes()
             self._make_links()
             self._configure_kernel()
@@ -442,17 +443,6 @@ class PimNetwork:
         return t
 
 
-def process_start(pid: int) -> int | None:
-    """A process's start time in clock ticks since boot (None: no such process); with the pid
-    it names one process even after the pid is reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
 def run_owner_alive(run_dir: str | Path) -> bool | None:
     """Whether the process that started the run in `run_dir` still runs (not a zombie); None
     when the run recorded no owner (made before owners were recorded)."""
@@ -461,13 +451,7 @@ def run_owner_alive(run_dir: str | Path) -> bool | None:
         pid, ticks = int(pid_s), int(ticks_s)
     except (OSError, ValueError):
         return None
-    if process_start(pid) != ticks:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return alive(pid, ticks)
 
 
 def find_run_dirs(base: str | Path | None = None) -> list[Path]:

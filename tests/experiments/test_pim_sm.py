@@ -68,9 +68,9 @@ def test_cleanup_skips_live_owner_and_cleans_dead_one(tmp_path: Path) -> None:
     for d, tag in ((live, "pilaaaa"), (dead, "pilbbbb")):
         d.mkdir()
         (d / "tag").write_text(tag + "\n")
-    from pimsm.network import process_start
+    from testbed.state import start_ticks
 
-    (live / "owner").write_text(f"{os.getpid()} {process_start(os.getpid())}\n")
+    (live / "owner").write_text(f"{os.getpid()} {start_ticks(os.getpid())}\n")
     (dead / "owner").write_text(f"{os.getpid()} 1\n")  # same pid, other start: gone
     lines = clean_pim_runs(tmp_path)
     assert live.is_dir() and not dead.exists()
