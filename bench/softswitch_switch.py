@@ -183,13 +183,15 @@ def frames(small: int, large: int) -> tuple[list[bytes], list[bytes]]:
     return mk("10.1.2.3", 4000, small), mk("239.1.1.5", 1500, large)
 
 
+GROUP_PORTS = range(2, 10)  # (b): one in, eight out
+
+
 def program(tb: Testbed) -> None:
-    """Load ref_l3_mcast and its entries for both workloads."""
+    """Load ref_l3_mcast over P4Runtime with the entries `core_switch` has."""
     from finsy.proto import p4i
     from google.protobuf import text_format
 
     from softswitch import api
-    from softswitch.api import Lpm, Range, Ternary
     from tests.switch import corpus
 
     d = corpus.corpus_dir()
@@ -197,75 +199,18 @@ def program(tb: Testbed) -> None:
     blob = api.Program.from_file(str(d / "ref_l3_mcast.p4")).device_config()
     c = tb.client()
     c.set_pipeline(info, blob)
-    c.write(
-        [
-            c.insert(
-                c.table_entry(
-                    "L3Ingress.ipv4_lpm",
-                    {"hdr.ipv4.dst": Lpm(0x0A010200, 24)},
-                    "L3Ingress.route",
-                    {"port": 2, "dmac": 0x020000000202},
-                )
-            ),
-            c.insert(
-                c.table_entry(
-                    "L3Ingress.ipv4_lpm",
-                    {"hdr.ipv4.dst": Lpm(0xEF010100, 24)},
-                    "L3Ingress.route",
-                    {"port": 2, "dmac": 0x020000000E0E},
-                )
-            ),
-            c.insert(
-                c.table_entry(
-                    "L3Ingress.mcast_sel",
-                    {
-                        "hdr.ipv4.dst": Ternary(0xEF010000, 0xFFFF0000),
-                        "hdr.udp.dport": Range(1000, 2000),
-                    },
-                    "L3Ingress.set_mcast",
-                    {"grp": 1},
-                    10,
-                )
-            ),
-            c.insert(c.multicast_group(1, [(p, 1) for p in range(2, 10)])),
-        ]
-    )
+    entries = [
+        c.insert(c.table_entry(e.table, e.match, e.action, e.params, e.priority))
+        for e in corpus.L3_MCAST_ENTRIES
+    ]
+    c.write([*entries, c.insert(c.multicast_group(1, [(p, 1) for p in GROUP_PORTS]))])
 
 
 def core_switch() -> Any:
-    """The switch of ref_l3_mcast with the entries of `program`, in this process."""
-    from softswitch import api
-    from softswitch.api import Lpm, Range, Replica, TableEntry, Ternary
+    """The switch of `program` in this process."""
     from tests.switch import corpus
 
-    sw = api.Switch(api.Program.from_file(str(corpus.corpus_dir() / "ref_l3_mcast.p4")))
-    sw.insert_entry(
-        TableEntry(
-            "L3Ingress.ipv4_lpm",
-            {"hdr.ipv4.dst": Lpm(0x0A010200, 24)},
-            "L3Ingress.route",
-            {"port": 2, "dmac": 0x020000000202},
-        )
-    )
-    sw.insert_entry(
-        TableEntry(
-            "L3Ingress.ipv4_lpm",
-            {"hdr.ipv4.dst": Lpm(0xEF010100, 24)},
-            "L3Ingress.route",
-            {"port": 2, "dmac": 0x020000000E0E},
-        )
-    )
-    sw.insert_entry(
-        TableEntry(
-            "L3Ingress.mcast_sel",
-            {"hdr.ipv4.dst": Ternary(0xEF010000, 0xFFFF0000), "hdr.udp.dport": Range(1000, 2000)},
-            "L3Ingress.set_mcast",
-            {"grp": 1},
-            10,
-        )
-    )
-    sw.set_multicast_group(1, [Replica(p, 1) for p in range(2, 10)])
-    return sw
+    return corpus.l3_mcast_switch(GROUP_PORTS)
 
 
 def core_pps(sw: Any, frame: list[bytes], seconds: float) -> tuple[float, float]:
@@ -325,7 +270,7 @@ def main() -> int:
         program(sw_tb)
         for frame, what, outs in (
             (small, f"IPv4 forwarding, {len(small[0])} B", [2]),
-            (large, f"1-in-8-out replication, {len(large[0])} B", list(range(2, 10))),
+            (large, f"1-in-8-out replication, {len(large[0])} B", list(GROUP_PORTS)),
         ):
             bare_proc = start_bare(bare_tb, [bare_tb.switch_iface(p) for p in outs])
             bare, sw, alone = [], [], []

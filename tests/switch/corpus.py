@@ -4,10 +4,11 @@ finding it and turning a case file's setup into softswitch.api objects."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from softswitch.api import Replica, TableEntry
+from softswitch.api import Lpm, Program, Range, Replica, Switch, TableEntry, Ternary
 from softswitch.corpus import CloneSession, DefaultAction, MulticastGroup, setup_item
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,3 +74,38 @@ def config(target: str, name: str):
     info = text_format.Parse((d / f"{name}.p4info.txtpb").read_text(), p4i.P4Info())
     _, blob = program_config(target, d / f"{name}.p4")
     return info, blob
+
+
+# ref_l3_mcast set up for traffic: 10.1.2.0/24 and 239.1.1.0/24 routed to port 2, UDP to
+# 239.1.0.0/16 with destination port 1000..2000 to multicast group 1 (the batch test and
+# bench.softswitch_switch)
+L3_MCAST_ENTRIES = [
+    TableEntry(
+        "L3Ingress.ipv4_lpm",
+        {"hdr.ipv4.dst": Lpm(0x0A010200, 24)},
+        "L3Ingress.route",
+        {"port": 2, "dmac": 0x020000000202},
+    ),
+    TableEntry(
+        "L3Ingress.ipv4_lpm",
+        {"hdr.ipv4.dst": Lpm(0xEF010100, 24)},
+        "L3Ingress.route",
+        {"port": 2, "dmac": 0x020000000E0E},
+    ),
+    TableEntry(
+        "L3Ingress.mcast_sel",
+        {"hdr.ipv4.dst": Ternary(0xEF010000, 0xFFFF0000), "hdr.udp.dport": Range(1000, 2000)},
+        "L3Ingress.set_mcast",
+        {"grp": 1},
+        10,
+    ),
+]
+
+
+def l3_mcast_switch(group_ports: Iterable[int]) -> Switch:
+    """An in-process ref_l3_mcast switch with L3_MCAST_ENTRIES, group 1 = `group_ports`."""
+    sw = Switch(Program.from_file(str(corpus_dir() / "ref_l3_mcast.p4")))
+    for e in L3_MCAST_ENTRIES:
+        sw.insert_entry(e)
+    sw.set_multicast_group(1, [Replica(p, 1) for p in group_ports])
+    return sw

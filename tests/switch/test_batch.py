@@ -10,7 +10,6 @@ import time
 import pytest
 
 from softswitch import api
-from softswitch.api import Lpm, Range, Replica, TableEntry, Ternary
 from softswitch.ports import PortSet
 from softswitch.server.device import Device
 from tests.switch import corpus
@@ -20,29 +19,7 @@ HDR = bytes.fromhex("02000000000202000000000188b5")
 
 
 def _switch() -> api.Switch:
-    sw = api.Switch(api.Program.from_file(str(corpus.corpus_dir() / "ref_l3_mcast.p4")))
-    route = {"port": 2, "dmac": 0x020000000202}
-    sw.insert_entry(
-        TableEntry(
-            "L3Ingress.ipv4_lpm", {"hdr.ipv4.dst": Lpm(0x0A010200, 24)}, "L3Ingress.route", route
-        )
-    )
-    sw.insert_entry(
-        TableEntry(
-            "L3Ingress.ipv4_lpm", {"hdr.ipv4.dst": Lpm(0xEF010100, 24)}, "L3Ingress.route", route
-        )
-    )
-    sw.insert_entry(
-        TableEntry(
-            "L3Ingress.mcast_sel",
-            {"hdr.ipv4.dst": Ternary(0xEF010000, 0xFFFF0000), "hdr.udp.dport": Range(1000, 2000)},
-            "L3Ingress.set_mcast",
-            {"grp": 1},
-            10,
-        )
-    )
-    sw.set_multicast_group(1, [Replica(p, 1) for p in (2, 3, 4)])
-    return sw
+    return corpus.l3_mcast_switch([2, 3, 4])
 
 
 def _frames() -> list[bytes]:
