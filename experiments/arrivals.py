@@ -11,57 +11,30 @@ the measurement the runner adds.
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from testbed.sampling import CounterSampler
 
 SYSFS = Path("/sys/class/net")
 
 
-class ArrivalSampler:
-    """`counters`: name -> sysfs statistics file (e.g. .../s3-eth1/statistics/tx_packets)."""
+class ArrivalSampler(CounterSampler):
+    """`counters`: name -> sysfs statistics file (e.g. .../s3-eth1/statistics/tx_packets);
+    every frame counts as an arrival."""
 
     def __init__(self, counters: Mapping[str, Path], interval: float = 0.01) -> None:
+        super().__init__(counters, interval, min_step=1, thread_name="exi-arrivals")
         self.counters = dict(counters)
-        self.interval = interval
-        self.samples: dict[str, list[tuple[float, int]]] = {k: [] for k in counters}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="exi-arrivals", daemon=True)
-        self.first_change: dict[str, float] = {}
-        self.changed = threading.Event()  # set at the first change of any counter
 
-    def start(self) -> ArrivalSampler:
-        self._sample()
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2)
-
-    def _sample(self) -> None:
-        t = time.time()
+    def read(self) -> dict[str, int]:
+        out = {}
         for name, path in self.counters.items():
             try:
-                n = int(path.read_text())
+                out[name] = int(path.read_text())
             except (OSError, ValueError):
                 continue  # an interface gone for a moment: no sample
-            s = self.samples[name]
-            if s and n != s[-1][1] and name not in self.first_change:
-                self.first_change[name] = t
-                self.changed.set()
-            s.append((t, n))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def arrivals(self, name: str) -> list[float]:
-        """Sample times at which the counter had grown since the previous sample."""
-        s = self.samples.get(name, [])
-        return [t for (t, n), (_, n0) in zip(s[1:], s, strict=False) if n > n0]
+        return out
 
 
 def outage(

@@ -9,10 +9,10 @@ router also sends on that port are under 100 bytes and must not close an outage 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from testbed.sampling import CounterSampler
 
 
 def read_net_dev(path: Path) -> dict[str, dict[str, int]]:
@@ -26,10 +26,10 @@ def read_net_dev(path: Path) -> dict[str, dict[str, int]]:
     return out
 
 
-class PortSampler:
+class PortSampler(CounterSampler):
     """`ports`: label -> (pid of a process in the router's namespace, interface, "tx" or
     "rx"): "tx" for the port facing a receiver, "rx" for the one facing the sender (its
-    gaps are the sender's own pauses)."""
+    gaps are the sender's own pauses). Byte counters: an arrival is `min_bytes` or more."""
 
     def __init__(
         self,
@@ -37,26 +37,12 @@ class PortSampler:
         interval: float = 0.01,
         min_bytes: int = 1000,
     ) -> None:
+        super().__init__(ports, interval, min_step=min_bytes, thread_name="pil-arrivals")
         self.ports = dict(ports)
-        self.interval = interval
-        self.min_bytes = min_bytes
-        self.samples: dict[str, list[tuple[float, int]]] = {k: [] for k in self.ports}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pil-arrivals", daemon=True)
 
-    def start(self) -> PortSampler:
-        self._sample()
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2)
-
-    def _sample(self) -> None:
-        t = time.time()
-        cache: dict[int, dict[str, tuple[int, int]]] = {}
+    def read(self) -> dict[str, int]:
+        out = {}
+        cache: dict[int, dict[str, dict[str, int]]] = {}
         for label, (pid, itf, way) in self.ports.items():
             if pid not in cache:
                 try:
@@ -64,13 +50,5 @@ class PortSampler:
                 except (OSError, ValueError):
                     cache[pid] = {}
             if itf in cache[pid]:
-                self.samples[label].append((t, cache[pid][itf][way]))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def arrivals(self, label: str) -> list[float]:
-        """Sample times at which the port had passed at least min_bytes since the last one."""
-        s = self.samples.get(label, [])
-        return [t for (t, n), (_, n0) in zip(s[1:], s, strict=False) if n - n0 >= self.min_bytes]
+                out[label] = cache[pid][itf][way]
+        return out
