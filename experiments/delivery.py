@@ -24,7 +24,6 @@ from modelsync.manifest import build_manifest, load_manifest, write_manifest
 from topologies.model import Topology, switch_port_mac
 
 TECH_ARG = {"unicast": "unicast", "bier": "bier", "sr-p2mp": "sr-p2mp"}
-DeliveryError = LaunchError
 
 
 def _popen(net: Any) -> Any:
@@ -38,7 +37,7 @@ def prepare_model(
     Returns the directory holding the shards and `modelsync.manifest.json`."""
     if src is not None:
         if not src.is_dir():
-            raise DeliveryError(f"model.dir {src}: not a directory")
+            raise LaunchError(f"model.dir {src}: not a directory")
         if not (src / MANIFEST).is_file():
             out.mkdir(parents=True, exist_ok=True)
             m = build_manifest(src)
@@ -91,7 +90,7 @@ def start_sender(
         r: dict[str, Any] = {"name": h, "ip": str(topo.host(h).ip)}
         if technology == "bier":
             if not bfr_ids or h not in bfr_ids:
-                raise DeliveryError(f"BIER: the control plane gave no BFR-id for {h}")
+                raise LaunchError(f"BIER: the control plane gave no BFR-id for {h}")
             r["bfr_id"] = bfr_ids[h]
         targets.append(r)
     extra: list[str] = []
@@ -102,7 +101,7 @@ def start_sender(
         extra += ["--bfir-id", "0"]
     if technology == "sr-p2mp":
         if root_sid_file is None or not root_sid_file.is_file():
-            raise DeliveryError("SR-P2MP: the control plane handed no root SID over")
+            raise LaunchError("SR-P2MP: the control plane handed no root SID over")
         extra += ["--root-sid-file", str(root_sid_file)]
     return launch_sender(
         _popen(net), source, targets, model, TECH_ARG[technology], str(topo.host(source).ip),
@@ -116,7 +115,7 @@ def remove_received(rx: ReceiverSet) -> None:
 
 __all__ = [
     "MANIFEST",
-    "DeliveryError",
+    "LaunchError",
     "ReceiverSet",
     "SenderProcess",
     "load_manifest",

@@ -121,17 +121,18 @@ def compare(results_dir: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"{results_dir}: no prediction/ (run predict_beside first)")
     keys = ["sweep", "technology", "round"]
 
-    def per_round(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        t = tables["receivers"].groupby([*keys, "repetition"])["completed_s"].max()
-        b = tables["links"].groupby([*keys, "repetition"])["bytes"].sum()
-        s = tables["rounds"].groupby([*keys, "repetition"])["stale_link_bytes"].sum()
-        both = pd.concat(
-            [t.rename("time_s"), b.rename("link_bytes"), s.rename("stale_link_bytes")], axis=1
-        )
-        return both.groupby(keys).mean()
+    def per_round(tables: dict[str, pd.DataFrame], *extra: tuple[str, str]) -> pd.DataFrame:
+        """Round time, link bytes and `extra` (table, column) sums, averaged over repetitions."""
+        by = [*keys, "repetition"]
+        cols = [
+            tables["receivers"].groupby(by)["completed_s"].max().rename("time_s"),
+            tables["links"].groupby(by)["bytes"].sum().rename("link_bytes"),
+            *(tables[t].groupby(by)[c].sum() for t, c in extra),
+        ]
+        return pd.concat(cols, axis=1).groupby(keys).mean()
 
-    m = per_round(res.tables).drop(columns="stale_link_bytes")
-    p = per_round(pred.tables)
+    m = per_round(res.tables)
+    p = per_round(pred.tables, ("rounds", "stale_link_bytes"))
     df = m.merge(
         p, left_index=True, right_index=True, suffixes=("_measured", "_predicted"), how="inner"
     ).reset_index()
