@@ -77,7 +77,7 @@ from typing import Any
 from experiments.arrivals import outage as find_gap
 from experiments.projection import NetEvent, schedule
 from experiments.spec import Experiment, resolve_receivers, source_host
-from modelsync.launch import MANIFEST, read_json, verify_on_disk
+from modelsync.launch import MANIFEST, read_json, verify_on_disk, wait_first_pass
 from modelsync.manifest import Manifest
 from topologies.model import Topology
 
@@ -327,12 +327,10 @@ def _round(
         first = threading.Event()
 
         def watch_first() -> float | None:
-            end = time.time() + 60
-            while not stop.wait(0.005) and time.time() < end:
-                if snd.first_pass_started():
-                    first.set()
-                    return time.time()
-            return None
+            t = wait_first_pass(snd.log, stop)
+            if t is not None:
+                first.set()
+            return t
 
         def inject() -> None:
             t0 = watch_first()

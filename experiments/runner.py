@@ -61,7 +61,7 @@ from experiments.spec import (
     source_host,
 )
 from experiments.topology_source import build_topology
-from modelsync.launch import first_pass_started
+from modelsync.launch import wait_first_pass
 from topologies.model import Topology
 
 REPO = Path(__file__).resolve().parents[1]
@@ -590,11 +590,7 @@ def _run_round(ctx: Context, tech: str, keys: dict[str, Any]) -> None:
         def first_packet() -> float | None:
             # modelsync logs "first pass:" right before its first data frame; frames seen
             # earlier on the ports are control traffic
-            end = time.time() + 60
-            while not stop.wait(0.005) and time.time() < end:
-                if first_pass_started(snd_log):
-                    return time.time()
-            return None
+            return wait_first_pass(snd_log, stop)
 
         th, down = inject_failures(net, schedule(e, topo, k), first_packet, stop)
         snd = start_sender(

@@ -12,6 +12,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,16 @@ def first_pass_started(sender_log: Path) -> bool:
     with contextlib.suppress(OSError):
         return FIRST_PASS in sender_log.read_text(errors="replace")
     return False
+
+
+def wait_first_pass(sender_log: Path, stop: threading.Event, timeout: float = 60.0) -> float | None:
+    """Poll `sender_log` every 5 ms until the sender begins its first pass: the wall-clock
+    time it was seen, or None after `timeout` or once `stop` is set."""
+    end = time.time() + timeout
+    while not stop.wait(0.005) and time.time() < end:
+        if first_pass_started(sender_log):
+            return time.time()
+    return None
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -159,9 +170,6 @@ class SenderProcess:
     record: Path
     log: Path
     logf: IO[bytes]
-
-    def first_pass_started(self) -> bool:
-        return first_pass_started(self.log)
 
     def kill(self) -> None:
         _kill(self.proc)
