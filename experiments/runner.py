@@ -107,8 +107,14 @@ def ensure_programs(build: Path, target: str, say: Callable[[str], None]) -> Non
     )  # fmt: skip
     missing = [str(p) for p in need if not p.is_file()]
     if r.returncode != 0 or missing:
+        # build_all's report is short (one line per program or P4Info difference): whole
+        why = (r.stderr or r.stdout).strip() or "it printed nothing"
+        wrote = f"; {', '.join(missing)} not written" if missing else ""
         raise RunnerUnavailable(
-            [f"P4 programs for {target} (missing {missing}): {(r.stderr or r.stdout)[-800:]}"]
+            [
+                f"the P4 programs for {target} (python -m softswitch.build_all exited with "
+                f"{r.returncode}{wrote}). Its report:\n{why}"
+            ]
         )
 
 

@@ -11,7 +11,7 @@ if [ ! -d "$src" ]; then
 fi
 rm -rf "$dst.tmp"
 mkdir -p "$dst.tmp"
-cp -p "$src"/* "$dst.tmp"/
+cp -pR "$src"/. "$dst.tmp"/
 chmod -R u+w "$dst.tmp"
 rm -rf "$dst"
 mv "$dst.tmp" "$dst"

@@ -195,6 +195,13 @@ def _run(cmd: list[str], what: str) -> None:
         raise BuildError(f"{what} failed (exit {r.returncode}):\n{msg}")
 
 
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BuildError(f"cannot create the output folder {path}: {e.strerror}.") from e
+
+
 def build_program(
     program: Path,
     out_dir: Path,
@@ -207,12 +214,12 @@ def build_program(
     if use_p4c is None:
         use_p4c = shutil.which(P4C) is not None
     ss = outputs(program, out_dir, "softswitch")
-    ss.p4info.parent.mkdir(parents=True, exist_ok=True)
+    _mkdir(ss.p4info.parent)
     _run(softswitch_command(program, ss, defines, include_dirs), f"softswitch.compile {program}")
     if not use_p4c:
         return []
     bm = outputs(program, out_dir, "bmv2")
-    bm.p4info.parent.mkdir(parents=True, exist_ok=True)
+    _mkdir(bm.p4info.parent)
     _run(p4c_command(program, bm, defines, include_dirs), f"{P4C} {program}")
     return compare_p4info(load_p4info(bm.p4info), load_p4info(ss.p4info))
 

@@ -769,7 +769,7 @@ class Compiler(Expressions, Externs, Pipeline):
                 scope_s = "DEFAULT_ONLY"
             if any(x.name == "tableonly" for x in anns):
                 scope_s = "TABLE_ONLY"
-            a.referenced = True
+            a.referenced = a.in_table = True
             refs.append(ActionRefInfo(a, scope_s, anns))
         if "default_action" in props:
             dp = props["default_action"]
@@ -781,7 +781,7 @@ class Compiler(Expressions, Externs, Pipeline):
         else:
             # p4c: no default_action means NoAction, added to the actions as @defaultonly
             da = self.noaction(d.loc)
-            da.referenced = True
+            da.referenced = da.in_table = True
             dargs, dconst = [], False
             if not any(x.action is da for x in refs):
                 ann = A.Annotation(d.loc, "defaultonly", [], "")

@@ -25,6 +25,9 @@ class ActionInfo:
     annotations: list
     loc: Loc
     referenced: bool = False
+    # listed by a table (or its implicit NoAction): only then does p4c's P4Info keep the
+    # parameters; p4c turns those of an action that is only called directly into locals
+    in_table: bool = False
     has_directional: bool = False
 
 

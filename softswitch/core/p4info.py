@@ -215,7 +215,10 @@ def build_p4info(m: ProgramModel) -> Any:
     for a in actions:
         pa = info.actions.add()
         _preamble(pa.preamble, ids[("action", a.fqname)], a.fqname, alias[a.fqname], a.annotations)
-        for p, pid in zip(a.params, field_ids([p.annotations for p in a.params]), strict=True):
+        # p4c's front end makes the parameters of an action that no table lists local
+        # variables before it writes P4Info, so such an action has none there
+        params = a.params if a.in_table else []
+        for p, pid in zip(params, field_ids([p.annotations for p in params]), strict=True):
             pp = pa.params.add()
             pp.id = pid
             pp.name = p.name

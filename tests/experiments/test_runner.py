@@ -291,3 +291,18 @@ def test_programs_compiled_when_missing_and_reused(tmp_path) -> None:
     assert len(said) == 1 and "compiling" in said[0]
     ensure_programs(tmp_path / "build", "softswitch", said.append)
     assert len(said) == 1  # present: not compiled again
+
+
+def test_programs_that_cannot_be_built_are_reported_whole(tmp_path) -> None:
+    """build_all's own report reaches the user uncut, with the target named."""
+    from experiments.runner import RunnerUnavailable, ensure_programs
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RunnerUnavailable) as e:
+        ensure_programs(blocker / "build", "softswitch", lambda m: None)
+    (msg,) = e.value.missing
+    assert msg.startswith("the P4 programs for softswitch (python -m softswitch.build_all exited")
+    line = f"build_all: error: cannot create the output folder {blocker}/build/softswitch: "
+    assert msg.count(line + "Not a directory.") == 2  # one per program of p4src/
+    assert msg.endswith("Not a directory.")

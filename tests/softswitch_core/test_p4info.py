@@ -1,4 +1,5 @@
-"""P4Info equal to p4c's, entity by entity, for every corpus program; ids; the compile CLI."""
+"""P4Info equal to p4c's, entity by entity, for every corpus program and for p4src/ (p4c's
+P4Infos of it in the corpus's p4src-golden/); ids; the compile CLI."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from softswitch.api import P4SourceError, Program, Switch
 from softswitch.core.p4info import aliases, jenkins_one_at_a_time
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "p4-reference"
+P4SRC = Path(__file__).resolve().parents[2] / "p4src"
 PROGRAMS = sorted(p.name.removesuffix(".p4") for p in FIXTURES.glob("*.p4"))
 ENTITY_LISTS = [
     "tables",
@@ -52,6 +54,39 @@ def test_p4info_matches_p4c_entity_by_entity(name: str) -> None:
         ]
     assert got.HasField("type_info") == exp.HasField("type_info")
     assert got == exp
+
+
+@pytest.mark.parametrize("name", ["bier", "sr_p2mp"])
+def test_p4src_p4info_equals_p4c_golden(name: str) -> None:
+    """p4c-bm2-ss 1.2.5.16's P4Info of p4src/NAME.p4 (-I p4src), kept in the corpus; among
+    others its directly called actions (count_in, drop_in, to_cpu, ...) have no parameters.
+    When p4src changes, `make corpus` from a refreshed p4-reference updates the golden files;
+    the p4c-marked test in tests/vm/test_build_all.py compares with a live p4c."""
+    golden = FIXTURES / "p4src-golden" / f"{name}.p4info.txtpb"
+    exp = text_format.Parse(golden.read_text(), p4i.P4Info())
+    got = Program.from_file(P4SRC / f"{name}.p4").p4info
+    direct = [a for a in exp.actions if a.preamble.name == "MyIngress.count_in"]
+    assert len(direct) == 1 and list(direct[0].params) == []
+    assert text_format.MessageToString(got) == text_format.MessageToString(exp)
+    assert got == exp
+
+
+def test_directly_called_action_has_parameters_only_where_a_table_lists_it(
+    tmp_path: Path,
+) -> None:
+    """p4c turns the parameters of an action that only a control body calls into locals; one
+    that a table also lists keeps them."""
+    f = tmp_path / "direct.p4"
+    f.write_text(
+        PROG_WITH_IDS.replace(
+            "apply { t1.apply(); t2.apply(); }",
+            "action only_direct(bit<8> v) { hdr.h.a = v; }\n"
+            "    apply { t1.apply(); t2.apply(); only_direct(8w1); a1(8w2); }",
+        )
+    )
+    acts = {a.preamble.name: a for a in Program.from_file(f).p4info.actions}
+    assert list(acts["I.only_direct"].params) == []
+    assert [(p.id, p.name, p.bitwidth) for p in acts["I.a1"].params] == [(7, "x", 8)]
 
 
 def test_jenkins_hash_gives_p4c_ids() -> None:
