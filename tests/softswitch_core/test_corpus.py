@@ -71,8 +71,8 @@ def test_case(cp: CorpusProgram, index: int) -> None:
 
 def _digest(d: Path) -> dict[str, str]:
     return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(d.iterdir())
+        str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(d.rglob("*"))
         if p.is_file()
     }
 
