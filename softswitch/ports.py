@@ -1,5 +1,5 @@
 """Linux interfaces as switch ports: AF_PACKET sockets, one epoll loop, carrier watching over
-rtnetlink (RTMGRP_LINK), optional per-port pcap files.
+rtnetlink (linkmon.netlink), optional per-port pcap files.
 
 One thread runs `PortSet.run()`: it reads frames from every port and hands each to
 `on_frame(port, frame)`, or each batch read from one port in one go to `on_batch(port, frames)`
@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from linkmon.netlink import LinkOverrun, LinkReader, dump
+
 log = logging.getLogger("softswitch.ports")
 
 ETH_P_ALL = 0x0003
@@ -29,11 +31,6 @@ PACKET_IGNORE_OUTGOING = 23  # Linux >= 4.20: do not even queue our own transmis
 SOL_PACKET = 263
 RCVBUF = 8 << 20
 SNDBUF = 4 << 20
-RTMGRP_LINK = 1
-RTM_NEWLINK = 16
-RTM_DELLINK = 17
-IFF_UP = 0x1
-IFF_LOWER_UP = 0x10000
 MAX_FRAME = 65536
 
 
@@ -49,14 +46,9 @@ def parse_port_spec(spec: str) -> tuple[int, str]:
 
 
 def read_carrier(iface: str) -> bool:
-    """Carrier from sysfs: administratively up and the link layer has carrier."""
-    base = Path("/sys/class/net") / iface
-    try:
-        if (base / "operstate").read_text().strip() == "down":
-            return False
-        return (base / "carrier").read_text().strip() == "1"
-    except OSError:  # reading carrier of an admin-down link fails with EINVAL
-        return False
+    """Administratively up and the link layer has carrier (False when it does not exist)."""
+    state = dump([iface]).get(iface)
+    return state is not None and state.up
 
 
 class PcapWriter:
@@ -148,9 +140,7 @@ class PortSet:
         self.on_frame = on_frame
         self.on_batch = on_batch  # when set, used instead of on_frame
         self.on_carrier = on_carrier
-        self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        self._nl.bind((0, RTMGRP_LINK))
-        self._nl.setblocking(False)
+        self._nl = LinkReader()
         self._stop_r, self._stop_w = os.pipe()
         self._stopped = False
 
@@ -205,8 +195,7 @@ class PortSet:
         ep.register(self._nl.fileno(), select.EPOLLIN)
         ep.register(self._stop_r, select.EPOLLIN)
         # Carrier may have changed between opening and now.
-        for p in self.ports.values():
-            self._set_carrier(p, read_carrier(p.iface))
+        self._resync_carrier()
         try:
             while not self._stopped:
                 for fd, _ in ep.poll(1.0):
@@ -262,23 +251,21 @@ class PortSet:
                 log.exception("port %d: frame handler failed", p.number)
 
     def _read_netlink(self) -> None:
-        while True:
-            try:
-                data = self._nl.recv(65536)
-            except BlockingIOError:
-                return
-            off = 0
-            while off + 16 <= len(data):
-                length, mtype = struct.unpack_from("=IH", data, off)
-                if length < 16:
-                    break
-                if mtype in (RTM_NEWLINK, RTM_DELLINK) and off + 32 <= len(data):
-                    _fam, _ty, index, flags, _chg = struct.unpack_from("=BxHiII", data, off + 16)
-                    p = self._by_ifindex.get(index)
-                    if p is not None:
-                        up = mtype == RTM_NEWLINK and bool(flags & IFF_UP and flags & IFF_LOWER_UP)
-                        self._set_carrier(p, up)
-                off += (length + 3) & ~3
+        try:
+            changes = self._nl.read()
+        except LinkOverrun:  # messages were lost: read every port's state instead
+            self._resync_carrier()
+            return
+        for change in changes:
+            p = self._by_ifindex.get(change.index)
+            if p is not None:
+                self._set_carrier(p, change.up)
+
+    def _resync_carrier(self) -> None:
+        now = dump(p.iface for p in self.ports.values())
+        for p in self.ports.values():
+            state = now.get(p.iface)
+            self._set_carrier(p, state is not None and state.up)
 
     def _set_carrier(self, p: Port, up: bool) -> None:
         if up == p.carrier:

@@ -298,7 +298,6 @@ class Network:
         self._start_watcher()
 
     def _start_watcher(self) -> None:
-        assert self.state is not None
         ends = {
             lk.name: [
                 self.intf_name(end, port)
@@ -308,7 +307,7 @@ class Network:
             for lk in self.topo.links
         }
         self._watcher = LinkWatcher(ends, self._known_up, self._external_change, self._change)
-        self.state.add_process("proc", self._watcher.start(), "ip-monitor")
+        self._watcher.start()
 
     def _known_up(self, link: str) -> bool:
         with self._change:

@@ -3,7 +3,7 @@ does inside the switch, done beside it.
 
 The P4 programs read `MyEgress.port_status[port]` (1 = port down) for BIER fast reroute and
 to drop copies to a dead port (p4src/README.md). BMv2 has no carrier input to P4, so this
-agent watches the carrier of the switch's interfaces (rtnetlink link messages) and writes
+agent watches the carrier of the switch's interfaces (linkmon.netlink) and writes
 the register over BMv2's Thrift server (`--thrift-port`), which needs no P4Runtime
 arbitration: with the `bm_runtime` Python client when importable, else by feeding
 `register_write NAME PORT VALUE` lines to `simple_switch_CLI --thrift-port N`.
@@ -23,27 +23,17 @@ import importlib.util
 import os
 import select
 import shutil
-import socket
-import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
+
+from linkmon.netlink import LinkOverrun, LinkReader, dump
 
 CLI = "simple_switch_CLI"
 DOWN, UP = 1, 0  # register values (p4src/README.md)
 UNKNOWN = -1  # a cell whose last write failed
-
-# rtnetlink (linux/rtnetlink.h, linux/if.h)
-NETLINK_ROUTE = 0
-RTMGRP_LINK = 0x1
-RTM_NEWLINK = 16
-IFF_UP = 0x1
-IFF_LOWER_UP = 0x10000
-_NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
-_IFINFOMSG = struct.Struct("=BBHiII")  # family, pad, type, index, flags, change
 
 
 class PortAgentError(RuntimeError):
@@ -54,39 +44,8 @@ class PortAgentError(RuntimeError):
 def carrier_up(intf: str) -> bool | None:
     """Administratively up and with carrier (as softswitch reads it); None: no such
     interface."""
-    base = Path("/sys/class/net") / intf
-    try:
-        flags = int((base / "flags").read_text(), 16)
-    except (OSError, ValueError):
-        return None
-    if not flags & IFF_UP:
-        return False
-    try:
-        return (base / "carrier").read_text().strip() == "1"
-    except OSError:  # EINVAL while the link is going down
-        return False
-
-
-def link_messages(data: bytes) -> Iterator[tuple[int, bool]]:
-    """(ifindex, up) of every RTM_NEWLINK message in one netlink datagram; up means
-    IFF_UP and IFF_LOWER_UP (carrier)."""
-    off = 0
-    while off + _NLMSGHDR.size <= len(data):
-        length, kind, _, _, _ = _NLMSGHDR.unpack_from(data, off)
-        if length < _NLMSGHDR.size or off + length > len(data):
-            return  # truncated: nothing more to trust in this datagram
-        if kind == RTM_NEWLINK and length >= _NLMSGHDR.size + _IFINFOMSG.size:
-            _, _, _, index, flags, _ = _IFINFOMSG.unpack_from(data, off + _NLMSGHDR.size)
-            yield index, bool(flags & IFF_UP) and bool(flags & IFF_LOWER_UP)
-        off += (length + 3) & ~3
-
-
-def link_socket() -> socket.socket:
-    """A socket that receives every link change of this network namespace."""
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    s.bind((0, RTMGRP_LINK))
-    return s
+    state = dump([intf]).get(intf)
+    return None if state is None else state.up
 
 
 # -- writers ---------------------------------------------------------------------------------
@@ -221,40 +180,40 @@ class PortAgent:
         self.state: dict[int, bool] = {}  # what the interfaces say now
         self.written: dict[int, int] = {}  # what the register holds, as far as we know
         self.index: dict[int, int] = {}  # ifindex -> port
-        self._sock: socket.socket | None = None
+        self._reader: LinkReader | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake: tuple[int, int] | None = None  # a pipe: stop() wakes the thread with it
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._sock = link_socket()  # before the first reading: no change is missed
+        self._reader = LinkReader()  # before the first reading: no change is missed
         self._wake = os.pipe()
-        for port, intf in self.ports.items():
-            with contextlib.suppress(OSError, ValueError):
-                self.index[int(Path(f"/sys/class/net/{intf}/ifindex").read_text())] = port
+        names = {intf: port for port, intf in self.ports.items()}
+        for name, state in dump(names).items():
+            self.index[state.index] = names[name]
         self.log(f"writing through {self.writer.describe}; ports {self.ports}")
         self.sync(reassert=True)
         self._thread = threading.Thread(target=self._run, name="port-agent", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        assert self._sock is not None and self._wake is not None
+        assert self._reader is not None and self._wake is not None
         # by the clock, not on a quiet socket: it hears every link of the namespace
         next_sync = time.monotonic() + self.resync
         while not self._stop.is_set():
             wait = max(0.0, next_sync - time.monotonic())
-            ready, _, _ = select.select([self._sock, self._wake[0]], [], [], wait)
+            ready, _, _ = select.select([self._reader, self._wake[0]], [], [], wait)
             if self._stop.is_set():
                 return
-            if self._sock in ready:
+            if self._reader in ready:
                 try:
-                    data = self._sock.recv(65536)
-                except OSError:  # ENOBUFS: messages were lost, read every port from sysfs
+                    heard = self._reader.read()
+                except LinkOverrun:  # messages were lost: read every port now
                     self.sync(reassert=False)
-                    data = b""
+                    heard = []
                 changes = {
-                    self.index[i]: up for i, up in link_messages(data) if i in self.index
+                    self.index[c.index]: c.up for c in heard if c.index in self.index
                 }  # the last message of a port wins
                 if changes:
                     self.apply(changes)
@@ -263,7 +222,7 @@ class PortAgent:
                 next_sync = time.monotonic() + self.resync
 
     def sync(self, reassert: bool) -> None:
-        """Read every port from sysfs and write what differs; with `reassert`, write the
+        """Read every port's state and write what differs; with `reassert`, write the
         ports that are down again (the register may have been reset)."""
         now = {p: carrier_up(i) for p, i in self.ports.items()}
         self.apply({p: up for p, up in now.items() if up is not None}, reassert)
@@ -299,8 +258,8 @@ class PortAgent:
             os.write(self._wake[1], b"x")
         if self._thread is not None:
             self._thread.join(timeout=self.resync + 2)
-        if self._sock is not None:
-            self._sock.close()
+        if self._reader is not None:
+            self._reader.close()
         if self._wake is not None:
             for fd in self._wake:
                 os.close(fd)

@@ -1,26 +1,18 @@
 """Notice link changes made from outside this process (e.g. `python -m experiments.fail`
 against a network `make net` owns) and turn them into LinkEvents for the owner's subscribers.
 
-It follows `ip -o monitor link`; on any message about one of the network's switch-side
-interfaces it reads the administrative state of every switch-side end of that link (a link
-is up when all of them are) and reports the link when that differs from what it last knew.
+It follows the kernel's link messages (linkmon.netlink); on any message about one of the
+network's switch-side interfaces it takes the administrative state of every switch-side end
+of that link (a link is up when all of them are) and reports the link when that differs from
+what it last knew.
 """
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
-IFF_UP = 0x1
-
-
-def admin_up(intf: str) -> bool | None:
-    try:
-        return bool(int(Path(f"/sys/class/net/{intf}/flags").read_text(), 16) & IFF_UP)
-    except (OSError, ValueError):
-        return None  # gone (teardown)
+from linkmon.netlink import LinkState, LinkWatch, dump
 
 
 class LinkWatcher:
@@ -39,35 +31,28 @@ class LinkWatcher:
         self.by_intf = {i: link for link, intfs in ends.items() for i in intfs}
         self.known = known
         self.report = report
-        self.proc: subprocess.Popen[str] | None = None
-        self.thread: threading.Thread | None = None
+        self.admin: dict[str, bool] = {}  # interface -> administratively up, as last heard
+        self.watch = LinkWatch(self._changes, name="link-watcher")
 
-    def start(self) -> int:
-        self.proc = subprocess.Popen(
-            ["ip", "-o", "monitor", "link"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        self.thread = threading.Thread(target=self._run, name="link-watcher", daemon=True)
-        self.thread.start()
-        return self.proc.pid
+    def start(self) -> None:
+        self.watch.start()  # subscribed first, then the current state: nothing falls between
+        for name, s in dump(self.by_intf).items():
+            self.admin.setdefault(name, s.admin_up)  # a message already heard is newer
 
-    def _run(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            # "12: e1s1-eth2@e1s2-eth2: <BROADCAST,MULTICAST> mtu ..." (Deleted ... on removal)
-            parts = line.split(":", 2)
-            if len(parts) < 3 or line.startswith("Deleted"):
-                continue
-            name = parts[1].strip().split("@", 1)[0]
-            link = self.by_intf.get(name)
+    def _changes(self, changes: list[LinkState]) -> None:
+        touched = []
+        for c in changes:
+            link = self.by_intf.get(c.name)
             if link is None:
                 continue
+            if c.deleted:
+                self.admin.pop(c.name, None)  # gone (teardown): no state to report
+            else:
+                self.admin[c.name] = c.admin_up
+            touched.append(link)
+        for link in dict.fromkeys(touched):
             with self.lock:
-                states = [admin_up(i) for i in self.ends[link]]
+                states = [self.admin.get(i) for i in self.ends[link]]
                 if None in states:
                     continue
                 up = all(states)
@@ -76,12 +61,4 @@ class LinkWatcher:
                 self.report(link, up)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.thread is not None:
-            self.thread.join(timeout=2)
+        self.watch.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import queue
 import secrets
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -225,23 +224,6 @@ def test_cli_errors_are_picked_from_its_output() -> None:
     )
     assert pa.cli_errors(out) == ["RuntimeCmd: Invalid register operation (INVALID_INDEX)"]
     assert pa.cli_errors("RuntimeCmd: RuntimeCmd: \n") == []
-
-
-def test_link_messages_are_parsed() -> None:
-    def msg(kind: int, index: int, flags: int) -> bytes:
-        body = struct.pack("=BBHiII", 0, 0, 1, index, flags, 0xFFFFFFFF)
-        body += b"\x08\x00\x03\x00eth\x00"  # one attribute, as the kernel appends them
-        return struct.pack("=IHHII", 16 + len(body), kind, 0, 0, 0) + body
-
-    data = (
-        msg(pa.RTM_NEWLINK, 5, pa.IFF_UP | pa.IFF_LOWER_UP)
-        + msg(17, 6, 0)  # RTM_DELLINK: not a carrier change
-        + msg(pa.RTM_NEWLINK, 7, pa.IFF_UP)  # up, no carrier
-        + msg(pa.RTM_NEWLINK, 8, pa.IFF_LOWER_UP)  # admin down
-    )
-    assert list(pa.link_messages(data)) == [(5, True), (7, False), (8, False)]
-    assert list(pa.link_messages(data[:39])) == []  # the first one cut short
-    assert list(pa.link_messages(data[:60])) == [(5, True)]  # the second one cut short
 
 
 def test_writer_choice(monkeypatch: pytest.MonkeyPatch) -> None:

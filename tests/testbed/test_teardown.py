@@ -129,10 +129,10 @@ def test_sigkill_midway_then_cleanup_leaves_nothing(
     ours = [
         line + "\n" for line in r.stdout.splitlines() if line.startswith(f"clean-net: {run_id}:")
     ]
-    # killed: 4 switches, the process in h2 (and the link watcher's `ip monitor` unless it
-    # died of a broken pipe); deleted: the 4 switch-to-switch veth pairs (+ 4 bridges), and
-    # h2's veth unless its namespace went away first (host veths vanish with namespaces)
-    killed = "[56]" if target == "softswitch" else "[12]"
+    # killed: 4 switches and the process in h2 (bridges: that process, and maybe its shell);
+    # deleted: the 4 switch-to-switch veth pairs (+ 4 bridges), and h2's veth unless its
+    # namespace went away first (host veths vanish with namespaces)
+    killed = "5" if target == "softswitch" else "[12]"
     deleted = "[45]" if target == "softswitch" else "(8|9)"
     expected = rf"clean-net: {run_id}: killed {killed} processes, deleted {deleted} "
     assert len(ours) == 1 and re.fullmatch(expected + r"interfaces/bridges\n", ours[0]), r.stdout
