@@ -35,7 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.switch.harness import (  # noqa: E402
+from testsupport.harness import (  # noqa: E402
     PYTHON,
     Testbed,
     _in_netns,
@@ -192,7 +192,7 @@ def program(tb: Testbed) -> None:
     from google.protobuf import text_format
 
     from softswitch import api
-    from tests.switch import corpus
+    from testsupport import corpus
 
     d = corpus.corpus_dir()
     info = text_format.Parse((d / "ref_l3_mcast.p4info.txtpb").read_text(), p4i.P4Info())
@@ -208,7 +208,7 @@ def program(tb: Testbed) -> None:
 
 def core_switch() -> Any:
     """The switch of `program` in this process."""
-    from tests.switch import corpus
+    from testsupport import corpus
 
     return corpus.l3_mcast_switch(GROUP_PORTS)
 

@@ -104,17 +104,17 @@ def setup_logging(level: str, log_file: str | None) -> None:
 
 
 def load_initial_config(path: str) -> p4r.ForwardingPipelineConfig:
-    """The pipeline config for PROG given on the command line."""
-    from softswitch import api
+    """The pipeline config for PROG given on the command line (the Python core compiles a .p4
+    file, imported here so that --help does not wait for it)."""
+    from softswitch.core.program import Program
 
-    program_cls = api.Program  # imported lazily by softswitch.api
     src = Path(path)
     if src.suffix == ".p4":
-        program = program_cls.from_file(str(src))
+        program = Program.from_file(str(src))
         blob = program.device_config()
     else:
         blob = src.read_bytes()
-        program = program_cls.from_device_config(blob)
+        program = Program.from_device_config(blob)
     cfg = p4r.ForwardingPipelineConfig(p4_device_config=blob)
     cfg.p4info.CopyFrom(program.p4info)
     return cfg

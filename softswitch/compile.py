@@ -13,8 +13,8 @@ from pathlib import Path
 
 from google.protobuf import json_format, text_format
 
-from softswitch.api import P4SourceError
 from softswitch.core.program import Program
+from softswitch.entries import P4SourceError
 
 _TEXT_HEADER = "# proto-file: p4/config/v1/p4info.proto\n# proto-message: p4.config.v1.P4Info\n\n"
 

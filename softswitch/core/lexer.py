@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from softswitch.api import P4SourceError
+from softswitch.entries import P4SourceError
 
 KEYWORDS = {
     "action",

@@ -13,10 +13,10 @@ from typing import Any
 
 from finsy.proto import p4i
 
-from softswitch.api import P4SourceError
 from softswitch.core.ast import Annotation
 from softswitch.core.model import ProgramModel
 from softswitch.core.types import scalar_width
+from softswitch.entries import P4SourceError
 
 PREFIX = {
     "action": 0x01,

@@ -10,8 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from softswitch.api import P4SourceError
 from softswitch.core.cpp import preprocess_builtin
+from softswitch.entries import P4SourceError
 
 P4INCLUDE = Path(__file__).resolve().parent.parent / "p4include"
 _DIAG = re.compile(

@@ -8,11 +8,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from softswitch.api import P4SourceError
 from softswitch.core.compiler import Compiler
 from softswitch.core.model import ProgramModel
 from softswitch.core.parser import parse
 from softswitch.core.preprocess import preprocess
+from softswitch.entries import P4SourceError
 
 DEVICE_CONFIG_FORMAT = "softswitch-device-config"
 DEVICE_CONFIG_VERSION = 1

@@ -13,11 +13,11 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from softswitch.api import Replica, SwitchError, TableEntry
 from softswitch.core.gen import py_attr
 from softswitch.core.model import ExternInfo
 from softswitch.core.program import Program
 from softswitch.core.tables import Table
+from softswitch.entries import Replica, SwitchError, TableEntry
 
 _log = logging.getLogger("softswitch.switch")
 DROP_PORT = 511

@@ -12,9 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from softswitch.api import Exact, Lpm, MatchValue, Optional, Range, SwitchError, TableEntry, Ternary
 from softswitch.core import lookup_gen
 from softswitch.core.model import ActionInfo, TableInfo
+from softswitch.entries import (
+    Exact,
+    Lpm,
+    MatchValue,
+    Optional,
+    Range,
+    SwitchError,
+    TableEntry,
+    Ternary,
+)
 
 _KIND_CLASS = {"exact": Exact, "lpm": Lpm, "ternary": Ternary, "range": Range, "optional": Optional}
 

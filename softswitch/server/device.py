@@ -1,8 +1,10 @@
-"""One P4Runtime device: the pipeline (softswitch.api Program + Switch) behind a lock, the
-P4Runtime view of it (P4Info index, cookie), and the entity-level Write / Read operations.
+"""One P4Runtime device: the pipeline (a program and a switch of an execution backend) behind
+a lock, the P4Runtime view of it (P4Info index, cookie), and the entity-level Write / Read
+operations.
 
-Everything here talks to the core only through softswitch.api; Program and Switch are looked
-up there when first needed, so this module imports without the core."""
+Everything here talks to the backend only through the Protocols of softswitch.backend, so
+this module imports without the Python core; that backend is the default, loaded on the
+first pipeline when no other is given."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 
 from finsy.proto import p4i, p4r
 
-from softswitch import api
-from softswitch.api import SwitchError
+from softswitch.backend import Backend, LoadedProgram, SwitchBackend
+from softswitch.entries import SwitchError
 from softswitch.server import translate as tr
 from softswitch.server.errors import error
 from softswitch.server.p4info_index import CpmInfo, P4InfoIndex, TableInfo
@@ -28,18 +30,20 @@ ManySender = Callable[[list[tuple[int, bytes]]], None]  # [(port, frame), ...] i
 PacketInSink = Callable[[p4r.PacketIn], None]
 
 
-def _core(name: str):
+def python_backend() -> Backend:
+    """The Python core (softswitch.core), imported when the first pipeline needs it."""
     try:
-        return getattr(api, name)  # softswitch.api imports the core lazily
+        from softswitch.core.backend import PythonBackend
     except Exception as exc:
-        raise error("UNIMPLEMENTED", f"softswitch core unavailable (api.{name}): {exc}") from exc
+        raise error("UNIMPLEMENTED", f"the softswitch Python core cannot be loaded: {exc}") from exc
+    return PythonBackend()
 
 
 @dataclass
 class Pipeline:
     config: p4r.ForwardingPipelineConfig
     index: P4InfoIndex
-    program: object  # api.Program
+    program: LoadedProgram
 
 
 class Device:
@@ -52,13 +56,15 @@ class Device:
         send: Sender | None = None,
         port_status_register: str | None = None,
         carrier: Callable[[], dict[int, bool]] | None = None,
+        backend: Backend | None = None,
     ) -> None:
         self.device_id = device_id
+        self.backend = backend  # None: the Python core, on the first pipeline
         self.cpu_port = cpu_port
         self.lock = threading.RLock()
         self.pipeline: Pipeline | None = None
         self.saved: Pipeline | None = None  # VERIFY_AND_SAVE, awaiting COMMIT
-        self.switch = None  # api.Switch
+        self.switch: SwitchBackend | None = None
         self.send = send or (lambda port, frame: False)
         # Sends a whole batch in one call (PortSet.send_many); per frame through `send` if unset.
         self.send_many: ManySender | None = None
@@ -72,9 +78,10 @@ class Device:
 
     # --- pipeline ------------------------------------------------------------------------
     def _build(self, config: p4r.ForwardingPipelineConfig) -> Pipeline:
-        program_cls = _core("Program")
+        if self.backend is None:
+            self.backend = python_backend()
         try:
-            program = program_cls.from_device_config(config.p4_device_config)
+            program = self.backend.load(config.p4_device_config)
         except SwitchError:
             raise
         except Exception as exc:  # any parse problem of the blob is the client's
@@ -117,8 +124,7 @@ class Device:
                 self._commit(pipe, keep_state=True)
 
     def _commit(self, pipe: Pipeline, keep_state: bool) -> None:
-        switch_cls = _core("Switch")
-        new = switch_cls(pipe.program, cpu_port=self.cpu_port)
+        new = self.backend.new_switch(pipe.program, self.cpu_port)
         if keep_state and self.switch is not None:
             self._replay(self.switch, new)
         else:
@@ -480,11 +486,7 @@ class Device:
             if sw is None:
                 self.dropped_no_pipeline += len(frames)
                 return
-            many = getattr(sw, "process_many", None)  # the whole batch under one core lock
-            if many is not None:
-                outs = many(port, frames)
-            else:
-                outs = [o for frame in frames for o in sw.process(port, frame)]
+            outs = sw.process_many(port, frames)  # the whole batch under one lock
         self._emit(outs)
 
     def packet_out(self, msg: p4r.PacketOut) -> None:

@@ -9,7 +9,7 @@ import grpc
 from finsy.proto import p4r, rpc_status
 from google.protobuf import any_pb2
 
-from softswitch.api import SwitchError
+from softswitch.entries import SwitchError
 
 # google.rpc.Code name -> number (the same numbering as grpc.StatusCode).
 CODES: dict[str, int] = {sc.name: sc.value[0] for sc in grpc.StatusCode}

@@ -11,7 +11,7 @@ from concurrent import futures
 import grpc
 from finsy.proto import p4r, p4r_grpc
 
-from softswitch.api import SwitchError
+from softswitch.entries import SwitchError
 from softswitch.server.arbitration import Arbiter
 from softswitch.server.device import Device
 from softswitch.server.errors import CODES, abort, abort_batch, error

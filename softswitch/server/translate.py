@@ -1,11 +1,11 @@
-"""Translation between P4Runtime entities (p4.v1 protobuf) and softswitch.api objects, with
+"""Translation between P4Runtime entities (p4.v1 protobuf) and softswitch.entries objects, with
 the validation the P4Runtime specification asks of a server (section 9 and 8.4)."""
 
 from __future__ import annotations
 
 from finsy.proto import p4d, p4r
 
-from softswitch.api import Exact, Lpm, MatchValue, Optional, Range, Replica, TableEntry, Ternary
+from softswitch.entries import Exact, Lpm, MatchValue, Optional, Range, Replica, TableEntry, Ternary
 from softswitch.server import bytestr
 from softswitch.server.errors import error
 from softswitch.server.p4info_index import P4InfoIndex, TableInfo

@@ -1,5 +1,5 @@
 """A few of the p4src packet tests again, end to end: a switch process on veth pairs,
-programmed over P4Runtime (tests/switch/harness.py), against softswitch and against BMv2
+programmed over P4Runtime (testsupport/harness.py), against softswitch and against BMv2
 (skipped where simple_switch_grpc / p4c-bm2-ss are absent)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from scapy.layers.l2 import Ether
 from softswitch import api
 from softswitch.server import bytestr
 from tests.p4src import p4model as M
-from tests.switch.harness import P4RTClient, Testbed, program_config, sh
+from testsupport.harness import P4RTClient, Testbed, program_config, sh
 
 TARGETS = ["softswitch", "bmv2"]
 PORT_STATUS = "MyEgress.port_status"

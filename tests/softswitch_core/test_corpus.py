@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from softswitch.api import Program, Switch
-from softswitch.corpus import CorpusProgram, apply_setup, load_corpus, outputs_by_port
+from testsupport.corpus import CorpusProgram, apply_setup, load_corpus, outputs_by_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "p4-reference"
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "p4-reference"

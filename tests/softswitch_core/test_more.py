@@ -203,7 +203,7 @@ def test_mutated_frames_never_hit_an_internal_error() -> None:
     from pathlib import Path
 
     from softswitch.api import Program
-    from softswitch.corpus import apply_setup, load_corpus
+    from testsupport.corpus import apply_setup, load_corpus
 
     rng = random.Random(5)
     for cp in load_corpus(Path(__file__).resolve().parents[1] / "fixtures" / "p4-reference"):

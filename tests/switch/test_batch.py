@@ -12,8 +12,8 @@ import pytest
 from softswitch import api
 from softswitch.ports import PortSet
 from softswitch.server.device import Device
-from tests.switch import corpus
-from tests.switch.harness import Testbed
+from testsupport import corpus
+from testsupport.harness import Testbed
 
 HDR = bytes.fromhex("02000000000202000000000188b5")
 

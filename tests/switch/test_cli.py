@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from softswitch.cli import parse_args
-from tests.switch.harness import PYTHON, REPO, Testbed
+from testsupport.harness import PYTHON, REPO, Testbed
 
 
 def test_parse_simple_switch_grpc_command_line() -> None:
@@ -132,7 +132,7 @@ def test_switch_on_veths_without_pipeline_forwards_nothing(tmp_path) -> None:
 
 @pytest.mark.root
 def test_sigterm_with_connected_clients_exits_0(request) -> None:
-    from tests.switch.harness import need_target, target_of
+    from testsupport.harness import need_target, target_of
 
     need_target(target_of(request.config))
     with Testbed(ports=[1]) as tb:

@@ -18,8 +18,8 @@ from finsy.proto import p4r
 
 from softswitch.server.p4info_index import P4InfoIndex
 from softswitch.server.packetio import pack, unpack
-from tests.switch import corpus
-from tests.switch.harness import Testbed, need_target, target_of
+from testsupport import corpus
+from testsupport.harness import Testbed, need_target, target_of
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 MIN_FRAME = 14

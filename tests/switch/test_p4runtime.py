@@ -12,8 +12,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from softswitch.api import Exact, Lpm, Range, Ternary
-from tests.switch import corpus
-from tests.switch.harness import P4RTClient, Testbed, need_target, target_of, write_error_codes
+from testsupport import corpus
+from testsupport.harness import P4RTClient, Testbed, need_target, target_of, write_error_codes
 
 pytestmark = pytest.mark.root
 

@@ -10,8 +10,8 @@ import pytest
 from finsy.proto import p4d, p4r
 
 from softswitch.api import Exact
-from tests.switch import corpus
-from tests.switch.harness import P4RTClient, Testbed, need_target, target_of, write_error_codes
+from testsupport import corpus
+from testsupport.harness import P4RTClient, Testbed, need_target, target_of, write_error_codes
 
 pytestmark = pytest.mark.root
 

@@ -10,8 +10,8 @@ import pytest
 from finsy.proto import p4r
 from google.protobuf import text_format
 
-from tests.switch import corpus
-from tests.switch.harness import REPO, Testbed, need_target, target_of
+from testsupport import corpus
+from testsupport.harness import REPO, Testbed, need_target, target_of
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 HERE = REPO / "tests" / "switch"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from softswitch.ports import PortSet, parse_port_spec
-from tests.switch.harness import Testbed
+from testsupport.harness import Testbed
 
 pytestmark = pytest.mark.root
 

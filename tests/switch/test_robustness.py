@@ -11,8 +11,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from softswitch.api import Lpm
-from tests.switch import corpus
-from tests.switch.harness import Testbed, need_target, target_of
+from testsupport import corpus
+from testsupport.harness import Testbed, need_target, target_of
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 N_FRAMES = 100_000

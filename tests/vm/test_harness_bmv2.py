@@ -1,4 +1,4 @@
-"""The BMv2 command lines of the packet-test harness (tests/switch/harness.py), which the
+"""The BMv2 command lines of the packet-test harness (testsupport/harness.py), which the
 packet tests run only where simple_switch_grpc and p4c-bm2-ss are installed (the vagrant/
 VM): built here without running them."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from softswitch import build_all
 from testbed import port_agent as pa
-from tests.switch import harness as H
+from testsupport import harness as H
 
 
 def test_p4c_command_is_the_one_make_p4_uses(tmp_path: Path) -> None:
