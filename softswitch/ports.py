@@ -1,5 +1,6 @@
 """Linux interfaces as switch ports: AF_PACKET sockets, one epoll loop, carrier watching over
-rtnetlink (linkmon.netlink), optional per-port pcap files.
+rtnetlink (linkmon.netlink), optional per-port pcap files. Received frames keep their 802.1Q
+tags (restored from PACKET_AUXDATA, as libpcap does for BMv2).
 
 One thread runs `PortSet.run()`: it reads frames from every port and hands each to
 `on_frame(port, frame)`, or each batch read from one port in one go to `on_batch(port, frames)`
@@ -16,6 +17,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +34,46 @@ SOL_PACKET = 263
 RCVBUF = 8 << 20
 SNDBUF = 4 << 20
 MAX_FRAME = 65536
+# The kernel takes an 802.1Q tag out of a received frame (into skb->vlan_tci, whatever
+# `ethtool -K rxvlan` says on veths) and reports it in PACKET_AUXDATA; libpcap, and so BMv2,
+# puts it back. So do we.
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+ETH_P_8021Q = 0x8100
+_AUXDATA = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
+AUX_SPACE = socket.CMSG_SPACE(_AUXDATA.size)
+# the byte of tp_status (host order) that holds TP_STATUS_VLAN_VALID: a cheap test per frame
+_STATUS_LOW = 0 if sys.byteorder == "little" else 3
+
+
+def enable_auxdata(sock: socket.socket) -> None:
+    """Ask for PACKET_AUXDATA on an AF_PACKET socket (read it with `receive_frame`)."""
+    sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+
+
+def restore_vlan(frame: bytes, ancdata: list[tuple[int, int, bytes]]) -> bytes:
+    """The frame as it was on the wire: the 802.1Q tag the kernel moved into the auxdata
+    put back after the MAC addresses, as libpcap does."""
+    for level, kind, data in ancdata:
+        if level != SOL_PACKET or kind != PACKET_AUXDATA or len(data) < _AUXDATA.size:
+            continue
+        status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(data)
+        if not status & TP_STATUS_VLAN_VALID or len(frame) < 12:
+            return frame
+        if not status & TP_STATUS_VLAN_TPID_VALID:
+            tpid = ETH_P_8021Q
+        return frame[:12] + struct.pack("!HH", tpid, tci) + frame[12:]
+    return frame
+
+
+def receive_frame(sock: socket.socket) -> tuple[bytes, int]:
+    """One frame from an AF_PACKET socket with auxdata on: (frame with its VLAN tag,
+    sll_pkttype). Raises BlockingIOError when none is queued."""
+    frame, anc, _flags, addr = sock.recvmsg(MAX_FRAME, AUX_SPACE)
+    if anc:
+        frame = restore_vlan(frame, anc)
+    return frame, addr[2]
 
 
 def parse_port_spec(spec: str) -> tuple[int, str]:
@@ -93,6 +135,7 @@ class Port:
             self.kernel_filters_outgoing = True
         except OSError:
             self.kernel_filters_outgoing = False
+        enable_auxdata(self.sock)
         self.sock.bind((iface, ETH_P_ALL))  # Python puts the protocol in network order
         self.sock.setblocking(False)
         self.carrier = read_carrier(iface)
@@ -211,27 +254,20 @@ class PortSet:
     def _drain(self, p: Port) -> None:
         # Bounded batch per wake-up so that one busy port cannot starve the others.
         frames = []
-        if p.kernel_filters_outgoing:  # plain recv(): no address tuple per frame
-            recv = p.sock.recv
-            for _ in range(64):
-                try:
-                    frames.append(recv(MAX_FRAME))
-                except BlockingIOError:
-                    break
-                except OSError as exc:  # e.g. ENETDOWN while the link flaps
-                    log.debug("port %d: receive error %s", p.number, exc)
-                    break
-        else:
-            for _ in range(64):
-                try:
-                    frame, addr = p.sock.recvfrom(MAX_FRAME)
-                except BlockingIOError:
-                    break
-                except OSError as exc:
-                    log.debug("port %d: receive error %s", p.number, exc)
-                    break
-                if addr[2] != PACKET_OUTGOING:
-                    frames.append(frame)
+        recvmsg = p.sock.recvmsg
+        keep_outgoing = p.kernel_filters_outgoing
+        for _ in range(64):
+            try:
+                frame, anc, _flags, addr = recvmsg(MAX_FRAME, AUX_SPACE)
+            except BlockingIOError:
+                break
+            except OSError as exc:  # e.g. ENETDOWN while the link flaps
+                log.debug("port %d: receive error %s", p.number, exc)
+                break
+            if keep_outgoing or addr[2] != PACKET_OUTGOING:
+                if anc and anc[0][2][_STATUS_LOW] & TP_STATUS_VLAN_VALID:
+                    frame = restore_vlan(frame, anc)
+                frames.append(frame)
         if not frames:
             return
         p.rx += len(frames)

@@ -19,8 +19,10 @@ What it builds: for every switch port N a veth pair; the switch end `<tag>sN` st
 root namespace and is given to the switch as `-i N@<tag>sN`; the host end moves into its own
 namespace `<tag>-hN` (IPv6 off, offloads off, so the kernel sends nothing on its own). The
 test process holds an AF_PACKET socket on every host end (opened inside the namespace), so
-`send` and `expect` work without subprocesses. The tag is "ssb" + 5 random hex digits;
-everything is removed on exit, also when the test fails (and by atexit as a last resort).
+`send` and `expect` work without subprocesses; frames read there keep their 802.1Q tags
+(restored from PACKET_AUXDATA as softswitch's ports and libpcap do). The tag is "ssb" + 5
+random hex digits; everything is removed on exit, also when the test fails (and by atexit as
+a last resort).
 
 Targets: the environment variable SWITCH_TARGET=softswitch|bmv2 works everywhere; the pytest
 option `--target` works from any test path (it is registered in tests/conftest.py).
@@ -61,6 +63,7 @@ import pytest
 from finsy.proto import U128, p4i, p4r, p4r_grpc
 
 from softswitch.api import MatchValue, TableEntry
+from softswitch.ports import enable_auxdata, receive_frame
 from softswitch.server import bytestr
 from softswitch.server import translate as tr
 from softswitch.server.errors import batch_errors
@@ -208,6 +211,7 @@ class HostPort:
             # frames (here: lo's) until it is bound to one.
             s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            enable_auxdata(s)  # 802.1Q tags come back as sent (softswitch.ports)
             s.bind((iface, ETH_P_ALL))
             s.setblocking(False)
             return s
@@ -221,10 +225,10 @@ class HostPort:
         out = []
         while True:
             try:
-                frame, addr = self.sock.recvfrom(65536)
+                frame, pkttype = receive_frame(self.sock)
             except BlockingIOError:
                 return out
-            if addr[2] != PACKET_OUTGOING:
+            if pkttype != PACKET_OUTGOING:
                 out.append(frame)
 
 
