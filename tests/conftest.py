@@ -35,6 +35,11 @@ _NEEDS = {
 }
 
 
+# `--fast` (make test-fast) leaves out every test with one of these markers: what remains needs
+# no root, no Debian package and no toolchain, and is each part's unit tests.
+FAST_EXCLUDES = ("slow", "root", "mininet", "frr", "bmv2", "p4c")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     # Here, not in tests/switch/: pytest reads options only from the root conftest.
     parser.addoption(
@@ -43,9 +48,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("softswitch", "bmv2"),
         help="switch the packet tests run against (default: $SWITCH_TARGET or softswitch)",
     )
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help=f"only the tests marked none of {', '.join(FAST_EXCLUDES)} (make test-fast)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--fast"):
+        slow = [i for i in items if any(i.get_closest_marker(m) for m in FAST_EXCLUDES)]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            left_out = set(map(id, slow))
+            items[:] = [i for i in items if id(i) not in left_out]
     verdicts: dict[str, bool] = {}
     for item in items:
         for name, (check, reason) in _NEEDS.items():
