@@ -152,7 +152,10 @@ def _interpreter(name: str) -> str | None:
     """An interpreter by command name, or from pyenv's versions (whose shims may not run)."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     version = name.removeprefix("python")
-    found = sorted(pyenv.glob(f"{version}.*/bin/python")) if version else []
+    try:
+        found = sorted(pyenv.glob(f"{version}.*/bin/python")) if version else []
+    except OSError:  # another user's pyenv
+        found = []
     return str(found[0]) if found else shutil.which(name)
 
 
