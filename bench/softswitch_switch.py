@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from testsupport.harness import (  # noqa: E402
     PYTHON,
     Testbed,
-    _in_netns,
+    in_netns,
 )
 
 ETH_P_ALL = 0x0003
@@ -102,7 +102,7 @@ def measure(
         s.bind((f"{tb.tag}h1", 0))
         return s
 
-    tx = _in_netns(tb.ns(1), make_tx)
+    tx = in_netns(tb.ns(1), make_tx)
     rx = tb.ports[2].sock
     tb.drain()
     count, first, last = 0, 0.0, 0.0

@@ -46,8 +46,8 @@ ROOT_RID_ALT = 32768  # a root's branches alternate between rids 1.. and 32769..
 # counter codes of p4src/README.md
 IN_CODES = {
     0: "RX", 1: "IPV4_ROUTED", 2: "BIER_RX", 3: "MPLS_REPLICATED", 4: "MPLS_TRANSIT",
-    5: "PUNT", 6: "PACKET_OUT", 16: "DROP_NO_ROUTE", 17: "DROP_TTL", 18: "DROP_BAD_BIER",
-    19: "DROP_UNKNOWN_BIFT", 20: "DROP_NO_BITS", 21: "DROP_UNKNOWN_SID",
+    5: "PUNT", 6: "PACKET_OUT", 7: "LIVENESS", 16: "DROP_NO_ROUTE", 17: "DROP_TTL",
+    18: "DROP_BAD_BIER", 19: "DROP_UNKNOWN_BIFT", 20: "DROP_NO_BITS", 21: "DROP_UNKNOWN_SID",
     22: "DROP_BAD_CHECKSUM", 23: "DROP_UNSUPPORTED", 24: "DROP_PUNT_ACL",
 }  # fmt: skip
 OUT_CODES = {

@@ -36,6 +36,9 @@ const bit<16> ETHERTYPE_IPV6 = 0x86DD;
 const bit<16> ETHERTYPE_MPLS = 0x8847;
 const bit<16> ETHERTYPE_BIER = 0xAB37;
 const bit<16> ETHERTYPE_LLDP = 0x88CC;
+/* Link liveness (BFD control packets, linkmon/README.md): the switch's own agent reads them
+ * from the port; the pipeline counts and drops them. IEEE 802 local experimental 1. */
+const bit<16> ETHERTYPE_LIVENESS = 0x88B5;
 
 /* packet_in reasons */
 const bit<16> PUNT_LLDP = 1;
@@ -50,6 +53,7 @@ const bit<32> IN_MPLS_REPLICATED = 3;
 const bit<32> IN_MPLS_TRANSIT = 4;
 const bit<32> IN_PUNT = 5;
 const bit<32> IN_PACKET_OUT = 6;
+const bit<32> IN_LIVENESS = 7;
 const bit<32> IN_DROP_NO_ROUTE = 16;
 const bit<32> IN_DROP_TTL = 17;
 const bit<32> IN_DROP_BAD_BIER = 18;

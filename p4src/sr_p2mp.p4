@@ -118,6 +118,11 @@ control MyIngress(inout headers_t hdr,
             done = true;
         }
 
+        if (!done && hdr.ethernet.isValid() && hdr.ethernet.ether_type == ETHERTYPE_LIVENESS) {
+            drop_in(IN_LIVENESS);  /* not a drop: the switch's liveness agent has it */
+            done = true;
+        }
+
         if (!done) {
             switch (punt.apply().action_run) {
                 punt_to_cpu: {
@@ -186,7 +191,8 @@ control MyEgress(inout headers_t hdr,
                  inout metadata_t meta,
                  inout standard_metadata_t standard_metadata) {
     counter(STATS_SIZE, CounterType.packets_and_bytes) out_stats;
-    /* port_status[port] == 1 while the port has no carrier (written by the switch). */
+    /* port_status[port] == 1 while the port is down: no carrier, or its BFD session failed
+     * (written by the switch, p4src/README.md). */
     register<bit<8>>(PORT_STATUS_SIZE) port_status;
 
     action count_out(bit<32> code) {

@@ -2,12 +2,19 @@
 
     python -m softswitch [PROG.json | PROG.p4 | --no-p4] -i 1@veth1 -i 2@veth2 \\
         --device-id N --grpc-server-addr 127.0.0.1:50051 --cpu-port 255 \\
-        --log-level info --log-file F --pcap DIR --port-status-register NAME
+        --log-level info --log-file F --pcap DIR --port-status-register NAME \\
+        --bfd-port 2 --bfd-interval-ms 50 --bfd-multiplier 3
 
 PROG.json is the device config `python -m softswitch.compile --device-config` writes (a .p4
 file is compiled on start). Target options may follow a bare `--`, as simple_switch_grpc takes
 them. The process prints one line `softswitch: listening on HOST:PORT ...` once it serves and
 exits with status 0 on SIGTERM or SIGINT.
+
+Port status (linkmon): carrier of every port, and a BFD session on every `--bfd-port` (the
+switch-to-switch ports); a port is down without carrier or once its session has failed. The
+status goes into the `--port-status-register` (the data plane's fast reroute) and to any
+controller subscribed to the gNMI service on the same address (OpenConfig leaves,
+linkmon/gnmi.py).
 """
 
 from __future__ import annotations
@@ -64,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="register the switch sets to 1 at [port] when the port loses carrier, 0 when up",
     )
+    p.add_argument(
+        "--bfd-port",
+        type=int,
+        action="append",
+        default=[],
+        metavar="PORT",
+        help="run a BFD session on PORT (repeatable; the ports facing other switches)",
+    )
+    p.add_argument("--bfd-interval-ms", type=float, default=50.0, metavar="MS")
+    p.add_argument("--bfd-multiplier", type=int, default=3, metavar="N")
     # simple_switch options that make no difference here, accepted for drop-in use.
     p.add_argument("--thrift-port", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--nanolog", default=None, help=argparse.SUPPRESS)
@@ -87,6 +104,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"--cpu-port {args.cpu_port} outside 0..511")
     if args.cpu_port is not None and args.cpu_port in {n for n, _ in args.ports}:
         p.error(f"--cpu-port {args.cpu_port} is also given as an interface port")
+    unknown = sorted(set(args.bfd_port) - {n for n, _ in args.ports})
+    if unknown:
+        p.error(f"--bfd-port {unknown[0]}: not a port given with -i")
+    if args.bfd_interval_ms < 1 or args.bfd_multiplier < 1:
+        p.error("--bfd-interval-ms must be >= 1 and --bfd-multiplier >= 1")
     host, sep, port = args.grpc_server_addr.rpartition(":")
     if not sep or not host or not port.isdigit():
         p.error(f"--grpc-server-addr {args.grpc_server_addr!r}: expected HOST:PORT")
@@ -126,27 +148,42 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("softswitch")
 
     # Imported here so that --help works even when grpc is slow to import.
+    from linkmon.bfd import Timers
+    from linkmon.gnmi import add_to_server as add_gnmi
+    from linkmon.status import PortMonitor
     from softswitch.server.device import Device
     from softswitch.server.servicer import serve
 
-    ports: PortSet | None = None
+    monitor: PortMonitor | None = None
     device = Device(
         args.device_id,
         args.cpu_port,
         port_status_register=args.port_status_register,
-        carrier=lambda: {n: p.carrier for n, p in ports.ports.items()} if ports else {},
+        carrier=lambda: {n: st.up for n, st in monitor.status().items()} if monitor else {},
     )
     try:
         ports = PortSet(
             args.ports,
             on_frame=device.process_frame,
             on_batch=device.process_batch,
-            on_carrier=device.set_port_status,
+            on_carrier=lambda port, up: monitor.set_carrier(port, up) if monitor else None,
             pcap_dir=Path(args.pcap) if args.pcap else None,
         )
     except (OSError, ValueError) as exc:
         print(f"softswitch: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        monitor = PortMonitor(
+            dict(args.ports),
+            set(args.bfd_port),
+            Timers(args.bfd_interval_ms, args.bfd_multiplier),
+            carrier={n: p.carrier for n, p in ports.ports.items()},
+        )
+    except OSError as exc:
+        print(f"softswitch: error: {exc}", file=sys.stderr)
+        ports.close()
+        return 2
+    monitor.listen(lambda st: device.set_port_status(st.port, st.up))
     device.send = ports.send
     device.send_many = ports.send_many
     if args.program:
@@ -160,9 +197,12 @@ def main(argv: list[str] | None = None) -> int:
             ports.close()
             return 2
     try:
-        server, bound = serve(device, args.grpc_server_addr)
+        server, bound = serve(
+            device, args.grpc_server_addr, also=lambda srv: add_gnmi(monitor, srv)
+        )
     except (OSError, RuntimeError) as exc:
         print(f"softswitch: error: {exc}", file=sys.stderr)
+        monitor.stop()
         ports.close()
         return 2
 
@@ -176,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     loop = threading.Thread(target=ports.run, name="ports", daemon=True)
     loop.start()
+    monitor.start()
     host = args.grpc_server_addr.rpartition(":")[0]
     print(
         f"softswitch: listening on {host}:{bound} device-id {args.device_id} "
@@ -185,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     log.info("P4Runtime server on %s:%d", host, bound)
     stop.wait()
+    monitor.stop()
     ports.stop()
     server.stop(grace=0.2).wait(1.5)  # ends open streams too; well inside a 3 s SIGTERM wait
     loop.join(timeout=1)

@@ -36,8 +36,10 @@ testbed.port_agent beside it instead (carrier -> register over BMv2's Thrift por
 
 Expectations: `expect(frames_by_port)` waits until every listed frame has arrived (up to
 `timeout`), then for a quiet period, and asserts that each port got exactly the listed frames
-in order and every other port nothing. `tb.client()` returns a synchronous P4Runtime client
-(`P4RTClient`) with helpers that build entities by P4Info names from softswitch.api values.
+in order and every other port nothing. Link-liveness frames (BFD, Ethertype 0x88B5, sent by
+a switch with `--bfd-port`) are not counted: they are the link's chatter, not forwarding.
+`tb.client()` returns a synchronous P4Runtime client (`P4RTClient`) with helpers that build
+entities by P4Info names from softswitch.api values.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ def bmv2_command(
     return cmd
 
 
-def _in_netns(ns: str, fn):
+def in_netns(ns: str, fn):
     """Run fn() in a thread that has joined network namespace `ns`; return its result.
     Sockets made there stay in that namespace after the thread ends."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -200,6 +202,9 @@ def _in_netns(ns: str, fn):
     return box["value"]
 
 
+LIVENESS_ETHERTYPE = (0x88B5).to_bytes(2, "big")  # linkmon.liveness.ETHERTYPE
+
+
 class HostPort:
     """The host end of one switch port: a raw socket inside its namespace."""
 
@@ -216,7 +221,7 @@ class HostPort:
             s.setblocking(False)
             return s
 
-        self.sock: socket.socket = _in_netns(ns, make)
+        self.sock: socket.socket = in_netns(ns, make)
 
     def send(self, frame: bytes) -> None:
         self.sock.send(frame)
@@ -228,7 +233,7 @@ class HostPort:
                 frame, pkttype = receive_frame(self.sock)
             except BlockingIOError:
                 return out
-            if pkttype != PACKET_OUTGOING:
+            if pkttype != PACKET_OUTGOING and frame[12:14] != LIVENESS_ETHERTYPE:
                 out.append(frame)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 
 import grpc
@@ -194,8 +194,14 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):
             primary.put(p4r.StreamMessageResponse(packet=msg))
 
 
-def serve(device: Device, address: str, workers: int = 32) -> tuple[grpc.Server, int]:
-    """Start the gRPC server; returns it and the bound port (address may end in :0)."""
+def serve(
+    device: Device,
+    address: str,
+    workers: int = 32,
+    also: Callable[[grpc.Server], object] | None = None,
+) -> tuple[grpc.Server, int]:
+    """Start the gRPC server; returns it and the bound port (address may end in :0).
+    `also(server)` adds further services (the switch's gNMI) before it starts."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="p4rt"),
         options=[
@@ -205,6 +211,8 @@ def serve(device: Device, address: str, workers: int = 32) -> tuple[grpc.Server,
         ],
     )
     p4r_grpc.add_P4RuntimeServicer_to_server(P4RuntimeServicer(device), server)
+    if also is not None:
+        also(server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import pytest
 from scapy.layers.l2 import Ether
 
+from linkmon.bfd import State, Timers
+from linkmon.status import PortMonitor
 from softswitch import api
 from softswitch.server import bytestr
 from tests.p4src import p4model as M
-from testsupport.harness import P4RTClient, Testbed, program_config, sh
+from testsupport.harness import P4RTClient, Testbed, in_netns, program_config, sh
 
 TARGETS = ["softswitch", "bmv2"]
 PORT_STATUS = "MyEgress.port_status"
@@ -98,6 +100,42 @@ def test_bier_frr_on_carrier_loss_without_the_controller() -> None:
         _wait_register(c, PORT_STATUS, 1, 0)
         tb.send(M.SENDER_PORT, M.frame_bytes(sent))
         tb.expect({1: [M.bier_copy(sent, 1, M.NBR_A, [1, 2])]})
+
+
+def test_bier_frr_on_a_silent_failure_detected_by_bfd() -> None:
+    """A BFD session on port 1 (the peer runs linkmon in the host namespace): the peer falls
+    silent, carrier stays up; the switch's session expires, port_status[1] becomes 1 and the
+    backup takes over, without the controller. The peer back: primary again."""
+    extra = [*_extra("softswitch"), "--bfd-port", "1", "--bfd-interval-ms", "50"]
+    with Testbed("softswitch", ports=[1, 2, 3, 4, 5], extra_args=extra) as tb:
+        c = tb.client()
+        _program(c, "softswitch", "bier.p4")
+        entries, groups = M.bier_entries(M.default_hops())
+        _write_entries(c, entries)
+        _write_groups(c, groups)
+
+        def peer() -> PortMonitor:
+            iface = f"{tb.tag}h1"
+            mon = in_netns(tb.ns(1), lambda: PortMonitor({1: iface}, {1}, Timers(50, 3)))
+            mon.start()
+            return mon
+
+        far = peer()
+        try:
+            _wait_for(lambda: far.status()[1].session == State.UP, "session never Up")
+            sent = M.bier_frame([1, 2])
+            tb.send(M.SENDER_PORT, M.frame_bytes(sent))
+            tb.expect({1: [M.bier_copy(sent, 1, M.NBR_A, [1, 2])]})
+            far.stop()  # silent: no more BFD packets, carrier untouched
+            _wait_register(c, PORT_STATUS, 1, 1)
+            tb.send(M.SENDER_PORT, M.frame_bytes(sent))
+            tb.expect({2: [M.bier_copy(sent, 2, M.NBR_B, [1, 2])]})
+            far = peer()
+            _wait_register(c, PORT_STATUS, 1, 0)
+            tb.send(M.SENDER_PORT, M.frame_bytes(sent))
+            tb.expect({1: [M.bier_copy(sent, 1, M.NBR_A, [1, 2])]})
+        finally:
+            far.stop()
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -198,6 +236,15 @@ def p4r_register(c: P4RTClient, name: str, index: int, value: int):  # type: ign
     e.index.index = index
     e.data.CopyFrom(p4d.P4Data(bitstring=bytestr.encode(value)))
     return e
+
+
+def _wait_for(cond, what: str, timeout: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
 
 
 def _wait_register(c: P4RTClient, name: str, index: int, value: int, timeout: float = 5) -> None:

@@ -79,6 +79,16 @@ def test_unsupported_ethertype_is_dropped(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
+def test_liveness_frames_stay_on_the_port_and_are_counted_apart_from_drops(name: str) -> None:
+    sw = _routed_switch(name)
+    bfd = Ether(dst="01:80:c2:00:00:0e", src=M.port_mac(2, 1), type=0x88B5) / (b"\x20" * 24)
+    assert M.run(sw, 2, bfd) == {}  # neither forwarded nor sent to the controller
+    assert _in(sw, M.IN_LIVENESS, port=2) == 1
+    assert _in(sw, M.IN_DROP_UNSUPPORTED, port=2) == 0
+    assert sw.counter("MyIngress.in_stats", M.IN_RX * 256 + 2)[0] == 1
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
 def test_lldp_goes_to_the_cpu_with_packet_in(name: str) -> None:
     sw = _routed_switch(name)
     lldp = M.frame_bytes(
