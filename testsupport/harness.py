@@ -36,9 +36,9 @@ testbed.port_agent beside it instead (carrier -> register over BMv2's Thrift por
 
 Expectations: `expect(frames_by_port)` waits until every listed frame has arrived (up to
 `timeout`), then for a quiet period, and asserts that each port got exactly the listed frames
-in order and every other port nothing. Link-liveness frames (BFD, Ethertype 0x88B5, sent by
-a switch with `--bfd-port`) are not counted: they are the link's chatter, not forwarding.
-`tb.client()` returns a synchronous P4Runtime client (`P4RTClient`) with helpers that build
+in order and every other port nothing. Link-liveness frames (BFD: to 01:80:c2:00:00:0e with
+Ethertype 0x88B5, sent by a switch with `--bfd-port`) are not counted: they are the link's
+chatter, not forwarding. `tb.client()` returns a synchronous P4Runtime client (`P4RTClient`) with helpers that build
 entities by P4Info names from softswitch.api values.
 """
 
@@ -202,7 +202,12 @@ def in_netns(ns: str, fn):
     return box["value"]
 
 
-LIVENESS_ETHERTYPE = (0x88B5).to_bytes(2, "big")  # linkmon.liveness.ETHERTYPE
+# linkmon.liveness: BFD frames go to the nearest-bridge address with Ethertype 0x88B5
+LIVENESS_HEADER = (bytes.fromhex("0180c200000e"), (0x88B5).to_bytes(2, "big"))
+
+
+def is_liveness(frame: bytes) -> bool:
+    return frame[:6] == LIVENESS_HEADER[0] and frame[12:14] == LIVENESS_HEADER[1]
 
 
 class HostPort:
@@ -233,7 +238,7 @@ class HostPort:
                 frame, pkttype = receive_frame(self.sock)
             except BlockingIOError:
                 return out
-            if pkttype != PACKET_OUTGOING and frame[12:14] != LIVENESS_ETHERTYPE:
+            if pkttype != PACKET_OUTGOING and not is_liveness(frame):
                 out.append(frame)
 
 
