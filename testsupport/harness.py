@@ -38,8 +38,8 @@ Expectations: `expect(frames_by_port)` waits until every listed frame has arrive
 `timeout`), then for a quiet period, and asserts that each port got exactly the listed frames
 in order and every other port nothing. Link-liveness frames (BFD: to 01:80:c2:00:00:0e with
 Ethertype 0x88B5, sent by a switch with `--bfd-port`) are not counted: they are the link's
-chatter, not forwarding. `tb.client()` returns a synchronous P4Runtime client (`P4RTClient`) with helpers that build
-entities by P4Info names from softswitch.api values.
+chatter, not forwarding. `tb.client()` returns a synchronous P4Runtime client (`P4RTClient`)
+with helpers that build entities by P4Info names from softswitch.api values.
 """
 
 from __future__ import annotations
