@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from experiments import switch_logs
 from experiments.arrivals import SYSFS, ArrivalSampler, outage
 from experiments.control import TechnologyControl
 from experiments.delivery import (
@@ -434,6 +435,7 @@ def run_experiment(
     )
     writer = ResultsWriter.create(out, exp, env)  # the description as given, sweep included
     bar = _Progress(exp, progress, say)
+    finished = False
     try:
         with bar:
             for value, e in expand_sweep(exp):
@@ -441,8 +443,13 @@ def run_experiment(
                 _run_sweep_point(
                     e, value, topo, out, scratch, writer, bar, build, prefix, base, keep_received
                 )
+        finished = True
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        kept = switch_logs.settle(out, writer, finished)
+        if kept is not None:
+            say(kept)
+            writer.update_environment(switch_logs=kept)
         writer.update_environment(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         writer.flush()
     from experiments.validation import predict_beside
@@ -474,7 +481,7 @@ def _run_sweep_point(
     top_id = max(s.device_id for s in topo.switches)  # switch N serves on base + N
     net = Network(
         topo, e.target, None, prefix=pfx, grpc_port_base=_grpc_base(top_id),
-        log_dir=scratch / f"logs-{pfx}", delay="ignore", say=say,
+        log_dir=switch_logs.log_dir(out, value), delay="ignore", say=say,
         # The switches mark ports without carrier in the programs' register themselves: the
         # data plane drops copies to them and BIER-FRR switches to its backups at once.
         port_status_register=PORT_STATUS_REGISTER,

@@ -108,7 +108,8 @@ class ReceiverSet:
         for h in self.hosts:
             rec = read_json(self.records / f"{h}.json")
             if rec is None:
-                tail = (self.records / f"{h}.log").read_text(errors="replace")[-500:]
+                log = (self.records / f"{h}.log").read_text(errors="replace")
+                tail = "\n".join(log.splitlines()[-8:])  # whole lines, never cut
                 rec = {"receiver": h, "outcome": "incomplete", "error": f"no record; log: {tail}"}
             out.append(rec)
         return out
@@ -155,7 +156,7 @@ def start_receivers(
             end = time.monotonic() + ready_timeout
             while READY not in log_path.read_text(errors="replace"):
                 if rx.procs[h].poll() is not None or time.monotonic() > end:
-                    tail = log_path.read_text(errors="replace")[-1500:]
+                    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
                     raise LaunchError(f"receiver {h} did not start:\n{tail}")
                 time.sleep(0.05)
     except BaseException:

@@ -103,7 +103,8 @@ class FrrRouter:
         while not sock.exists():
             proc = self.procs[daemon]
             if proc.poll() is not None:
-                tail = (self.dir / f"{daemon}.stdout").read_text(errors="replace")[-2000:]
+                out = (self.dir / f"{daemon}.stdout").read_text(errors="replace")
+                tail = "\n".join(out.splitlines()[-25:])  # whole lines, never cut
                 raise FrrError(
                     f"router {self.name}: {daemon} exited with {proc.returncode}: {tail}"
                 )

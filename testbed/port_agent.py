@@ -87,7 +87,7 @@ class CliWriter:
             raise PortAgentError(f"{self.describe}: {e}") from e
         errors = cli_errors(r.stdout + r.stderr)
         if r.returncode != 0 or errors:
-            detail = "; ".join(errors) or (r.stdout + r.stderr).strip()[-500:]
+            detail = "; ".join(errors) or "\n".join((r.stdout + r.stderr).splitlines()[-8:])
             raise PortAgentError(
                 f"{self.describe} (exit {r.returncode}) on {text.strip()!r}: {detail}"
             )

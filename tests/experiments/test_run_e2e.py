@@ -75,6 +75,7 @@ def test_every_receiver_of_every_round_verified(measured: tuple[Path, Path]) -> 
     rounds = res["rounds"]
     assert len(rounds) == 6 and rounds["switches_kept_up"].notna().all()
     assert (out / "prediction" / "environment.json").is_file()
+    assert not (out / "logs").exists()  # every host verified: the switch logs are removed
 
 
 def _expected_bytes(out: Path, tech: str) -> dict[tuple[str, str], float]:

@@ -1,9 +1,10 @@
-"""Ctrl-C during `python -m experiments run`: the run stops, the rounds measured so far are in
-the results folder, the network is gone (no interface with the run's prefix), and no process
-the run started is left."""
+"""Ctrl-C during `python -m experiments run`: the run stops, the rounds measured so far and the
+switches' logs are in the results folder, the network is gone (no interface with the run's
+prefix), and no process the run started is left."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -68,5 +69,14 @@ def test_ctrl_c_keeps_what_was_measured_and_leaves_nothing(tmp_path: Path) -> No
     done = res["rounds"]
     assert len(done) >= 1 and len(rec) == 3 * len(done)  # whole rounds only
     assert rec["verified"].all()
+    # the switches' logs of a run that stopped early stay in its folder, and it says why
+    assert sorted(p.name for p in (folder / "logs").glob("*.out")) == [
+        f"s{i}.out" for i in range(1, 5)
+    ]
+    env = json.loads((folder / "environment.json").read_text())
+    assert env["switch_logs"] == (
+        f"The switches' and port agents' logs are kept in {folder}/logs because the run "
+        "stopped before its end."
+    )
     assert not [n for n in os.listdir("/sys/class/net") if n.startswith(prefix)]
     assert _procs_mentioning(str(tmp_path)) == []
