@@ -11,8 +11,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from linkmon.netlink import LinkState, LinkWatch, dump
+
+IFF_UP = 0x1
+
+
+def admin_up_now(intf: str) -> bool | None:
+    """IFF_UP of an interface of this namespace as the kernel has it now (None: gone)."""
+    try:
+        return bool(int(Path(f"/sys/class/net/{intf}/flags").read_text(), 16) & IFF_UP)
+    except (OSError, ValueError):
+        return None
 
 
 class LinkWatcher:
@@ -52,6 +63,14 @@ class LinkWatcher:
             touched.append(link)
         for link in dict.fromkeys(touched):
             with self.lock:
+                # The messages of an owner's change (both ends of a link) may arrive split
+                # over two batches: with only the first end heard, the link would look half
+                # changed and be reported wrongly. Under the owner's lock its change is whole,
+                # so the kernel's state now is the one to compare.
+                for i in self.ends[link]:
+                    now = admin_up_now(i)
+                    if now is not None and i in self.admin:
+                        self.admin[i] = now
                 states = [self.admin.get(i) for i in self.ends[link]]
                 if None in states:
                     continue
