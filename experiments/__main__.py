@@ -2,6 +2,7 @@
 
 run EXP.yaml        run an experiment (make run-experiment; root, Mininet): the network
                     once, each technology's rounds, results/<time>-<name>/, the summary
+                    (--pim-no-bfd, --pim-carrier: how pim-sm detects and sees failures)
 project EXP.yaml    the flow-model projection (same as python -m experiments.projection)
 summary RESULTS     the summary table of a results folder
 report RESULTS      the figures of a results folder
@@ -27,6 +28,10 @@ def _run(argv: list[str]) -> int:
     ap.add_argument("--build", type=Path, default=None, help="compiled P4 programs (build/)")
     ap.add_argument("--no-progress", action="store_true", help="lines instead of a bar")
     ap.add_argument("--prefix", default=None, help="Mininet node prefix (default exi + 2 letters)")
+    ap.add_argument("--pim-no-bfd", action="store_true", help="pim-sm: no BFD, OSPF detects")
+    ap.add_argument(
+        "--pim-carrier", action="store_true", help="pim-sm: failures drop the carrier (not silent)"
+    )
     a = ap.parse_args(argv)
     logging.getLogger("finsy").setLevel(logging.ERROR)  # "gNMI is not implemented" per switch
     try:
@@ -44,6 +49,8 @@ def _run(argv: list[str]) -> int:
             build=a.build,
             prefix=a.prefix,
             progress=not a.no_progress,
+            pim_bfd=not a.pim_no_bfd,
+            pim_failures="carrier" if a.pim_carrier else "silent",
         )
     except RunnerUnavailable as e:
         print(

@@ -27,16 +27,13 @@ import pandas as pd
 
 from experiments.flowmodel import FlowSim, Net, build_net, shortest_paths, tree_edges
 from experiments.results import rows, sweep_label
+from experiments.schedule import NetEvent, schedule
 from experiments.spec import (
     MULTICAST,
     ControlTiming,
     Experiment,
-    LinkDown,
-    LinkFlap,
     SpecError,
-    SwitchDown,
     expand_sweep,
-    link_ends,
     load_experiment,
     resolve_receivers,
     source_host,
@@ -283,43 +280,6 @@ def auto_rate(net: Net, tech: str, paths: dict[str, list[int]], wire: Wire) -> f
     per_copy = float(np.min(net.cap[used] * efficiency(net, tech, wire)[used] / copies[used]))
     at_source = 1 if tech in MULTICAST else len(paths)
     return 8 * at_source * per_copy / _payload_share(tech, wire) * AUTO_MARGIN
-
-
-# -- failure schedule ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class NetEvent:
-    t: float
-    kind: str  # link-down | link-up | switch-down | switch-up
-    element: str
-    pairs: tuple[tuple[str, str], ...]  # links (ends) that change
-
-
-def schedule(exp: Experiment, topo: Topology, round_index: int) -> list[NetEvent]:
-    out: list[NetEvent] = []
-    for i, f in enumerate(exp.failures):
-        if f.round is not None and f.round != round_index:
-            continue
-        if isinstance(f, SwitchDown):
-            pairs = tuple((lk.a, lk.b) for lk in topo.links if f.switch in (lk.a, lk.b))
-            out.append(NetEvent(f.at, "switch-down", f.switch, pairs))
-            if f.duration is not None:
-                out.append(NetEvent(f.at + f.duration, "switch-up", f.switch, pairs))
-            continue
-        name = f.link if isinstance(f, LinkDown) else f.flap
-        ends = link_ends(name, topo)
-        if ends is None:
-            raise SpecError(f"failures[{i}]: no link {name!r} in topology {topo.name!r}")
-        label = f"{ends[0]}-{ends[1]}"
-        if isinstance(f, LinkDown):
-            out.append(NetEvent(f.at, "link-down", label, (ends,)))
-            if f.duration is not None:
-                out.append(NetEvent(f.at + f.duration, "link-up", label, (ends,)))
-        elif isinstance(f, LinkFlap):
-            for k in range(f.count):
-                t0 = f.at + k * (f.down + f.up)
-                out.append(NetEvent(t0, "link-down", label, (ends,)))
-                out.append(NetEvent(t0 + f.down, "link-up", label, (ends,)))
-    return sorted(out, key=lambda e: e.t)
 
 
 # -- one round of one technology -----------------------------------------------------------

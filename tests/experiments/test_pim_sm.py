@@ -1,4 +1,4 @@
-"""The pim-sm technology adapter (experiments.pim_sm) on real FRR routers: modelsync delivers a
+"""pim-sm rounds (experiments.pim_sm) on real FRR routers: modelsync delivers a
 2 MB model over ip-multicast on the diamond (store h1 on s1; h2, h3 on s4, h4 on s2; primary
 s1-s2-s4, backup s1-s3-s4), every receiver ends with every file verified (sha256), the rows
 follow the results schemas (written with ResultsWriter and read back), and a silent failure
@@ -14,8 +14,8 @@ import pytest
 
 from experiments.cleanup import clean_pim_runs
 from experiments.pim_sm import run_pim_round, timers_for
-from experiments.projection import schedule
 from experiments.results import ResultsWriter, environment, read_results
+from experiments.schedule import schedule
 from experiments.spec import parse_experiment
 from modelsync.makemodel import make_model
 from modelsync.manifest import load_manifest
@@ -51,7 +51,7 @@ def test_bfd_timers_follow_the_descriptions_detection_time() -> None:
 
 
 def test_unscheduled_gaps_are_those_no_failure_explains() -> None:
-    from experiments.pim_sm import unscheduled_gaps
+    from experiments.round import unscheduled_gaps
 
     steady = [100 + i * 0.01 for i in range(1000)]  # 100.00 .. 109.99 every 10 ms
     # a 0.5 s hole at 102 s (a failure at 101.9 s), another at 105 s (nothing scheduled)
@@ -227,11 +227,12 @@ def test_pim_rounds_reuse_one_network_with_new_receiver_sets(tmp_path: Path, mod
 @pytest.mark.frr
 @pytest.mark.slow
 def test_pim_experiment_folder_reads_back_and_summarizes(tmp_path: Path) -> None:
-    """run_pim_experiment (python -m experiments.pim_sm): two rounds on one FRR network, a
-    results folder the readers and the summary accept, every receiver verified."""
+    """A pim-sm-only experiment through the runner without BFD (python -m experiments run
+    --pim-no-bfd): two rounds on one FRR network, a results folder the readers and the
+    summary accept, every receiver verified."""
     import io
 
-    from experiments.pim_sm import run_pim_experiment
+    from experiments.runner import run_experiment
     from experiments.summary import print_results_summary
 
     d = {
@@ -242,9 +243,9 @@ def test_pim_experiment_folder_reads_back_and_summarizes(tmp_path: Path) -> None
         "sending_rate_mbit": 8,
         "rounds": [{"receivers": "all"}, {"receivers": {"hosts": ["h4"]}}],
     }
-    out = run_pim_experiment(
-        parse_experiment(d, "test"), tmp_path / "results", bfd=False, prefix="pil",
-        say=lambda _m: None,
+    out = run_experiment(
+        parse_experiment(d, "test"), tmp_path / "results", prefix="pil", say=lambda _m: None,
+        progress=False, pim_bfd=False,
     )  # fmt: skip
     res = read_results(out)
     rx = res["receivers"]

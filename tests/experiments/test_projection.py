@@ -206,7 +206,7 @@ DIAMOND = topo(
 
 
 def _down_at_1():
-    from experiments.projection import NetEvent
+    from experiments.schedule import NetEvent
 
     return [NetEvent(1.0, "link-down", "s2-s4", (("s2", "s4"),))]
 
@@ -255,7 +255,7 @@ def test_diamond_bier_frr_reacts_at_detection() -> None:
 
 
 def test_partitioned_receiver_waits_for_link_up() -> None:
-    from experiments.projection import NetEvent
+    from experiments.schedule import NetEvent
 
     evs = [
         NetEvent(1.0, "link-down", "s2-h4", (("h4", "s2"),)),

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from experiments.flowmodel import build_net
-from experiments.projection import NetEvent, Params, Wire, project_round, reaction_s
+from experiments.projection import Params, Wire, project_round, reaction_s
+from experiments.schedule import NetEvent
 from experiments.spec import ControlTiming
 from experiments.validation import measured_timing, write_stages
 from topologies.loader import from_dict

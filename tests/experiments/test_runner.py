@@ -1,6 +1,6 @@
-"""The runner's own parts: interface counters, converters from the collaborators' records
-(modelsync's and the controller's record classes) to the results tables, and the honest
-`run` entry while the runner's adapters are missing."""
+"""The round's and the runner's own parts: interface counters, converters from the
+collaborators' records (modelsync's and the controller's record classes) to the results
+tables, the failure thread, and the honest `run` entry where something is missing."""
 
 from __future__ import annotations
 
@@ -12,21 +12,23 @@ from pathlib import Path
 import pytest
 
 from controlplane.controller import EventRecord, SwitchWrite
-from experiments.results import rows
-from experiments.runner import (
-    RunnerUnavailable,
-    event_rows,
-    inject_failures,
+from experiments.p4_backend import (
+    P4Backend,
+    controller_event,
     kept_up,
-    link_rows,
-    pim_rows,
-    prerequisites,
     read_link_counters,
-    receiver_rows,
-    run_experiment,
     switch_rows,
+)
+from experiments.results import rows
+from experiments.round import (
+    apply_failures,
+    failure_rows,
+    link_rows,
+    receiver_rows,
     wan_classifier,
 )
+from experiments.runner import RunnerUnavailable, prerequisites, run_experiment
+from experiments.schedule import NetEvent
 from experiments.spec import load_experiment
 from experiments.topology_source import build_topology
 from modelsync.records import Counters, FileRecord, ReceiverRecord, SenderCounters, SenderRecord
@@ -142,7 +144,7 @@ def test_switch_and_event_rows_from_controller_records() -> None:
         {"kind": "read_groups", "switch": "s1", "groups": 1, "replicas": 3},
         {"kind": "counter", "switch": "s1", "counter": "x", "packets": 5},
     ]
-    sw = rows("switches", switch_rows(recs, KEYS))
+    sw = rows("switches", [{**KEYS, **r} for r in switch_rows(recs)])
     assert sw[["table", "entries"]].values.tolist() == [
         ["MyIngress.bift", 12],
         ["replication_groups", 1],
@@ -153,13 +155,43 @@ def test_switch_and_event_rows_from_controller_records() -> None:
         computed=104.16, done=104.2,
         writes=[SwitchWrite("s1", 3, 104.16, 104.17), SwitchWrite("s2", 2, 104.16, 104.19)],
     )  # fmt: skip
-    ctrl, fail = event_rows([ev.record()], t0=100.0, keys=KEYS)
+    ctrl, fail = failure_rows([controller_event(ev.record())], {}, [], KEYS, t0=100.0)
     ctrl, fail = rows("control", ctrl), rows("failures", fail)
     assert fail[["kind", "element"]].values.tolist() == [["link-down", "s1-s2"]]
     assert fail["at_s"].iloc[0] == pytest.approx(4.0)
-    assert fail["reconverged_s"].iloc[0] == pytest.approx(4.2)
+    assert fail["detected_s"].iloc[0] == pytest.approx(4.15)
+    assert fail["reconverged_s"].iloc[0] == pytest.approx(4.2)  # the controller's own end
     assert ctrl["writes"].tolist() == [3, 2] and set(ctrl["action"]) == {"failure"}
     assert ctrl["duration_s"].tolist() == pytest.approx([0.01, 0.03])
+
+
+def test_outage_rows_for_receivers_that_lost_frames_across_the_event() -> None:
+    from experiments.round import NetworkEvent
+
+    steady = [100 + i * 0.01 for i in range(500)]  # 100.00 .. 104.99 every 10 ms
+    cut = [t for t in steady if not 102.0 < t < 102.4]  # 0.4 s without data from 102 s
+    stalled = [t for t in steady if not 102.0 < t < 102.3]  # a gap, but nothing lost
+    recs = [
+        {"receiver": "g1", "counters": {"repaired": 40, "repaired_bytes": 55_000}},
+        {"receiver": "g2", "counters": {"repaired": 0, "repaired_bytes": 0}},
+        {"receiver": "g3", "counters": {"repaired": 7, "repaired_bytes": 9_000}},
+    ]
+    arrivals = {"g1": cut, "g2": stalled, "g3": steady}
+    evs = [NetworkEvent("link-down", "s1-s2", 102.0, detected=102.15)]
+    ctrl, fail = failure_rows(evs, arrivals, recs, KEYS, t0=100.0)
+    assert ctrl == []
+    assert [r["receiver"] for r in fail] == ["", "g1"]  # g2 lost nothing, g3 saw no gap
+    ev, g1 = fail
+    assert g1["outage_s"] == pytest.approx(0.4) and g1["reconverged_s"] == pytest.approx(2.4)
+    assert (g1["packets_lost"], g1["bytes_repaired"]) == (40, 55_000)
+    assert ev["reconverged_s"] == pytest.approx(2.4)  # no record of its own: the last receiver
+    # a second event that cuts g1 again: its loss is counted once, on the first
+    evs.append(NetworkEvent("link-down", "s1-s2", 103.0))
+    cut2 = [t for t in cut if not 103.0 < t < 103.3]
+    _, fail = failure_rows(evs, {"g1": cut2}, recs, KEYS, t0=100.0)
+    assert [(r["event"], r["receiver"], r.get("packets_lost")) for r in fail] == [
+        (0, "", None), (0, "g1", 40), (1, "", None), (1, "g1", None)
+    ]  # fmt: skip
 
 
 def test_kept_up() -> None:
@@ -179,37 +211,65 @@ def test_runner_says_what_is_missing(monkeypatch, tmp_path) -> None:
     assert not (tmp_path / "results").exists()  # nothing run, no empty results folder
 
 
-def test_failures_applied_after_the_first_packet_and_left_down_reported() -> None:
+def test_failures_applied_after_the_first_packet() -> None:
     import threading
     import time
 
-    from experiments.projection import NetEvent
-
-    applied: list[tuple[str, str, bool, float]] = []
+    applied_at: list[tuple[str, str, float]] = []
 
     class Recorder:  # what the thread calls on the network
-        def set_link(self, name: str, up: bool) -> None:
-            applied.append(("link", name, up, time.time()))
-
-        def set_switch(self, name: str, up: bool) -> None:
-            applied.append(("switch", name, up, time.time()))
+        def apply(self, ev: NetEvent) -> list[str]:
+            if ev.element == "s9":
+                raise KeyError("no switch 's9'")
+            applied_at.append((ev.kind, ev.element, time.time()))
+            return [f"{a}-{b}" for a, b in ev.pairs]
 
     t0 = time.time() + 0.05
     evs = [
         NetEvent(0.0, "link-down", "s1-s2", (("s1", "s2"),)),
         NetEvent(0.02, "link-up", "s1-s2", (("s1", "s2"),)),
-        NetEvent(0.04, "switch-down", "s3", ()),
+        NetEvent(0.03, "switch-down", "s9", ()),
+        NetEvent(0.04, "switch-down", "s3", (("s2", "s3"), ("s3", "h3"))),
     ]
-    th, down = inject_failures(Recorder(), evs, lambda: t0, threading.Event())
+    first, applied, errors = threading.Event(), [], []
+    th = apply_failures(Recorder(), evs, lambda: t0, threading.Event(), first, applied, errors)
     th.join(5)
-    assert [(k, n, up) for k, n, up, _ in applied] == [
-        ("link", "s1-s2", False), ("link", "s1-s2", True), ("switch", "s3", False)
+    assert first.is_set()
+    assert [(k, n) for k, n, _ in applied_at] == [
+        ("link-down", "s1-s2"), ("link-up", "s1-s2"), ("switch-down", "s3")
     ]  # fmt: skip
-    assert applied[0][3] >= t0 and applied[2][3] >= t0 + 0.04
-    assert down == {("switch", "s3")}  # the runner plugs it back after the round
-    th2, down2 = inject_failures(Recorder(), evs, lambda: None, threading.Event())
+    assert applied_at[0][2] >= t0 and applied_at[2][2] >= t0 + 0.04
+    assert [a.links for a in applied] == [["s1-s2"], ["s1-s2"], ["s2-s3", "s3-h3"]]
+    assert [a.scheduled_s for a in applied] == [0.0, 0.02, 0.04]
+    assert errors == ["switch-down s9 at 0.03 s: \"no switch 's9'\""]
+    first2, applied2 = threading.Event(), []
+    th2 = apply_failures(Recorder(), evs, lambda: None, threading.Event(), first2, applied2, [])
     th2.join(5)
-    assert len(applied) == 3 and down2 == set()  # no first packet: nothing applied
+    assert applied2 == [] and not first2.is_set()  # no first packet: nothing applied
+
+
+def test_p4_failures_are_cable_pulls_and_what_stays_down_is_plugged_back() -> None:
+    calls: list[tuple[str, str, bool]] = []
+
+    class Net:
+        def set_link(self, name: str, up: bool) -> None:
+            calls.append(("link", name, up))
+
+        def set_switch(self, name: str, up: bool) -> None:
+            calls.append(("switch", name, up))
+
+    class Control:
+        technology = "bier"
+
+    b = P4Backend(Net(), LINE, Control(), Path("model"))  # type: ignore[arg-type]
+    assert b.apply(NetEvent(0.0, "link-down", "s1-s2", (("s1", "s2"),))) == ["s1-s2"]
+    b.apply(NetEvent(0.1, "switch-down", "s3", (("s2", "s3"), ("h3", "s3"))))
+    b.apply(NetEvent(0.2, "link-up", "s1-s2", (("s1", "s2"),)))
+    assert calls == [("link", "s1-s2", False), ("switch", "s3", False), ("link", "s1-s2", True)]
+    b.restore()  # the round outlived the switch failure
+    assert calls[3:] == [("switch", "s3", True)]
+    b.restore()
+    assert len(calls) == 4
 
 
 def test_run_reports_a_bad_description(tmp_path) -> None:
@@ -221,62 +281,6 @@ def test_run_reports_a_bad_description(tmp_path) -> None:
     )  # fmt: skip
     assert r.returncode == 2
     assert "failures[0].link: no link 'ms-c9'" in r.stderr
-
-
-def test_pim_rows_from_pimsm_records() -> None:
-    from pimsm.records import LinkEvent, MrouteEntry, Outage, RouterMcastState, TreeBuild
-
-    def mroute(router: str, source: str) -> MrouteEntry:
-        return MrouteEntry(
-            router=router, group="239.1.0.1", source=source, iif="eth1", oifs=["eth2"],
-            flags="", installed=True,
-        )  # fmt: skip
-
-    state = [
-        RouterMcastState(
-            router="s1",
-            t=1.0,
-            mroutes=[mroute("s1", "*"), mroute("s1", "10.0.0.1")],
-            pim_state=[],
-            kernel_mroutes=[],
-        ),
-        RouterMcastState(
-            router="s2", t=1.0, mroutes=[mroute("s2", "10.0.0.1")], pim_state=[], kernel_mroutes=[]
-        ),
-    ]
-    ev = LinkEvent(link="s2-s4", mode="carrier", bfd=False, t_fail=50.0)
-    outs = [
-        Outage(receiver="h2", link="s2-s4", mode="carrier", bfd=False, t_fail=50.0,
-               t_last_before=49.99, t_resume=53.5, outage_s=3.51, lost_datagrams=351,
-               affected=True, recovered=True),
-        Outage(receiver="h4", link="s2-s4", mode="carrier", bfd=False, t_fail=50.0,
-               t_last_before=49.99, t_resume=50.01, outage_s=0.02, lost_datagrams=0,
-               affected=False, recovered=True),
-    ]  # fmt: skip
-    # the fields of pimsm.experiment.PimRunResult that pim_rows reads, as its model_dump()
-    result = {
-        "state": [st.model_dump() for st in state],
-        "tree_builds": [
-            TreeBuild(receiver="h2", t_join=10.0, t_first_data=10.25, seconds=0.25).model_dump()
-        ],
-        "failure": ev.model_dump(),
-        "outages": [o.model_dump() for o in outs],
-    }
-    keys = {**KEYS, "technology": "pim-sm"}
-    got = {t: rows(t, rs) for t, rs in pim_rows(result, keys).items()}
-    sw = got["switches"]
-    assert sw[["switch", "table", "entries"]].values.tolist() == [
-        ["s1", "mroute_sg", 1],
-        ["s1", "mroute_starg", 1],
-        ["s2", "mroute_sg", 1],
-        ["s2", "mroute_starg", 0],
-    ]
-    assert got["control"]["duration_s"].tolist() == [0.25]
-    fl = got["failures"]
-    assert fl["receiver"].tolist() == ["", "h2"]  # h4 was not affected
-    assert fl["outage_s"].iloc[1] == pytest.approx(3.51)
-    assert fl["reconverged_s"].iloc[1] == pytest.approx(3.5)
-    assert fl["packets_lost"].iloc[1] == 351
 
 
 def test_programs_compiled_when_missing_and_reused(tmp_path) -> None:

@@ -1,0 +1,221 @@
+"""Rounds on the P4 testbed (experiments.round.Backend): a testbed.network.Network whose
+switches run the technology's P4 program, programmed by the control plane
+(experiments.control.TechnologyControl over controlplane.testbed.ControlPlane).
+
+What this backend measures itself: link bytes and packets from the switch interfaces' kernel
+counters (/sys/class/net/<intf>/statistics); each receiver's arrivals from the tx_packets of
+the switch port facing it (experiments.arrivals); the switches' state read back over
+P4Runtime; whether the switches kept up (frames the kernel handed to a switch port against
+frames its P4 ingress counted, MyIngress.in_stats code 0). Failures are cable pulls
+(net.set_link / net.set_switch); the network hands the events to the controller, whose
+records give each event's detection, reaction and writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from experiments.arrivals import SYSFS, ArrivalSampler
+from experiments.control import TechnologyControl
+from experiments.delivery import start_receivers, start_sender
+from experiments.round import SOURCE, Applied, Counters, NetworkEvent, NetworkReport, State
+from experiments.schedule import NetEvent
+from modelsync.launch import ReceiverSet, SenderProcess
+from topologies.model import Topology
+
+
+class P4Backend:
+    """One P4 technology's rounds on a running testbed network; `ctl` has that technology
+    selected (its pipeline pushed, its base state installed)."""
+
+    min_outage_s = 0.1
+    outage_in_first_pass = True  # the quiet time between the first pass and repairs is no outage
+    state_delay_s = None
+
+    def __init__(self, net: Any, topo: Topology, ctl: TechnologyControl, model: Path) -> None:
+        if ctl.technology is None:
+            raise RuntimeError("P4Backend: select a technology on the control first")
+        self.net, self.topo, self.ctl, self.model = net, topo, ctl, model
+        self.technology = self.label = ctl.technology
+        self._down: set[tuple[str, str]] = set()
+        self._n_events = 0
+        self._rx_before: dict[tuple[str, int], int] = {}
+        self._state_before: list[dict[str, Any]] = []
+
+    def set_receivers(self, receivers: list[str], source: str) -> list[dict[str, Any]]:
+        change = asyncio.run(self.ctl.cp.set_receivers(receivers, source))
+        return [
+            {"action": "new-set", "switch": "", "writes": change.writes, "started_s": None,
+             "duration_s": change.seconds}
+        ]  # fmt: skip
+
+    def arrival_sampler(self, receivers: list[str], source: str) -> ArrivalSampler:
+        """Per receiver the tx_packets of the switch port facing it; for the source the rx
+        packets of the switch port facing it (its first data frame)."""
+        out = {}
+        for h in receivers:
+            sw, port, _ = self.topo.host_attachment(h)
+            out[h] = SYSFS / self.net.intf_name(sw, port) / "statistics" / "tx_packets"
+        sw, port, _ = self.topo.host_attachment(source)
+        out[SOURCE] = SYSFS / self.net.intf_name(sw, port) / "statistics" / "rx_packets"
+        return ArrivalSampler(out)
+
+    def begin(self) -> None:
+        self._state_before = asyncio.run(self.ctl.cp.read_records())
+        self._rx_before = switch_rx(self.topo, self.net.intf_name)
+        self._n_events = len(self.ctl.cp.events)
+
+    def link_counters(self) -> Counters:
+        return read_link_counters(self.topo, self.net.intf_name)
+
+    def start_receivers(
+        self, hosts: list[str], source: str, work: Path, records: Path, deadline: float
+    ) -> ReceiverSet:
+        return start_receivers(self.net, self.topo, hosts, self.model, source, work, records,
+                               deadline)  # fmt: skip
+
+    def start_sender(
+        self, receivers: list[str], source: str, rate_mbit: float, records: Path, deadline: float
+    ) -> SenderProcess:
+        return start_sender(
+            self.net, self.topo, source, receivers, self.technology, self.model, rate_mbit,
+            records, deadline, self.ctl.bfr_ids(), self.ctl.root_sid_file,
+        )  # fmt: skip
+
+    def apply(self, event: NetEvent) -> list[str]:
+        kind = "switch" if event.kind.startswith("switch") else "link"
+        if kind == "switch":
+            self.net.set_switch(event.element, event.up)
+        else:
+            self.net.set_link(event.element, event.up)
+        (self._down.discard if event.up else self._down.add)((kind, event.element))
+        return [f"{a}-{b}" for a, b in event.pairs]
+
+    def restore(self) -> None:
+        for kind, el in sorted(self._down):
+            (self.net.set_switch if kind == "switch" else self.net.set_link)(el, True)
+        self._down.clear()
+
+    def read_state(self) -> State:
+        raw = asyncio.run(self.ctl.cp.read_records())
+        return State(switch_rows(raw), raw)
+
+    def end(self, applied: list[Applied]) -> NetworkReport:
+        with contextlib.suppress(Exception):
+            self.ctl.cp.wait_events(30)
+        rx_after = switch_rx(self.topo, self.net.intf_name)
+        state = self.read_state()
+        ok, drops = kept_up(*ingress_delta(self._rx_before, rx_after, self._state_before,
+                                           state.raw))  # fmt: skip
+        events = [controller_event(_as_dict(x)) for x in self.ctl.cp.events[self._n_events :]]
+        notes = [] if ok else [f"switches dropped {drops} frames before their pipeline"]
+        return NetworkReport(events, state, {"switches_kept_up": ok, "switch_drops": drops}, notes)
+
+
+def _as_dict(x: Any) -> dict[str, Any]:
+    return x.record() if hasattr(x, "record") else dict(x)
+
+
+def controller_event(e: Mapping[str, Any]) -> NetworkEvent:
+    """A controller link-event timeline (controlplane EventRecord.record())."""
+    return NetworkEvent(
+        kind="link-up" if e.get("up") else "link-down",
+        element=e.get("link") or "",
+        occurred=e["occurred"],
+        detected=e.get("detected") or None,
+        done=e.get("done") or None,
+        writes=list(e.get("writes", [])),
+    )
+
+
+# -- the kernel's and the switches' counters ---------------------------------------------------
+def read_link_counters(
+    topo: Topology, intf_name: Callable[[str, int], str], sysfs: Path = SYSFS
+) -> Counters:
+    """Bytes and packets per link direction from one switch end of each link: its tx counters
+    are the bytes towards the peer, its rx counters the bytes from it."""
+    switches = {s.name for s in topo.switches}
+    out: Counters = {}
+    for lk in topo.links:
+        if lk.a in switches:
+            sw, port, peer = lk.a, lk.a_port or 0, lk.b
+        else:
+            sw, port, peer = lk.b, lk.b_port or 0, lk.a
+        stats = sysfs / intf_name(sw, port) / "statistics"
+        tx = (_read_int(stats / "tx_bytes"), _read_int(stats / "tx_packets"))
+        rx = (_read_int(stats / "rx_bytes"), _read_int(stats / "rx_packets"))
+        out[(sw, peer)] = tx
+        out[(peer, sw)] = rx
+    return out
+
+
+def _read_int(p: Path) -> int:
+    try:
+        return int(p.read_text().strip())
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"cannot read interface counter {p}: {e}") from None
+
+
+def switch_rx(
+    topo: Topology, intf_name: Callable[[str, int], str], sysfs: Path = SYSFS
+) -> dict[tuple[str, int], int]:
+    """Frames the kernel received on every switch port."""
+    out = {}
+    for lk in topo.links:
+        for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)):
+            if topo.is_switch(end):
+                out[(end, port)] = _read_int(sysfs / intf_name(end, port) / "statistics" /
+                                             "rx_packets")  # fmt: skip
+    return out
+
+
+def ingress_delta(
+    rx0: Mapping[tuple[str, int], int],
+    rx1: Mapping[tuple[str, int], int],
+    st0: list[dict[str, Any]],
+    st1: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    """(frames the kernel received per switch port, frames the P4 ingress counted) in the
+    round: kernel rx_packets deltas against MyIngress.in_stats code 0 (RX) deltas."""
+
+    def ingress(st: list[dict[str, Any]]) -> dict[tuple[str, int], int]:
+        return {
+            (r["switch"], r["port"]): r["packets"]
+            for r in st
+            if r.get("kind") == "counter"
+            and r["counter"] == "MyIngress.in_stats"
+            and r["code"] == 0
+        }
+
+    i0, i1 = ingress(st0), ingress(st1)
+    kernel = {k: rx1[k] - rx0.get(k, 0) for k in rx1}
+    p4 = {k: i1.get(k, 0) - i0.get(k, 0) for k in kernel}
+    return kernel, p4
+
+
+def kept_up(
+    rx_packets: Mapping[tuple[str, int], int], ingress_packets: Mapping[tuple[str, int], int]
+) -> tuple[bool, int]:
+    """Whether the switches processed every frame the kernel handed to their ports: per
+    (switch, port), frames received on the interface against frames the P4 ingress counted.
+    Returns (kept up, frames dropped before the pipeline)."""
+    drops = sum(max(0, n - ingress_packets.get(k, 0)) for k, n in rx_packets.items())
+    return drops == 0, drops
+
+
+def switch_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Controller.read_records() (read back over P4Runtime) -> switches rows (no keys)."""
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        if r.get("kind") == "read_table":
+            rows.append({"switch": r["switch"], "table": r["table"], "entries": r["entries"]})
+        elif r.get("kind") == "read_groups":
+            rows.append(
+                {"switch": r["switch"], "table": "replication_groups", "entries": r["groups"],
+                 "replicas": r["replicas"]}
+            )  # fmt: skip
+    return rows

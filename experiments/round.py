@@ -1,0 +1,607 @@
+"""One round of an experiment, on whichever network runs it.
+
+    the receiver set made deliverable -> receivers started in the round's GPU hosts and the
+    sender in the model-store host (modelsync) -> the round's failures applied at their times
+    after the sender's first data frame -> completion awaited with a deadline -> records read,
+    every received file hashed against the manifest -> the rows of every results table
+
+What differs between networks sits behind `Backend`: the P4 testbed with its controller
+(experiments.p4_backend) and pimsm's FRR routers (experiments.pim_sm). Everything else is
+here once: the sending rate, the deadline, the rounds row with its structural ideal, the
+failure thread, the receivers, links, control and failures rows, the outage per receiver
+from the arrival timelines, and the round's note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from experiments.arrivals import outage
+from experiments.schedule import NetEvent
+from experiments.spec import Experiment
+from modelsync.launch import MANIFEST, ReceiverSet, SenderProcess, read_json, verify_on_disk
+from modelsync.launch import wait_first_pass as sender_first_pass
+from modelsync.manifest import Manifest
+from testbed.sampling import CounterSampler
+from topologies.model import Topology
+
+SOURCE = "__source__"  # the arrival sampler's label for the port facing the sender
+Counters = dict[tuple[str, str], tuple[int, int]]  # (src, dst) -> (bytes, packets)
+
+
+class RoundError(RuntimeError):
+    """A round that cannot be run as asked."""
+
+
+# -- what a network provides -----------------------------------------------------------------
+@dataclass
+class Applied:
+    """A scheduled failure event as the round applied it."""
+
+    kind: str
+    element: str
+    scheduled_s: float
+    wall: float  # time.time() when applied
+    mono: float  # time.monotonic() when applied
+    links: list[str]  # topology links it changed
+
+
+@dataclass
+class NetworkEvent:
+    """A failure event as the network or its control plane recorded it (wall-clock times)."""
+
+    kind: str  # link-down | link-up | switch-down | switch-up
+    element: str
+    occurred: float
+    detected: float | None = None
+    done: float | None = None  # the end of the reaction, when the network records one
+    writes: list[dict[str, Any]] = field(default_factory=list)  # switch, updates, started, done
+
+
+@dataclass
+class State:
+    """The network's forwarding state: switches rows (without the round's keys) and the raw
+    records they came from (written to records/state.json)."""
+
+    rows: list[dict[str, Any]]
+    raw: list[dict[str, Any]]
+
+
+@dataclass
+class NetworkReport:
+    """What a network adds at the end of a round."""
+
+    events: list[NetworkEvent]
+    state: State | None = None  # None: the snapshot taken during the round stands
+    fields: dict[str, Any] = field(default_factory=dict)  # the rounds row's, e.g. switch_drops
+    notes: list[str] = field(default_factory=list)  # for the rounds row's note
+    records: dict[str, Any] = field(default_factory=dict)  # file name -> JSON, in records/
+
+
+class Backend(Protocol):
+    """One running network that rounds of one technology run on."""
+
+    technology: str
+    label: str  # how progress lines name it
+    min_outage_s: float  # the shortest gap in a receiver's arrivals taken as an outage
+    outage_in_first_pass: bool  # an outage must end within the sender's first pass
+    state_delay_s: float | None  # state read this long after the first data; None: at the end
+
+    def set_receivers(self, receivers: list[str], source: str) -> list[dict[str, Any]] | None:
+        """Make the set deliverable; the control rows (without keys) of doing so, or None
+        when the network builds its tree from the receivers' joins (the round then measures
+        each receiver's join to its first datagram)."""
+        ...
+
+    def arrival_sampler(self, receivers: list[str], source: str) -> CounterSampler:
+        """Counters of the port facing each receiver, and (as SOURCE) of the one facing the
+        sender, not yet started."""
+        ...
+
+    def begin(self) -> None:
+        """Baselines, right before the round's traffic."""
+        ...
+
+    def link_counters(self) -> Counters: ...
+
+    def start_receivers(
+        self, hosts: list[str], source: str, work: Path, records: Path, deadline: float
+    ) -> ReceiverSet: ...
+
+    def start_sender(
+        self, receivers: list[str], source: str, rate_mbit: float, records: Path, deadline: float
+    ) -> SenderProcess: ...
+
+    def apply(self, event: NetEvent) -> list[str]:
+        """Apply one failure event; the topology links it changed."""
+        ...
+
+    def restore(self) -> None:
+        """Bring back whatever the round's failures left down."""
+        ...
+
+    def read_state(self) -> State: ...
+
+    def end(self, applied: list[Applied]) -> NetworkReport:
+        """After the round's processes stopped: the network's events and its own findings."""
+        ...
+
+
+# -- the round's plan --------------------------------------------------------------------------
+def deadline_s(ideal_time_s: float | None) -> float:
+    """How long the sender and receivers get: 6 x the ideal time + 30 s, at least a minute."""
+    return max(60.0, 6 * float(ideal_time_s or 0) + 30)
+
+
+def sending_rate(
+    e: Experiment, topo: Topology, source: str, tech: str, receivers: list[str]
+) -> float:
+    """The pacing rate (Mbit/s) the sender gets: the description's, or for `auto` the highest
+    that overloads no link on this technology's paths (the projection's auto_rate)."""
+    if e.sending_rate_mbit != "auto":
+        return float(e.sending_rate_mbit)
+    from experiments.flowmodel import build_net, shortest_paths
+    from experiments.projection import Wire, auto_rate, uses_rpf
+
+    net = build_net(topo)
+    paths = shortest_paths(net, source, receivers, rpf=uses_rpf(tech))
+    return auto_rate(net, tech, paths, Wire()) / 1e6
+
+
+def model_bytes(manifest: Manifest) -> int:
+    """The model's size: its safetensors shards (the manifest's other files are metadata)."""
+    return sum(f.size for f in manifest.files if f.name.endswith(".safetensors"))
+
+
+def round_row(
+    e: Experiment,
+    topo: Topology,
+    source: str,
+    keys: Mapping[str, Any],
+    receivers: list[str],
+    manifest: Manifest,
+    rate_mbit: float,
+) -> dict[str, Any]:
+    """The rounds row with its structural ideal (the projection's definition: model bytes
+    over the bottleneck; tree edges x model bytes), computed from the topology."""
+    from experiments.flowmodel import build_net, shortest_paths
+    from experiments.projection import structural_ideal, uses_rpf
+
+    size = model_bytes(manifest)
+    row: dict[str, Any] = {
+        **keys, "receivers": len(receivers), "model_bytes": size, "sending_rate_mbit": rate_mbit,
+    }  # fmt: skip
+    if size:
+        net = build_net(topo)
+        paths = shortest_paths(net, source, receivers, rpf=uses_rpf(keys["technology"]))
+        given = None if e.sending_rate_mbit == "auto" else rate_mbit * 1e6
+        row.update(structural_ideal(net, keys["technology"], paths, size, given))
+    return row
+
+
+@dataclass
+class RoundPlan:
+    """One round as the sweep loop hands it over."""
+
+    exp: Experiment
+    topo: Topology
+    keys: dict[str, Any]  # sweep, technology, repetition, round
+    receivers: list[str]
+    source: str
+    model: Path  # the model directory, holding modelsync's manifest
+    manifest: Manifest
+    events: list[NetEvent]
+    records: Path  # records and logs of this round
+    received: Path  # the receivers' files: received/<host>/
+    keep_received: bool = False  # else removed once hashed
+    rate_mbit: float | None = None  # None: sending_rate()
+    say: Callable[[str], None] = print
+
+
+@dataclass
+class RoundResult:
+    tables: dict[str, list[dict[str, Any]]]  # rounds, receivers, links, switches, control, failures
+    sender: dict[str, Any]  # modelsync's SenderRecord
+    receivers: list[dict[str, Any]]  # modelsync's ReceiverRecords (+ verified_on_disk)
+    state: list[dict[str, Any]]  # the raw state records
+    events: list[dict[str, Any]]  # the applied failure events (records/events.json)
+    rate_mbit: float
+    errors: list[str]
+
+    def verified(self) -> dict[str, bool]:
+        return {r["receiver"]: bool(r["verified"]) for r in self.tables["receivers"]}
+
+
+# -- the round ---------------------------------------------------------------------------------
+def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
+    """Run one round on `backend` (see the module docstring); records go to plan.records."""
+    keys, source, rx_hosts = plan.keys, plan.source, list(plan.receivers)
+    if not rx_hosts:
+        raise RoundError(f"round {keys['round']}: no receivers")
+    if not (plan.model / MANIFEST).is_file():
+        raise RoundError(f"model {plan.model}: no {MANIFEST} (prepare the model first)")
+    out = plan.records
+    out.mkdir(parents=True, exist_ok=True)
+    rate = plan.rate_mbit
+    if rate is None:
+        rate = sending_rate(plan.exp, plan.topo, source, backend.technology, rx_hosts)
+    row = round_row(plan.exp, plan.topo, source, keys, rx_hosts, plan.manifest, rate)
+    deadline = deadline_s(row.get("ideal_time_s"))
+
+    set_rows = backend.set_receivers(rx_hosts, source)
+    sampler = backend.arrival_sampler(rx_hosts, source).start()
+    stop, first = threading.Event(), threading.Event()
+    applied: list[Applied] = []
+    errors: list[str] = []
+    snapshot: list[State] = []
+    joins: dict[str, float] = {}
+    rx = snd = None
+    threads: list[threading.Thread] = []
+    try:
+        backend.begin()
+        before = backend.link_counters()
+        rx = backend.start_receivers(rx_hosts, source, plan.received, out, deadline + 20)
+        if set_rows is None:  # listening means joined: the bound of each receiver's join
+            now = time.time()
+            joins = {h: _listen_time(out / f"{h}.log") or now for h in rx_hosts}
+        snd = backend.start_sender(rx_hosts, source, rate, out, deadline)
+
+        def read_state() -> None:
+            while not first.is_set():
+                if stop.wait(0.02):
+                    return
+            if stop.wait(backend.state_delay_s or 0.0):
+                return
+            try:
+                snapshot.append(backend.read_state())
+            except Exception as e:  # the round goes on without state
+                errors.append(f"state: {e}")
+
+        log = snd.log
+        threads.append(
+            apply_failures(backend, plan.events, lambda: sender_first_pass(log, stop), stop,
+                           first, applied, errors)
+        )  # fmt: skip
+        if backend.state_delay_s is not None:
+            threads.append(threading.Thread(target=read_state, name="exi-state", daemon=True))
+            threads[-1].start()
+        try:
+            snd.proc.wait(deadline + 30)
+        except subprocess.TimeoutExpired:
+            plan.say(f"{backend.label} round {keys['round']}: the sender passed its deadline")
+        rx.wait(30)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(30)
+        try:  # a failure the round outlived: plug it back
+            backend.restore()
+        finally:
+            if snd is not None:
+                snd.kill()
+            if rx is not None:
+                rx.kill()
+            sampler.stop()
+    report = backend.end(applied)
+    after = backend.link_counters()
+    state = report.state or (snapshot[0] if snapshot else State([], []))
+    sender = read_json(out / "sender.json") or {}
+    records = rx.read_records()
+    for r in records:  # the round's own sha256 check of what is on disk
+        r["verified_on_disk"] = verify_on_disk(plan.manifest, rx.work / r["receiver"])
+    if not plan.keep_received:
+        shutil.rmtree(rx.work, ignore_errors=True)
+    t0 = sender.get("first_packet_at") or sampler.first_change.get(SOURCE) or time.time()
+
+    rrows = receiver_rows(sender, records, keys, {h.name: h.cloud for h in plan.topo.hosts})
+    for rr, r in zip(rrows, records, strict=True):
+        rr["verified"] = bool(rr["verified"]) and r["verified_on_disk"]
+    control = [{**keys, **r} for r in set_rows] if set_rows is not None else []
+    if set_rows is None:
+        control = tree_build_rows(records, joins, t0, keys)
+    pass_end = sender.get("first_pass_done_at")
+    arrivals = {h: sampler.arrivals(h) for h in rx_hosts}
+    if backend.outage_in_first_pass:  # frames in flight still arrive for a moment
+        limit = (pass_end or float("inf")) + 0.1
+        arrivals = {h: [t for t in a if t <= limit] for h, a in arrivals.items()}
+    ev_ctrl, failures = failure_rows(
+        report.events, arrivals, records, keys, t0, backend.min_outage_s
+    )
+    control += ev_ctrl
+    notes = ["measurement", *report.notes]
+    notes += gap_notes(sampler, rx_hosts, t0, pass_end, [a.wall for a in applied])
+    if errors:
+        notes.append("errors: " + "; ".join(errors))
+    row.update({"switches_kept_up": None, "switch_drops": None, **report.fields})
+    row["note"] = "; ".join(notes)
+    tables = {
+        "rounds": [row],
+        "receivers": rrows,
+        "links": link_rows(plan.topo, before, after, keys, wan_classifier(plan.topo)),
+        "switches": [{**keys, **r} for r in state.rows],
+        "control": control,
+        "failures": failures,
+    }
+    ev_rec = [
+        {"kind": a.kind, "element": a.element, "scheduled_s": a.scheduled_s,
+         "at_s": a.wall - t0, "links": a.links}
+        for a in applied
+    ]  # fmt: skip
+    (out / "arrivals.json").write_text(json.dumps(sampler.samples))
+    (out / "state.json").write_text(json.dumps(state.raw, indent=1))
+    (out / "events.json").write_text(json.dumps(ev_rec, indent=1))
+    for name, data in report.records.items():
+        (out / name).write_text(json.dumps(data, indent=1))
+    plan.say(_summary_line(backend.label, keys, rrows, failures, errors))
+    return RoundResult(tables, sender, records, state.raw, ev_rec, rate, errors)
+
+
+def apply_failures(
+    backend: Backend,
+    events: list[NetEvent],
+    first_data: Callable[[], float | None],
+    stop: threading.Event,
+    first: threading.Event,
+    applied: list[Applied],
+    errors: list[str],
+) -> threading.Thread:
+    """A started thread that waits for the round's first data (first_data(): its wall time,
+    None if it never came: nothing is applied), sets `first`, then applies each event at
+    that time + its own (backend.apply); what it applied goes to `applied`, what failed to
+    `errors`. `stop` ends it early."""
+
+    def run() -> None:
+        t0 = first_data()
+        if t0 is None:
+            return
+        first.set()
+        for ev in events:
+            delay = t0 + ev.t - time.time()
+            if (delay > 0 and stop.wait(delay)) or stop.is_set():
+                return
+            wall, mono = time.time(), time.monotonic()
+            try:
+                links = backend.apply(ev)
+            except Exception as e:  # reported with the round
+                errors.append(f"{ev.kind} {ev.element} at {ev.t} s: {e}")
+                continue
+            applied.append(Applied(ev.kind, ev.element, ev.t, wall, mono, links))
+
+    th = threading.Thread(target=run, name="exi-failures", daemon=True)
+    th.start()
+    return th
+
+
+def _listen_time(log: Path) -> float | None:
+    """modelsync's receiver has joined the group once it logs 'listening on'; its log lines
+    carry no stamp, so the file's modification time right after that line is the bound."""
+    with contextlib.suppress(OSError):
+        return log.stat().st_mtime
+    return None
+
+
+def _summary_line(
+    label: str, keys: Mapping[str, Any], rrows: list[dict], failures: list[dict], errors: list
+) -> str:
+    bad = [r["receiver"] for r in rrows if not r["verified"]]
+    done = [r["completed_s"] for r in rrows if r["completed_s"] is not None]
+    outs = [r["outage_s"] for r in failures if r["receiver"]]
+    return (
+        f"{label} repetition {keys['repetition'] + 1} round {keys['round'] + 1}: "
+        f"{len(rrows) - len(bad)}/{len(rrows)} receivers verified"
+        + (f" in {max(done):.1f} s" if done else "")
+        + (f"; max outage {max(outs):.2f} s" if outs else "")
+        + (f"; NOT verified: {', '.join(bad)}" if bad else "")
+        + (f"; errors: {'; '.join(errors)}" if errors else "")
+    )
+
+
+# -- rows ----------------------------------------------------------------------------------------
+def receiver_rows(
+    sender: Mapping[str, Any],
+    receivers: Iterable[Mapping[str, Any]],
+    keys: Mapping[str, Any],
+    cloud_of: Mapping[str, str | None],
+) -> list[dict[str, Any]]:
+    """modelsync records -> receivers table. Times are relative to the sender's first data
+    packet (completion = last shard verified - first data packet sent)."""
+    t0 = sender.get("first_packet_at")
+
+    def rel(t: float | None) -> float | None:
+        return None if t is None or t0 is None else t - t0
+
+    rows = []
+    for r in receivers:
+        c = r.get("counters", {})
+        files = r.get("files", [])
+        rows.append(
+            {
+                **keys,
+                "receiver": r["receiver"],
+                "cloud": cloud_of.get(r["receiver"]),
+                "first_packet_s": rel(r.get("first_packet_at")),
+                "completed_s": rel(r.get("verified_at")),
+                "loaded_s": rel(r.get("loadable_at")),
+                "verified": r.get("outcome") == "complete"
+                and bool(files)
+                and all(f.get("verified") for f in files),
+                "bytes_received": c.get("bytes"),
+                "packets_received": c.get("datagrams"),
+                "duplicates": c.get("duplicates"),
+                "corrupt": c.get("corrupt"),
+                "nacks_sent": c.get("nacks_sent"),
+                "chunks_repaired": c.get("repaired"),
+                "bytes_repaired": c.get("repaired_bytes"),
+            }
+        )
+    return rows
+
+
+def link_rows(
+    topo: Topology,
+    before: Counters,
+    after: Counters,
+    keys: Mapping[str, Any],
+    wan: Callable[[str, str], bool],
+) -> list[dict[str, Any]]:
+    """Bytes and packets per link direction in the round (counter deltas)."""
+    rows = []
+    for lk in topo.links:
+        for src, dst in ((lk.a, lk.b), (lk.b, lk.a)):
+            b0, p0 = before[(src, dst)]
+            b1, p1 = after[(src, dst)]
+            rows.append(
+                {
+                    **keys,
+                    "link": lk.name,
+                    "src": src,
+                    "dst": dst,
+                    "wan": wan(src, dst),
+                    "capacity_mbit": lk.bw_mbit,
+                    "bytes": b1 - b0,
+                    "packets": p1 - p0,
+                }
+            )
+    return rows
+
+
+def wan_classifier(topo: Topology) -> Callable[[str, str], bool]:
+    """A link is inside a cloud when both ends carry the same cloud label (as the projection
+    counts it); every other link is WAN."""
+    cloud = {s.name: s.cloud for s in topo.switches} | {h.name: h.cloud for h in topo.hosts}
+    return lambda a, b: not (cloud[a] is not None and cloud[a] == cloud[b])
+
+
+def tree_build_rows(
+    records: list[dict[str, Any]], joins: Mapping[str, float], t0: float, keys: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """A network that builds its tree from joins: per receiver a new-set row, started_s its
+    join, duration_s from the join (or the first datagram sent, if later) to the first
+    datagram it received. Nothing is written by a controller."""
+    rows = []
+    for r in records:
+        j = joins.get(r["receiver"])
+        fp = r.get("first_packet_at")
+        rows.append(
+            {**keys, "action": "new-set", "switch": r["receiver"], "writes": None,
+             "started_s": None if j is None else j - t0,
+             "duration_s": None if fp is None or j is None else fp - max(j, t0)}
+        )  # fmt: skip
+    return rows
+
+
+def failure_rows(
+    events: list[NetworkEvent],
+    arrivals: Mapping[str, list[float]],
+    records: list[dict[str, Any]],
+    keys: Mapping[str, Any],
+    t0: float,
+    min_outage_s: float = 0.1,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(control rows, failures rows) of the round's events. Per event its row (receiver ""),
+    then one per affected receiver: its arrivals stopped across the event (the gap at the
+    port facing it, `arrivals.outage`) and it lost frames (modelsync repaired chunks for it;
+    a gap without loss is a stall, not an outage). packets_lost = the chunks it missed and got
+    repaired in the round (modelsync's count) and bytes_repaired their payload bytes, both on
+    the first event that affected it. The event's reconverged_s is the network's own end of
+    the reaction where it records one, else the last affected receiver's data back. The
+    control rows are the reaction's writes per switch (failure, or revert for an up event)."""
+    counters = {r["receiver"]: r.get("counters") or {} for r in records}
+    repaired = {h: c.get("repaired") for h, c in counters.items()}
+    counted: set[str] = set()
+    control, failures = [], []
+    for i, ev in enumerate(events):
+        up = ev.kind.endswith("up")
+        base = {
+            **keys, "event": i, "kind": ev.kind, "element": ev.element,
+            "at_s": ev.occurred - t0,
+            "detected_s": None if ev.detected is None else ev.detected - t0,
+        }  # fmt: skip
+        per = []
+        for h in sorted(repaired):
+            gap = outage(arrivals.get(h, []), ev.occurred, min_gap=min_outage_s)
+            if gap is None or not repaired[h]:
+                continue
+            per.append(
+                {**base, "reconverged_s": gap[1] - t0, "receiver": h,
+                 "outage_s": gap[1] - gap[0],
+                 "packets_lost": None if h in counted else repaired[h],
+                 "bytes_repaired": None if h in counted else counters[h].get("repaired_bytes")}
+            )  # fmt: skip
+            counted.add(h)
+        last = max((p["reconverged_s"] for p in per), default=None)
+        done = last if ev.done is None else ev.done - t0
+        failures.append({**base, "reconverged_s": done, "receiver": ""})
+        failures += per
+        for w in ev.writes:
+            control.append(
+                {**keys, "action": "revert" if up else "failure", "switch": w["switch"],
+                 "writes": w["updates"], "started_s": w["started"] - t0,
+                 "duration_s": w["done"] - w["started"]}
+            )  # fmt: skip
+    return control, failures
+
+
+def unscheduled_gaps(
+    arrivals: Mapping[str, list[float]],
+    start: float,
+    end: float | None,
+    events: list[float],
+    min_gap: float = 0.3,
+) -> list[tuple[str, float, float]]:
+    """Gaps in a receiver's data during the first pass (`start`..`end`, while the sender sends
+    steadily) longer than `min_gap` and 5 x its median spacing that begin more than 0.5 s
+    after, or end before, every applied event: an outage the network made on its own
+    (a protocol flap or a stalled switch on a loaded machine, say). (receiver, start, s)."""
+    if end is None:
+        return []
+    out = []
+    for h, arr in sorted(arrivals.items()):
+        arr = [t for t in arr if start <= t <= end]
+        gaps = sorted(b - a for a, b in itertools.pairwise(arr))
+        limit = max(min_gap, 5 * gaps[len(gaps) // 2]) if gaps else min_gap
+        for a, b in itertools.pairwise(arr):
+            if b - a > limit and not any(a - 0.5 <= e <= b for e in events):
+                out.append((h, a, b - a))
+    return out
+
+
+def gap_notes(
+    sampler: CounterSampler,
+    receivers: list[str],
+    t0: float,
+    pass_end: float | None,
+    applied: list[float],
+) -> list[str]:
+    """The sender's own pauses during the first pass (data into the port facing it stopped:
+    CPU starvation), and any receiver's first-pass data gap that neither a scheduled failure
+    nor such a pause explains."""
+    paused = unscheduled_gaps({"sender": sampler.arrivals(SOURCE)}, t0, pass_end, [])
+    stray = unscheduled_gaps({h: sampler.arrivals(h) for h in receivers}, t0, pass_end, applied)
+    stray = [
+        (h, a, g)
+        for h, a, g in stray
+        if not any(pa - 0.05 <= a and a + g <= pa + pg + 0.05 for _, pa, pg in paused)
+    ]
+    notes = []
+    if paused:
+        notes.append(
+            "the sender paused (first pass): "
+            + ", ".join(f"{g:.2f} s at {t - t0:.2f} s" for _, t, g in paused)
+        )
+    if stray:
+        notes.append(
+            "data gaps no scheduled failure explains (first pass): "
+            + ", ".join(f"{h} {g:.2f} s at {t - t0:.2f} s" for h, t, g in stray)
+        )
+    return notes
