@@ -56,6 +56,7 @@ STATE_DELAY_S = 0.3  # state snapshot this long after the first data datagram
 # some; 5 x the median spacing of data samples (10 ms) still applies
 MIN_OUTAGE_S = 0.05
 FAILURE_MODES = ("silent", "carrier")
+MROUTE = Path("/proc/net/ip_mr_vif")  # the kernel's multicast routing table
 
 
 def pim_available() -> str | None:
@@ -72,6 +73,8 @@ def pim_available() -> str | None:
         return f"cannot import Mininet or pimsm: {e}"
     if not frr_available():
         return "FRR (zebra, ospfd, pimd) is not installed"
+    if not MROUTE.exists():  # pimd would run, but no router could forward the group
+        return "the kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE, /proc/net/ip_mr_vif)"
     return None
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from experiments.cleanup import clean_pim_runs
-from experiments.pim_sm import run_pim_round, timers_for
+from experiments.pim_sm import pim_available, run_pim_round, timers_for
 from experiments.results import ResultsWriter, environment, read_results
 from experiments.schedule import schedule
 from experiments.spec import parse_experiment
@@ -25,6 +25,15 @@ REPO = Path(__file__).resolve().parents[2]
 TOPO = REPO / "topologies" / "fixed" / "diamond.yaml"
 MB = 2_000_000
 RATE = 4.0  # Mbit/s: a 4 s first pass, the failure at 1 s falls inside it
+
+
+@pytest.fixture(autouse=True)
+def _pim_sm_runs_here(request: pytest.FixtureRequest) -> None:
+    """FRR alone is not enough: the kernel must route multicast (pim_available says why not)."""
+    if request.node.get_closest_marker("frr") is not None:
+        why = pim_available()
+        if why is not None:
+            pytest.skip(f"pim-sm cannot run here: {why}")
 
 
 def _exp(failures: list[dict], detection_ms: float = 150.0):
