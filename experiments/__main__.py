@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "run":
         return _run(rest)
     if cmd == "project":
-        from experiments.projection import main as project_main
+        from experiments.projection.cli import main as project_main
 
         return project_main(rest)
     if cmd == "report":

@@ -151,7 +151,7 @@ def sending_rate(
     if e.sending_rate_mbit != "auto":
         return float(e.sending_rate_mbit)
     from experiments.flowmodel import build_net, shortest_paths
-    from experiments.projection import Wire, auto_rate, uses_rpf
+    from experiments.ideal import Wire, auto_rate, uses_rpf
 
     net = build_net(topo)
     paths = shortest_paths(net, source, receivers, rpf=uses_rpf(tech))
@@ -175,7 +175,7 @@ def round_row(
     """The rounds row with its structural ideal (the projection's definition: model bytes
     over the bottleneck; tree edges x model bytes), computed from the topology."""
     from experiments.flowmodel import build_net, shortest_paths
-    from experiments.projection import structural_ideal, uses_rpf
+    from experiments.ideal import structural_ideal, uses_rpf
 
     size = model_bytes(manifest)
     row: dict[str, Any] = {

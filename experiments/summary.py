@@ -92,6 +92,18 @@ def aggregate(
     return pd.DataFrame(out)
 
 
+def user_table(
+    exp: Experiment, tables: dict[str, pd.DataFrame], topology: Callable[[str], Topology]
+) -> pd.DataFrame:
+    """Per sweep value and technology: minutes until every receiver has the model, the speed-up
+    over unicast, bytes on the WAN and out of the source, state, new-set cost, outage."""
+    agg = aggregate(exp, tables, topology)
+    agg["minutes"] = agg["round_time_s"] / 60
+    uni = agg[agg["technology"] == "unicast"].set_index("sweep")["round_time_s"]
+    agg["vs_unicast"] = agg["sweep"].map(uni) / agg["round_time_s"]
+    return agg
+
+
 def _mean(groups: Any, key: tuple[str, str], col: str) -> float:
     try:
         m = groups.get_group(key)[col].mean()

@@ -2,7 +2,7 @@
 for the same parameters (same topology, bandwidths, model size, rounds, failures, delays) in
 `prediction/`, and the comparison predicted vs measured per technology.
 
-Goal stated in issue 12: completion times within 10 %, link bytes within 2 %.
+The goal: completion times within 10 %, link bytes within 2 %.
 """
 
 from __future__ import annotations
@@ -11,38 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.projection import Projection, project
-from experiments.results import (
-    Format,
-    ResultsWriter,
-    environment,
-    new_run_dir,
-    read_results,
-)
+from experiments.projection import project, write_projection
+from experiments.results import Format, read_results
 from experiments.spec import ControlTiming
 
 TIME_GOAL = 0.10
 BYTES_GOAL = 0.02
-
-
-def write_projection(
-    proj: Projection, path: str | Path, fmt: Format = "parquet", new_dir: bool = True
-) -> Path:
-    """Write a projection as a results folder (environment kind 'projection'). With `new_dir`
-    the folder is <path>/<time>-<name>/, else `path` itself."""
-    out = new_run_dir(path, proj.experiment.name) if new_dir else Path(path)
-    env = environment(
-        "projection",
-        "flow model",
-        {"note": "predicted by experiments.projection (flow model); nothing here was measured"},
-    )
-    w = ResultsWriter.create(out, proj.experiment, env, fmt)
-    for value, topo in proj.topologies.items():
-        w.write_topology(topo, value)
-    for table, df in proj.tables.items():
-        w.add(table, df)
-    w.flush()
-    return out
 
 
 def predict_beside(results_dir: str | Path, fmt: Format = "parquet") -> Path:

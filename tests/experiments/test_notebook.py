@@ -14,9 +14,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from experiments.projection import project
+from experiments.projection import project, write_projection
 from experiments.spec import load_experiment
-from experiments.validation import predict_beside, write_projection
+from experiments.validation import predict_beside
 
 ROOT = Path(__file__).resolve().parents[2]
 

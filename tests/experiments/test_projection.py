@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from experiments.flowmodel import build_net, maxmin_rates
-from experiments.projection import Params, Wire, project_round, structural_ideal
+from experiments.ideal import Wire, structural_ideal
+from experiments.projection.simulator import Params, project_round
 from experiments.spec import ControlTiming
 from topologies.loader import from_dict
 from topologies.model import Topology
@@ -300,7 +301,7 @@ def test_trees_are_the_control_planes() -> None:
     from controlplane.paths import compute_routing
     from controlplane.srp2mp import compute_tree
     from experiments.flowmodel import shortest_paths
-    from experiments.projection import uses_rpf
+    from experiments.ideal import uses_rpf
     from experiments.spec import load_experiment
     from experiments.topology_source import build_topology
 
@@ -328,7 +329,7 @@ def test_trees_are_the_control_planes() -> None:
 
 def test_auto_rate_overloads_no_link() -> None:
     from experiments.flowmodel import shortest_paths
-    from experiments.projection import AUTO_MARGIN, auto_rate
+    from experiments.ideal import AUTO_MARGIN, auto_rate
 
     net = build_net(TREE)
     uni = shortest_paths(net, "src", TREE_GPUS)

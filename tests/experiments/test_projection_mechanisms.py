@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from experiments.flowmodel import build_net
-from experiments.projection import Params, Wire, project_round, reaction_s
+from experiments.ideal import Wire
+from experiments.projection.mechanisms import reaction_s
+from experiments.projection.simulator import Params, project_round
 from experiments.schedule import NetEvent
 from experiments.spec import ControlTiming
 from experiments.validation import measured_timing, write_stages

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.projection import project
+from experiments.projection import project, write_projection
 from experiments.results import (
     SCHEMAS,
     TABLES,
@@ -28,7 +28,7 @@ from experiments.results import (
 )
 from experiments.spec import load_experiment, parse_experiment
 from experiments.summary import aggregate, print_summary
-from experiments.validation import agreement_text, compare, predict_beside, write_projection
+from experiments.validation import agreement_text, compare, predict_beside
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,11 +216,12 @@ def test_projection_cli_prints_the_user_table(tmp_path) -> None:
     assert (folder / "figures" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_projection_cli_bad_file(tmp_path) -> None:
+@pytest.mark.parametrize("command", [["experiments.projection"], ["experiments", "project"]])
+def test_projection_cli_bad_file(tmp_path, command: list[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntechnologies: [bier]\n")
     r = subprocess.run(
-        [sys.executable, "-m", "experiments.projection", str(bad)],
+        [sys.executable, "-m", *command, str(bad)],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert r.returncode == 2

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from experiments.flowmodel import build_net, shortest_paths
-from experiments.projection import uses_rpf
+from experiments.ideal import uses_rpf
 from experiments.results import read_results
 from experiments.runner import run_experiment
 from experiments.spec import load_experiment

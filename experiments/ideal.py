@@ -1,0 +1,122 @@
+"""What a round ideally costs and how fast its sender may send, from the topology alone: the
+frame sizes modelsync builds, each technology's paths (towards the receivers, or by RPF),
+the structural ideal (model bytes over the bottleneck link) and the `auto` sending rate.
+The runner's rounds and the projection share these definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments.flowmodel import Net, tree_edges
+from experiments.spec import MULTICAST
+
+# Wire overhead per frame (bytes). The delivery header is wire/delivery.py's.
+ETH, IPV4, UDP, DELIVERY = 14, 20, 8, 36
+BIER_HDR = 12 + 256 // 8  # RFC 8296 fixed part + BitString of BSL 256
+MPLS_LABEL = 4
+
+
+@dataclass(frozen=True)
+class Wire:
+    """Frame sizes as modelsync's sender builds them: the Ethernet payload (IP packet plus any
+    BIER/MPLS header) fills the MTU; the chunk is what is left after the headers."""
+
+    mtu: int = 1500
+    headers: bool = True  # False: payload bytes only, chunk = mtu (hand-checkable cases)
+
+    def encap(self, tech: str) -> int:
+        return {"bier": BIER_HDR, "sr-p2mp": MPLS_LABEL}.get(tech, 0) if self.headers else 0
+
+    def chunk(self, tech: str) -> int:
+        if not self.headers:
+            return self.mtu
+        return self.mtu - self.encap(tech) - IPV4 - UDP - DELIVERY
+
+    def overhead(self, tech: str, into_host: bool) -> int:
+        """Header bytes of one frame on a link; encapsulation is removed before a host link."""
+        if not self.headers:
+            return 0
+        return ETH + IPV4 + UDP + DELIVERY + (0 if into_host else self.encap(tech))
+
+
+def uses_rpf(tech: str) -> bool:
+    """Trees built from the receivers towards the root: PIM-SM joins follow RPF, and the
+    controller's SR-P2MP shortest-path tree (controlplane.srp2mp.compute_tree, "spt") walks
+    each leaf's next hops towards the root. Unicast routes and BIFTs forward towards each
+    receiver."""
+    return tech in ("pim-sm", "sr-p2mp")
+
+
+def efficiency(net: Net, tech: str, wire: Wire) -> np.ndarray:
+    """Payload share of the wire bytes per directed edge."""
+    into_host = np.array([v in net.hosts for _, v in net.edges])
+    c = wire.chunk(tech)
+    return np.where(
+        into_host,
+        c / (c + wire.overhead(tech, True)),
+        c / (c + wire.overhead(tech, False)),
+    )
+
+
+def payload_share(tech: str, wire: Wire) -> float:
+    """Payload share of the frames the sender puts on its link (what its pacing rate counts)."""
+    c = wire.chunk(tech)
+    return c / (c + wire.overhead(tech, False))
+
+
+def structural_ideal(
+    net: Net,
+    tech: str,
+    paths: dict[str, list[int]],
+    model_bytes: float,
+    rate_bps: float | None = None,
+) -> dict[str, float]:
+    """The ideal: model bytes over the bottleneck link. Each link carries the
+    model once per copy through it (multicast: once per tree link; unicast: once per receiver
+    behind it); the ideal time is the largest load over capacity, the sender's pacing rate
+    included when the description fixes it (None: links only, as for `auto`). Ideal link
+    bytes: copies x model bytes summed over links."""
+    copies = np.zeros(len(net.edges))
+    if tech in MULTICAST:
+        for e in tree_edges(paths):
+            copies[e] = 1
+    else:
+        for p in paths.values():
+            copies[p] += 1
+    used = copies > 0
+    t_links = np.where(used, copies * model_bytes / np.maximum(net.cap, 1e-300), 0.0)
+    at_source = 1 if tech in MULTICAST else len(paths)
+    t_source = 0.0 if rate_bps is None else at_source * model_bytes / (rate_bps / 8)
+    i = int(np.argmax(t_links))
+    if rate_bps is not None and t_source >= t_links[i]:
+        ideal, bottleneck = t_source, rate_bps / 1e6
+    else:
+        ideal, bottleneck = float(t_links[i]), float(net.cap[i] * 8 / 1e6)
+    return {
+        "ideal_time_s": float(ideal),
+        "bottleneck_mbit": bottleneck,
+        "ideal_link_bytes": float((copies * model_bytes).sum()),
+        "tree_edges": int(used.sum()),
+    }
+
+
+AUTO_MARGIN = 0.95  # headroom below the bottleneck: NACKs, reports, shaping bursts
+
+
+def auto_rate(net: Net, tech: str, paths: dict[str, list[int]], wire: Wire) -> float:
+    """The sender's pacing rate (bits/s of frames on its link) for `sending_rate_mbit: auto`:
+    the highest rate at which the sender's copies, all at one rate as modelsync sends them
+    (unicast: round robin over the receivers), overload no link, times AUTO_MARGIN."""
+    copies = np.zeros(len(net.edges))
+    if tech in MULTICAST:
+        copies[list(tree_edges(paths))] = 1
+    else:
+        for path in paths.values():
+            copies[path] += 1
+    used = copies > 0
+    per_copy = float(np.min(net.cap[used] * efficiency(net, tech, wire)[used] / copies[used]))
+    at_source = 1 if tech in MULTICAST else len(paths)
+    return 8 * at_source * per_copy / payload_share(tech, wire) * AUTO_MARGIN
