@@ -34,6 +34,7 @@ from mininet.net import Mininet
 from mininet.node import Host
 
 from testbed.failures import LinkEvent, Subscriber
+from testbed.names import KernelNames, NamingError
 from testbed.state import RunState, netns_inode, netns_map, start_ticks
 from testbed.switches import (
     THRIFT_PORT_BASE,
@@ -50,7 +51,6 @@ from topologies.model import Link, Topology, switch_port_mac
 
 GATEWAY = "10.255.255.254"  # contracts.md: every host's default gateway, never ARPed
 OFFLOADS = ("rx", "tx", "sg", "tso", "gso", "gro")
-IFNAMSIZ = 15
 
 
 class NetworkError(RuntimeError):
@@ -75,8 +75,9 @@ class Network:
     (plain Linux bridges: a baseline; links outside a min-weight spanning tree are blocked).
     program: P4 program name (build/<target>/<name>.json) or a device-config path; None
     starts the P4 switches without one (--no-p4) for the control plane to push.
-    prefix: prepended to every Mininet node name (and so to every interface and bridge name
-    in the root namespace), so that several networks can run side by side.
+    prefix: prepended to every Mininet node name and to every interface and bridge name in
+    the root namespace (testbed.names: short kernel names where a node name is too long), so
+    that several networks can run side by side.
     grpc_port_base: switch with device id N serves P4Runtime on 127.0.0.1:(base + N).
     thrift_port_base: BMv2 only: its Thrift server on 127.0.0.1:(base + N) (the port-status
     agent and simple_switch_CLI use it).
@@ -134,7 +135,10 @@ class Network:
         self._own_log_dir = False  # a temporary folder of ours: removed at stop()
         self.use_delay = self._delay_policy(delay)
         self.blocked_links: list[str] = self._blocked() if self.target == "bridge" else []
-        self._check_names()
+        try:
+            self.names = KernelNames(topo, prefix)
+        except NamingError as e:
+            raise NetworkError(str(e)) from None
         self.net: Mininet | None = None
         self.state: RunState | None = None
         self.events: list[LinkEvent] = []
@@ -153,26 +157,14 @@ class Network:
         return self.prefix + name
 
     def intf_name(self, switch: str, port: int) -> str:
-        return f"{self.node_name(switch)}-eth{port}"
+        """The kernel interface of a switch port ("s1-eth2"; short for long names)."""
+        return self.names.port(switch, port)
 
-    def _check_names(self) -> None:
-        for s in self.topo.switches:
-            for port in self.topo.neighbours(s.name):
-                n = self.intf_name(s.name, port)
-                if len(n) > IFNAMSIZ:
-                    raise NetworkError(
-                        f"interface name {n!r} is longer than {IFNAMSIZ} characters: use a "
-                        f"shorter prefix or switch name"
-                    )
-
-    def _root_names(self) -> list[str]:
-        names = [
-            self.intf_name(s.name, p)
-            for s in self.topo.switches
-            for p in self.topo.neighbours(s.name)
-        ]
+    def _root_names(self) -> list[tuple[str, str]]:
+        """(state-file kind, name) of every object this network makes in the root namespace."""
+        names = [("iface", n) for n in self.names.ports().values()]
         if self.target == "bridge":
-            names += [self.node_name(s.name) for s in self.topo.switches]
+            names += [("bridge", self.names.bridge(s.name)) for s in self.topo.switches]
         return names
 
     # -- policies --------------------------------------------------------------------------
@@ -208,7 +200,7 @@ class Network:
 
     # -- bring-up ------------------------------------------------------------------------
     def start(self) -> Network:
-        for n in self._root_names():
+        for _, n in self._root_names():
             if Path(f"/sys/class/net/{n}").exists():
                 raise NetworkError(
                     f"interface {n} already exists: another network with prefix "
@@ -219,8 +211,8 @@ class Network:
             self.log_dir = Path(tempfile.mkdtemp(prefix=f"mcast-{self.state.run_id}-"))
             self._own_log_dir = True
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for n in self._root_names():  # recorded before they exist: a crash may come midway
-            self.state.add("bridge" if "-eth" not in n else "iface", n)
+        for kind, n in self._root_names():  # recorded before they exist: a crash may come
+            self.state.add(kind, n)
         self._install_handlers()
         try:
             self._build()
@@ -280,6 +272,7 @@ class Network:
             if self.switch_cls is Bmv2Switch:
                 params["thrift_port"] = thrift_port
             if self.switch_cls is LinuxBridgeSwitch:
+                params["bridge_name"] = self.names.bridge(s.name)
                 params["blocked_ports"] = {
                     p
                     for p, (peer, _) in self.topo.neighbours(s.name).items()
@@ -346,7 +339,7 @@ class Network:
         # an end we may pull: switch side only (a host keeps its address/route/neighbour)
         e1 = i1 if self.topo.is_switch(lk.a) else "-"
         e2 = i2 if self.topo.is_switch(lk.b) else "-"
-        self.state.add("link", lk.name, e1, e2)
+        self.state.add("link", lk.name, e1, e2, lk.a_port or 0, lk.b_port or 0)
         net.addLink(
             n1,
             n2,

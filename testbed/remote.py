@@ -57,7 +57,9 @@ class RemoteNetwork:
             if r.returncode != 0:
                 raise RemoteError(f"ip link set dev {intf}: {r.stderr.strip()}")
         a, b = key.split("-", 1)
-        ports = [int(e.rsplit("-eth", 1)[1]) if e != "-" else 0 for e in ends]
+        ports = self.rec.link_ports.get(key) or tuple(  # older state files: from the names
+            int(e.rsplit("-eth", 1)[1]) if e != "-" else 0 for e in ends
+        )
         kind = "up" if up else "down"
         return LinkEvent(
             time.time(),

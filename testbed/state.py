@@ -10,8 +10,9 @@ shell fallback scripts/clean-net.sh too):
     proc <pid> <start-ticks> <what>  a switch process
     iface <name>                     an interface in the root namespace
     bridge <name>                    a Linux bridge
-    link <name> <end-a> <end-b>      a topology link: its switch-side interfaces (root
-                                     namespace), "-" for a host's end
+    link <name> <end-a> <end-b> <port-a> <port-b>
+                                     a topology link: its switch-side interfaces (root
+                                     namespace), "-" for a host's end, and the ends' ports
     hostns <node> <inode> <mac> <peer>  a host's network namespace (nsfs inode), the MAC of
                                      its eth0 and the root-namespace interface at the other
                                      end (both checked before anything in it is killed)
@@ -117,6 +118,7 @@ class Recorded:
     ifaces: list[str] = field(default_factory=list)
     bridges: list[str] = field(default_factory=list)
     links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    link_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
     hostns: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     @property
@@ -146,6 +148,8 @@ def read(path: Path) -> Recorded:
                 rec.bridges.append(rest[0])
             elif kind == "link":
                 rec.links[rest[0]] = (rest[1], rest[2])
+                if len(rest) >= 5:  # older files: no ports (their names end in -eth<port>)
+                    rec.link_ports[rest[0]] = (int(rest[3]), int(rest[4]))
             elif kind == "hostns":
                 rec.hostns.append((rest[0], int(rest[1]), rest[2], rest[3]))
         except (IndexError, ValueError):

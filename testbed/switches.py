@@ -373,18 +373,27 @@ class LinuxBridgeSwitch(TestbedSwitch):
 
     target = "bridge"
 
-    def __init__(self, name: str, *, blocked_ports: set[int] | None = None, **params: Any):
+    def __init__(
+        self,
+        name: str,
+        *,
+        blocked_ports: set[int] | None = None,
+        bridge_name: str | None = None,
+        **params: Any,
+    ):
         super().__init__(name, **params)
         self.blocked_ports = blocked_ports or set()
+        # the kernel's name of the bridge (testbed.names: short where the node name is long)
+        self.bridge = bridge_name or name
 
     def start(self, controllers: list[Any]) -> None:
         if self.state is not None:
-            self.state.add("bridge", self.name)
+            self.state.add("bridge", self.bridge)
         _ip(
             "link",
             "add",
             "name",
-            self.name,
+            self.bridge,
             "type",
             "bridge",
             "stp_state",
@@ -394,14 +403,14 @@ class LinuxBridgeSwitch(TestbedSwitch):
             "mcast_snooping",
             "0",
         )
-        _sysctl(f"net.ipv6.conf.{self.name}.disable_ipv6", "1")
+        _sysctl(f"net.ipv6.conf.{self.bridge}.disable_ipv6", "1")
         for port, intf in self.data_ports().items():
             if port not in self.blocked_ports:
-                _ip("link", "set", "dev", intf, "master", self.name)
-        _ip("link", "set", "dev", self.name, "up")
+                _ip("link", "set", "dev", intf, "master", self.bridge)
+        _ip("link", "set", "dev", self.bridge, "up")
 
     def stop(self, deleteIntfs: bool = True) -> None:
-        subprocess.run(["ip", "link", "del", "dev", self.name], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", "dev", self.bridge], capture_output=True, check=False)
         super().stop(deleteIntfs)
 
 

@@ -1,7 +1,8 @@
 """Topology generators. Each returns a plain dict in the YAML format (validate it with
 `topologies.from_dict`); the same arguments always give the same dict.
 
-Names stay short because Linux interface names are at most 15 characters ("l3_2-eth12").
+Names are short and regular (c1, b2, l3_2, g3_2_1); any name of up to 32 characters works in
+the testbed, which gives the kernel short interface names where needed (testbed.names).
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 HostRole = Literal["model-store", "gpu"]
 
 CPU_PORT = 255  # reserved on every switch for packet-in/packet-out; never a data port
+# Node names: up to 32 characters. No '-' (it joins the ends of a link's name, "s1-s2"); the
+# testbed maps names too long for a kernel interface to short ones (testbed.names).
+NODE_NAME = r"^[a-zA-Z][a-zA-Z0-9_]{0,31}$"
 
 
 class _Strict(BaseModel):
@@ -24,14 +27,14 @@ class _Strict(BaseModel):
 
 
 class Switch(_Strict):
-    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,9}$")
+    name: str = Field(pattern=NODE_NAME)
     # P4Runtime device id; assigned 1, 2, ... in file order when absent.
     device_id: int | None = Field(default=None, ge=0)
     cloud: str | None = None
 
 
 class Host(_Strict):
-    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,9}$")
+    name: str = Field(pattern=NODE_NAME)
     role: HostRole
     cloud: str
     ip: ipaddress.IPv4Address | None = None

@@ -57,13 +57,15 @@ def test_state_file_round_trip_and_cleanup_skips_live_owner(tmp_path: Path) -> N
     rs = st.RunState("eq", tmp_path)
     rs.add("iface", "eqs1-eth1")
     rs.add("bridge", "eqs1")
-    rs.add("link", "s1-s2", "eqs1-eth2", "eqs2-eth1")
+    rs.add("link", "s1-s2", "eqs1-eth2", "eqs2-eth1", 2, 1)
+    rs.add("link", "s2-s3", "eqs2-eth2", "eqs3-eth1")  # older files: no ports
     rs.add_process("proc", os.getpid(), "softswitch:eqs1")
     rs.add("node", "broken")  # cut short by a crash: skipped
     rec = st.read(rs.path)
     assert rec.prefix == "eq" and rec.owner_alive
     assert rec.ifaces == ["eqs1-eth1"] and rec.bridges == ["eqs1"]
-    assert rec.links == {"s1-s2": ("eqs1-eth2", "eqs2-eth1")}
+    assert rec.links == {"s1-s2": ("eqs1-eth2", "eqs2-eth1"), "s2-s3": ("eqs2-eth2", "eqs3-eth1")}
+    assert rec.link_ports == {"s1-s2": (2, 1)}
     assert rec.procs == [(os.getpid(), st.start_ticks(os.getpid()), "softswitch:eqs1")]
     assert rec.nodes == []
     [report] = cleanup(state_dir=tmp_path)
@@ -110,14 +112,57 @@ def test_bridge_baseline_blocks_links_outside_a_spanning_tree() -> None:
     assert tree.blocked_links == []
 
 
-def test_interface_names_must_fit() -> None:
+def test_short_names_keep_mininet_interface_names() -> None:
     t = topologies.load(FIXED / "diamond.yaml")
+    net = Network(t, "bridge", prefix="eq")
+    assert net.intf_name("s1", 2) == "eqs1-eth2"
+    assert net.names.bridge("s4") == "eqs4"
+    assert net.names.owner("eqs4-eth1") == ("s4", 1)
+
+
+def test_long_node_names_get_short_kernel_names() -> None:
+    d = gen.fixed("diamond")
+    rename = {
+        "s1": "b_east",
+        "s2": "core_switch_north_frankfurt_01",
+        "h2": "gpu_host_with_a_long_name",
+    }
+    for sw in d["switches"] + d["hosts"]:
+        sw["name"] = rename.get(sw["name"], sw["name"])
+    for lk in d["links"]:
+        lk["a"], lk["b"] = rename.get(lk["a"], lk["a"]), rename.get(lk["b"], lk["b"])
+    t = topologies.from_dict(d)
+    net = Network(t, "bridge", prefix="exiab")
+    # "exiabb_east-eth1" is 16 characters: b_east (device id 1) gets short names, s3 keeps its own
+    assert net.intf_name("b_east", 1) == "exiabs1-1"
+    assert net.intf_name("core_switch_north_frankfurt_01", 2) == "exiabs2-2"
+    assert net.names.bridge("core_switch_north_frankfurt_01") == "exiabs2"
+    assert net.intf_name("s3", 1) == "exiabs3-eth1"
+    assert net.names.owner("exiabs2-2") == ("core_switch_north_frankfurt_01", 2)
+    names = [n for _, n in net._root_names()]
+    assert len(set(names)) == len(names) and max(map(len, names)) <= 15
+    assert net.node_name("core_switch_north_frankfurt_01") == "exiabcore_switch_north_frankfurt_01"
+
+
+def test_a_prefix_too_long_even_for_short_names() -> None:
+    d = gen.fixed("diamond")
+    d["switches"][0]["name"] = "border_east"
+    for lk in d["links"]:
+        lk["a"], lk["b"] = [("border_east" if x == "s1" else x) for x in (lk["a"], lk["b"])]
     with pytest.raises(NetworkError) as e:
-        Network(t, "bridge", prefix="toolongprefix")
+        Network(topologies.from_dict(d), "bridge", prefix="averylongpfx")
     assert str(e.value) == (
-        "interface name 'toolongprefixs1-eth1' is longer than 15 characters: use a shorter "
-        "prefix or switch name"
+        "switch border_east: even its short interface name 'averylongpfxs1-1' is longer than "
+        "15 characters; use a shorter prefix than 'averylongpfx'."
     )
+
+
+def test_node_names_up_to_32_characters() -> None:
+    d = gen.fixed("line")
+    d["hosts"][0]["name"] = "h" * 33
+    with pytest.raises(topologies.TopologyError) as e:
+        topologies.from_dict(d)
+    assert "hosts[0].name: must match ^[a-zA-Z][a-zA-Z0-9_]{0,31}$" in str(e.value)
 
 
 @pytest.mark.skipif(netem_available(), reason="this kernel has netem: delay is emulated")

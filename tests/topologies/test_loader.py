@@ -87,7 +87,7 @@ def test_port_used_twice() -> None:
 
 def test_bad_switch_name_pattern() -> None:
     text = GOOD.replace("{name: s1}", "{name: 1s}")
-    assert _err(text) == "topo.yaml: switches[0].name: must match ^[a-zA-Z][a-zA-Z0-9_]{0,9}$"
+    assert _err(text) == "topo.yaml: switches[0].name: must match ^[a-zA-Z][a-zA-Z0-9_]{0,31}$"
 
 
 def test_host_without_link() -> None:
