@@ -31,9 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from modelsync.makemodel import make_model, parse_size  # noqa: E402
+from modelsync.makemodel import make_model  # noqa: E402
 from modelsync.reassembly import Reassembler  # noqa: E402
 from modelsync.sender import Sender, SenderConfig  # noqa: E402
+from modelsync.sizes import parse_size  # noqa: E402
 from modelsync.targets import ReceiverSpec  # noqa: E402
 
 SO_RCVBUFFORCE = 33

@@ -8,7 +8,6 @@ fails with `SpecError`, whose message names the file, the path of the bad field
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from modelsync.sizes import parse_size
 from topologies.model import Topology
 
 Technology = Literal["unicast", "bier", "sr-p2mp", "pim-sm"]
@@ -32,42 +32,9 @@ TECHNOLOGIES: tuple[str, ...] = ("unicast", "bier", "sr-p2mp", "pim-sm")
 MULTICAST: frozenset[str] = frozenset({"bier", "sr-p2mp", "pim-sm"})
 Target = Literal["auto", "softswitch", "bmv2"]
 
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
-    "KIB": 2**10,
-    "MIB": 2**20,
-    "GIB": 2**30,
-    "TIB": 2**40,
-}
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
-
 
 class SpecError(ValueError):
     """A description that cannot be used; the message names the file and the field."""
-
-
-def parse_size(value: Any) -> int:
-    """Bytes from an int or a string such as '16MB', '140GB', '1TB', '64MiB' (SI: MB = 10^6)."""
-    if isinstance(value, bool):
-        raise ValueError("a size must be a number of bytes or a string like '16MB'")
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError("a size must be positive")
-        return value
-    if isinstance(value, float) and value > 0 and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        m = _SIZE_RE.match(value)
-        if m and m.group(2).upper() in _UNITS:
-            n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
-            if n > 0:
-                return n
-    raise ValueError(f"{value!r} is not a size (use bytes or e.g. '16MB', '140GB', '1TB')")
 
 
 ByteSize = Annotated[int, BeforeValidator(parse_size)]

@@ -30,14 +30,15 @@ def _logging(verbose: bool) -> None:
 @app.command("make-model")
 def make_model_cmd(
     out: Annotated[Path, typer.Option(help="directory to write the model into")],
-    size: Annotated[str, typer.Option(help="total size, e.g. 64MB, 16MiB")] = "64MB",
+    size: Annotated[str, typer.Option(help="total size, e.g. 64MB, 16MiB, 1TB")] = "64MB",
     shards: Annotated[int, typer.Option(help="number of safetensors shards")] = 4,
     seed: Annotated[int, typer.Option(help="random seed (same seed: same bytes)")] = 0,
     dtype: Annotated[str, typer.Option(help="bf16 or fp16")] = "bf16",
     name: Annotated[str | None, typer.Option(help="model name in the manifest")] = None,
 ) -> None:
     """Write a deterministic synthetic model (HF safetensors layout) and its manifest."""
-    from modelsync.makemodel import make_model, parse_size
+    from modelsync.makemodel import make_model
+    from modelsync.sizes import parse_size
 
     try:
         m = make_model(out, parse_size(size), shards, seed=seed, dtype=dtype, name=name)

@@ -9,7 +9,6 @@ written directly (8-byte header length, JSON header, data) because numpy has no 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,16 +17,6 @@ import numpy as np
 from modelsync.manifest import MANIFEST_NAME, Manifest, build_manifest, write_manifest
 
 DTYPES = {"bf16": ("BF16", "bfloat16"), "fp16": ("F16", "float16")}
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
-_UNITS |= {"GIB": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
-
-
-def parse_size(text: str) -> int:
-    """'64MB' -> 64_000_000, '16MiB' -> 16*2**20, '4096' -> 4096."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    if not m or m.group(2).upper() not in _UNITS:
-        raise ValueError(f"size {text!r}: expected a number with KB/MB/GB/KiB/MiB/GiB")
-    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from experiments.spec import (
     expand_sweep,
     load_experiment,
     parse_experiment,
-    parse_size,
     resolve_receivers,
     source_host,
 )
 from experiments.topology_source import build_topology
+from modelsync.sizes import parse_size
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {

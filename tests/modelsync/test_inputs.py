@@ -72,4 +72,4 @@ def test_make_model_command(tmp_path: Path) -> None:
     assert m.model_id in r.output
     assert all(sha256_file(tmp_path / "m" / f.name) == f.sha256 for f in m.files)
     bad = CliRunner().invoke(app, ["make-model", "--out", str(tmp_path / "x"), "--size", "1ZB"])
-    assert bad.exit_code == 1 and "size '1ZB'" in bad.output
+    assert bad.exit_code == 1 and "'1ZB' is not a size" in bad.output

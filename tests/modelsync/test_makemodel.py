@@ -10,8 +10,9 @@ import pytest
 from safetensors import safe_open
 
 from modelsync.loadcheck import load_check
-from modelsync.makemodel import make_model, parse_size, split_shards
+from modelsync.makemodel import make_model, split_shards
 from modelsync.manifest import MANIFEST_NAME, build_manifest, load_manifest, sha256_file
+from modelsync.sizes import parse_size
 
 
 def test_layout_and_loadable(tmp_path: Path) -> None:
@@ -110,3 +111,19 @@ def test_sizes_and_split() -> None:
     assert len(groups) == 3 and [i for g in groups for i in g] == list(range(6))
     with pytest.raises(ValueError, match="2 tensors cannot fill 3"):
         split_shards([1, 1], 3)
+
+
+def test_the_command_line_takes_the_descriptions_sizes(tmp_path: Path) -> None:
+    """One parser: a size the experiment description accepts, in TB, makes a model here."""
+    from typer.testing import CliRunner
+
+    from experiments.spec import ModelSpec
+    from modelsync.cli import app
+
+    assert ModelSpec(size="0.0000005TB").size == 500_000
+    out = tmp_path / "m"
+    r = CliRunner().invoke(app, ["make-model", "--out", str(out), "--size", "0.0000005TB"])
+    assert r.exit_code == 0, r.output
+    m = load_manifest(out / "modelsync.manifest.json")
+    weights = sum(f.size for f in m.files if f.name.endswith(".safetensors"))
+    assert 0.9 * 500_000 < weights < 1.1 * 500_000
