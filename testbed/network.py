@@ -33,8 +33,9 @@ from mininet.log import setLogLevel
 from mininet.net import Mininet
 from mininet.node import Host
 
+from testbed.cable import CableLink, middle_names
 from testbed.failures import LinkEvent, Subscriber
-from testbed.names import KernelNames, NamingError
+from testbed.names import IFNAMSIZ, KernelNames, NamingError
 from testbed.state import RunState, netns_inode, netns_map, start_ticks
 from testbed.switches import (
     THRIFT_PORT_BASE,
@@ -85,6 +86,9 @@ class Network:
     folder is used and removed at stop(), unless keep_logs or MCAST_KEEP_LOGS=1.
     delay: what to do with link delays: "refuse" (error if any link has one and there is no
     netem), "netem" (use it; error without it), "ignore" (run without delays, say so).
+    cables: links with a middle that a pull takes down, so that the switch ports only lose
+    carrier (testbed.cable); None: for BMv2, which stops reading every port while one of its
+    ports is administratively down. Otherwise a pull takes the switch-side ends down.
     """
 
     def __init__(
@@ -105,12 +109,16 @@ class Network:
         delay: str = "refuse",
         state_dir: Path | None = None,
         say: Callable[[str], None] | None = None,
+        cables: bool | None = None,
     ) -> None:
         self.topo = topo
         self.prefix = prefix
         self.say = say or (lambda _msg: None)
         self.switch_cls, self.target_note = choose_target(target)
         self.target = self.switch_cls.target
+        # BMv2 must never see a port taken down (testbed.cable): its links get middles,
+        # and a pull takes those down instead of the switch-side ends
+        self.cables = self.switch_cls is Bmv2Switch if cables is None else cables
         # no program: the switch starts empty (--no-p4) and the control plane pushes the
         # pipeline with SetForwardingPipelineConfig
         self.program = (
@@ -139,6 +147,12 @@ class Network:
             self.names = KernelNames(topo, prefix)
         except NamingError as e:
             raise NetworkError(str(e)) from None
+        longest = middle_names(prefix, len(topo.links) - 1)[0] if self.cables else ""
+        if len(longest) > IFNAMSIZ:
+            raise NetworkError(
+                f"the cable interface {longest!r} is longer than {IFNAMSIZ} characters; use a "
+                f"shorter prefix than {prefix!r}."
+            )
         self.net: Mininet | None = None
         self.state: RunState | None = None
         self.events: list[LinkEvent] = []
@@ -149,6 +163,8 @@ class Network:
         self._old_sigterm: Any = None
         self._stopped = False
         self._link_up: dict[str, bool] = {lk.name: True for lk in topo.links}
+        self._pull: dict[str, list[str]] = {lk.name: self._pull_points(i, lk) for i, lk in
+                                            enumerate(topo.links)}  # fmt: skip
         self._watcher: LinkWatcher | None = None
 
     # -- names ---------------------------------------------------------------------------
@@ -160,11 +176,28 @@ class Network:
         """The kernel interface of a switch port ("s1-eth2"; short for long names)."""
         return self.names.port(switch, port)
 
+    def middles(self, index: int) -> tuple[str, str]:
+        """The middle interfaces of the index-th link when links are cables (BMv2)."""
+        return middle_names(self.prefix, index)
+
+    def _pull_points(self, index: int, lk: Link) -> list[str]:
+        """The root-namespace interfaces a pull of this link takes down: the middles of its
+        cable, or else its switch-side ends (a host keeps its address, route, neighbour)."""
+        if self.cables:
+            return list(self.middles(index))
+        return [
+            self.intf_name(end, port)
+            for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0))
+            if self.topo.is_switch(end)
+        ]
+
     def _root_names(self) -> list[tuple[str, str]]:
         """(state-file kind, name) of every object this network makes in the root namespace."""
         names = [("iface", n) for n in self.names.ports().values()]
         if self.target == "bridge":
             names += [("bridge", self.names.bridge(s.name)) for s in self.topo.switches]
+        if self.cables:
+            names += [("iface", m) for i in range(len(self.topo.links)) for m in self.middles(i)]
         return names
 
     # -- policies --------------------------------------------------------------------------
@@ -249,7 +282,7 @@ class Network:
             node = net.addHost(self.node_name(h.name), ip=None, mac=h.mac)
             self.state.add_process("node", node.pid, node.name)
             sw, port, _ = self.topo.host_attachment(h.name)
-            peer = self.intf_name(sw, port)
+            peer = self._host_peer(h.name) if self.cables else self.intf_name(sw, port)
             self.state.add("hostns", node.name, netns_inode(node.pid), h.mac, peer)
         for s in self.topo.switches:
             params: dict[str, Any] = dict(
@@ -281,8 +314,8 @@ class Network:
             node = net.addSwitch(self.node_name(s.name), **params)
             node.ready_timeout = self.ready_timeout
             self.state.add_process("node", node.pid, node.name)
-        for lk in self.topo.links:
-            self._add_link(net, lk)
+        for i, lk in enumerate(self.topo.links):
+            self._add_link(net, i, lk)
         net.build()
         self._configure_switch_ports()
         self._configure_hosts()
@@ -291,15 +324,7 @@ class Network:
         self._start_watcher()
 
     def _start_watcher(self) -> None:
-        ends = {
-            lk.name: [
-                self.intf_name(end, port)
-                for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0))
-                if self.topo.is_switch(end)
-            ]
-            for lk in self.topo.links
-        }
-        self._watcher = LinkWatcher(ends, self._known_up, self._external_change, self._change)
+        self._watcher = LinkWatcher(self._pull, self._known_up, self._external_change, self._change)
         self._watcher.start()
 
     def _known_up(self, link: str) -> bool:
@@ -329,7 +354,14 @@ class Network:
             return self.node_name(name), self.intf_name(name, port), switch_port_mac(did, port)
         return self.node_name(name), "eth0", self.topo.host(name).mac or ""
 
-    def _add_link(self, net: Mininet, lk: Link) -> None:
+    def _host_peer(self, host: str) -> str:
+        """The root-namespace interface a host's eth0 is paired with, on a cable."""
+        for i, lk in enumerate(self.topo.links):
+            if host in (lk.a, lk.b):
+                return self.middles(i)[0 if lk.a == host else 1]
+        raise NetworkError(f"host {host} has no link.")
+
+    def _add_link(self, net: Mininet, index: int, lk: Link) -> None:
         assert self.state is not None
         n1, i1, m1 = self._end(lk.a, lk.a_port or 0)
         n2, i2, m2 = self._end(lk.b, lk.b_port or 0)
@@ -340,6 +372,9 @@ class Network:
         e1 = i1 if self.topo.is_switch(lk.a) else "-"
         e2 = i2 if self.topo.is_switch(lk.b) else "-"
         self.state.add("link", lk.name, e1, e2, lk.a_port or 0, lk.b_port or 0)
+        if self.cables:
+            self.state.add("cable", lk.name, *self.middles(index))
+            params.update(cls=CableLink, middle=self.middles(index))
         net.addLink(
             n1,
             n2,
@@ -349,8 +384,7 @@ class Network:
             intfName2=i2,
             addr1=m1,
             addr2=m2,
-            cls=TCLink,
-            **params,
+            **{"cls": TCLink, **params},
         )
 
     def _configure_switch_ports(self) -> None:
@@ -445,9 +479,8 @@ class Network:
         lk = self.find_link(name)
         with self._change:  # the watcher must not see (and report) our change half-made
             self._link_up[lk.name] = up
-            for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)):
-                if self.topo.is_switch(end):
-                    _ip_link(self.intf_name(end, port), up)
+            for intf in self._pull[lk.name]:
+                _ip_link(intf, up)
         kind = "up" if up else "down"
         ev = LinkEvent(
             time.time(),

@@ -1,6 +1,6 @@
 """Act on a network another process owns (found through its state file): what
-`python -m experiments.fail` uses. Only switch-side interfaces in the root namespace are
-touched, the same cable pull as Network.set_link."""
+`python -m experiments.fail` uses. Only root-namespace interfaces are touched (a cable's
+middles, else the switch-side ends), the same cable pull as Network.set_link."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ class RemoteNetwork:
         self, name: str, up: bool, cause: str = "", offset: float | None = None
     ) -> LinkEvent:
         key, ends = self._link(name)
-        for intf in ends:
+        # a cable is pulled in its middle (testbed.cable); a plain link at its switch ends
+        for intf in self.rec.cables.get(key, ends):
             if intf == "-":
                 continue
             r = subprocess.run(

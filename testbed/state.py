@@ -119,6 +119,7 @@ class Recorded:
     bridges: list[str] = field(default_factory=list)
     links: dict[str, tuple[str, str]] = field(default_factory=dict)
     link_ports: dict[str, tuple[int, int]] = field(default_factory=dict)
+    cables: dict[str, tuple[str, str]] = field(default_factory=dict)  # link -> its middles
     hostns: list[tuple[str, int, str, str]] = field(default_factory=list)
 
     @property
@@ -150,6 +151,8 @@ def read(path: Path) -> Recorded:
                 rec.links[rest[0]] = (rest[1], rest[2])
                 if len(rest) >= 5:  # older files: no ports (their names end in -eth<port>)
                     rec.link_ports[rest[0]] = (int(rest[3]), int(rest[4]))
+            elif kind == "cable":
+                rec.cables[rest[0]] = (rest[1], rest[2])
             elif kind == "hostns":
                 rec.hostns.append((rest[0], int(rest[1]), rest[2], rest[3]))
         except (IndexError, ValueError):
