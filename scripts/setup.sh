@@ -11,7 +11,8 @@
 set -euo pipefail
 
 APT_PACKAGES=(mininet bridge-utils iproute2 ethtool tcpdump iputils-ping procps psmisc
-              kmod frr shellcheck ruby)
+              kmod frr shellcheck ruby
+              clang llvm libbpf-dev bpftool netsniff-ng)
 # Files whose content decides what gets installed.
 DEP_FILES=(pyproject.toml scripts/setup.sh)
 # The locks dpkg and apt take (fcntl); another install holding one of them is waited for.
