@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a BFD session on PORT (repeatable; the ports facing other switches)",
     )
     p.add_argument("--bfd-interval-ms", type=float, default=50.0, metavar="MS")
+    p.add_argument(
+        "--backend",
+        choices=["python", "ebpf", "auto"],
+        default="python",
+        help="where the pipeline runs: python (this process), ebpf (tc-BPF in the kernel), "
+        "auto (ebpf where the kernel, clang and the program allow it, else python)",
+    )
     p.add_argument("--bfd-multiplier", type=int, default=3, metavar="N")
     # simple_switch options that make no difference here, accepted for drop-in use.
     p.add_argument("--thrift-port", type=int, default=None, help=argparse.SUPPRESS)
@@ -154,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     from softswitch.server.device import Device
     from softswitch.server.servicer import serve
 
+    mode, reason = choose_backend(args)
+    if mode is None:
+        print(f"softswitch: error: --backend ebpf: {reason}", file=sys.stderr)
+        return 2
+    if reason:
+        print(f"softswitch: backend auto: python ({reason})", flush=True)
+        log.info("backend auto: python (%s)", reason)
     monitor: PortMonitor | None = None
     device = Device(
         args.device_id,
@@ -168,10 +182,19 @@ def main(argv: list[str] | None = None) -> int:
             on_batch=device.process_batch,
             on_carrier=lambda port, up: monitor.set_carrier(port, up) if monitor else None,
             pcap_dir=Path(args.pcap) if args.pcap else None,
+            receive=mode == "python",
         )
     except (OSError, ValueError) as exc:
         print(f"softswitch: error: {exc}", file=sys.stderr)
         return 2
+    kernel = None
+    if mode == "ebpf":
+        try:
+            kernel = KernelPath(args, device, ports)
+        except OSError as exc:
+            print(f"softswitch: error: {exc}", file=sys.stderr)
+            ports.close()
+            return 2
     try:
         monitor = PortMonitor(
             dict(args.ports),
@@ -194,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         except Exception as exc:
             print(f"softswitch: error: cannot load {args.program}: {exc}", file=sys.stderr)
+            if kernel is not None:
+                kernel.close()
             ports.close()
             return 2
     try:
@@ -203,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, RuntimeError) as exc:
         print(f"softswitch: error: {exc}", file=sys.stderr)
         monitor.stop()
+        if kernel is not None:
+            kernel.close()
         ports.close()
         return 2
 
@@ -216,12 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     loop = threading.Thread(target=ports.run, name="ports", daemon=True)
     loop.start()
+    if kernel is not None:
+        kernel.start()
     monitor.start()
     host = args.grpc_server_addr.rpartition(":")[0]
     print(
         f"softswitch: listening on {host}:{bound} device-id {args.device_id} "
         f"ports {','.join(f'{n}@{i}' for n, i in args.ports) or 'none'} "
-        f"cpu-port {args.cpu_port if args.cpu_port is not None else 'none'}",
+        f"cpu-port {args.cpu_port if args.cpu_port is not None else 'none'} "
+        f"backend {kernel.describe() if kernel is not None else 'python'}",
         flush=True,
     )
     log.info("P4Runtime server on %s:%d", host, bound)
@@ -230,6 +260,79 @@ def main(argv: list[str] | None = None) -> int:
     ports.stop()
     server.stop(grace=0.2).wait(1.5)  # ends open streams too; well inside a 3 s SIGTERM wait
     loop.join(timeout=1)
+    if kernel is not None:
+        kernel.close()
     ports.close()
     log.info("stopped")
     return 0
+
+
+def choose_backend(args: argparse.Namespace) -> tuple[str | None, str]:
+    """("python" | "ebpf", why not ebpf when asked for auto); (None, why) when --backend
+    ebpf cannot run here."""
+    if args.backend == "python":
+        return "python", ""
+    from softswitch.ebpf.backend import availability
+    from softswitch.ebpf.selection import program_reason
+
+    ok, why = availability()
+    reason = "" if ok else why
+    if not reason and args.pcap:
+        reason = "--pcap needs the Python backend (with eBPF no frame passes this process)"
+    if not reason:
+        reason = program_reason(args.program) or ""
+    if not reason:
+        return "ebpf", ""
+    return (None, reason) if args.backend == "ebpf" else ("python", reason)
+
+
+class KernelPath:
+    """The eBPF backend in the switch process: the backend given to the Device (with the
+    Python one behind it in auto mode) and the thread that hands packet-ins to the Device."""
+
+    def __init__(self, args: argparse.Namespace, device, ports: PortSet) -> None:
+        from softswitch.ebpf.backend import EbpfBackend
+        from softswitch.ebpf.selection import Fallback
+
+        self.ebpf = EbpfBackend(args.ports, args.cpu_port)
+        backend = self.ebpf
+        if args.backend == "auto":
+            backend = Fallback(self.ebpf, lambda mode: ports.set_receive(mode == "python"))
+        device.backend = backend
+        self.device = device
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def describe(self) -> str:
+        from softswitch.ebpf.backend import versions
+
+        return f"ebpf ({versions()})"
+
+    def start(self) -> None:
+        if self.ebpf.cpu is None:
+            return
+        sock = self.ebpf.cpu.sock
+        assert sock is not None
+        sock.settimeout(0.5)
+
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    frame = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                try:
+                    self.device.packet_in(frame)
+                except Exception:
+                    logging.getLogger("softswitch").exception("packet-in handling failed")
+
+        self._thread = threading.Thread(target=run, name="packet-in", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1)
+        self.ebpf.close()

@@ -116,7 +116,9 @@ class PcapWriter:
 
 
 class Port:
-    def __init__(self, number: int, iface: str, pcap_dir: Path | None) -> None:
+    def __init__(
+        self, number: int, iface: str, pcap_dir: Path | None, receive: bool = True
+    ) -> None:
         self.number = number
         self.iface = iface
         self.ifindex = socket.if_nametoindex(iface)  # OSError when it does not exist
@@ -136,7 +138,9 @@ class Port:
         except OSError:
             self.kernel_filters_outgoing = False
         enable_auxdata(self.sock)
-        self.sock.bind((iface, ETH_P_ALL))  # Python puts the protocol in network order
+        # Python puts the protocol in network order; protocol 0 receives nothing (a port
+        # whose frames the kernel forwards, as with the eBPF backend, is only sent on)
+        self.sock.bind((iface, ETH_P_ALL if receive else 0))
         self.sock.setblocking(False)
         self.carrier = read_carrier(iface)
         self.pcap_in = self.pcap_out = None
@@ -165,6 +169,7 @@ class PortSet:
         on_carrier: CarrierHandler | None = None,
         pcap_dir: Path | None = None,
         on_batch: BatchHandler | None = None,
+        receive: bool = True,
     ) -> None:
         numbers = [n for n, _ in specs]
         if len(set(numbers)) != len(numbers):
@@ -174,7 +179,7 @@ class PortSet:
         self.ports: dict[int, Port] = {}
         try:
             for n, iface in specs:
-                self.ports[n] = Port(n, iface, pcap_dir)
+                self.ports[n] = Port(n, iface, pcap_dir, receive)
         except OSError as exc:
             self.close()
             raise OSError(f"cannot open interface {iface!r} for port {n}: {exc}") from exc
@@ -228,6 +233,11 @@ class PortSet:
 
     def carrier(self, port: int) -> bool:
         return self.ports[port].carrier
+
+    def set_receive(self, receive: bool) -> None:
+        """Read the ports' frames (Python backend) or leave them to the kernel (eBPF)."""
+        for p in self.ports.values():
+            p.sock.bind((p.iface, ETH_P_ALL if receive else 0))
 
     # --- the receive loop ----------------------------------------------------------------
     def run(self) -> None:

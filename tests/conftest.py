@@ -13,6 +13,12 @@ def _have_mininet() -> bool:
     return importlib.util.find_spec("mininet") is not None
 
 
+def _ebpf_ok() -> tuple[bool, str]:
+    from softswitch.ebpf.backend import availability
+
+    return availability()
+
+
 # marker -> (is the need met?, why the test is skipped when it is not)
 _NEEDS = {
     "root": (lambda: os.geteuid() == 0, "needs root for network namespaces, veth and tc"),
@@ -28,6 +34,14 @@ _NEEDS = {
         lambda: shutil.which("p4c-bm2-ss") is not None,
         "needs the p4c-bm2-ss compiler on PATH (installed in the vagrant/ VM only)",
     ),
+    "clang": (
+        lambda: shutil.which("clang") is not None,
+        "needs clang (Debian 'clang', installed by make setup) to build eBPF programs",
+    ),
+    "ebpf": (
+        lambda: _ebpf_ok()[0],
+        "needs the eBPF backend's environment: " + "root, clang, libbpf, BPF JIT",
+    ),
     "frr": (
         lambda: os.path.exists("/usr/lib/frr/pimd") and os.geteuid() == 0,
         "needs root and FRR's pimd (/usr/lib/frr/pimd, Debian package 'frr')",
@@ -37,7 +51,7 @@ _NEEDS = {
 
 # `--fast` (make test-fast) leaves out every test with one of these markers: what remains needs
 # no root, no Debian package and no toolchain, and is each part's unit tests.
-FAST_EXCLUDES = ("slow", "root", "mininet", "frr", "bmv2", "p4c")
+FAST_EXCLUDES = ("slow", "root", "mininet", "frr", "bmv2", "p4c", "clang", "ebpf")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

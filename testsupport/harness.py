@@ -24,7 +24,8 @@ test process holds an AF_PACKET socket on every host end (opened inside the name
 random hex digits; everything is removed on exit, also when the test fails (and by atexit as
 a last resort).
 
-Targets: the environment variable SWITCH_TARGET=softswitch|bmv2 works everywhere; the pytest
+Targets: the environment variable SWITCH_TARGET=softswitch|bmv2 works everywhere (and
+SOFTSWITCH_BACKEND=python|ebpf|auto gives softswitch its --backend); the pytest
 option `--target` works from any test path (it is registered in tests/conftest.py).
 `bmv2` runs `simple_switch_grpc` and compiles with `p4c-bm2-ss`; both skip with the reason
 when absent. Other switch flags go in `extra_args`, e.g.
@@ -535,6 +536,9 @@ class Testbed:
                 self.extra_args,
             )
         pcap = ["--pcap", str(self.pcap_dir)] if self.pcap_dir else []
+        backend = os.environ.get("SOFTSWITCH_BACKEND")
+        if backend and "--backend" not in self.extra_args:
+            pcap += ["--backend", backend]
         return [
             str(PYTHON),
             "-m",

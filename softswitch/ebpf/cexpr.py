@@ -240,7 +240,8 @@ class CExprs:
         iv = self.local("i")
         self.out(f"u64 {iv} = {idx};")
         if self.in_parser:
-            self.out(f"if ({iv} >= {st.size}) {{ err = {self.cc.errors['StackOutOfBounds']}; goto reject; }}")
+            sob = self.cc.errors["StackOutOfBounds"]
+            self.out(f"if ({iv} >= {st.size}) {{ err = {sob}; goto reject; }}")
         self.zero_headers.add(hn)
         ptr = self.local("p")
         self.out(f"struct {hn} *{ptr} = &w->Z.{hn};")
@@ -255,7 +256,11 @@ class CExprs:
             self.out(f"w_extract({tmp}, {words(width)}, {base.code}, {lo}, {width});")
             return CE(tmp, t)
         v = f"(u64){base.code}"
-        code = f"(({v} >> {lo}) & {u64lit(mask_of(width))})" if lo else f"({v} & {u64lit(mask_of(width))})"
+        code = (
+            f"(({v} >> {lo}) & {u64lit(mask_of(width))})"
+            if lo
+            else f"({v} & {u64lit(mask_of(width))})"
+        )
         return CE(code, t)
 
     # ---- operators ------------------------------------------------------------------------
@@ -399,7 +404,7 @@ class CExprs:
         a = self.cx(n.then, scope, want)
         b = self.cx(n.other, scope, want)
         a, b = self.unify(a, b, n.loc)
-        if scalar_width(t) is not None and not is_wide(t) or isinstance(t, Enum | ErrorT):
+        if (scalar_width(t) is not None and not is_wide(t)) or isinstance(t, Enum | ErrorT):
             return CE(f"({c.code} ? {a.code} : {b.code})", t)
         tmp = self.temp(t)
         self.out(f"if ({c.code}) {self.copy_stmt(tmp, a)} else {self.copy_stmt(tmp, b)}")
@@ -451,7 +456,9 @@ class CExprs:
         if s.width <= 64:
             self.out(f"w_zero({tmp}, {K}); {tmp}[0] = {e.code};")
         else:
-            self.out(f"w_resize({tmp}, {K}, {e.code}, {words(s.width)}, {u64lit(top_mask(t.width))});")
+            self.out(
+                f"w_resize({tmp}, {K}, {e.code}, {words(s.width)}, {u64lit(top_mask(t.width))});"
+            )
         return CE(tmp, t)
 
     # ---- composite values -----------------------------------------------------------------

@@ -143,13 +143,13 @@ class CExterns:
             et = info.elem_type  # type: ignore[attr-defined]
             i = self.cx(c.args[0].expr, scope, idx_t)
             v = self.cx_as(c.args[1].expr, scope, et)
-            rn = self.reg_name(info)
+            cell = self.reg_cell(info, i)
             if info.width > 64:
-                val = v.code
-                self.out(f"{{ u64 ri = (u64){i.code}; if (ri < {info.size}) {{ u32 k = ri; u64 *c = bpf_map_lookup_elem(&{rn}, &k); if (c) __builtin_memcpy(c, {val}, {8 * words(info.width)}); }} }}")
+                self.out(
+                    f"if ({cell}) __builtin_memcpy({cell}, {v.code}, {8 * words(info.width)});"
+                )
             else:
-                val = self.key_bits(v)
-                self.out(f"{{ u64 ri = (u64){i.code}; if (ri < {info.size}) {{ u32 k = ri; u64 *c = bpf_map_lookup_elem(&{rn}, &k); if (c) *c = {val}; }} }}")
+                self.out(f"if ({cell}) *{cell} = {self.key_bits(v)};")
             return
         raise unsupported(c.loc, f"{info.kind}.{m}")
 
@@ -158,17 +158,23 @@ class CExterns:
 
         return "R_" + mangle(info.fqname)
 
+    def reg_cell(self, info: ExternInfo, index: CE) -> str:
+        """A pointer to a register cell, NULL for an index out of range (reads give 0 and
+        writes are ignored, as in the Python backend)."""
+        cell = self.local("cell")
+        self.out(f"u64 *{cell} = ss_reg(&{self.reg_name(info)}, {info.size}, (u64){index.code});")
+        return cell
+
     def register_read(self, info: ExternInfo, index: CE, t: Type) -> CE:
-        rn = self.reg_name(info)
+        cell = self.reg_cell(info, index)
         if info.width > 64:
             tmp = self.temp(t)
             K = words(info.width)
             self.out(f"w_zero({tmp}, {K});")
-            self.out(f"{{ u64 ri = (u64){index.code}; if (ri < {info.size}) {{ u32 k = ri; u64 *c = bpf_map_lookup_elem(&{rn}, &k); if (c) __builtin_memcpy({tmp}, c, {8 * K}); }} }}")
+            self.out(f"if ({cell}) __builtin_memcpy({tmp}, {cell}, {8 * K});")
             return CE(tmp, t)
         v = self.local("reg")
-        self.out(f"u64 {v} = 0;")
-        self.out(f"{{ u64 ri = (u64){index.code}; if (ri < {info.size}) {{ u32 k = ri; u64 *c = bpf_map_lookup_elem(&{rn}, &k); if (c) {v} = *c; }} }}")
+        self.out(f"u64 {v} = {cell} ? *{cell} : 0;")
         if isinstance(t, Bits) and t.signed:
             return CE(f"SEXT({v}, {t.width})", t)
         return CE(v, t)
@@ -237,7 +243,9 @@ class CExterns:
             if name == "clone_preserving_field_list":
                 fl = self.cc.const_int(args[2], scope, "a field list") + 1
             k = CLONE_I2E if kind == "I2E" else CLONE_E2E
-            self.out(f"w->hid.clone = {k}; w->hid.clone_sess = (u32){sess.code}; w->hid.clone_fl = {fl};")
+            self.out(
+                f"w->hid.clone = {k}; w->hid.clone_sess = (u32){sess.code}; w->hid.clone_fl = {fl};"
+            )
             return
         if name in ("resubmit_preserving_field_list", "recirculate_preserving_field_list"):
             fl = self.cc.const_int(args[0], scope, "a field list") + 1
@@ -277,7 +285,9 @@ class CExterns:
                 parts.append((e.code, off, w))
             else:
                 code = self.local("f")
-                self.out(f"u64 {code} = {self.key_bits(e) if not isinstance(e.type, Bool) else e.code};")
+                self.out(
+                    f"u64 {code} = {self.key_bits(e) if not isinstance(e.type, Bool) else e.code};"
+                )
                 parts.append((code, off, w))
             off += w
         nb = (off + 7) // 8

@@ -144,7 +144,9 @@ class CStmts:
             assert isinstance(bt, Bits) and base.lval is not None
             if base.wide:
                 if st.width > 64:
-                    self.out(f"w_deposit_w({base.lval}, {words(bt.width)}, {lo}, {v.code}, {st.width});")
+                    self.out(
+                        f"w_deposit_w({base.lval}, {words(bt.width)}, {lo}, {v.code}, {st.width});"
+                    )
                 else:
                     self.out(f"w_set({base.lval}, {words(bt.width)}, {lo}, {st.width}, {v.code});")
                 return
@@ -347,7 +349,9 @@ class CStmts:
         cscope = Scope(scope)
         vars_ = self.control_locals(d, cscope)
         end = f"exit_{role}"
-        self.out(f"__attribute__((noinline)) int blk_{role}(struct __sk_buff *skb, struct work *w) {{")
+        self.out(
+            f"__attribute__((noinline)) int blk_{role}(struct __sk_buff *skb, struct work *w) {{"
+        )
         self.ind += 1
         self.out("if (!w || !skb) return 0;")
         self.in_parser = False
@@ -364,7 +368,9 @@ class CStmts:
 
     def deparser_fn(self, d: A.ControlDecl) -> None:
         scope = self.block_scope(d, "deparser")
-        self.out("__attribute__((noinline)) int blk_deparser(struct __sk_buff *skb, struct work *w) {")
+        self.out(
+            "__attribute__((noinline)) int blk_deparser(struct __sk_buff *skb, struct work *w) {"
+        )
         self.ind += 1
         self.out("if (!w || !skb) return 0;")
         self.out("u32 pos = 0;")
@@ -383,7 +389,9 @@ class CStmts:
             hn = header_cname(t)
             n = t.width // 8
             self.emit_bytes += n
-            self.out(f"if ({e.code}._v) {{ pack_{hn}(w->dp + (pos & DP_MASK), &{e.code}); pos += {n}; }}")
+            self.out(
+                f"if ({e.code}._v) {{ pack_{hn}(w->dp + (pos & DP_MASK), &{e.code}); pos += {n}; }}"
+            )
         elif isinstance(t, Stack):
             for i in range(t.size):
                 self.emit_value(CE(f"{e.code}.h[{i}]", t.elem))
@@ -396,7 +404,9 @@ class CStmts:
         scope = self.block_scope(d, "parser")
         pscope = Scope(scope)
         self.in_parser = True
-        self.out("__attribute__((noinline)) int blk_parser(struct __sk_buff *skb, struct work *w) {")
+        self.out(
+            "__attribute__((noinline)) int blk_parser(struct __sk_buff *skb, struct work *w) {"
+        )
         self.ind += 1
         self.out("if (!w || !skb) return 0;")
         self.out("u32 off = 0, steps = 0, plen = skb->len;")
@@ -465,7 +475,9 @@ class CStmts:
                 cond = self.keyset_cond(item, k.type, kn, scope)
                 if cond is not None:
                     conds.append(cond)
-            self.out(f"if ({' && '.join(conds) if conds else '1'}) {self.goto_state(c.state, states)}")
+            self.out(
+                f"if ({' && '.join(conds) if conds else '1'}) {self.goto_state(c.state, states)}"
+            )
         self.out("goto accept;")  # no case matched: BMv2 accepts without an error
 
     def keyset_cond(self, item: Any, kt: Type, kn: str, scope: Scope) -> str | None:
@@ -501,7 +513,7 @@ class CStmts:
                 sob = self.cc.errors["StackOutOfBounds"]
                 self.out(f"u32 {ni} = {st.lval}.next;")
                 self.out(f"if ({ni} >= {st.type.size}) {{ err = {sob}; goto reject; }}")
-                self.out(f"if (off + {n} > plen || bpf_skb_load_bytes(skb, off, w->buf, {n})) {{ err = {pts}; goto reject; }}")
+                self.out(self.load_or_reject(n, pts))
                 self.out(f"unpack_{header_cname(el)}(&{st.lval}.h[{ni}], w->buf);")
                 self.out(f"{st.lval}.next = {ni} + 1;")
                 self.out(f"off += {n};")
@@ -510,7 +522,7 @@ class CStmts:
             assert isinstance(e.type, Header)
             n = e.type.width // 8
             self.need_buf(n)
-            self.out(f"if (off + {n} > plen || bpf_skb_load_bytes(skb, off, w->buf, {n})) {{ err = {pts}; goto reject; }}")
+            self.out(self.load_or_reject(n, pts))
             self.out(f"unpack_{header_cname(e.type)}(&{e.lval}, w->buf);")
             self.out(f"off += {n};")
             return
@@ -529,7 +541,7 @@ class CStmts:
         assert width is not None
         nb = (width + 7) // 8
         self.need_buf(nb)
-        self.out(f"if (off + {nb} > plen || bpf_skb_load_bytes(skb, off, w->buf, {nb})) {{ err = {pts}; goto reject; }}")
+        self.out(self.load_or_reject(nb, pts))
         if isinstance(t, Header):
             tmp = self.temp(t)
             self.out(f"unpack_{header_cname(t)}(&{tmp}, w->buf);")
@@ -550,6 +562,12 @@ class CStmts:
         if isinstance(t, Bool):
             return CE(f"({v})", t)
         return CE(v, t)
+
+    @staticmethod
+    def load_or_reject(n: int, err: int) -> str:
+        """Read n bytes at `off` into w->buf, or end parsing with PacketTooShort."""
+        load = f"bpf_skb_load_bytes(skb, off, w->buf, {n})"
+        return f"if (off + {n} > plen || {load}) {{ err = {err}; goto reject; }}"
 
     def need_buf(self, n: int) -> None:
         self.buf_bytes = max(self.buf_bytes, n)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from pathlib import Path
 from typing import Any
 
 from softswitch.ebpf.emit import MAX_REPLICAS, STATS, CProgram
@@ -62,7 +63,9 @@ class Datapath:
         size = self.maps["ss_defaults"].value_size
         self.maps["ss_defaults"].update(u32(tl.index), raw.ljust(size, b"\0"))
 
-    def write_entry(self, tl: TableLayout, match: tuple, action_index: int, slot: int, args: tuple) -> None:
+    def write_entry(
+        self, tl: TableLayout, match: tuple, action_index: int, slot: int, args: tuple
+    ) -> None:
         self.table_map(tl).update(tl.pack_key(match), tl.pack_value(action_index, slot, args))
 
     def delete_entry(self, tl: TableLayout, match: tuple) -> None:
@@ -154,7 +157,7 @@ class Datapath:
         total = 0
         for m in self.maps.values():
             try:
-                text = open(f"/proc/self/fdinfo/{m.fd}").read()
+                text = Path(f"/proc/self/fdinfo/{m.fd}").read_text()
             except OSError:
                 continue
             for line in text.splitlines():

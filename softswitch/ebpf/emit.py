@@ -184,8 +184,12 @@ class CEmitter(CExprs, CStmts, CExterns):
         m = self.model
         sm_t = self.cc.types["standard_metadata_t"]
         out = [
-            "struct ss_hidden { u32 clone, clone_sess, clone_fl, resub, recirc, trunc, has_trunc, passes; };",
-            "struct ss_temps { u64 _none; " + " ".join(self.temp_decls) + " } __attribute__((aligned(8)));",
+            "struct ss_hidden {",
+            "    u32 clone, clone_sess, clone_fl, resub, recirc, trunc, has_trunc, passes;",
+            "};",
+            "struct ss_temps { u64 _none; "
+            + " ".join(self.temp_decls)
+            + " } __attribute__((aligned(8)));",
             "struct ss_zero { u64 _none; "
             + " ".join(f"struct {h} {h};" for h in sorted(self.zero_headers))
             + " } __attribute__((aligned(8)));",
@@ -281,6 +285,11 @@ class CEmitter(CExprs, CStmts, CExterns):
             "    u64 span = hi - lo + 1;",
             "    return span ? lo + r % span : r;",
             "}",
+            "static __always_inline u64 *ss_reg(void *map, u64 size, u64 i) {",
+            "    if (i >= size) return 0;",
+            "    u32 k = i;",
+            "    return bpf_map_lookup_elem(map, &k);",
+            "}",
             "static __always_inline void ss_stat(u32 i) {",
             "    u64 *c = bpf_map_lookup_elem(&ss_stats, &i);",
             "    if (c) *c += 1;",
@@ -309,7 +318,8 @@ class CEmitter(CExprs, CStmts, CExterns):
         meta = self.model.meta_type
         mn = struct_cname(meta)
         out = [
-            f"static __always_inline void ss_preserve(u32 fl, struct {mn} *d, const struct {mn} *s) {{",
+            "static __always_inline void ss_preserve(u32 fl,",
+            f"        struct {mn} *d, const struct {mn} *s) {{",
             "    switch (fl) {",
         ]
         for fl, names in sorted(self.model.field_lists.items()):
@@ -317,7 +327,9 @@ class CEmitter(CExprs, CStmts, CExterns):
             for n in names:
                 ft = meta.field_type(n)
                 cn = cname(n)
-                if isinstance(ft, Header | Struct | Stack) or (ft is not None and getattr(ft, "width", 0) > 64):
+                if isinstance(ft, Header | Struct | Stack) or (
+                    ft is not None and getattr(ft, "width", 0) > 64
+                ):
                     out.append(f"        __builtin_memcpy(&d->{cn}, &s->{cn}, sizeof(d->{cn}));")
                 else:
                     out.append(f"        d->{cn} = s->{cn};")
@@ -379,6 +391,30 @@ static __always_inline int ss_again(struct __sk_buff *skb, struct ss_cont *c, st
     return TC_ACT_SHOT;
 }
 
+static __always_inline int ss_after_ingress(struct __sk_buff *skb, struct ss_cont *c,
+                                            struct work *w, u32 level) {
+    u32 seq = ++c->seq;
+    w->seq = seq;
+    if (w->hid.clone == 1) {
+        u32 s = w->hid.clone_sess;
+        struct ss_group *g = bpf_map_lookup_elem(&ss_clone, &s);
+        if (g)
+            ss_replicate(skb, g, level, seq, 1, w->hid.clone_fl, 0);
+    }
+    if (w->hid.resub)
+        return ss_again(skb, c, w, level, 6, w->hid.resub);
+    if (w->sm.mcast_grp) {
+        u32 gid = w->sm.mcast_grp;
+        struct ss_group *g = bpf_map_lookup_elem(&ss_mcast, &gid);
+        if (!g)
+            return TC_ACT_SHOT;
+        return ss_replicate(skb, g, level, seq, 5, 0, 1);
+    }
+    if (w->sm.egress_spec == DROP_PORT)
+        return TC_ACT_SHOT;
+    return ss_send(skb, w->sm.egress_spec, 0, level, seq, 0, 0, 0, 1);
+}
+
 SEC("tc")
 int ss_ingress(struct __sk_buff *skb) {
     u32 zero = 0;
@@ -423,26 +459,16 @@ int ss_ingress(struct __sk_buff *skb) {
     blk_parser(skb, w);
     blk_verify(skb, w);
     blk_ingress(skb, w);
-    u32 seq = ++c->seq;
-    w->seq = seq;
-    if (w->hid.clone == 1) {
-        u32 s = w->hid.clone_sess;
-        struct ss_group *g = bpf_map_lookup_elem(&ss_clone, &s);
-        if (g)
-            ss_replicate(skb, g, level, seq, 1, w->hid.clone_fl, 0);
+    int verdict = ss_after_ingress(skb, c, w, level);
+    /* frames to link-local group addresses (01:80:c2:00:00:0x: BFD, LLDP) that the program
+       does not forward also go to the local stack, where the switch's own agents read them */
+    if (verdict == TC_ACT_SHOT && level == 0 && itype == 0) {
+        u8 dst[6];
+        if (!bpf_skb_load_bytes(skb, 0, dst, 6) && dst[0] == 0x01 && dst[1] == 0x80 &&
+            dst[2] == 0xc2 && dst[3] == 0 && dst[4] == 0 && (dst[5] & 0xf0) == 0)
+            return TC_ACT_OK;
     }
-    if (w->hid.resub)
-        return ss_again(skb, c, w, level, 6, w->hid.resub);
-    if (w->sm.mcast_grp) {
-        u32 gid = w->sm.mcast_grp;
-        struct ss_group *g = bpf_map_lookup_elem(&ss_mcast, &gid);
-        if (!g)
-            return TC_ACT_SHOT;
-        return ss_replicate(skb, g, level, seq, 5, 0, 1);
-    }
-    if (w->sm.egress_spec == DROP_PORT)
-        return TC_ACT_SHOT;
-    return ss_send(skb, w->sm.egress_spec, 0, level, seq, 0, 0, 0, 1);
+    return verdict;
 }
 
 /* move the payload from P to E (E < P) and cut the frame's tail by P - E */

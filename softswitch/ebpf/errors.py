@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from softswitch.api import P4SourceError
 from softswitch.core.lexer import Loc
+from softswitch.entries import P4SourceError
 
 
 class EbpfUnsupported(P4SourceError):
@@ -11,6 +11,4 @@ class EbpfUnsupported(P4SourceError):
 
 
 def unsupported(loc: Loc, what: str) -> EbpfUnsupported:
-    return EbpfUnsupported(
-        loc.file, loc.line, loc.col, f"the eBPF backend does not support {what}"
-    )
+    return EbpfUnsupported(loc.file, loc.line, loc.col, f"the eBPF backend does not support {what}")

@@ -202,7 +202,9 @@ class Layout:
             out.extend("    " + member_decl(n, t) for n, t in h.fields)
             out.append("};")
         for name, st in self.stacks.items():
-            out.append(f"struct {name} {{ u32 next; struct {header_cname(st.elem)} h[{st.size}]; }};")
+            out.append(
+                f"struct {name} {{ u32 next; struct {header_cname(st.elem)} h[{st.size}]; }};"
+            )
         for s in self.structs:
             out.append(f"struct {struct_cname(s)} {{")
             out.extend("    " + member_decl(n, t) for n, t in s.fields)

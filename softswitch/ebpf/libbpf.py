@@ -119,7 +119,9 @@ def possible_cpus() -> int:
 class Map:
     """One BPF map by fd: elements as bytes (per-CPU maps: one value per possible CPU)."""
 
-    def __init__(self, name: str, fd: int, key_size: int, value_size: int, max_entries: int, percpu: bool) -> None:
+    def __init__(
+        self, name: str, fd: int, key_size: int, value_size: int, max_entries: int, percpu: bool
+    ) -> None:
         self.name = name
         self.fd = fd
         self.key_size = key_size
@@ -141,7 +143,9 @@ class Map:
             assert isinstance(value, bytes)
             raw = value
             if len(raw) != self.value_size:
-                raise ValueError(f"map {self.name}: value of {len(raw)} bytes, expected {self.value_size}")
+                raise ValueError(
+                    f"map {self.name}: value of {len(raw)} bytes, expected {self.value_size}"
+                )
         vbuf = ctypes.create_string_buffer(raw, len(raw))
         rc = lib().bpf_map_update_elem(self.fd, self._key(key), vbuf, BPF_ANY)
         if rc < 0:
@@ -157,7 +161,10 @@ class Map:
             raise _fail(f"reading map {self.name}", rc)
         raw = vbuf.raw
         if self.percpu:
-            return [raw[i * self.stride : i * self.stride + self.value_size] for i in range(possible_cpus())]
+            return [
+                raw[i * self.stride : i * self.stride + self.value_size]
+                for i in range(possible_cpus())
+            ]
         return raw
 
     def delete(self, key: bytes) -> bool:
@@ -187,7 +194,9 @@ class BpfObject:
             if rc < 0:
                 log = "\n".join(_messages.lines[-40:])
                 so.bpf_object__close(obj)
-                raise LibbpfError(-rc, f"the kernel refused the BPF program ({os.strerror(-rc)}):\n{log}")
+                raise LibbpfError(
+                    -rc, f"the kernel refused the BPF program ({os.strerror(-rc)}):\n{log}"
+                )
         finally:
             _messages.lines = None
         self._obj = obj

@@ -14,13 +14,13 @@ import re
 import threading
 from typing import Any
 
-from softswitch.api import Replica, SwitchError, TableEntry
 from softswitch.core.program import Program
 from softswitch.core.switch import Switch
 from softswitch.ebpf.build import compile_c
 from softswitch.ebpf.datapath import Datapath
 from softswitch.ebpf.emit import CProgram, emit_c
 from softswitch.ebpf.tablelayout import TableLayout
+from softswitch.entries import Replica, SwitchError, TableEntry
 
 
 class EbpfSwitch:
@@ -48,7 +48,15 @@ class EbpfSwitch:
             self.dp.close()
             raise
 
+    inject: Any = None  # frame -> None: into the pipeline at the CPU port (set by the backend)
+
     def close(self) -> None:
+        """Detach from every port and free the program and its maps."""
+        self.dp.close()
+
+    def release(self) -> None:
+        """Free the program and maps, leaving the ports' filters (replaced by a newer switch)."""
+        self.dp.attached.clear()
         self.dp.close()
 
     # ---- ports ----------------------------------------------------------------------------
@@ -224,10 +232,21 @@ class EbpfSwitch:
 
     # ---- the data plane -------------------------------------------------------------------
     def process(self, port: int, frame: bytes) -> list[tuple[int, bytes]]:
+        """Frames from the CPU port (packet-outs) go into the kernel's pipeline; what leaves
+        does so in the kernel, so nothing is returned. Other ports receive in the kernel."""
+        if port == self.cpu_port and self.inject is not None:
+            self.inject(frame)
+            return []
         raise SwitchError(
             "UNIMPLEMENTED",
-            "the eBPF backend forwards in the kernel: send frames to its interfaces",
+            f"the eBPF backend forwards in the kernel: port {port} receives on its interface",
         )
+
+    def process_many(self, port: int, frames: Any) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
+        for f in frames:
+            out += self.process(port, f)
+        return out
 
     def stats(self) -> dict[str, int]:
         return self.dp.stats()

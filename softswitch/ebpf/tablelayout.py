@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+
 from softswitch.core.gen import mangle
 from softswitch.core.model import KeyInfo, TableInfo
 from softswitch.ebpf.layout import cname, pack_bytes, words
@@ -156,9 +157,7 @@ class TableLayout:
         union = " ".join(
             f"struct TP_{n}_{i} a{i};" for i, r in enumerate(self.info.actions) if r.action.params
         )
-        out.append(
-            f"struct TV_{n} {{ u32 action; u32 slot; union {{ u64 _none; {union} }} p; }};"
-        )
+        out.append(f"struct TV_{n} {{ u32 action; u32 slot; union {{ u64 _none; {union} }} p; }};")
         if self.mode == "exact":
             members = " ".join(self._key_member(i, k) for i, k in enumerate(self.keys))
             out.append(f"struct TK_{n} {{ {members} }};")
@@ -187,7 +186,7 @@ class TableLayout:
                 f"    __uint(max_entries, {self.size});",
                 f"    __type(key, struct TK_{n});",
                 f"    __type(value, struct TV_{n});",
-                f"}} T_{n} SEC(\".maps\");",
+                f'}} T_{n} SEC(".maps");',
             ]
         if self.mode == "lpm":
             return [
@@ -197,7 +196,7 @@ class TableLayout:
                 "    __uint(map_flags, BPF_F_NO_PREALLOC);",
                 f"    __type(key, struct TK_{n});",
                 f"    __type(value, struct TV_{n});",
-                f"}} T_{n} SEC(\".maps\");",
+                f'}} T_{n} SEC(".maps");',
             ]
         if self.mode == "scan":
             return [
@@ -206,7 +205,7 @@ class TableLayout:
                 f"    __uint(max_entries, {2 * self.size});",
                 "    __type(key, u32);",
                 f"    __type(value, struct TE_{n});",
-                f"}} T_{n} SEC(\".maps\");",
+                f'}} T_{n} SEC(".maps");',
             ]
         return []
 

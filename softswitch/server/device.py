@@ -521,6 +521,11 @@ class Device:
             else:
                 self.send(port, frame)
 
+    def packet_in(self, frame: bytes) -> None:
+        """A frame that left the pipeline at the CPU port elsewhere (the eBPF backend's
+        CPU port), packet_in header first: to the primary controller."""
+        self._to_controller(frame)
+
     def _to_controller(self, frame: bytes) -> None:
         sink = self.packet_in_sink
         if sink is None:
