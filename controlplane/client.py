@@ -11,6 +11,7 @@ the entity and the reason, and listing exactly which updates of the call were ap
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,18 @@ from controlplane.entities import Entity, Lpm, McGroup, TableEntry, Ternary, Upd
 from controlplane.errors import ControlPlaneError, WriteError
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class _UnservedGnmi(logging.Filter):
+    """finsy warns once per switch when the target serves no gNMI (BMv2 built without
+    sysrepo). The control plane does not require it, so the warning only interrupts what the
+    user reads (the testbed CLI's prompt line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().endswith("gNMI is not implemented")
+
+
+logging.getLogger("finsy").addFilter(_UnservedGnmi())
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from controlplane import show
 from controlplane.client import REPO, Fabric, SwitchConn, program_files
 from controlplane.controller import Controller, EventRecord, ReceiverChange
 from controlplane.desired import PROGRAM
@@ -91,12 +92,12 @@ class ControlPlane:
     def dump_tables(self, switch: str) -> str:
         if self.fabric is None:
             return "control plane not started"
+        if switch not in self.fabric.switches:
+            return f"no switch {switch!r}; the switches are {', '.join(self.fabric.switches)}"
         entries = self._run(self.fabric.read_entries(switch))
         groups: list[McGroup] = self._run(self.fabric.read_groups(switch))
-        lines = [f"{switch}: {len(entries)} entries, {len(groups)} multicast groups"]
-        lines += [f"  {e.describe()} {dict(e.params)}" for e in entries]
-        lines += [f"  group {g.group}: {list(g.replicas)}" for g in groups]
-        return "\n".join(lines)
+        widths = show.schema_widths(self.fabric.switches[switch].p4info)
+        return show.tables(switch, entries, groups, widths)
 
     def stop(self) -> None:
         if self._watch is not None:

@@ -5,6 +5,9 @@ commands (fail/restore links, show tables; `help testbed`).
         [--program NAME|FILE.json] [--prefix P] [--controller MODULE:FACTORY] [--no-cli]
 
 With --no-cli the network stays up until SIGTERM or Ctrl-C (it prints `ready RUN-ID` first).
+In the CLI, Ctrl-C interrupts the command that runs, never the network: `exit` or Ctrl-D
+ends it. Log records of the control plane and its libraries go to net.log in the log folder
+(errors are also printed), not into the prompt line.
 
 The control plane: --controller MODULE:FACTORY (called with no arguments) if given, else
 controlplane.testbed:ControlPlane(technology=--technology, build=--build): it connects to
@@ -15,6 +18,7 @@ reacts to the network's link events.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -118,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with net:
+            _log_to(net.log_dir)
             if net.blocked_links:
                 print(
                     f"net: bridge baseline: links kept out of the bridges to avoid loops: "
@@ -135,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.no_cli:
                     _wait()
                 else:
-                    from testbed.cli import TestbedCLI
-
-                    TestbedCLI(net)
+                    _cli(net)
             finally:
                 if cp is not None:
                     cp.stop()
@@ -147,6 +150,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _log_to(log_dir: Path | None) -> None:
+    """Records go to log_dir/net.log, errors also to stderr on lines of their own: the
+    control plane logs from its own thread, and a bare record would land in the prompt."""
+    handlers: list[logging.Handler] = []
+    if log_dir is not None:
+        handlers.append(logging.FileHandler(log_dir / "net.log"))
+        handlers[-1].setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+    shown = logging.StreamHandler(sys.stderr)
+    shown.setLevel(logging.ERROR)
+    shown.setFormatter(logging.Formatter("\nnet: %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[*handlers, shown], force=True)
+
+
+def _cli(net: Network) -> None:
+    from testbed.cli import TestbedCLI
+
+    while True:
+        try:
+            TestbedCLI(net)
+            return
+        except KeyboardInterrupt:
+            # Mininet's CLI takes Ctrl-C itself, but not one that lands while it reports the
+            # last: that one, too, is no reason to end the network
+            print("\nInterrupt (exit or Ctrl-D ends the network)", flush=True)
 
 
 def _wait() -> None:

@@ -422,6 +422,10 @@ class Network:
             out = node.cmd(" && ".join(cmds) + " && echo CONFIGURED")
             if "CONFIGURED" not in out:
                 raise NetworkError(f"host {h.name}: configuration failed: {out.strip()}")
+            # Mininet's own record of the address (pingall, `h1 ping h2`): set here, since the
+            # host was added without one so that Mininet would not configure it itself
+            intf = node.defaultIntf()
+            intf.ip, intf.prefixLen = str(h.ip), 8 if bridge else 32
 
     # -- what the control plane gets -----------------------------------------------------
     def switches(self) -> list[SwitchInfo]:
