@@ -26,6 +26,7 @@ from controlplane.desired import TECHNOLOGIES, Desired, compute_desired, tree_us
 from controlplane.entities import Entity, McGroup, TableEntry, Update, diff, index
 from controlplane.errors import ControlPlaneError, ReceiverError, WriteError
 from controlplane.graph import Network
+from controlplane.portwatch import PortEvent
 from controlplane.srp2mp import (
     DEFAULT_BLOCK,
     Algorithm,
@@ -82,7 +83,10 @@ class EventRecord:
     updates: int = 0
     trees_rebuilt: list[str] = field(default_factory=list)
     root_sids: list[int] = field(default_factory=list)
-    cause: str = "reported"  # "reported" (testbed, runner) or "port-status" (data plane)
+    # "reported" (by a caller); "carrier" or "liveness": a switch's port went down (gNMI);
+    # "port-status": a port came back, or the polled port-status registers changed
+    cause: str = "reported"
+    detected_by: str = ""  # the switch port whose report it was: "s1 port 2"
     duplicate: bool = False  # the controller knew this state already: nothing done
     unreachable_hosts: list[str] = field(default_factory=list)  # from the sender
     partitions: list[list[str]] = field(default_factory=list)  # switch groups when split
@@ -149,6 +153,14 @@ class Controller:
         self._host_link = {
             h: i for i, lk in enumerate(topo.links) for h in (lk.a, lk.b) if h in self.net.hosts
         }
+        # (switch, port) -> link, for every switch end of every link
+        self._port_link = {
+            (node, port or 0): i
+            for i, lk in enumerate(topo.links)
+            for node, port in ((lk.a, lk.a_port), (lk.b, lk.b_port))
+            if node in self.net.index
+        }
+        self._ports_down: set[tuple[str, int]] = set()
         self._lock = asyncio.Lock()
 
     # -- install ---------------------------------------------------------------------------
@@ -309,6 +321,8 @@ class Controller:
         occurred: float | None = None,
         cause: str = "reported",
         delay: float | None = None,
+        notified: float | None = None,
+        detected_by: str = "",
     ) -> EventRecord:
         """React to a link going down or up: wait out the detection delay (counted from
         `occurred`, wall clock; `delay` overrides the configured one, e.g. 0 for a change
@@ -318,11 +332,14 @@ class Controller:
         idx = self.net.resolve_link(link)
         occurred = time.time() if occurred is None else occurred
         delay = self.detection_delay_s if delay is None else delay
-        rec = EventRecord(self.net.topo.links[idx].name, up, occurred, delay, cause=cause)
+        rec = EventRecord(
+            self.net.topo.links[idx].name, up, occurred, delay, cause=cause,
+            detected_by=detected_by,
+        )  # fmt: skip
         wait = occurred + delay - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        rec.detected = time.time()
+        rec.detected = time.time() if notified is None else notified
         async with self._lock:
             if (idx in self.down) != up:
                 rec.computed = rec.done = time.time()
@@ -337,6 +354,31 @@ class Controller:
             finally:
                 rec.done = time.time()
         return rec
+
+    async def on_port_event(self, ev: PortEvent) -> EventRecord | None:
+        """A switch said that one of its ports went down or up (controlplane.portwatch): a
+        link is down while any of its switch ends is down, up once all are up again. The
+        reaction starts at once (the switch has detected it); the record's `occurred` is the
+        switch's time of the change, `detected` the controller's time of the news."""
+        end = (ev.switch, ev.port)
+        idx = self._port_link.get(end)
+        if idx is None:
+            return None  # not a port of the topology (e.g. one the switch has spare)
+        if ev.up:
+            self._ports_down.discard(end)
+        else:
+            self._ports_down.add(end)
+        ends = [e for e, i in self._port_link.items() if i == idx]
+        link_up = not any(e in self._ports_down for e in ends)
+        return await self.on_link_event(
+            idx,
+            link_up,
+            ev.detected,
+            ev.cause or "port-status",  # a port back up: its status says so
+            delay=0.0,
+            notified=ev.received,
+            detected_by=f"{ev.switch} port {ev.port}",
+        )
 
     async def watch_port_status(
         self, interval: float = 0.05, register: str = "MyEgress.port_status"

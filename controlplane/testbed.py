@@ -14,8 +14,10 @@ link) so that this module imports nothing of the testbed (and so nothing of Mini
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from controlplane.controller import Controller, EventRecord, ReceiverChange
 from controlplane.desired import PROGRAM
 from controlplane.entities import McGroup
 from controlplane.errors import ControlPlaneError
+from controlplane.portwatch import PortEvent, PortWatch
 from topologies.model import Topology
 
 LOG = logging.getLogger("controlplane")
@@ -39,15 +42,20 @@ class ControlPlane:
         sender: str | None = None,
         receivers: list[str] | None = None,
         watch_port_status: float | None = None,
+        watch_ports: bool = False,
         **controller_kw: Any,
     ) -> None:
-        """`watch_port_status`: poll interval (s) of the switches' port-status registers
-        (softswitch started with --port-status-register); None: rely on reported events."""
+        """`watch_ports`: subscribe to every switch's port status over gNMI (its `gnmi_addr`,
+        else its P4Runtime address) and react to what the switches report
+        (controlplane.portwatch); `watch_port_status`: poll interval (s) of the switches'
+        port-status registers instead; neither: rely on reported events."""
         self.technology = technology
         self.build = build or REPO / "build"
         self.sender, self.receivers = sender, receivers
         self.controller_kw = controller_kw
         self.watch_interval = watch_port_status
+        self.watch_ports = watch_ports
+        self.portwatch: PortWatch | None = None
         self._watch: Future | None = None
         self.controller: Controller | None = None
         self.fabric: Fabric | None = None
@@ -76,9 +84,24 @@ class ControlPlane:
         self.controller = Controller(topo, self.fabric, self.technology, **self.controller_kw)
         self._run(self.fabric.open())
         self._run(self.controller.install(self.sender, self.receivers))
+        if self.watch_ports:
+            addrs = {s.name: getattr(s, "gnmi_addr", None) or s.grpc_addr for s in p4}
+            self.portwatch = PortWatch(addrs, self._port_event)
+            self._run(self.portwatch.start())
+            # a port already down when the watch began (a failure during the install)
+            for (sw, port), cause in self.portwatch.down_ports().items():
+                now = time.time()
+                self._run(self._port_event(PortEvent(sw, port, False, cause, now, now)))
         if self.watch_interval:
             coro = self.controller.watch_port_status(self.watch_interval)
             self._watch = asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    async def _port_event(self, ev: PortEvent) -> None:
+        """On the control plane's loop: the reaction runs in the background, recorded."""
+        assert self.controller is not None
+        fut = asyncio.run_coroutine_threadsafe(self.controller.on_port_event(ev), self._loop)
+        fut.add_done_callback(_log_failure)
+        self.pending.append(fut)
 
     def on_link_event(self, event: Any) -> None:
         """Called by the testbed as the link changes; the reaction runs in the background."""
@@ -102,6 +125,9 @@ class ControlPlane:
     def stop(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
+        if self.portwatch is not None:
+            with contextlib.suppress(Exception):
+                self._run(self.portwatch.stop(), timeout=10)
         try:
             if self.fabric is not None:
                 self._run(self.fabric.close(), timeout=30)
@@ -145,5 +171,5 @@ class ControlPlane:
 
 
 def _log_failure(fut: Future) -> None:
-    if fut.exception() is not None:
+    if not fut.cancelled() and fut.exception() is not None:
         LOG.error("controlplane: link event reaction failed: %s", fut.exception())

@@ -1,11 +1,14 @@
 """Inject link failures into a running testbed network (one started by `make net` or an
-experiment), as cable pulls, at given times; print each applied event as a JSON line.
+experiment), as cable pulls (`--mode carrier`, the default) or silent drops (`--mode
+silent`: both ends drop everything, carrier stays up), at given times; print each applied
+event as a JSON line.
 
     python -m experiments.fail --link s1-s2 --at 2.5 --for 3          # down at 2.5 s, up at 5.5 s
     python -m experiments.fail --link s1-s2 --link s3-s4 --at 1       # both down, stay down
     python -m experiments.fail --link s1-s2 --at 0 --for 1 --flap 3   # down 1 s, up 1 s, x3
     python -m experiments.fail --switch s2 --at 0 --for 5             # every link of s2
-    python -m experiments.fail --link s1-s2 --up                      # plug back in now
+    python -m experiments.fail --link s1-s2 --at 1 --for 2 --mode silent
+    python -m experiments.fail --link s1-s2 --up                      # restore it now
 
 Times count from the start of this command. With several networks running, name one with
 --run (its run id or prefix).
@@ -17,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from testbed.failures import LinkEvent, Schedule, run_schedule
+from testbed.failures import MODES, LinkEvent, Schedule, run_schedule
 from testbed.remote import RemoteError, RemoteNetwork, find_run
 
 
@@ -33,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--for", dest="duration", type=float, default=None, help="down this long")
     ap.add_argument("--flap", type=int, default=1, help="repeat the down/up cycle N times")
     ap.add_argument("--up-for", type=float, default=None, help="up time between flaps")
-    ap.add_argument("--up", action="store_true", help="bring the links up instead")
+    ap.add_argument("--up", action="store_true", help="restore the links instead")
+    ap.add_argument("--mode", choices=MODES, default="carrier", help="how a link fails (carrier)")
     ap.add_argument("--run", default=None, help="run id or prefix of the network")
     ap.add_argument("--record", type=Path, default=None, help="also append events here")
     args = ap.parse_args(argv)
@@ -46,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             args.flap,
             args.up_for,
             "up" if args.up else "down",
+            args.mode,
         )
         net = RemoteNetwork(find_run(args.run))
         for a in schedule.actions:  # fail on a bad name now, not halfway through

@@ -29,14 +29,14 @@ from pimsm.addressing import Plan, plan
 from pimsm.config import router_configs
 from pimsm.frr import FrrError, FrrRouter, kill_pids
 from pimsm.timers import Timers
+from testbed.failures import Mode, check_mode, silent_command
 from testbed.state import alive, start_ticks
 from topologies.model import Topology
 
 log = logging.getLogger(__name__)
 
-FailureMode = Literal["carrier", "silent"]
+FailureMode = Mode  # testbed.failures: the same modes as the P4 network
 DelayPolicy = Literal["refuse", "ignore"]
-FAIL_QDISC = "99:"  # pfifo limit 0 under the link's htb class: drops all, carrier stays up
 
 
 class PimNetError(RuntimeError):
@@ -391,23 +391,21 @@ class PimNetwork:
     def fail_link(self, a: str, b: str, mode: FailureMode = "silent") -> float:
         """Fail the link a-b; returns the time.monotonic() of the failure.
 
-        carrier: `a`'s interface goes down, so both ends lose carrier and notice at once.
-        silent: both ends drop every frame they send (a pfifo of length 0 under the link's htb
-        class) while carrier stays up, as with a fault inside a WAN path: only protocol timers
-        (OSPF dead interval, or BFD) notice it.
+        carrier: both ends go administratively down, so both lose carrier and notice at once
+        (as testbed.Network.set_link pulls a cable).
+        silent: both ends drop every frame they send (testbed.failures.silent_command: a pfifo
+        of length 0 under the link's htb class) while carrier stays up, as with a fault inside
+        a WAN path: only protocol timers (OSPF dead interval, or BFD) notice it.
         """
         e = self._ends(a, b)
         if e.name in self._failed:
             raise PimNetError(f"link {e.name} is already failed")
+        check_mode(mode)
+        ends = ((e.a, e.a_if), (e.b, e.b_if))
         if mode == "carrier":
-            cmds = [(e.a, f"ip link set {e.a_if} down")]
-        elif mode == "silent":
-            cmds = [
-                (end, f"tc qdisc add dev {itf} parent 5:1 handle {FAIL_QDISC} pfifo limit 0")
-                for end, itf in ((e.a, e.a_if), (e.b, e.b_if))
-            ]
+            cmds = [(end, f"ip link set {itf} down") for end, itf in ends]
         else:
-            raise ValueError(f"unknown failure mode {mode!r} (carrier or silent)")
+            cmds = [(end, silent_command(itf, on=True, shaped=True)) for end, itf in ends]
         t = time.monotonic()
         for node, c in cmds:
             self.cmd(node, c)
@@ -435,11 +433,11 @@ class PimNetwork:
         if mode is None:
             raise PimNetError(f"link {e.name} is not failed")
         t = time.monotonic()
-        if mode == "carrier":
-            self.cmd(e.a, f"ip link set {e.a_if} up")
-        else:
-            for end, itf in ((e.a, e.a_if), (e.b, e.b_if)):
-                self.cmd(end, f"tc qdisc del dev {itf} parent 5:1 handle {FAIL_QDISC}")
+        for end, itf in ((e.a, e.a_if), (e.b, e.b_if)):
+            if mode == "carrier":
+                self.cmd(end, f"ip link set {itf} up")
+            else:
+                self.cmd(end, silent_command(itf, on=False, shaped=True))
         return t
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from mininet.cli import CLI
 from mininet.log import setLogLevel
 
-from testbed.failures import LinkEvent
+from testbed.failures import LinkEvent, Mode
 from testbed.network import Network
 
 
@@ -34,16 +34,19 @@ class TestbedCLI(CLI):
             self._out(_describe(ev))
 
     def do_fail(self, line: str) -> None:
-        """fail LINK: pull the cable of a link (e.g. fail s1-s2)"""
-        self._apply(self.tb.set_link, line.strip(), False)
+        """fail LINK [silent]: pull the cable of a link (e.g. fail s1-s2), or with `silent`
+        make both ends drop everything while carrier stays up"""
+        name, mode = _name_mode(line)
+        self._apply(lambda: self.tb.set_link(name, False, mode=mode))
 
     def do_restore(self, line: str) -> None:
         """restore LINK: plug a link back in"""
         self._apply(self.tb.set_link, line.strip(), True)
 
     def do_failswitch(self, line: str) -> None:
-        """failswitch SWITCH: every link of a switch goes down"""
-        self._apply(self.tb.set_switch, line.strip(), False)
+        """failswitch SWITCH [silent]: every link of a switch goes down (or silent)"""
+        name, mode = _name_mode(line)
+        self._apply(lambda: self.tb.set_switch(name, False, mode=mode))
 
     def do_restoreswitch(self, line: str) -> None:
         """restoreswitch SWITCH: every link of a switch comes back"""
@@ -66,9 +69,17 @@ class TestbedCLI(CLI):
 
     def help_testbed(self) -> None:
         self._out(
-            "testbed commands: fail LINK | restore LINK | failswitch SW | restoreswitch SW |\n"
-            "  tables SW | switches | events      (links are named a-b, e.g. s1-s2)"
+            "testbed commands: fail LINK [silent] | restore LINK | failswitch SW [silent] |\n"
+            "  restoreswitch SW | tables SW | switches | events   (links are named a-b, e.g. s1-s2)"
         )
+
+
+def _name_mode(line: str) -> tuple[str, Mode]:
+    """'s1-s2 silent' -> ('s1-s2', 'silent'); the mode defaults to carrier."""
+    words = line.split()
+    name = words[0] if words else ""
+    mode = words[1] if len(words) > 1 else "carrier"
+    return name, mode  # type: ignore[return-value]  (Network checks it)
 
 
 def _describe(ev: LinkEvent) -> str:

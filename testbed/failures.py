@@ -1,9 +1,15 @@
-"""Link-failure injection: schedules of link/switch down and up events, applied like a cable
-pull, each event recorded with its time and handed to subscribers (the control plane).
+"""Link-failure injection: schedules of link/switch down and up events, each event recorded
+with its time and handed to subscribers (the experiment's records; the control plane learns
+of failures from the switches, not from here).
 
-A link goes down as a pulled cable would: the switch-side interfaces of the link are set
-administratively down, so both ends lose carrier (a host's eth0 keeps its address, route and
-static neighbour entry; it just sees NO-CARRIER until the link comes back).
+Two modes, the same for the P4 network and the FRR network (pimsm):
+- `carrier`, a pulled cable: the switch-side interfaces of the link are set administratively
+  down, so both ends lose carrier (a host's eth0 keeps its address, route and static
+  neighbour entry; it just sees NO-CARRIER until the link comes back);
+- `silent`, a fault inside a WAN path: both ends drop every frame they send (a zero-length
+  queue, `silent_command`) while carrier stays up, so only a liveness protocol (BFD) or a
+  routing protocol's dead interval can notice.
+A whole switch fails by every one of its links failing at once, in either mode.
 """
 
 from __future__ import annotations
@@ -15,13 +21,38 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol
 
 Kind = Literal["down", "up"]
+Mode = Literal["carrier", "silent"]
+MODES: tuple[Mode, ...] = ("carrier", "silent")
+FAIL_QDISC = "99:"  # the zero-length queue's handle
+
+
+def silent_command(intf: str, on: bool, shaped: bool) -> str:
+    """The tc command that makes `intf` drop every frame it sends (`on`), or stop doing so.
+    A pfifo of length 0 goes under the link's htb class 5:1 when the link is shaped (as
+    Mininet's TCIntf and pimsm shape it), else at the root; carrier is not touched."""
+    where = "parent 5:1" if shaped else "root"
+    if on:
+        return f"tc qdisc add dev {intf} {where} handle {FAIL_QDISC} pfifo limit 0"
+    return f"tc qdisc del dev {intf} {where} handle {FAIL_QDISC}"
+
+
+def is_shaped(tc_qdisc_show: str) -> bool:
+    """Whether `tc qdisc show dev X` shows the htb root (handle 5:) that shapes the link."""
+    return any(ln.startswith("qdisc htb 5: root") for ln in tc_qdisc_show.splitlines())
+
+
+def check_mode(mode: str) -> Mode:
+    if mode not in MODES:
+        raise ValueError(f"failure mode {mode!r}: one of {', '.join(MODES)}")
+    return mode  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
 class LinkEvent:
     """One applied change. `ends`: (node, port) of both ends in topology names (a host's
-    port is 0). `time`: wall clock (time.time()); `offset`: seconds since the schedule began
-    (None when applied by hand)."""
+    port is 0). `time`: wall clock (time.time()) when the change began; `offset`: seconds
+    since the schedule began (None when applied by hand); `mode`: how the link failed (an
+    "up" event: how it had)."""
 
     time: float
     kind: Kind
@@ -29,6 +60,7 @@ class LinkEvent:
     ends: tuple[tuple[str, int], tuple[str, int]]
     cause: str
     offset: float | None = None
+    mode: Mode = "carrier"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -43,19 +75,28 @@ class Action:
     kind: Kind
     what: Literal["link", "switch"]
     name: str
+    mode: Mode = "carrier"
 
     def __str__(self) -> str:
-        return f"t={self.at:g}s {self.what} {self.name} {self.kind}"
+        how = f" ({self.mode})" if self.kind == "down" else ""
+        return f"t={self.at:g}s {self.what} {self.name} {self.kind}{how}"
 
 
 @dataclass
 class Schedule:
     actions: list[Action] = field(default_factory=list)
 
-    def add(self, at: float, kind: Kind, what: Literal["link", "switch"], name: str) -> None:
+    def add(
+        self,
+        at: float,
+        kind: Kind,
+        what: Literal["link", "switch"],
+        name: str,
+        mode: Mode = "carrier",
+    ) -> None:
         if at < 0:
             raise ValueError(f"{what} {name}: time {at:g} s must be >= 0")
-        self.actions.append(Action(at, kind, what, name))
+        self.actions.append(Action(at, kind, what, name, check_mode(mode)))
         self.actions.sort(key=lambda a: a.at)
 
     @classmethod
@@ -68,10 +109,11 @@ class Schedule:
         flaps: int = 1,
         up_for: float | None = None,
         kind: Kind = "down",
+        mode: Mode = "carrier",
     ) -> Schedule:
-        """Every named link and switch goes `kind` at `at`. With `duration`, it comes back
-        after that long; with `flaps` > 1 the down/up cycle repeats, `up_for` seconds up
-        between cycles (default: the same as `duration`)."""
+        """Every named link and switch goes `kind` at `at` (failing the `mode` way). With
+        `duration`, it comes back after that long; with `flaps` > 1 the down/up cycle
+        repeats, `up_for` seconds up between cycles (default: the same as `duration`)."""
         if not links and not switches:
             raise ValueError("name at least one --link or --switch")
         if flaps < 1:
@@ -85,9 +127,10 @@ class Schedule:
         t = at
         for _ in range(flaps):
             for what, name in targets:
-                s.add(t, kind, what, name)  # type: ignore[arg-type]
+                back: Kind = "up" if kind == "down" else "down"
+                s.add(t, kind, what, name, mode)  # type: ignore[arg-type]
                 if duration is not None:
-                    s.add(t + duration, "up" if kind == "down" else "down", what, name)  # type: ignore[arg-type]
+                    s.add(t + duration, back, what, name, mode)  # type: ignore[arg-type]
             if duration is not None:
                 t += duration + (up_for if up_for is not None else duration)
         return s
@@ -98,10 +141,17 @@ class Injectable(Protocol):
     that acts on a network another process owns)."""
 
     def set_link(
-        self, name: str, up: bool, cause: str = "", offset: float | None = None
+        self,
+        name: str,
+        up: bool,
+        cause: str = "",
+        offset: float | None = None,
+        mode: Mode = "carrier",
     ) -> LinkEvent: ...
 
-    def set_switch(self, name: str, up: bool, offset: float | None = None) -> list[LinkEvent]: ...
+    def set_switch(
+        self, name: str, up: bool, offset: float | None = None, mode: Mode = "carrier"
+    ) -> list[LinkEvent]: ...
 
 
 def run_schedule(
@@ -119,10 +169,11 @@ def run_schedule(
                 return events
             time.sleep(min(wait, 0.05))
         offset = time.monotonic() - t0
+        up = action.kind == "up"
         if action.what == "link":
-            new = [net.set_link(action.name, action.kind == "up", offset=offset)]
+            new = [net.set_link(action.name, up, offset=offset, mode=action.mode)]
         else:
-            new = net.set_switch(action.name, action.kind == "up", offset=offset)
+            new = net.set_switch(action.name, up, offset=offset, mode=action.mode)
         for ev in new:
             events.append(ev)
             if on_event is not None:

@@ -33,8 +33,9 @@ from mininet.log import setLogLevel
 from mininet.net import Mininet
 from mininet.node import Host
 
+from linkmon.bfd import Timers
 from testbed.cable import CableLink, middle_names
-from testbed.failures import LinkEvent, Subscriber
+from testbed.failures import LinkEvent, Mode, Subscriber, check_mode, is_shaped, silent_command
 from testbed.names import IFNAMSIZ, KernelNames, NamingError
 from testbed.state import RunState, netns_inode, netns_map, start_ticks
 from testbed.switches import (
@@ -52,6 +53,9 @@ from topologies.model import Link, Topology, switch_port_mac
 
 GATEWAY = "10.255.255.254"  # contracts.md: every host's default gateway, never ARPed
 OFFLOADS = ("rx", "tx", "sg", "tso", "gso", "gro")
+
+
+DEFAULT_BFD = Timers()  # BFD on every switch-to-switch link: 3 x 50 ms
 
 
 class NetworkError(RuntimeError):
@@ -103,6 +107,7 @@ class Network:
         log_dir: Path | None = None,
         keep_logs: bool = False,
         port_status_register: str | None = None,
+        bfd: Timers | None = DEFAULT_BFD,
         pcap: bool = False,
         debug_log: bool = False,
         ready_timeout: float = 30.0,
@@ -134,6 +139,7 @@ class Network:
             thrift_port_base if self.switch_cls is Bmv2Switch else None,
         )
         self.port_status_register = port_status_register
+        self.bfd = bfd
         self.pcap = pcap
         self.debug_log = debug_log
         self.ready_timeout = ready_timeout
@@ -156,6 +162,7 @@ class Network:
         self.net: Mininet | None = None
         self.state: RunState | None = None
         self.events: list[LinkEvent] = []
+        self._failed: dict[str, Mode] = {}  # link -> how it failed, until restored
         self._subscribers: list[Subscriber] = []
         self._table_dumper: Callable[[str], str] | None = None
         self._lock = threading.Lock()  # the event list and subscribers
@@ -299,6 +306,7 @@ class Network:
                     program=self.program,
                     grpc_port=grpc_port,
                     port_status_register=self.port_status_register,
+                    bfd=self.bfd,
                     pcap=self.pcap,
                     debug_log=self.debug_log,
                 )
@@ -477,32 +485,86 @@ class Network:
         return self.topo.link_between(a, b)
 
     def set_link(
-        self, name: str, up: bool, cause: str = "", offset: float | None = None
+        self,
+        name: str,
+        up: bool,
+        cause: str = "",
+        offset: float | None = None,
+        mode: Mode = "carrier",
     ) -> LinkEvent:
-        """Pull (up=False) or plug back (up=True) the cable of a link."""
+        """Fail (up=False) a link the `mode` way, or restore it (up=True) from however it
+        failed: `carrier` pulls the cable (both ends lose carrier), `silent` makes both ends
+        drop everything they send while carrier stays up (testbed.failures)."""
         lk = self.find_link(name)
+        check_mode(mode)
+        ends = [(e, p or 0) for e, p in ((lk.a, lk.a_port), (lk.b, lk.b_port))]
         with self._change:  # the watcher must not see (and report) our change half-made
-            self._link_up[lk.name] = up
-            for intf in self._pull[lk.name]:
-                _ip_link(intf, up)
+            started = time.time()  # the failure begins with the first command
+            again = False
+            if up:
+                mode = self._failed.pop(lk.name, "carrier")
+            elif lk.name in self._failed:
+                if self._failed[lk.name] != mode:
+                    raise NetworkError(
+                        f"link {lk.name} has already failed ({self._failed[lk.name]}): "
+                        f"restore it before failing it {mode}"
+                    )
+                again = mode == "silent"  # its queue is in place already
+            if again:
+                pass
+            elif mode == "carrier":
+                self._link_up[lk.name] = up
+                for intf in self._pull[lk.name]:
+                    _ip_link(intf, up)
+            else:
+                for end, port in ends:
+                    self._silent(end, port, on=not up)
+            if not up:
+                self._failed[lk.name] = mode
         kind = "up" if up else "down"
         ev = LinkEvent(
-            time.time(),
+            started,
             kind,
             lk.name,
             ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0)),
-            cause or f"link {lk.name} {kind}",
+            cause
+            or f"link {lk.name} {kind}" + (" silently" if mode == "silent" and not up else ""),
             offset,
+            mode,
         )
         self._publish(ev)
         return ev
 
-    def set_switch(self, name: str, up: bool, offset: float | None = None) -> list[LinkEvent]:
-        """A whole switch fails (or returns): every link of it goes down (up)."""
+    def _silent(self, node: str, port: int, on: bool) -> None:
+        """One end of a link drops everything it sends (`on`), or stops dropping."""
+        if self.topo.is_switch(node):
+            intf = self.intf_name(node, port)
+            show = subprocess.run(
+                ["tc", "qdisc", "show", "dev", intf], capture_output=True, text=True
+            ).stdout
+            r = subprocess.run(
+                silent_command(intf, on, is_shaped(show)).split(), capture_output=True, text=True
+            )
+            out, ok = r.stderr, r.returncode == 0
+        else:
+            host = self.host(node)
+            show = host.cmd("tc qdisc show dev eth0")
+            out = host.cmd(silent_command("eth0", on, is_shaped(show)) + " && echo DONE")
+            ok = "DONE" in out
+        if not ok:
+            raise NetworkError(
+                f"{node} port {port}: cannot {'start' if on else 'stop'} dropping: {out.strip()}"
+            )
+
+    def set_switch(
+        self, name: str, up: bool, offset: float | None = None, mode: Mode = "carrier"
+    ) -> list[LinkEvent]:
+        """A whole switch fails (or returns): every link of it fails the `mode` way (is
+        restored)."""
         self.topo.switch(name)
         kind = "up" if up else "down"
         return [
-            self.set_link(f"{name}-{peer}", up, f"switch {name} {kind}", offset)
+            self.set_link(f"{name}-{peer}", up, f"switch {name} {kind}", offset, mode)
             for peer, _ in self.topo.neighbours(name).values()
         ]
 

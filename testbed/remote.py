@@ -1,6 +1,8 @@
 """Act on a network another process owns (found through its state file): what
-`python -m experiments.fail` uses. Only root-namespace interfaces are touched (a cable's
-middles, else the switch-side ends), the same cable pull as Network.set_link."""
+`python -m experiments.fail` uses. Only root-namespace interfaces are touched: the same
+cable pull as Network.set_link (a cable's middles, else the switch-side ends), and the same
+silent drop on the switch ends (a host's own end keeps sending; a link between switches
+drops both ways). Restoring takes back whichever was done, seen on the interfaces."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from testbed.failures import LinkEvent
+from testbed.failures import FAIL_QDISC, LinkEvent, Mode, check_mode, is_shaped, silent_command
 from testbed.state import Recorded, runs
 
 
@@ -42,21 +44,31 @@ class RemoteNetwork:
         raise RemoteError(f"run {self.rec.run_id} has no link {name!r}")
 
     def set_link(
-        self, name: str, up: bool, cause: str = "", offset: float | None = None
+        self,
+        name: str,
+        up: bool,
+        cause: str = "",
+        offset: float | None = None,
+        mode: Mode = "carrier",
     ) -> LinkEvent:
         key, ends = self._link(name)
+        check_mode(mode)
+        switch_ends = [i for i in ends if i != "-"]
+        silenced = [i for i in switch_ends if _silenced(i)]
         # a cable is pulled in its middle (testbed.cable); a plain link at its switch ends
-        for intf in self.rec.cables.get(key, ends):
-            if intf == "-":
-                continue
-            r = subprocess.run(
-                ["ip", "link", "set", "dev", intf, "up" if up else "down"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if r.returncode != 0:
-                raise RemoteError(f"ip link set dev {intf}: {r.stderr.strip()}")
+        pull = [i for i in self.rec.cables.get(key, ends) if i != "-"]
+        if up:
+            for intf in silenced:  # it failed silently: the queues go
+                _run(silent_command(intf, False, _shaped(intf)).split())
+            for intf in pull:
+                _run(["ip", "link", "set", "dev", intf, "up"])
+        elif mode == "carrier":
+            for intf in pull:
+                _run(["ip", "link", "set", "dev", intf, "down"])
+        else:
+            for intf in switch_ends:
+                if intf not in silenced:
+                    _run(silent_command(intf, True, _shaped(intf)).split())
         a, b = key.split("-", 1)
         ports = self.rec.link_ports.get(key) or tuple(  # older state files: from the names
             int(e.rsplit("-eth", 1)[1]) if e != "-" else 0 for e in ends
@@ -69,11 +81,29 @@ class RemoteNetwork:
             ((a, ports[0]), (b, ports[1])),
             cause or f"link {key} {kind}",
             offset,
+            mode,
         )
 
-    def set_switch(self, name: str, up: bool, offset: float | None = None) -> list[LinkEvent]:
+    def set_switch(
+        self, name: str, up: bool, offset: float | None = None, mode: Mode = "carrier"
+    ) -> list[LinkEvent]:
         keys = [k for k in self.rec.links if name in k.split("-", 1)]
         if not keys:
             raise RemoteError(f"run {self.rec.run_id} has no switch {name!r}")
         kind = "up" if up else "down"
-        return [self.set_link(k, up, f"switch {name} {kind}", offset) for k in keys]
+        return [self.set_link(k, up, f"switch {name} {kind}", offset, mode) for k in keys]
+
+
+def _silenced(intf: str) -> bool:
+    return f"qdisc pfifo {FAIL_QDISC}" in _run(["tc", "qdisc", "show", "dev", intf])
+
+
+def _shaped(intf: str) -> bool:
+    return is_shaped(_run(["tc", "qdisc", "show", "dev", intf]))
+
+
+def _run(argv: list[str]) -> str:
+    r = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise RemoteError(f"{' '.join(argv)}: {r.stderr.strip()}")
+    return r.stdout

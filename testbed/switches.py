@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import psutil
 from mininet.node import Switch
 
+from linkmon.bfd import Timers
 from testbed.port_agent import PortAgent, PortAgentError, RegisterWriter, make_writer
 from testbed.state import RunState
 
@@ -60,6 +61,7 @@ class SwitchInfo:
     pid: int | None = None
     log_file: str | None = None
     thrift_port: int | None = None  # BMv2 only: its Thrift server (simple_switch_CLI)
+    gnmi_addr: str | None = None  # where the switch's port status is served (linkmon.gnmi)
 
 
 def listening_ports(pid: int) -> set[int]:
@@ -161,12 +163,14 @@ class P4Switch(TestbedSwitch):
         port_status_register: str | None = None,
         pcap: bool = False,
         debug_log: bool = False,
+        bfd: Timers | None = None,
         **params: Any,
     ) -> None:
         super().__init__(name, **params)
         self.program = program
         self.grpc_port = grpc_port
         self.port_status_register = port_status_register
+        self.bfd = bfd
         self.pcap = pcap
         self.debug_log = debug_log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -178,6 +182,23 @@ class P4Switch(TestbedSwitch):
 
     def iface_args(self) -> list[str]:
         return [a for p, i in self.data_ports().items() for a in ("-i", f"{p}@{i}")]
+
+    def bfd_ports(self) -> list[int]:
+        """The ports facing another switch: a BFD session on each (hosts run none)."""
+        if self.bfd is None:
+            return []
+        return [p for p in self.data_ports() if self.peers.get(p, ("?", 0))[1] > 0]
+
+    def bfd_args(self) -> list[str]:
+        ports = self.bfd_ports()
+        if not ports:
+            return []
+        assert self.bfd is not None
+        return [
+            *(a for p in ports for a in ("--bfd-port", str(p))),
+            "--bfd-interval-ms", f"{self.bfd.interval_ms:g}",
+            "--bfd-multiplier", str(self.bfd.multiplier),
+        ]  # fmt: skip
 
     def start(self, controllers: list[Any]) -> None:
         cmd = self.command()
@@ -276,7 +297,10 @@ class SoftSwitch(P4Switch):
         ]
         if self.port_status_register:
             cmd += ["--port-status-register", self.port_status_register]
-        return cmd
+        return cmd + self.bfd_args()
+
+    def info(self) -> SwitchInfo:
+        return replace(super().info(), gnmi_addr=f"127.0.0.1:{self.grpc_port}")
 
 
 class Bmv2Switch(P4Switch):

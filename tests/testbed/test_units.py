@@ -14,7 +14,7 @@ import pytest
 import topologies
 from testbed import state as st
 from testbed.cleanup import cleanup
-from testbed.failures import Action, Schedule
+from testbed.failures import Action, Schedule, is_shaped, silent_command
 from testbed.network import Network, NetworkError, netem_available
 from testbed.switches import SoftSwitch, resolve_program
 from topologies import generators as gen
@@ -25,6 +25,30 @@ FIXED = Path(topologies.__file__).parent / "fixed"
 def test_schedule_down_for() -> None:
     s = Schedule.build(["s1-s2"], at=2.5, duration=3)
     assert s.actions == [Action(2.5, "down", "link", "s1-s2"), Action(5.5, "up", "link", "s1-s2")]
+
+
+def test_schedule_carries_the_failure_mode_to_both_actions() -> None:
+    s = Schedule.build(["s1-s2"], at=1, duration=2, mode="silent")
+    assert s.actions == [
+        Action(1, "down", "link", "s1-s2", "silent"),
+        Action(3, "up", "link", "s1-s2", "silent"),
+    ]
+    with pytest.raises(ValueError, match="failure mode 'quiet': one of carrier, silent"):
+        Schedule.build(["s1-s2"], mode="quiet")  # type: ignore[arg-type]
+
+
+def test_silent_drop_is_a_zero_length_queue_under_the_shaper_or_at_the_root() -> None:
+    shaped = "qdisc htb 5: root refcnt 2 r2q 10 default 0x1\n"
+    assert is_shaped(shaped) and not is_shaped("qdisc noqueue 0: root refcnt 2\n")
+    assert silent_command("s1-eth2", True, True) == (
+        "tc qdisc add dev s1-eth2 parent 5:1 handle 99: pfifo limit 0"
+    )
+    assert (
+        silent_command("s1-eth2", False, True) == "tc qdisc del dev s1-eth2 parent 5:1 handle 99:"
+    )
+    assert (
+        silent_command("eth0", True, False) == "tc qdisc add dev eth0 root handle 99: pfifo limit 0"
+    )
 
 
 def test_schedule_flap_several_links_and_a_switch() -> None:
@@ -198,10 +222,26 @@ def _fake_self(**kw: object) -> SimpleNamespace:
     base = dict(
         program=Path("/b/bier.json"), device_id=3, grpc_port=9562, log_file=Path("/l/s3.log"),
         log_dir=Path("/l"), port_status_register=None, pcap=False, debug_log=False,
-        iface_args=lambda: ["-i", "1@s3-eth1", "-i", "2@s3-eth2"],
+        iface_args=lambda: ["-i", "1@s3-eth1", "-i", "2@s3-eth2"], bfd_args=lambda: [],
     )  # fmt: skip
     base.update(kw)
     return SimpleNamespace(**base)
+
+
+def test_bfd_runs_on_the_ports_facing_switches_with_the_timers_given() -> None:
+    from linkmon.bfd import Timers
+
+    # port 1 faces host h1 (its eth0: peer port 0), ports 2 and 3 face switches
+    fake = SimpleNamespace(
+        bfd=Timers(20, 4), data_ports=lambda: {1: "s1-eth1", 2: "s1-eth2", 3: "s1-eth3"},
+        peers={1: ("h1", 0), 2: ("s2", 1), 3: ("s3", 2)},
+    )  # fmt: skip
+    fake.bfd_ports = lambda: SoftSwitch.bfd_ports(fake)
+    assert SoftSwitch.bfd_args(fake) == [
+        "--bfd-port", "2", "--bfd-port", "3", "--bfd-interval-ms", "20", "--bfd-multiplier", "4",
+    ]  # fmt: skip
+    fake.bfd = None
+    assert SoftSwitch.bfd_args(fake) == []
 
 
 def test_switch_command_lines() -> None:
