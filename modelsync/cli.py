@@ -140,6 +140,9 @@ def receive_cmd(
     deadline: Annotated[float, typer.Option(help="seconds until giving up")] = 600.0,
     idle_nack: Annotated[float, typer.Option(help="NACK after this long without data")] = 1.0,
     linger: Annotated[float, typer.Option(help="seconds to wait for FIN after done")] = 5.0,
+    gap_ms: Annotated[
+        float, typer.Option(help="record every pause in the data at least this long (ms)")
+    ] = 1.0,
     record: Annotated[Path | None, typer.Option(help="write the JSON record here")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -153,7 +156,7 @@ def receive_cmd(
             name=name, manifest=load_manifest(manifest), out_dir=out, sender_ip=sender,
             sender_port=sender_port, port=port, bind=bind, group=group or None,
             iface_ip=iface_ip, deadline=deadline, idle_nack=idle_nack, linger=linger,
-            record=record,
+            record=record, gap_s=gap_ms / 1000,
         )  # fmt: skip
         rx = Receiver(cfg)
     except (ValueError, OSError) as e:

@@ -15,13 +15,57 @@ from modelsync.control import ControlMsg, pack_nacks, range_chunks
 from modelsync.loadcheck import load_check
 from modelsync.manifest import Manifest
 from modelsync.reassembly import DiskError, Reassembler, RxCounters
-from modelsync.records import ReceiverRecord
+from modelsync.records import Arrivals, ReceiverRecord
 from wire.codec import MsgType
 from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
 
 log = logging.getLogger("modelsync.receiver")
 
 EXIT_COMPLETE, EXIT_INCOMPLETE, EXIT_FAILED = 0, 2, 3
+SO_TIMESTAMPNS = 35  # linux/asm-generic/socket.h (also SCM_TIMESTAMPNS)
+_TIMESPEC = struct.Struct("@qq")
+
+
+def kernel_stamp(ancdata: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive time of a datagram (SCM_TIMESTAMPNS), wall clock in seconds."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            return sec + nsec / 1e9
+    return None
+
+
+class ArrivalLog:
+    """Arrival times of data datagrams, kept as first, last, count and every gap of at least
+    `min_gap` (so a whole delivery costs a few numbers, not one per datagram)."""
+
+    def __init__(self, min_gap: float) -> None:
+        self.min_gap = min_gap
+        self.first: float | None = None
+        self.last: float | None = None
+        self.count = 0
+        self.gaps: list[tuple[float, float]] = []
+        self.user_clock = False  # a datagram came without the kernel's stamp
+
+    def add(self, t: float, kernel: bool = True) -> None:
+        self.user_clock |= not kernel
+        if self.last is not None and t - self.last >= self.min_gap:
+            self.gaps.append((self.last, t))
+        if self.first is None:
+            self.first = t
+        if self.last is None or t > self.last:
+            self.last = t
+        self.count += 1
+
+    def record(self) -> Arrivals:
+        return Arrivals(
+            clock="user" if self.user_clock else "kernel",
+            min_gap_s=self.min_gap,
+            first=self.first,
+            last=self.last,
+            count=self.count,
+            gaps=list(self.gaps),
+        )
 
 
 @dataclass
@@ -42,6 +86,7 @@ class ReceiverConfig:
     linger: float = 5.0  # after DONE, wait this long for FIN (answering POLLs)
     record: Path | None = None
     rcvbuf: int = 8 << 20
+    gap_s: float = 0.001  # record every pause in the data of at least this long
 
 
 class Receiver:
@@ -56,6 +101,7 @@ class Receiver:
         self.seq = 0
         self.error: str | None = None
         self.load = None
+        self.arrivals = ArrivalLog(cfg.gap_s)
         self.sock = self._open_socket()
         self.ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sender = (cfg.sender_ip, cfg.sender_port)
@@ -63,6 +109,8 @@ class Receiver:
     def _open_socket(self) -> socket.socket:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # arrival times stamped by the kernel
+            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         for opt in (33, socket.SO_RCVBUF):  # SO_RCVBUFFORCE (root), else capped by rmem_max
             with contextlib.suppress(OSError):
                 s.setsockopt(socket.SOL_SOCKET, opt, self.cfg.rcvbuf)
@@ -132,6 +180,8 @@ class Receiver:
             return self._fail(str(e))
         buf = bytearray(65536)
         view = memoryview(buf)
+        bufs = [view]
+        anc = socket.CMSG_SPACE(_TIMESPEC.size)
         mono = time.monotonic
         t_start = mono()
         deadline = t_start + cfg.deadline
@@ -155,7 +205,7 @@ class Receiver:
         last_nack = mono()
         while True:
             try:
-                n = self.sock.recv_into(buf)
+                n, ancdata, _, _ = self.sock.recvmsg_into(bufs, anc)
             except TimeoutError:
                 n = -1
             except OSError as e:
@@ -163,6 +213,7 @@ class Receiver:
                 n = -1
             if n >= 0:
                 now = time.time()
+                stamp = kernel_stamp(ancdata)
                 if self.first_packet_at is None:
                     self.first_packet_at = now
                 self.last_packet_at = now
@@ -171,6 +222,7 @@ class Receiver:
                 except DiskError as e:
                     return self._fail(str(e))
                 if h is None:
+                    self.arrivals.add(now if stamp is None else stamp, stamp is not None)
                     last_data = mono()
                     n_since_check += 1
                     if self.rx.done and self.load is None:
@@ -256,6 +308,7 @@ class Receiver:
             multicast_joined=self.joined,
             counters=self.counters.record(),
             files=self.rx.file_records(),
+            arrivals=self.arrivals.record(),
         )
 
     def _write_record(self, outcome: str) -> None:

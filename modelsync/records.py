@@ -45,6 +45,20 @@ class Counters(BaseModel):
     verify_failures: int = 0  # complete files whose sha256 did not match (re-requested)
 
 
+class Arrivals(BaseModel):
+    """When the delivery datagrams arrived, as the kernel stamped them (SO_TIMESTAMPNS;
+    `clock` "user" where the stamp was missing and the receiver read the clock itself): the
+    first and last, how many, and every gap between two consecutive ones of at least
+    `min_gap_s`, as [last before, first after] in wall-clock seconds."""
+
+    clock: Literal["kernel", "user"] = "kernel"
+    min_gap_s: float
+    first: float | None = None
+    last: float | None = None
+    count: int = 0
+    gaps: list[tuple[float, float]] = Field(default_factory=list)
+
+
 class ReceiverRecord(BaseModel):
     schema_version: int = SCHEMA_VERSION
     kind: Literal["receiver"] = "receiver"
@@ -66,6 +80,7 @@ class ReceiverRecord(BaseModel):
     multicast_joined: bool = False
     counters: Counters
     files: list[FileRecord]
+    arrivals: Arrivals | None = None
 
 
 class ReceiverStatus(BaseModel):
