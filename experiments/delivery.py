@@ -93,7 +93,7 @@ def start_sender(
                 raise LaunchError(f"BIER: the control plane gave no BFR-id for {h}")
             r["bfr_id"] = bfr_ids[h]
         targets.append(r)
-    extra: list[str] = []
+    extra = ["--mtu", str(topo.path_mtu())]  # frames that fit every link (a reroute included)
     if technology in ("bier", "sr-p2mp"):
         sw, port, _ = topo.host_attachment(source)
         extra += ["--iface", "eth0", "--dst-mac", switch_port_mac(topo.switch(sw).device_id, port)]

@@ -12,6 +12,7 @@ import numpy as np
 
 from experiments.flowmodel import Net, tree_edges
 from experiments.spec import MULTICAST
+from topologies.model import DEFAULT_MTU, Topology
 
 # Wire overhead per frame (bytes). The delivery header is wire/delivery.py's.
 ETH, IPV4, UDP, DELIVERY = 14, 20, 8, 36
@@ -24,8 +25,14 @@ class Wire:
     """Frame sizes as modelsync's sender builds them: the Ethernet payload (IP packet plus any
     BIER/MPLS header) fills the MTU; the chunk is what is left after the headers."""
 
-    mtu: int = 1500
+    mtu: int = DEFAULT_MTU
     headers: bool = True  # False: payload bytes only, chunk = mtu (hand-checkable cases)
+
+    @classmethod
+    def of(cls, topo: Topology) -> Wire:
+        """The frames a sender on this topology builds: sized to its path MTU (the runner
+        gives modelsync the same)."""
+        return cls(mtu=topo.path_mtu())
 
     def encap(self, tech: str) -> int:
         return {"bier": BIER_HDR, "sr-p2mp": MPLS_LABEL}.get(tech, 0) if self.headers else 0
@@ -73,12 +80,14 @@ def structural_ideal(
     paths: dict[str, list[int]],
     model_bytes: float,
     rate_bps: float | None = None,
+    wire: Wire | None = None,
 ) -> dict[str, float]:
-    """The ideal: model bytes over the bottleneck link. Each link carries the
+    """The ideal: the model's frames over the bottleneck link. Each link carries the
     model once per copy through it (multicast: once per tree link; unicast: once per receiver
-    behind it); the ideal time is the largest load over capacity, the sender's pacing rate
-    included when the description fixes it (None: links only, as for `auto`). Ideal link
-    bytes: copies x model bytes summed over links."""
+    behind it), in frames of `wire`'s MTU with their headers (None: payload bytes only); the
+    ideal time is the largest load over capacity, the sender's pacing rate (which counts
+    frame bytes) included when the description fixes it (None: links only, as for `auto`).
+    Ideal link bytes: copies x the model's bytes on each link, summed over links."""
     copies = np.zeros(len(net.edges))
     if tech in MULTICAST:
         for e in tree_edges(paths):
@@ -87,9 +96,11 @@ def structural_ideal(
         for p in paths.values():
             copies[p] += 1
     used = copies > 0
-    t_links = np.where(used, copies * model_bytes / np.maximum(net.cap, 1e-300), 0.0)
+    on_link = model_bytes / (efficiency(net, tech, wire) if wire else np.ones(len(net.edges)))
+    t_links = np.where(used, copies * on_link / np.maximum(net.cap, 1e-300), 0.0)
     at_source = 1 if tech in MULTICAST else len(paths)
-    t_source = 0.0 if rate_bps is None else at_source * model_bytes / (rate_bps / 8)
+    sent = model_bytes / (payload_share(tech, wire) if wire else 1.0)
+    t_source = 0.0 if rate_bps is None else at_source * sent / (rate_bps / 8)
     i = int(np.argmax(t_links))
     if rate_bps is not None and t_source >= t_links[i]:
         ideal, bottleneck = t_source, rate_bps / 1e6
@@ -98,7 +109,7 @@ def structural_ideal(
     return {
         "ideal_time_s": float(ideal),
         "bottleneck_mbit": bottleneck,
-        "ideal_link_bytes": float((copies * model_bytes).sum()),
+        "ideal_link_bytes": float((copies * on_link).sum()),
         "tree_edges": int(used.sum()),
     }
 

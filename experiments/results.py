@@ -56,8 +56,8 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "model_bytes": "Int64",
         "sending_rate_mbit": "float64",
         "bottleneck_mbit": "float64",  # slowest link the technology's structure relies on
-        "ideal_time_s": "float64",  # model bytes over the bottleneck (load per link / capacity)
-        "ideal_link_bytes": "float64",  # tree edges x model bytes (unicast: path hops x bytes)
+        "ideal_time_s": "float64",  # the model's frames over the bottleneck (load / capacity)
+        "ideal_link_bytes": "float64",  # tree edges x model frames (unicast: path hops x them)
         "tree_edges": "Int64",
         # projection, PIM-SM after a new receiver set: wire bytes it puts on branches of the
         # previous tree whose state may outlive the set (0 otherwise; NA when measured)

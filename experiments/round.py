@@ -155,7 +155,7 @@ def sending_rate(
 
     net = build_net(topo)
     paths = shortest_paths(net, source, receivers, rpf=uses_rpf(tech))
-    return auto_rate(net, tech, paths, Wire()) / 1e6
+    return auto_rate(net, tech, paths, Wire.of(topo)) / 1e6
 
 
 def model_bytes(manifest: Manifest) -> int:
@@ -175,7 +175,7 @@ def round_row(
     """The rounds row with its structural ideal (the projection's definition: model bytes
     over the bottleneck; tree edges x model bytes), computed from the topology."""
     from experiments.flowmodel import build_net, shortest_paths
-    from experiments.ideal import structural_ideal, uses_rpf
+    from experiments.ideal import Wire, structural_ideal, uses_rpf
 
     size = model_bytes(manifest)
     row: dict[str, Any] = {
@@ -185,7 +185,7 @@ def round_row(
         net = build_net(topo)
         paths = shortest_paths(net, source, receivers, rpf=uses_rpf(keys["technology"]))
         given = None if e.sending_rate_mbit == "auto" else rate_mbit * 1e6
-        row.update(structural_ideal(net, keys["technology"], paths, size, given))
+        row.update(structural_ideal(net, keys["technology"], paths, size, given, Wire.of(topo)))
     return row
 
 

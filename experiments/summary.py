@@ -2,11 +2,12 @@
 its ideal, and the fidelity ratio measured / ideal (DESIGN.md, "What is measured").
 
     round time      max completion over a round's receivers; mean over rounds and repetitions
-                    ideal: model bytes over the bottleneck link (rounds.ideal_time_s)
+                    ideal: the model's frames over the bottleneck link (rounds.ideal_time_s)
     link bytes      all links, both directions, per round
-                    ideal: tree edges x model bytes (unicast: path hops x model bytes)
+                    ideal: tree edges x model frames (unicast: path hops x model frames)
     source egress   bytes the model store put on its link, per round
-                    ideal: model bytes (multicast), receivers x model bytes (unicast)
+                    ideal: model frames (multicast), receivers x model frames (unicast)
+    (model frames: the model in frames of the topology's path MTU, headers included)
     state entries   sum over switches, the largest round
     new-set cost    writes and time of the control plane per change of receiver set
     outage          longest time an affected receiver got no data after a failure
@@ -21,6 +22,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from experiments.ideal import Wire, payload_share
 from experiments.spec import MULTICAST, Experiment, source_host
 from topologies.model import Topology
 
@@ -56,8 +58,13 @@ def aggregate(
         .reset_index()
     )
     multicast = df["technology"].isin(MULTICAST)
+    wires = {s: Wire.of(topology(s)) for s in rnd["sweep"].unique()}
+    frames = [
+        m / payload_share(t, wires[s])
+        for s, t, m in zip(df["sweep"], df["technology"], df["model_bytes"], strict=True)
+    ]
     df["ideal_source_egress"] = np.where(
-        multicast, df["model_bytes"], df["receivers"] * df["model_bytes"]
+        multicast, frames, df["receivers"] * np.asarray(frames, dtype=float)
     ).astype(float)
     ctrl = tables["control"]
     newset = ctrl[ctrl["action"] == "new-set"].groupby(GROUP, sort=False)

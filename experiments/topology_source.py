@@ -34,7 +34,11 @@ def topology_from_ref(ref: TopologyRef, base: Path | None = None) -> Topology:
             f"(known: {', '.join(GENERATORS)})"
         )
     try:
-        data = _generate(name, dict(ref.params))
+        params = dict(ref.params)
+        mtu = params.pop("mtu", None)  # any generator: every link's MTU
+        data = _generate(name, params)
+        if mtu is not None:
+            data["mtu"] = mtu
         return from_dict(data, f"generator {ref.generator}")
     except (TypeError, ValueError) as e:
         raise SpecError(f"topology.params: {e}") from None

@@ -47,5 +47,5 @@ def start_sender(
     targets = [{"name": h, "ip": net.host_ip(h)} for h in receivers]
     return launch_sender(
         net.popen, source, targets, model, "ip-multicast", net.host_ip(source), rate_mbit,
-        records, deadline, ["--group", group],
+        records, deadline, ["--group", group, "--mtu", str(net.topo.path_mtu())],
     )  # fmt: skip

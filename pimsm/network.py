@@ -260,10 +260,12 @@ class PimNetwork:
             self._sh(n, "ip link set lo up")
             for itf in self.plan.interfaces[s.name]:
                 self._sh(n, f"sysctl -qw net.ipv4.conf.{itf.name}.rp_filter=0")
-                self._sh(n, f"ip link set {itf.name} up")
+                self._sh(n, f"ip link set {itf.name} mtu {self.topo.link_mtu(itf.link)} up")
         for h in self.topo.hosts:
             n = self.nodes[h.name]
             a = self.plan.hosts[h.name]
+            _, _, link = self.topo.host_attachment(h.name)
+            self._sh(n, f"ip link set eth0 mtu {self.topo.link_mtu(link)}")
             self._sh(n, "ip link set lo up")
             self._sh(n, f"ip addr add {a.address} dev eth0")
             self._sh(n, f"ip addr add {a.contract_ip}/32 dev eth0")

@@ -148,6 +148,7 @@ class Port:
             self.pcap_in = PcapWriter(pcap_dir / f"{iface}_in.pcap")
             self.pcap_out = PcapWriter(pcap_dir / f"{iface}_out.pcap")
         self.rx = self.tx = self.tx_errors = 0
+        self.oversize = 0  # frames longer than the interface's MTU (dropped; in tx_errors)
 
     def close(self) -> None:
         self.sock.close()
@@ -201,7 +202,7 @@ class PortSet:
         try:
             p.sock.send(frame)
         except OSError as exc:
-            self._send_failed(p, exc)
+            self._send_failed(p, exc, len(frame))
             return False
         p.tx += 1
         if p.pcap_out is not None:
@@ -219,15 +220,24 @@ class PortSet:
             try:
                 p.sock.send(frame)
             except OSError as exc:
-                self._send_failed(p, exc)
+                self._send_failed(p, exc, len(frame))
                 continue
             p.tx += 1
             if p.pcap_out is not None:
                 p.pcap_out.write(frame)
 
     @staticmethod
-    def _send_failed(p: Port, exc: OSError) -> None:
+    def _send_failed(p: Port, exc: OSError, length: int) -> None:
         p.tx_errors += 1
+        if exc.errno == errno.EMSGSIZE:  # longer than the link's MTU: the kernel refuses it
+            p.oversize += 1
+            if p.oversize == 1:  # once per port: such frames tend to come in streams
+                log.warning(
+                    "port %d (%s): a frame of %d bytes is longer than the interface's MTU "
+                    "allows; it is dropped, as every such frame will be (counted in the "
+                    "port's tx errors)", p.number, p.iface, length,
+                )  # fmt: skip
+            return
         if exc.errno not in (errno.ENETDOWN, errno.ENXIO, errno.EAGAIN, errno.ENOBUFS):
             log.warning("port %d (%s): send failed: %s", p.number, p.iface, exc)
 

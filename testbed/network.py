@@ -403,17 +403,25 @@ class Network:
                 cmds.append(f"ethtool -K {i} {' '.join(f'{o} off' for o in OFFLOADS)}")
                 cmds.append(f"sysctl -q -w net.ipv6.conf.{i}.disable_ipv6=1")
         _sh("; ".join(f"{c} >/dev/null 2>&1" for c in cmds))
+        mtus = [
+            f"link set dev {self.intf_name(end, port)} mtu {self.topo.link_mtu(lk)}"
+            for lk in self.topo.links
+            for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0))
+            if self.topo.is_switch(end)
+        ]
+        _ip_batch(mtus)
 
     def _configure_hosts(self) -> None:
         assert self.net is not None
         bridge = self.target == "bridge"
         for h in self.topo.hosts:
-            sw, port, _ = self.topo.host_attachment(h.name)
+            sw, port, link = self.topo.host_attachment(h.name)
             gw_mac = switch_port_mac(self.topo.switch(sw).device_id or 0, port)
             cmds = [
                 "sysctl -q -w net.ipv6.conf.all.disable_ipv6=1",
                 "sysctl -q -w net.ipv6.conf.default.disable_ipv6=1",
                 f"ethtool -K eth0 {' '.join(f'{o} off' for o in OFFLOADS)} >/dev/null 2>&1",
+                f"ip link set dev eth0 mtu {self.topo.link_mtu(link)}",
                 "ip link set lo up",
                 "ip addr flush dev eth0",
             ]
@@ -660,6 +668,18 @@ def switch_tcp_ports(
 
 def _sh(script: str) -> None:
     subprocess.run(["sh", "-c", script], check=False)
+
+
+def _ip_batch(commands: list[str]) -> None:
+    """`ip` commands in one process (`ip -batch`); NetworkError with ip's words if one fails."""
+    if not commands:
+        return
+    r = subprocess.run(
+        ["ip", "-batch", "-"], input="\n".join(commands) + "\n", capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    if r.returncode != 0:
+        raise NetworkError(f"ip -batch: {r.stderr.strip()}")
 
 
 def _ip_link(intf: str, up: bool) -> None:

@@ -38,6 +38,7 @@ def _cloud_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cloud-mbit", type=float, default=100.0, help="in-cloud bandwidth (100)")
     p.add_argument("--core-mbit", type=float, default=None, help="WAN core (default: in-cloud)")
     p.add_argument("--store-mbit", type=float, default=None, help="store uplink (in-cloud)")
+    p.add_argument("--mtu", type=int, default=None, help="every link's MTU (9000)")
     p.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
 
 
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = generators.zoo(
                     args.name, at, args.store_at, spec, args.core_mbit, args.weights
                 )
+            if args.mtu is not None:
+                data["mtu"] = args.mtu
         from_dict(data, f"generated {data['name']}")  # never write a file that would not load
     except (TopologyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

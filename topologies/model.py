@@ -20,6 +20,12 @@ CPU_PORT = 255  # reserved on every switch for packet-in/packet-out; never a dat
 # Node names: up to 32 characters. No '-' (it joins the ends of a link's name, "s1-s2"); the
 # testbed maps names too long for a kernel interface to short ones (testbed.names).
 NODE_NAME = r"^[a-zA-Z][a-zA-Z0-9_]{0,31}$"
+# Link MTU: bytes of an Ethernet frame's payload (IP packet, plus a BIER or MPLS header).
+# 9000 (jumbo frames, as GPU clusters run) unless the topology or a link says otherwise;
+# 1280 at least (the delivery's control datagrams fit), 65000 at most (a veth's limit, with
+# room for the Ethernet header in a switch's 64 KiB receive buffer).
+DEFAULT_MTU = 9000
+MIN_MTU, MAX_MTU = 1280, 65000
 
 
 class _Strict(BaseModel):
@@ -50,6 +56,7 @@ class Link(_Strict):
     bw_mbit: float = Field(gt=0)
     delay_ms: float = Field(default=0.0, ge=0)
     weight: int = Field(default=1, ge=1)
+    mtu: int | None = Field(default=None, ge=MIN_MTU, le=MAX_MTU)  # None: the topology's
 
     @property
     def name(self) -> str:
@@ -59,6 +66,7 @@ class Link(_Strict):
 class Topology(_Strict):
     name: str
     description: str = ""
+    mtu: int = Field(default=DEFAULT_MTU, ge=MIN_MTU, le=MAX_MTU)  # every link's, unless given
     switches: list[Switch]
     hosts: list[Host]
     links: list[Link]
@@ -193,6 +201,15 @@ class Topology(_Strict):
             if {link.a, link.b} == {a, b}:
                 return link
         raise KeyError(f"no link between {a!r} and {b!r}")
+
+    def link_mtu(self, link: Link) -> int:
+        """The MTU of a link: its own, else the topology's."""
+        return link.mtu or self.mtu
+
+    def path_mtu(self) -> int:
+        """The largest Ethernet payload every link carries: what a sender sizes its frames to,
+        as a stream may take any link (after a failure, a reroute)."""
+        return min((self.link_mtu(lk) for lk in self.links), default=self.mtu)
 
     def neighbours(self, switch: str) -> dict[int, tuple[str, int]]:
         """A switch's ports: port -> (peer node, peer port; 0 for a host's eth0)."""

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from experiments.flowmodel import build_net
+from experiments.ideal import Wire
 from experiments.projection.simulator import Params, project_round
 from experiments.results import Format, ResultsWriter, environment, new_run_dir, rows, sweep_label
 from experiments.schedule import schedule
@@ -102,7 +103,7 @@ def project(
         for tech in e.technologies:
             # `timing`: control costs measured by the emulation, in place of the description's
             ctl = (timing or {}).get(tech, e.control)
-            params = Params(mbytes, None if rate is None else rate * 1e6, ctl)
+            params = Params(mbytes, None if rate is None else rate * 1e6, ctl, Wire.of(topo))
             prev = None
             for k in range(len(e.rounds)):
                 receivers = resolve_receivers(e, topo, k)

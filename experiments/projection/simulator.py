@@ -415,7 +415,7 @@ class RoundSimulation:
             for s, tab, n, rep in switch_state(net, tech, self.paths, n_gpu)
         ]
         given = None if p.rate_bps is None else self.rate_bps  # auto: links only
-        ideal = structural_ideal(net, tech, self.paths, p.model_bytes, given)
+        ideal = structural_ideal(net, tech, self.paths, p.model_bytes, given, p.wire)
         round_row = {
             **keys,
             "receivers": len(self.receivers),

@@ -310,3 +310,40 @@ def test_programs_that_cannot_be_built_are_reported_whole(tmp_path) -> None:
     line = f"build_all: error: cannot create the output folder {blocker}/build/softswitch: "
     assert msg.count(line + "Not a directory.") == 2  # one per program of p4src/
     assert msg.endswith("Not a directory.")
+
+
+def test_the_sender_sizes_its_frames_to_the_narrowest_link(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from experiments.delivery import start_sender
+    from experiments.ideal import Wire
+
+    d = fixed("diamond")
+    d["links"][6]["mtu"] = 1500  # s1-s3, off the shortest paths: a reroute may take it
+    topo = from_dict(d)
+    started: list[list[str]] = []
+
+    class Host:
+        def popen(self, argv: list[str], **kw: object) -> subprocess.Popen:
+            started.append(argv)
+            return subprocess.Popen(["true"], **kw)  # type: ignore[call-overload]
+
+    net = SimpleNamespace(host=lambda name: Host())
+    snd = start_sender(net, topo, "h1", ["h2"], "unicast", tmp_path, 10.0, tmp_path / "r", 60)
+    snd.proc.wait(10)
+    snd.kill()
+    (argv,) = started
+    assert argv[argv.index("--mtu") + 1] == "1500"
+    assert Wire.of(topo).mtu == 1500 and Wire.of(LINE).mtu == 9000
+    # the ideal counts the model's frames of that MTU: 1514 bytes for every 1436 of the model
+    from experiments.flowmodel import build_net, shortest_paths
+    from experiments.ideal import structural_ideal
+
+    def ideal(t) -> float:  # type: ignore[no-untyped-def]
+        net = build_net(t)
+        paths = shortest_paths(net, "h1", ["h2"])
+        return structural_ideal(net, "unicast", paths, 1e6, None, Wire.of(t))["ideal_link_bytes"]
+
+    d["links"][6]["mtu"] = 9000
+    assert ideal(topo) / ideal(from_dict(d)) == pytest.approx((1514 / 1436) / (9014 / 8936))
+    assert ideal(from_dict(d)) == pytest.approx(4 * 1e6 * 9014 / 8936)  # h1-s1-s2-s4-h2

@@ -171,6 +171,14 @@ def test_topology_file_and_fixed_generator() -> None:
     assert build_topology(e, ROOT).name == "diamond"
     e = parse_experiment(with_(topology={"generator": "fixed", "params": {"name": "tree"}}))
     assert build_topology(e).name == "tree"
+    assert build_topology(e).path_mtu() == 9000  # jumbo frames unless told otherwise
+    e = parse_experiment(
+        with_(topology={"generator": "fixed", "params": {"name": "tree", "mtu": 1500}})
+    )
+    assert build_topology(e).path_mtu() == 1500
+    e = parse_experiment(with_(topology={"generator": "multicloud", "params": {"mtu": 100}}))
+    with pytest.raises(SpecError, match=r"params: generator multicloud: mtu: must be >= 1280"):
+        build_topology(e)
 
 
 def test_sweeps_expand() -> None:
