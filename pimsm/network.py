@@ -1,10 +1,10 @@
 """A topology as a routed PIM-SM network: one namespace per switch running FRR, one per host.
 
 Namespaces and links come from Mininet (Node in its own namespace, links with htb bandwidth
-via TCIntf; netem does not exist here, so a link's delay_ms is not emulated and is reported in
-`notes`). Nothing global is touched: every interface lives inside a namespace this object
-created, and stop() removes exactly what start() made, also after an exception, Ctrl-C,
-SIGTERM or at interpreter exit.
+through testbed.shaping, as in the P4 testbed; netem does not exist here, so a link's
+delay_ms is not emulated and is reported in `notes`). Nothing global is touched: every
+interface lives inside a namespace this object created, and stop() removes exactly what
+start() made, also after an exception, Ctrl-C, SIGTERM or at interpreter exit.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pimsm.config import router_configs
 from pimsm.frr import FrrError, FrrRouter, kill_pids
 from pimsm.timers import Timers
 from testbed.failures import Mode, check_mode, silent_command
+from testbed.shaping import ShapingError, check_rate, shaped_intf
 from testbed.state import alive, start_ticks
 from topologies.model import Topology
 
@@ -55,11 +56,13 @@ class _LinkEnds:
 
 def _mininet() -> tuple[Any, Any, Any]:
     try:
-        from mininet.link import Link, TCIntf
+        from mininet.link import Link
         from mininet.node import Node
+
+        intf = shaped_intf()
     except ImportError as e:  # pragma: no cover - depends on the machine
         raise PimNetError("the Mininet Python package is missing (make setup installs it)") from e
-    return Node, Link, TCIntf
+    return Node, Link, intf
 
 
 class PimNetwork:
@@ -89,6 +92,11 @@ class PimNetwork:
                 f"links {delayed} have delay_ms, which this machine cannot emulate (no netem); "
                 "pass delay='ignore' to run without the delays"
             )
+        for lk in topo.links:  # refused here, before anything exists
+            try:
+                check_rate(lk.bw_mbit, f"topology {topo.name!r}, link {lk.name}")
+            except ShapingError as e:
+                raise PimNetError(str(e)) from e
         self.topo = topo
         self.timers = timers or Timers()
         self.bfd = bfd
@@ -221,15 +229,7 @@ class PimNetwork:
             self._netns[name] = (fd, os.fstat(fd).st_ino)
 
     def _make_links(self) -> None:
-        _, Link, TCIntf = _mininet()
-
-        class BwIntf(TCIntf):  # htb up to 100 Gbit/s (Mininet stops at 1 Gbit/s)
-            bwParamMax = 100_000
-
-            def bwCmds(self, *args: Any, **kwargs: Any) -> tuple[list[str], str]:
-                # an explicit quantum: the one htb derives from a high rate draws a warning
-                cmds, parent = super().bwCmds(*args, **kwargs)
-                return [c.replace(" htb rate ", " htb quantum 60000 rate ") for c in cmds], parent
+        _, Link, ShapedIntf = _mininet()
 
         for link in self.topo.links:
             a_if = "eth0" if not self.topo.is_switch(link.a) else f"eth{link.a_port}"
@@ -242,8 +242,8 @@ class PimNetwork:
                 self.nodes[link.b],
                 intfName1=a_if,
                 intfName2=b_if,
-                cls1=BwIntf,
-                cls2=BwIntf,
+                cls1=ShapedIntf,
+                cls2=ShapedIntf,
                 params1=params,
                 params2=params,
             )

@@ -23,7 +23,7 @@ import os
 import subprocess
 from typing import Any
 
-from mininet.link import TCLink
+from testbed.shaping import shaped_link
 
 
 class CableError(RuntimeError):
@@ -58,8 +58,9 @@ def join(mid_a: str, mid_b: str) -> None:
         _run(["ip", "link", "set", "dev", m, "up"])
 
 
-class CableLink(TCLink):
-    """A TCLink (htb on both ends, as before) whose ends are joined through two middles.
+class CableLink(shaped_link()):
+    """A shaped link (testbed.shaping: htb on both ends) whose ends are joined through two
+    middles.
     `middle=(mid_a, mid_b)`: mid_a pairs with node1's end, mid_b with node2's."""
 
     def __init__(self, node1: Any, node2: Any, middle: tuple[str, str], **params: Any) -> None:

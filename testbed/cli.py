@@ -16,7 +16,7 @@ class TestbedCLI(CLI):
 
     def __init__(self, net: Network, **kwargs: Any) -> None:
         self.tb = net
-        # the network is built quietly (tc's htb warnings); node commands print at "output"
+        # the network is built quietly (Mininet's progress lines); node commands print at "output"
         setLogLevel("output")
         super().__init__(net.net, **kwargs)
 

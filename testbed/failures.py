@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol
 
+from testbed.shaping import CLASS, QDISC
+
 Kind = Literal["down", "up"]
 Mode = Literal["carrier", "silent"]
 MODES: tuple[Mode, ...] = ("carrier", "silent")
@@ -28,17 +30,18 @@ FAIL_QDISC = "99:"  # the zero-length queue's handle
 
 def silent_command(intf: str, on: bool, shaped: bool) -> str:
     """The tc command that makes `intf` drop every frame it sends (`on`), or stop doing so.
-    A pfifo of length 0 goes under the link's htb class 5:1 when the link is shaped (as
-    Mininet's TCIntf and pimsm shape it), else at the root; carrier is not touched."""
-    where = "parent 5:1" if shaped else "root"
+    A pfifo of length 0 goes under the link's htb class when the link is shaped (as
+    testbed.shaping shapes both networks' links), else at the root; carrier is not touched."""
+    where = f"parent {CLASS}" if shaped else "root"
     if on:
         return f"tc qdisc add dev {intf} {where} handle {FAIL_QDISC} pfifo limit 0"
     return f"tc qdisc del dev {intf} {where} handle {FAIL_QDISC}"
 
 
 def is_shaped(tc_qdisc_show: str) -> bool:
-    """Whether `tc qdisc show dev X` shows the htb root (handle 5:) that shapes the link."""
-    return any(ln.startswith("qdisc htb 5: root") for ln in tc_qdisc_show.splitlines())
+    """Whether `tc qdisc show dev X` shows the htb root that testbed.shaping puts on a link."""
+    root = f"qdisc htb {QDISC.split(':')[0]}: root"
+    return any(ln.startswith(root) for ln in tc_qdisc_show.splitlines())
 
 
 def check_mode(mode: str) -> Mode:

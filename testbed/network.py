@@ -1,6 +1,6 @@
 """Bring a topology up in Mininet: one switch process per topology switch in the root
-namespace, one Mininet host per topology host, links with their bandwidth (htb), and take it
-all down again whatever happens.
+namespace, one Mininet host per topology host, links with their bandwidth (htb, through
+testbed.shaping), and take it all down again whatever happens.
 
     with Network(load("topologies/fixed/diamond.yaml"), target="auto", program="unicast") as net:
         for sw in net.switches():            # SwitchInfo: name, device_id, grpc_addr, ports
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from mininet.link import TCLink
 from mininet.log import setLogLevel
 from mininet.net import Mininet
 from mininet.node import Host
@@ -37,6 +36,7 @@ from linkmon.bfd import Timers
 from testbed.cable import CableLink, middle_names
 from testbed.failures import LinkEvent, Mode, Subscriber, check_mode, is_shaped, silent_command
 from testbed.names import IFNAMSIZ, KernelNames, NamingError
+from testbed.shaping import ShapingError, check_rate, shaped_link
 from testbed.state import RunState, netns_inode, netns_map, start_ticks
 from testbed.switches import (
     THRIFT_PORT_BASE,
@@ -148,6 +148,7 @@ class Network:
         self.keep_logs = keep_logs or os.environ.get("MCAST_KEEP_LOGS") == "1"
         self._own_log_dir = False  # a temporary folder of ours: removed at stop()
         self.use_delay = self._delay_policy(delay)
+        self._check_rates()
         self.blocked_links: list[str] = self._blocked() if self.target == "bridge" else []
         try:
             self.names = KernelNames(topo, prefix)
@@ -226,6 +227,14 @@ class Network:
             "delays ignored (--delay ignore), or on a machine with netem"
         )
 
+    def _check_rates(self) -> None:
+        """Every link's rate can be shaped as it is (before anything is built)."""
+        for lk in self.topo.links:
+            try:
+                check_rate(lk.bw_mbit, f"topology {self.topo.name!r}, link {lk.name}")
+            except ShapingError as e:
+                raise NetworkError(str(e)) from e
+
     def _blocked(self) -> list[str]:
         """Bridge baseline: links outside a minimum-weight spanning tree of the switches are
         kept out of the bridges, as STP would block them."""
@@ -272,7 +281,7 @@ class Network:
             signal.signal(signal.SIGTERM, on_term)
 
     def _build(self) -> None:
-        setLogLevel("critical")  # tc's harmless htb quantum warnings print as errors
+        setLogLevel("critical")  # Mininet's progress lines; a failed tc raises ShapingError
         assert self.state is not None and self.log_dir is not None
         net = Mininet(
             topo=None,
@@ -280,7 +289,7 @@ class Network:
             controller=None,
             switch=self.switch_cls,
             host=Host,
-            link=TCLink,
+            link=shaped_link(),
             autoSetMacs=False,
         )
         self.net = net
@@ -392,7 +401,7 @@ class Network:
             intfName2=i2,
             addr1=m1,
             addr2=m2,
-            **{"cls": TCLink, **params},
+            **{"cls": shaped_link(), **params},
         )
 
     def _configure_switch_ports(self) -> None:

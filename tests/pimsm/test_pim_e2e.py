@@ -31,6 +31,7 @@ from pimsm.measure import (
 from pimsm.network import PimNetwork
 from pimsm.records import LinkEvent
 from pimsm.session import ProbeSession
+from testbed.shaping import HtbClass, read_htb
 from topologies.model import Topology
 
 pytestmark = [pytest.mark.root, pytest.mark.frr, pytest.mark.mininet, pytest.mark.slow]
@@ -291,6 +292,26 @@ def test_experiment_run_on_pair(pair: Topology) -> None:
     assert by_link["s1-s2"].a_to_b_packets >= 0.8 * 50.0 * 1.0
     assert by_link["s2-h2"].a_to_b_packets >= 0.8 * 50.0 * 1.0
     assert res.failure is None and res.outages == []
+
+
+def test_links_above_1_gbit_are_shaped_at_their_rate(pair_spec: dict) -> None:
+    """s1-s2 at 40 Gbit/s (above what Mininet's TCIntf shapes, and above the 32-bit rate of
+    tc's older attribute): both routers' ends hold it, read back from the kernel, and a
+    silent failure still puts its qdisc under that class."""
+    pair_spec["links"][1]["bw_mbit"] = 40_000
+    topo = Topology.model_validate(pair_spec)
+    with PimNetwork(topo, prefix="pim") as net:
+        ends = next(e for e in net.links.values() if {e.a, e.b} == {"s1", "s2"})
+        want = [HtbClass("5:1", 40_000_000_000, 40_000_000_000, 60000)]
+        for node, ifname in ((ends.a, ends.a_if), (ends.b, ends.b_if)):
+            assert read_htb(ifname, f"/proc/{net.nodes[node].pid}/ns/net") == want
+        net.fail_link("s1", "s2", "silent")
+        assert "qdisc pfifo 99: parent 5:1 limit 0p" in net.cmd(
+            "s1", f"tc qdisc show dev {ends.a_if}"
+        )
+        net.restore_link("s1", "s2")
+        assert "pfifo" not in net.cmd("s1", f"tc qdisc show dev {ends.a_if}")
+    assert net.leftovers() == []
 
 
 def _pids_naming(tag: str) -> list[int]:

@@ -17,6 +17,7 @@ import pytest
 import topologies
 from testbed.failures import LinkEvent, Schedule, run_schedule
 from testbed.network import Network
+from testbed.shaping import HtbClass, read_htb
 from topologies import generators as gen
 
 from .conftest import old_processes_in, our_interfaces, ticks_now, wait_exec
@@ -36,7 +37,7 @@ def diamond(**bw: float) -> topologies.Topology:
 
 @pytest.fixture
 def net(prefix: str, state_dir: Path) -> Iterator[Network]:
-    n = Network(diamond(s2_s4=20), "bridge", prefix=prefix, state_dir=state_dir)
+    n = Network(diamond(s2_s4=20, h1_s1=2500), "bridge", prefix=prefix, state_dir=state_dir)
     try:
         yield n.start()
     finally:
@@ -80,10 +81,17 @@ def test_hosts_are_configured(net: Network) -> None:
     assert Path(f"/sys/class/net/{intf}/address").read_text().strip() == "02:5e:00:04:00:03"
     tc = net.net.get(net.node_name("s4")).cmd(f"tc class show dev {intf}")
     assert "htb" in tc and "rate 20Mbit" in tc
+    assert read_htb(intf) == [HtbClass("5:1", 20_000_000, 20_000_000, 60000)]
+    # h1-s1 at 2.5 Gbit/s (Mininet's TCLink leaves a link above 1 Gbit/s unshaped): both ends,
+    # the switch's in the root namespace and the host's in its own, as the kernel holds them
+    sw, port, _ = net.topo.host_attachment("h1")
+    want = [HtbClass("5:1", 2_500_000_000, 2_500_000_000, 60000)]
+    assert read_htb(net.intf_name(sw, port)) == want
+    assert read_htb("eth0", f"/proc/{net.host('h1').pid}/ns/net") == want
 
 
 def test_transfer_over_a_20_mbit_link_runs_at_that_rate(net: Network) -> None:
-    # h1 -> h2 crosses s1-s2 (50 Mbit/s) and s2-s4 (20 Mbit/s)
+    # h1 -> h2 crosses h1-s1 (2.5 Gbit/s), s1-s2 (50 Mbit/s) and s2-s4 (20 Mbit/s)
     recv = net.host("h2").popen([sys.executable, "-m", "testbed.rate", "recv", "--port", "5123"])
     try:
         assert recv.stderr is not None
