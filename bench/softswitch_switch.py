@@ -35,10 +35,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from testbed.netns import in_netns  # noqa: E402
 from testsupport.harness import (  # noqa: E402
     PYTHON,
     Testbed,
-    in_netns,
 )
 
 ETH_P_ALL = 0x0003

@@ -13,11 +13,11 @@ Why these numbers: htb's buckets hold BURST_SECONDS of traffic at the rate, at l
 MIN_BURST_BYTES (Mininet's 15 kB is 120 us at 1 Gbit/s; a bucket that stays at 15 kB holds
 less and less time as the rate grows, and the class falls further below its rate: README,
 "Link shaping"). The ceiling's bucket (cburst) is set to the same size: tc's default for it
-is about one MTU (0 at 40 Gbit/s, as the kernel reported it here). tc reads a burst as a 32-bit byte
-count, which sets MAX_MBIT. The quantum is explicit: with one class it has no effect, and
-the one htb derives from a high rate draws a kernel warning. The kernel here has htb and tbf
-but no netem or fq, so delay is not shaped here (where a kernel has netem, Mininet's netem
-commands go under the class).
+is about one MTU (0 at 40 Gbit/s, as the kernel reported it here). tc reads a burst as a
+32-bit byte count, which sets MAX_MBIT. The quantum is explicit: with one class it has no
+effect, and the one htb derives from a high rate draws a kernel warning. The kernel here has
+htb and tbf but no netem or fq, so delay is not shaped here (where a kernel has netem,
+Mininet's netem commands go under the class).
 """
 
 from __future__ import annotations

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import queue
 import secrets
@@ -71,10 +70,10 @@ from softswitch.server import bytestr
 from softswitch.server import translate as tr
 from softswitch.server.errors import batch_errors
 from softswitch.server.p4info_index import P4InfoIndex
+from testbed.netns import in_netns
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = REPO / ".venv" / "bin" / "python"
-CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 CODE_NAMES = {sc.value[0]: sc.name for sc in grpc.StatusCode}
@@ -175,32 +174,6 @@ def bmv2_command(
     if cpu_port is not None:
         cmd += ["--cpu-port", str(cpu_port)]
     return cmd
-
-
-def in_netns(ns: str, fn):
-    """Run fn() in a thread that has joined network namespace `ns`; return its result.
-    Sockets made there stay in that namespace after the thread ends."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    box: dict = {}
-
-    def body() -> None:
-        try:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns({ns}) failed")
-            finally:
-                os.close(fd)
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    t = threading.Thread(target=body)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 # linkmon.liveness: BFD frames go to the nearest-bridge address with Ethertype 0x88B5

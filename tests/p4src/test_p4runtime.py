@@ -11,8 +11,9 @@ from linkmon.bfd import State, Timers
 from linkmon.status import PortMonitor
 from softswitch import api
 from softswitch.server import bytestr
+from testbed.netns import in_netns
 from tests.p4src import p4model as M
-from testsupport.harness import P4RTClient, Testbed, in_netns, program_config, sh
+from testsupport.harness import P4RTClient, Testbed, program_config, sh
 
 TARGETS = ["softswitch", "bmv2"]
 PORT_STATUS = "MyEgress.port_status"
