@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ MAX_MBIT = MAX_BURST_BYTES / BURST_SECONDS * 8 / 1e6  # about 286 Tbit/s
 QUANTUM = 60_000
 QDISC = "5:0"
 CLASS = "5:1"  # where a qdisc under the class goes (pimsm's silent failure: parent 5:1)
+DUMP_INTERRUPTED = "Dump was interrupted and may be inconsistent."
 
 
 class ShapingError(ValueError):
@@ -72,6 +74,14 @@ def htb_commands(mbit: float, where: str) -> list[str]:
     ]
 
 
+def tc_errors(outputs: list[str]) -> list[str]:
+    """What tc commands printed, less the one warning that is no error. tc prints nothing
+    when it succeeds, but it looks interfaces up by dumping every link, and says so when that
+    dump raced with links coming or going elsewhere (a busy machine); the command still ran."""
+    lines = (line.strip() for out in outputs for line in out.splitlines())
+    return [line for line in lines if line and line != DUMP_INTERRUPTED]
+
+
 @functools.cache
 def shaped_intf() -> type:
     """Mininet's TCIntf with htb_commands for the bandwidth (imported on first use, so that
@@ -86,8 +96,7 @@ def shaped_intf() -> type:
 
         def config(self, **params: Any) -> dict[str, Any] | None:
             result = super().config(**params)
-            # tc prints nothing when it succeeds; TCIntf only logs what it printed
-            said = [o.strip() for o in (result or {}).get("tcoutputs", []) if o.strip()]
+            said = tc_errors((result or {}).get("tcoutputs", []))  # TCIntf only logs them
             if said:
                 raise ShapingError(f"interface {self}: tc refused the shaping: {'; '.join(said)}")
             return result
@@ -128,12 +137,13 @@ def read_htb(ifname: str, netns: str | None = None) -> list[HtbClass]:
         return in_netns(netns, lambda: read_htb(ifname))
     from pyroute2 import IPRoute
 
+    try:  # by name, without dumping every link (a dump races with links elsewhere)
+        index = socket.if_nametoindex(ifname)
+    except OSError:
+        raise ShapingError(f"there is no interface {ifname} in this network namespace.") from None
     with IPRoute() as ip:
-        index = ip.link_lookup(ifname=ifname)
-        if not index:
-            raise ShapingError(f"there is no interface {ifname} in this network namespace.")
         out = []
-        for c in ip.get_classes(index=index[0]):
+        for c in ip.get_classes(index=index):
             if c.get_attr("TCA_KIND") != "htb":
                 continue
             opts = c.get_attr("TCA_OPTIONS")

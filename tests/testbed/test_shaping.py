@@ -19,6 +19,7 @@ from testbed.shaping import (
     htb_commands,
     read_htb,
     shaped_link,
+    tc_errors,
 )
 from topologies import generators as gen
 
@@ -60,6 +61,13 @@ def test_rates_that_cannot_be_shaped_are_refused_with_the_reason(mbit, message: 
 def test_the_largest_rate_is_accepted() -> None:
     check_rate(MAX_MBIT, "link s1-s2")
     assert htb_commands(MAX_MBIT, "x")[1].endswith("burst 4294967295 cburst 4294967295")
+
+
+def test_tc_output_is_an_error_but_for_the_interrupted_dump_warning() -> None:
+    assert tc_errors(["", "Dump was interrupted and may be inconsistent.\r\n", ""]) == []
+    assert tc_errors(
+        ["Dump was interrupted and may be inconsistent.\r\nError: Exclusivity flag on.\r\n"]
+    ) == ["Error: Exclusivity flag on."]
 
 
 def _line(bw: float) -> topologies.Topology:
