@@ -1,6 +1,7 @@
 """The execution-backend interface (softswitch.backend): the Python core implements it with the
-signatures the Protocols state, the P4Runtime device drives whatever backend it is given, and
-the modules below it import nothing that imports them back."""
+signatures the Protocols state, the P4Runtime device drives whatever backend it is given, the
+entry types import nothing of softswitch, and bench/ uses testsupport/ rather than tests/
+(tests/test_import_graph.py checks the cycles)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import ast
 import inspect
 from pathlib import Path
 
-import networkx as nx
 import pytest
 from finsy.proto import p4r
 
@@ -134,32 +134,9 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def test_entry_types_import_nothing_of_softswitch() -> None:
     own = {m for m in _imports(REPO / "softswitch" / "entries.py") if m.startswith("softswitch")}
     assert own == set()
-
-
-def test_no_import_cycle_in_softswitch_testsupport_or_bench() -> None:
-    modules = {
-        _module_name(p): p
-        for pkg in ("softswitch", "testsupport", "bench")
-        for p in (REPO / pkg).rglob("*.py")
-    }
-    graph = nx.DiGraph()
-    for name, path in modules.items():
-        graph.add_node(name)
-        for imported in _imports(path):
-            while imported and imported not in modules:  # a name imported from a module
-                imported = imported.rpartition(".")[0]
-            if imported and imported != name:
-                graph.add_edge(name, imported)
-    cycles = [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
-    assert cycles == []
 
 
 def test_bench_uses_test_support_not_the_tests() -> None:
