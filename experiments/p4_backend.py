@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from experiments import switch_load
 from experiments.arrivals import SYSFS, ArrivalSampler
 from experiments.control import TechnologyControl
 from experiments.delivery import start_receivers, start_sender
@@ -45,6 +46,7 @@ class P4Backend:
         self._n_events = 0
         self._rx_before: dict[tuple[str, int], int] = {}
         self._state_before: list[dict[str, Any]] = []
+        self._cpu_before: switch_load.CpuSample | None = None
 
     def set_receivers(self, receivers: list[str], source: str) -> list[dict[str, Any]]:
         change = asyncio.run(self.ctl.cp.set_receivers(receivers, source))
@@ -67,7 +69,11 @@ class P4Backend:
     def begin(self) -> None:
         self._state_before = asyncio.run(self.ctl.cp.read_records())
         self._rx_before = switch_rx(self.topo, self.net.intf_name)
+        self._cpu_before = switch_load.sample(self._switch_pids())
         self._n_events = len(self.ctl.cp.events)
+
+    def _switch_pids(self) -> dict[str, int | None]:
+        return {s.name: self.net.switch_info(s.name).pid for s in self.topo.switches}
 
     def link_counters(self) -> Counters:
         return read_link_counters(self.topo, self.net.intf_name)
@@ -108,11 +114,19 @@ class P4Backend:
         with contextlib.suppress(Exception):
             self.ctl.cp.wait_events(30)
         rx_after = switch_rx(self.topo, self.net.intf_name)
+        cpu_after = switch_load.sample(self._switch_pids())
         state = self.read_state()
-        ok, drops = kept_up(*ingress_delta(self._rx_before, rx_after, self._state_before,
-                                           state.raw))  # fmt: skip
+        kernel, p4 = ingress_delta(self._rx_before, rx_after, self._state_before, state.raw)
+        ok, drops = kept_up(kernel, p4)
         events = [controller_event(_as_dict(x)) for x in self.ctl.cp.events[self._n_events :]]
-        notes = [] if ok else [f"switches dropped {drops} frames before their pipeline"]
+        notes = []
+        if not ok and self._cpu_before is not None:
+            peers = {
+                (sw, port): peer
+                for sw in {s.name for s in self.topo.switches}
+                for port, (peer, _) in self.topo.neighbours(sw).items()
+            }
+            notes = switch_load.drop_notes(kernel, p4, self._cpu_before, cpu_after, peers)
         return NetworkReport(events, state, {"switches_kept_up": ok, "switch_drops": drops}, notes)
 
 

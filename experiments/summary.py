@@ -52,7 +52,7 @@ def aggregate(
     r = rnd.set_index(ROUND)
     df = (
         r[["receivers", "model_bytes", "ideal_time_s", "ideal_link_bytes", "switches_kept_up"]]
-        .join(r[["switch_drops"]])
+        .join(r[["switch_drops", "note"]])
         .join(per_round, how="left")
         .join([link_bytes, wan_bytes, egress, state], how="left")
         .reset_index()
@@ -91,12 +91,24 @@ def aggregate(
             "unverified": int(g["unverified"].astype("Float64").fillna(0).sum()),
             "rounds_not_kept_up": int((g["switches_kept_up"] == False).sum()),  # noqa: E712
             "switch_drops": g["switch_drops"].sum(min_count=1),
+            "drop_causes": drop_causes(g["note"]),
         }
         row["fidelity_time"] = _ratio(row["round_time_s"], row["ideal_time_s"])
         row["fidelity_link_bytes"] = _ratio(row["link_bytes"], row["ideal_link_bytes"])
         row["fidelity_egress"] = _ratio(row["source_egress_bytes"], row["ideal_source_egress"])
         out.append(row)
     return pd.DataFrame(out)
+
+
+def drop_causes(notes: pd.Series) -> list[str]:
+    """The rounds' sentences saying which switch lost frames before its pipeline and why
+    (experiments.switch_load), each once, in the order of the rounds."""
+    out: list[str] = []
+    for note in notes.dropna():
+        for part in str(note).split("; "):
+            if part.startswith("switch ") and "before its pipeline" in part and part not in out:
+                out.append(part)
+    return out
 
 
 def user_table(
@@ -226,8 +238,9 @@ def warnings(agg: pd.DataFrame, kind: str) -> list[str]:
             out.append(
                 f"[bold red]{where}: the switches could not keep up with the link rates in "
                 f"{r['rounds_not_kept_up']} round(s){drops}; times are the target's, not the "
-                "network's[/]"
+                "network's.[/]"
             )
+            out += [f"[red]  {cause}.[/]" for cause in r["drop_causes"]]
         if r["unverified"]:
             out.append(
                 f"[bold red]{where}: {r['unverified']} receiver(s) without a verified model[/]"

@@ -138,6 +138,11 @@ def test_summary_says_when_switches_could_not_keep_up(default_projection) -> Non
     bier = rounds["technology"] == "bier"
     rounds.loc[bier, "switches_kept_up"] = False
     rounds.loc[bier, "switch_drops"] = 7
+    cause = (
+        "switch c1 lost 7 of the 900 frames its ports received before its pipeline (7 of 300 at "
+        "port 1 (from ms)): it used 0.0 CPU-seconds in 40 s, so it had stopped reading its ports"
+    )
+    rounds.loc[bier, "note"] = f"measurement; {cause}"
     tables["rounds"] = rounds
     out = io.StringIO()
     print_summary(p.experiment, tables, p.topology, "measurement", file=out)
@@ -147,6 +152,7 @@ def test_summary_says_when_switches_could_not_keep_up(default_projection) -> Non
         " ".join(text.split())
     )
     assert "unicast: the switches" not in text
+    assert " ".join(text.split()).count(cause + ".") == 1  # which switch and why, once
     out = io.StringIO()
     print_summary(p.experiment, p.tables, p.topology, "projection", file=out)
     assert "PROJECTION (flow model, not measured): default" in out.getvalue()
