@@ -131,3 +131,49 @@ def auto_rate(net: Net, tech: str, paths: dict[str, list[int]], wire: Wire) -> f
     per_copy = float(np.min(net.cap[used] * efficiency(net, tech, wire)[used] / copies[used]))
     at_source = 1 if tech in MULTICAST else len(paths)
     return 8 * at_source * per_copy / payload_share(tech, wire) * AUTO_MARGIN
+
+
+# -- what the switch processes can forward ---------------------------------------------------
+SWITCH_CPU_SHARE = 0.5  # of the machine's cores for the switch processes; the rest runs the
+# hosts' senders and receivers and the kernel's veth, tc and htb work
+ONE_SWITCH_CORES = 0.8  # a switch reads its ports in one thread: at most this much of a core
+
+
+def switch_frames(net: Net, tech: str, paths: dict[str, list[int]]) -> dict[str, float]:
+    """Frames each switch handles (received plus sent) per frame the sender sends: a
+    multicast frame crosses every tree edge once; unicast frames go round robin, one receiver
+    each."""
+    per: dict[str, float] = {}
+    if tech in MULTICAST:
+        weighted = [(e, 1.0) for e in tree_edges(paths)]
+    else:
+        share = 1.0 / max(1, len(paths))
+        weighted = [(e, share) for p in paths.values() for e in p]
+    for e, w in weighted:
+        for node in net.edges[e]:
+            if node not in net.hosts:
+                per[node] = per.get(node, 0.0) + w
+    return per
+
+
+def capacity_rate(
+    net: Net,
+    tech: str,
+    paths: dict[str, list[int]],
+    wire: Wire,
+    frame_cpu_s: float,
+    cores: int,
+) -> tuple[float, str]:
+    """The sender's pacing rate (bits/s, as auto_rate) the switch processes can forward: each
+    frame a switch handles costs it `frame_cpu_s` of CPU; all switches together get
+    SWITCH_CPU_SHARE of the machine's `cores`, one switch at most ONE_SWITCH_CORES. Returns
+    the rate and the switch that limits it (or "all switches")."""
+    per = switch_frames(net, tech, paths)
+    total = sum(per.values())
+    busiest = max(per, key=lambda s: per[s])
+    together = cores * SWITCH_CPU_SHARE / (frame_cpu_s * total)
+    alone = ONE_SWITCH_CORES / (frame_cpu_s * per[busiest])
+    frame_bits = 8 * (wire.mtu + ETH)
+    if alone < together:
+        return alone * frame_bits, busiest
+    return together * frame_bits, "all switches"

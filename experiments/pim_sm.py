@@ -111,6 +111,7 @@ class PimBackend:
     min_outage_s = MIN_OUTAGE_S
     outage_in_first_pass = False
     state_delay_s = STATE_DELAY_S
+    frame_cpu_s = None  # the kernel forwards: not what limits the rate here
 
     def __init__(self, net: Any, topo: Topology, model: Path, mode: str = "silent") -> None:
         if mode not in FAILURE_MODES:

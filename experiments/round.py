@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -96,6 +97,7 @@ class Backend(Protocol):
     min_outage_s: float  # the shortest gap in a receiver's arrivals taken as an outage
     outage_in_first_pass: bool  # an outage must end within the sender's first pass
     state_delay_s: float | None  # state read this long after the first data; None: at the end
+    frame_cpu_s: float | None  # CPU a switch spends per frame (the auto rate); None: no limit
 
     def set_receivers(self, receivers: list[str], source: str) -> list[dict[str, Any]] | None:
         """Make the set deliverable; the control rows (without keys) of doing so, or None
@@ -144,18 +146,38 @@ def deadline_s(ideal_time_s: float | None) -> float:
 
 
 def sending_rate(
-    e: Experiment, topo: Topology, source: str, tech: str, receivers: list[str]
-) -> float:
-    """The pacing rate (Mbit/s) the sender gets: the description's, or for `auto` the highest
-    that overloads no link on this technology's paths (the projection's auto_rate)."""
+    e: Experiment,
+    topo: Topology,
+    source: str,
+    tech: str,
+    receivers: list[str],
+    frame_cpu_s: float | None = None,
+    cores: int | None = None,
+) -> tuple[float, str | None]:
+    """The pacing rate (Mbit/s) the sender gets, and a sentence when the switches' capacity
+    chose it: the description's rate, or for `auto` the highest that overloads no link on this
+    technology's paths (the projection's auto_rate) and that the switch processes can forward
+    (`frame_cpu_s`: CPU seconds a switch of this network spends per frame; None: no limit)."""
     if e.sending_rate_mbit != "auto":
-        return float(e.sending_rate_mbit)
+        return float(e.sending_rate_mbit), None
     from experiments.flowmodel import build_net, shortest_paths
-    from experiments.ideal import Wire, auto_rate, uses_rpf
+    from experiments.ideal import Wire, auto_rate, capacity_rate, uses_rpf
 
     net = build_net(topo)
     paths = shortest_paths(net, source, receivers, rpf=uses_rpf(tech))
-    return auto_rate(net, tech, paths, Wire.of(topo)) / 1e6
+    wire = Wire.of(topo)
+    links = auto_rate(net, tech, paths, wire) / 1e6
+    if frame_cpu_s is None:
+        return links, None
+    cores = cores or os.cpu_count() or 1
+    cap, limit = capacity_rate(net, tech, paths, wire, frame_cpu_s, cores)
+    if cap / 1e6 >= links:
+        return links, None
+    return cap / 1e6, (
+        f"sending rate {cap / 1e6:.1f} Mbit/s, below the links' {links:.1f}: what the switch "
+        f"processes forward on {cores} cores at {frame_cpu_s * 1e6:.0f} µs of CPU per frame "
+        f"({limit} the limit)"
+    )
 
 
 def model_bytes(manifest: Manifest) -> int:
@@ -232,9 +254,11 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         raise RoundError(f"model {plan.model}: no {MANIFEST} (prepare the model first)")
     out = plan.records
     out.mkdir(parents=True, exist_ok=True)
-    rate = plan.rate_mbit
+    rate, rate_note = plan.rate_mbit, None
     if rate is None:
-        rate = sending_rate(plan.exp, plan.topo, source, backend.technology, rx_hosts)
+        rate, rate_note = sending_rate(
+            plan.exp, plan.topo, source, backend.technology, rx_hosts, backend.frame_cpu_s
+        )
     row = round_row(plan.exp, plan.topo, source, keys, rx_hosts, plan.manifest, rate)
     deadline = deadline_s(row.get("ideal_time_s"))
 
@@ -318,7 +342,7 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         report.events, arrivals, records, keys, t0, backend.min_outage_s
     )
     control += ev_ctrl
-    notes = ["measurement", *report.notes]
+    notes = ["measurement", *([rate_note] if rate_note else []), *report.notes]
     notes += gap_notes(sampler, rx_hosts, t0, pass_end, [a.wall for a in applied])
     if errors:
         notes.append("errors: " + "; ".join(errors))
