@@ -7,6 +7,7 @@ exits non-zero if any benchmark failed.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 import traceback
@@ -15,14 +16,33 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def benchmarks() -> list[str]:
+    return sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run (default: all of {', '.join(benchmarks())})",
+    )
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
-    names = argv if argv is not None else sys.argv[1:]
-    modules = sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
+    ap = parser()
+    names = ap.parse_args(argv).names
+    modules = benchmarks()
     if names:
         unknown = [n for n in names if n not in modules]
         if unknown:
-            print(f"unknown benchmark(s): {', '.join(unknown)}; have: {', '.join(modules)}")
-            return 2
+            ap.error(f"unknown benchmark(s): {', '.join(unknown)}; have: {', '.join(modules)}")
         modules = names
     failed = []
     for name in modules:

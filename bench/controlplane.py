@@ -90,13 +90,23 @@ def run(args: argparse.Namespace, meshed: bool) -> None:
     row(f"SR-P2MP Steiner tree to {len(some)} receivers", t, f"{len(inst.segments)} segments")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--clouds", type=int, default=20)
-    p.add_argument("--leaves", type=int, default=48)
-    p.add_argument("--hosts", type=int, default=10)
-    p.add_argument("--repeat", type=int, default=2)
-    args = p.parse_args()
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.controlplane",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--clouds", type=int, default=20, help="GPU clouds (20)")
+    ap.add_argument("--leaves", type=int, default=48, help="leaf switches per cloud (48)")
+    ap.add_argument("--hosts", type=int, default=10, help="GPU hosts per leaf (10)")
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="runs of each measurement, the best kept (2)"
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     for meshed in (False, True):
         run(args, meshed)
 

@@ -164,11 +164,19 @@ def bench_receiver(m, dgrams: list[bytes], repeat: int) -> tuple[float, float]: 
     return statistics.median(full), statistics.median(bare)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="16MB", help="model size (default 16MB)")
-    ap.add_argument("--repeat", type=int, default=5)
-    args = ap.parse_args()
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.modelsync",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--size", default="16MB", help="model size (16MB)")
+    ap.add_argument("--repeat", type=int, default=5, help="repetitions, the median kept (5)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR)  # the fake source address is not ours: fine here
     if os.geteuid() != 0:
         print("bench.modelsync: needs root (veth pair, SO_RCVBUFFORCE); skipped")

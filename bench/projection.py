@@ -58,13 +58,23 @@ def experiment(args: argparse.Namespace, techs: list[str], failure: bool) -> Any
     return parse_experiment(d, "bench")
 
 
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.projection",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--clouds", type=int, default=20, help="GPU clouds (20)")
+    ap.add_argument("--leaves", type=int, default=48, help="leaf switches per cloud (48)")
+    ap.add_argument("--hosts", type=int, default=10, help="GPU hosts per leaf (10)")
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="runs of each measurement, the best kept (2)"
+    )
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.projection", description=__doc__)
-    ap.add_argument("--clouds", type=int, default=20)
-    ap.add_argument("--leaves", type=int, default=48)
-    ap.add_argument("--hosts", type=int, default=10)
-    ap.add_argument("--repeat", type=int, default=2)
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
 
     base = experiment(args, ["bier"], False)
     topo = build_topology(base)

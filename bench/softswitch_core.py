@@ -242,10 +242,18 @@ def best_rates(
     return ra, rb
 
 
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.softswitch_core",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement (2)")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.softswitch_core")
-    ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         lpm_frames = [ipv4_frame(0x0A000000 | i << 8 | 5) for i in range(0, 256, 7)]

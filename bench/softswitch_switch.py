@@ -247,14 +247,22 @@ def start_bare(tb: Testbed, outs: list[str]) -> subprocess.Popen:
     return proc
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.softswitch_switch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload")
     ap.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     ap.add_argument("--small", type=int, default=100, help="frame size for (a), bytes")
     ap.add_argument("--large", type=int, default=1400, help="frame size for (b), bytes")
     ap.add_argument("--rate", type=float, default=0, help="offered pps (default: flood)")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if os.geteuid() != 0:
         print("bench softswitch_switch: needs root (namespaces, veth)", file=sys.stderr)
         return 2

@@ -47,17 +47,25 @@ def one_run(
     return up, down
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.testbed", description=__doc__)
-    ap.add_argument("--clouds", type=int, default=5)
-    ap.add_argument("--leaves", type=int, default=4)
-    ap.add_argument("--hosts", type=int, default=5)
-    ap.add_argument("--repeat", type=int, default=1)
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.testbed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--clouds", type=int, default=5, help="GPU clouds (5)")
+    ap.add_argument("--leaves", type=int, default=4, help="leaf switches per cloud (4)")
+    ap.add_argument("--hosts", type=int, default=5, help="GPU hosts per leaf (5)")
+    ap.add_argument("--repeat", type=int, default=1, help="bring-ups of each (1)")
     ap.add_argument("--target", default="auto", help="the P4 target (auto: BMv2, else softswitch)")
     ap.add_argument(
         "--program", default=None, help="P4 program loaded at start (default: none, --no-p4)"
     )
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if os.geteuid() != 0:
         print("bench.testbed: needs root (Mininet)", file=sys.stderr)
         return 2

@@ -77,15 +77,23 @@ def command(switch: str, args: argparse.Namespace) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m controlplane.shell", description=__doc__)
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m controlplane.shell",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("switch", help="switch name, e.g. s1")
-    p.add_argument("--device-id", type=int)
+    p.add_argument("--device-id", type=int, help="the switch's device id (default: --topo's)")
     p.add_argument("--topo", default=os.environ.get("TOPO"), help="topology file (or $TOPO)")
     p.add_argument("--addr", help="gRPC address (default 127.0.0.1:9559+device id)")
     p.add_argument("--primary", action="store_true", help="take over as primary (writes)")
     p.add_argument("--print", action="store_true", help="print the command, do not run it")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     cmd = command(args.switch, args)
     if args.print:
         print(" ".join(cmd))

@@ -39,14 +39,22 @@ def clean_pim_runs(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m experiments.cleanup", description=__doc__)
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m experiments.cleanup",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--run", default=None, help="only this run id (or pimsm run dir / tag)")
     ap.add_argument("--force", action="store_true", help="even if its owner is still running")
     ap.add_argument(
         "--pim-base", type=Path, default=None, help="where pimsm run dirs are (temp dir)"
     )
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     reports = cleanup(args.run, force=args.force)
     pim = clean_pim_runs(args.pim_base, args.run, args.force)
     if not reports and not pim:

@@ -24,7 +24,7 @@ from testbed.failures import MODES, LinkEvent, Schedule, run_schedule
 from testbed.remote import RemoteError, RemoteNetwork, find_run
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m experiments.fail",
         description=__doc__,
@@ -40,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=MODES, default="carrier", help="how a link fails (carrier)")
     ap.add_argument("--run", default=None, help="run id or prefix of the network")
     ap.add_argument("--record", type=Path, default=None, help="also append events here")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         schedule = Schedule.build(
             args.link,

@@ -41,15 +41,37 @@ def topology_path(arg: str) -> Path:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m experiments.net", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="python -m experiments.net",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("topo", nargs="?", default="diamond", help=f"{'|'.join(FIXED)} or a file")
-    ap.add_argument("--target", default="auto", choices=["auto", "softswitch", "bmv2", "bridge"])
+    ap.add_argument(
+        "--target",
+        default="auto",
+        choices=["auto", "softswitch", "bmv2", "bridge"],
+        help="the switches: auto (BMv2 where installed, else softswitch), or Linux bridges",
+    )
     ap.add_argument("--program", default=None, help="P4 program name or device-config .json")
     ap.add_argument("--prefix", default="", help="prepended to node and interface names")
-    ap.add_argument("--grpc-port-base", type=int, default=9559)
-    ap.add_argument("--delay", choices=["refuse", "netem", "ignore"], default="refuse")
-    ap.add_argument("--port-status-register", default=None)
-    ap.add_argument("--thrift-port-base", type=int, default=9090, help="BMv2 only")
+    ap.add_argument(
+        "--grpc-port-base", type=int, default=9559, help="switch N serves P4Runtime on base + N"
+    )
+    ap.add_argument(
+        "--delay",
+        choices=["refuse", "netem", "ignore"],
+        default="refuse",
+        help="links with a delay where the kernel has no netem: refuse or ignore the delay",
+    )
+    ap.add_argument(
+        "--port-status-register",
+        default=None,
+        help="register the switches set to 1 at [port] while the port is down",
+    )
+    ap.add_argument(
+        "--thrift-port-base", type=int, default=9090, help="BMv2's Thrift ports: base + N"
+    )
     ap.add_argument("--pcap", action="store_true", help="per-port pcaps in the switch logs")
     ap.add_argument("--debug-log", action="store_true", help="switches log at debug level")
     ap.add_argument(
@@ -63,7 +85,12 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help=f"control plane factory MODULE:ATTR (default: {hooks.DEFAULT_FACTORY} if present)",
     )
-    ap.add_argument("--technology", default="unicast", choices=["unicast", "bier", "sr"])
+    ap.add_argument(
+        "--technology",
+        default="unicast",
+        choices=["unicast", "bier", "sr"],
+        help="what the control plane installs",
+    )
     ap.add_argument("--build", type=Path, default=None, help="compiled programs (build/)")
     ap.add_argument("--no-controller", action="store_true", help="leave the switches empty")
     ap.add_argument("--no-cli", action="store_true", help="stay up until SIGTERM/Ctrl-C")

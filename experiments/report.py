@@ -234,11 +234,19 @@ def make_figures(results_dir: str | Path, out: str | Path | None = None) -> list
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__)
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m experiments.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("results", type=Path, help="a results folder")
     ap.add_argument("--out", type=Path, help="where to write (default RESULTS/figures)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     try:
         paths = make_figures(a.results, a.out)
     except (ResultsError, OSError) as e:

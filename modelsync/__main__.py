@@ -1,3 +1,5 @@
-from modelsync.cli import app
+import sys
 
-app(prog_name="python -m modelsync")
+from modelsync.cli import main
+
+sys.exit(main())

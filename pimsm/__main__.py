@@ -1,4 +1,5 @@
-"""python -m pimsm: generate FRR configs, run a measured PIM-SM network, clean up a crash.
+"""python -m pimsm COMMAND: generate FRR configs, run a measured PIM-SM network, clean up a
+crash.
 
 python -m pimsm config TOPO.yaml --out DIR [--bfd]
 python -m pimsm run TOPO.yaml [--bfd] [--fail A B] [--mode silent|carrier]
@@ -24,25 +25,49 @@ def load_topology(path: str) -> Topology:
         raise SystemExit(str(e)) from e
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pimsm", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("config", help="write every router's FRR files under DIR/<router>/")
-    c.add_argument("topology")
-    c.add_argument("--out", required=True)
-    c.add_argument("--bfd", action="store_true")
-    r = sub.add_parser("run", help="bring the network up, probe it, print the records (JSON)")
-    r.add_argument("topology")
-    r.add_argument("--bfd", action="store_true")
-    r.add_argument("--fail", nargs=2, metavar=("A", "B"))
-    r.add_argument("--mode", choices=["silent", "carrier"], default="silent")
+def _command(sub: argparse._SubParsersAction, name: str, doc: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=doc, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m pimsm",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    c = _command(sub, "config", "Write every router's FRR files under DIR/<router>/.")
+    c.add_argument("topology", help="topology file (YAML)")
+    c.add_argument("--out", required=True, help="the folder DIR")
+    c.add_argument("--bfd", action="store_true", help="BFD on every router link")
+    r = _command(sub, "run", "Bring the network up, probe it, print the records (JSON).")
+    r.add_argument("topology", help="topology file (YAML)")
+    r.add_argument("--bfd", action="store_true", help="BFD on every router link")
+    r.add_argument("--fail", nargs=2, metavar=("A", "B"), help="fail the link between A and B")
+    r.add_argument(
+        "--mode",
+        choices=["silent", "carrier"],
+        default="silent",
+        help="a silent failure (frames dropped, carrier kept) or a carrier loss",
+    )
     r.add_argument("--receivers", help="comma-separated hosts (default: every GPU host)")
-    r.add_argument("--rate", type=float, default=100.0)
+    r.add_argument("--rate", type=float, default=100.0, help="probe datagrams per second (100)")
     r.add_argument("--json", help="write the full record here")
-    r.add_argument("--delay", choices=["refuse", "ignore"], default="refuse")
-    k = sub.add_parser("clean", help="end the processes of a crashed run, remove its directory")
-    k.add_argument("run_dir")
-    a = ap.parse_args(argv)
+    r.add_argument(
+        "--delay",
+        choices=["refuse", "ignore"],
+        default="refuse",
+        help="links with a delay where the kernel has no netem: refuse or ignore the delay",
+    )
+    k = _command(sub, "clean", "End the processes of a crashed run, remove its directory.")
+    k.add_argument("run_dir", help="the run's directory")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
 
     if a.cmd == "config":
         from pimsm.config import router_configs

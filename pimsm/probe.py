@@ -123,17 +123,25 @@ def sniff(args: argparse.Namespace, log) -> None:
         s.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("role", choices=["send", "recv", "sniff"])
+def parser() -> argparse.ArgumentParser:
+    # run as a file in the routers' namespaces (python3 probe.py ...): no `python -m` prog
+    ap = argparse.ArgumentParser(
+        prog="probe.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("role", choices=["send", "recv", "sniff"], help="what this probe does")
     ap.add_argument("--ifname", default="eth0", help="interface to watch (sniff)")
-    ap.add_argument("--group", default="239.1.0.1")
-    ap.add_argument("--port", type=int, default=50000)
+    ap.add_argument("--group", default="239.1.0.1", help="the multicast group (239.1.0.1)")
+    ap.add_argument("--port", type=int, default=50000, help="UDP port (50000)")
     ap.add_argument("--rate", type=float, default=100.0, help="datagrams per second (send)")
     ap.add_argument("--size", type=int, default=200, help="UDP payload bytes (send)")
-    ap.add_argument("--ttl", type=int, default=64)
+    ap.add_argument("--ttl", type=int, default=64, help="IP TTL of the datagrams (send)")
     ap.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until SIGTERM")
-    ap.add_argument("--log", required=True)
+    ap.add_argument("--log", required=True, help="the event log to write")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     args = ap.parse_args(argv)
     if args.rate <= 0:
         ap.error("--rate must be positive")

@@ -234,13 +234,36 @@ def _parse_defines(items: Iterable[str]) -> dict[str, str]:
     return defines
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m softswitch.build_all", description=__doc__)
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m softswitch.build_all",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--src", type=Path, default=Path("p4src"), help="P4 sources (p4src)")
     ap.add_argument("--out", type=Path, default=Path("build"), help="output root (build)")
-    ap.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]")
-    ap.add_argument("-I", dest="includes", action="append", default=[], type=Path)
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "-D",
+        dest="defines",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="preprocessor definition, for both compilers",
+    )
+    ap.add_argument(
+        "-I",
+        dest="includes",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="extra include directory, for both compilers",
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     have_p4c = shutil.which(P4C) is not None
     if not have_p4c:
         print(f"build_all: {P4C} not on PATH: softswitch only (BMv2 is built in the vagrant/ VM)")

@@ -42,11 +42,12 @@ LEVELS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """simple_switch_grpc's options under its names (docs/contracts.md), then our own."""
     p = argparse.ArgumentParser(
         prog="python -m softswitch",
-        description="softswitch: a P4 v1model switch with a P4Runtime server "
-        "(command line compatible with simple_switch_grpc)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("program", nargs="?", help="device config JSON (softswitch.compile) or .p4")
     p.add_argument("--no-p4", action="store_true", help="start without a program")
@@ -58,11 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT@IFACE",
         help="attach Linux interface IFACE as port PORT (repeatable)",
     )
-    p.add_argument("--device-id", type=int, default=0)
-    p.add_argument("--grpc-server-addr", default="127.0.0.1:9559", metavar="HOST:PORT")
-    p.add_argument("--cpu-port", type=int, default=None)
-    p.add_argument("--log-level", "-L", default="info", choices=sorted(LEVELS))
-    p.add_argument("--log-file", default=None)
+    p.add_argument("--device-id", type=int, default=0, help="P4Runtime device id (0)")
+    p.add_argument(
+        "--grpc-server-addr",
+        default="127.0.0.1:9559",
+        metavar="HOST:PORT",
+        help="where the P4Runtime (and gNMI) server listens (127.0.0.1:9559)",
+    )
+    p.add_argument("--cpu-port", type=int, default=None, help="port number of packet-in/out (none)")
+    p.add_argument(
+        "--log-level", "-L", default="info", choices=sorted(LEVELS), help="log level (info)"
+    )
+    p.add_argument("--log-file", default=None, help="log here instead of to stderr")
     p.add_argument("--log-console", action="store_true", help="log to stderr (the default)")
     p.add_argument("--pcap", metavar="DIR", default=None, help="write DIR/IFACE_{in,out}.pcap")
     p.add_argument(
@@ -79,7 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="run a BFD session on PORT (repeatable; the ports facing other switches)",
     )
-    p.add_argument("--bfd-interval-ms", type=float, default=50.0, metavar="MS")
+    p.add_argument(
+        "--bfd-interval-ms",
+        type=float,
+        default=50.0,
+        metavar="MS",
+        help="BFD transmit and receive interval (50)",
+    )
     p.add_argument(
         "--backend",
         choices=["python", "ebpf", "auto"],
@@ -87,7 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the pipeline runs: python (this process), ebpf (tc-BPF in the kernel), "
         "auto (ebpf where the kernel, clang and the program allow it, else python)",
     )
-    p.add_argument("--bfd-multiplier", type=int, default=3, metavar="N")
+    p.add_argument(
+        "--bfd-multiplier",
+        type=int,
+        default=3,
+        metavar="N",
+        help="BFD detect multiplier: missed intervals before a session fails (3)",
+    )
     # simple_switch options that make no difference here, accepted for drop-in use.
     p.add_argument("--thrift-port", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--nanolog", default=None, help=argparse.SUPPRESS)
@@ -97,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     argv = [a for a in argv if a != "--"]
-    p = build_parser()
+    p = parser()
     args = p.parse_args(argv)
     if args.program and args.no_p4:
         p.error("give either PROG or --no-p4, not both")

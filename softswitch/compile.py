@@ -36,7 +36,7 @@ def _define(text: str) -> tuple[str, str]:
     return name, value if value else "1"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m softswitch.compile",
         description=__doc__,
@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="extra include directory",
     )
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         prog = Program.from_file(args.program, dict(args.defines), args.include_dirs)
         p4info = p4info_bytes(prog, args.p4info) if args.p4info else None

@@ -61,17 +61,28 @@ def send(to: str, port: int, seconds: float) -> dict[str, float]:
     return {"bytes": total}
 
 
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m testbed.rate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    doc = "Receive one TCP transfer and print its size and rate (JSON)."
+    raw = argparse.RawDescriptionHelpFormatter
+    r = sub.add_parser("recv", help=doc, description=doc, formatter_class=raw)
+    r.add_argument("--port", type=int, default=5001, help="TCP port to listen on (5001)")
+    r.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (30)")
+    doc = "Send for a while to a receiver and print the bytes sent (JSON)."
+    s = sub.add_parser("send", help=doc, description=doc, formatter_class=raw)
+    s.add_argument("--to", required=True, help="the receiver's address")
+    s.add_argument("--port", type=int, default=5001, help="its TCP port (5001)")
+    s.add_argument("--seconds", type=float, default=4.0, help="how long to send (4)")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m testbed.rate")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("recv")
-    r.add_argument("--port", type=int, default=5001)
-    r.add_argument("--timeout", type=float, default=30.0)
-    s = sub.add_parser("send")
-    s.add_argument("--to", required=True)
-    s.add_argument("--port", type=int, default=5001)
-    s.add_argument("--seconds", type=float, default=4.0)
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
     if args.cmd == "recv":
         out = receive(args.port, args.timeout)
     else:

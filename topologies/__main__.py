@@ -1,4 +1,4 @@
-"""Generate topology YAML.
+"""python -m topologies COMMAND: generate topology YAML, or check a file.
 
     python -m topologies multicloud --clouds 3 --leaves 2 --hosts 2 --wan-mbit 20 \\
         --cloud-mbit 100 --out f.yaml
@@ -42,24 +42,43 @@ def _cloud_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m topologies", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    mc = sub.add_parser("multicloud", help="model store + K GPU clouds over a WAN core ring")
+def _command(sub: argparse._SubParsersAction, name: str, doc: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=doc, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m topologies",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    mc = _command(sub, "multicloud", "A model store and K GPU clouds over a WAN core ring.")
     mc.add_argument("--clouds", type=int, default=3, help="number of GPU clouds (3)")
     _cloud_args(mc)
-    zp = sub.add_parser("zoo", help="a Topology Zoo WAN with GPU clouds at chosen nodes")
+    zp = _command(sub, "zoo", "A Topology Zoo WAN with GPU clouds at chosen nodes.")
     zp.add_argument("name", help=f"bundled graph ({', '.join(generators.zoo_names())}) or path")
     zp.add_argument("--clouds-at", required=True, help="node ids or labels, comma-separated")
     zp.add_argument("--store-at", default=None, help="node of the model-store site")
-    zp.add_argument("--weights", choices=["hops", "distance"], default="hops")
+    zp.add_argument(
+        "--weights",
+        choices=["hops", "distance"],
+        default="hops",
+        help="link weights: 1 per hop, or 1 per started 100 km of great-circle distance",
+    )
     _cloud_args(zp)
-    fp = sub.add_parser("fixed", help="small fixed topologies for tests")
-    fp.add_argument("name", choices=generators.FIXED)
-    fp.add_argument("--out", type=Path, default=None)
-    cp = sub.add_parser("check", help="validate a topology file and print a summary")
-    cp.add_argument("file", type=Path)
-    args = ap.parse_args(argv)
+    fp = _command(sub, "fixed", "Small fixed topologies for tests.")
+    fp.add_argument("name", choices=generators.FIXED, help="which one")
+    fp.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
+    cp = _command(sub, "check", "Validate a topology file and print a summary.")
+    cp.add_argument("file", type=Path, help="the topology file (YAML)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
 
     try:
         if args.cmd == "check":

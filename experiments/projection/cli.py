@@ -1,7 +1,7 @@
 """`python -m experiments.projection SCENARIO.yaml [--out DIR] [--csv]`: the projection of a
 description, printed as the table users want (minutes to a loaded model per technology, the
 speed-up over unicast, bytes on the WAN and out of the source, state, new-set cost, outage),
-and written as a results folder with --out."""
+and written as a results folder with --out. `python -m experiments project` is the same."""
 
 from __future__ import annotations
 
@@ -69,15 +69,20 @@ def _pretty(parameter: str, label: str) -> str:
     return label
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m experiments.projection",
-        description="Flow-level projection of an experiment description to real scale.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("scenario", type=Path, help="experiment or scenario YAML")
     ap.add_argument("--out", type=Path, help="also write the tables as a results folder here")
     ap.add_argument("--csv", action="store_true", help="write CSV instead of Parquet")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     try:
         exp = load_experiment(a.scenario)
         proj = project(exp, base=a.scenario.parent)

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import modelsync.pacing as pacing
-from modelsync.cli import app
+from modelsync.cli import main as modelsync_main
 from modelsync.manifest import load_manifest, sha256_file
 from modelsync.targets import load_receivers
 
@@ -63,13 +62,17 @@ def test_token_bucket_sleeps_off_the_debt(monkeypatch) -> None:  # type: ignore[
     assert len(slept) == 2
 
 
-def test_make_model_command(tmp_path: Path) -> None:
-    r = CliRunner().invoke(
-        app, ["make-model", "--out", str(tmp_path / "m"), "--size", "300KB", "--shards", "2"]
+def test_make_model_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = modelsync_main(
+        ["make-model", "--out", str(tmp_path / "m"), "--size", "300KB", "--shards", "2"]
     )
-    assert r.exit_code == 0, r.output
+    out = capsys.readouterr().out
+    assert code == 0, out
     m = load_manifest(tmp_path / "m" / "modelsync.manifest.json")
-    assert m.model_id in r.output
+    assert (
+        out
+        == f"{tmp_path / 'm'}: model {m.model_id} ({m.total_size} bytes in {len(m.files)} files)\n"
+    )
     assert all(sha256_file(tmp_path / "m" / f.name) == f.sha256 for f in m.files)
-    bad = CliRunner().invoke(app, ["make-model", "--out", str(tmp_path / "x"), "--size", "1ZB"])
-    assert bad.exit_code == 1 and "'1ZB' is not a size" in bad.output
+    assert modelsync_main(["make-model", "--out", str(tmp_path / "x"), "--size", "1ZB"]) == 1
+    assert "'1ZB' is not a size" in capsys.readouterr().err

@@ -115,15 +115,12 @@ def test_sizes_and_split() -> None:
 
 def test_the_command_line_takes_the_descriptions_sizes(tmp_path: Path) -> None:
     """One parser: a size the experiment description accepts, in TB, makes a model here."""
-    from typer.testing import CliRunner
-
     from experiments.spec import ModelSpec
-    from modelsync.cli import app
+    from modelsync.cli import main
 
     assert ModelSpec(size="0.0000005TB").size == 500_000
     out = tmp_path / "m"
-    r = CliRunner().invoke(app, ["make-model", "--out", str(out), "--size", "0.0000005TB"])
-    assert r.exit_code == 0, r.output
+    assert main(["make-model", "--out", str(out), "--size", "0.0000005TB"]) == 0
     m = load_manifest(out / "modelsync.manifest.json")
     weights = sum(f.size for f in m.files if f.name.endswith(".safetensors"))
     assert 0.9 * 500_000 < weights < 1.1 * 500_000
