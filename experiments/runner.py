@@ -81,6 +81,20 @@ def prerequisites() -> list[str]:
     return missing
 
 
+def backend_record(switch_cls: type) -> dict[str, Any]:
+    """What environment.json says of the switches' execution backend: softswitch's
+    --backend (python, or auto for its eBPF backend), and the kernel and clang it ran on."""
+    import platform
+
+    from softswitch.ebpf.build import clang_version
+
+    return {
+        "backend": getattr(switch_cls, "backend", switch_cls.target),
+        "kernel": platform.release(),
+        "clang": clang_version(),
+    }
+
+
 def ensure_programs(build: Path, target: str, say: Callable[[str], None]) -> None:
     """The P4 programs compiled into build/<target>/ (softswitch.build_all) when missing."""
     need = [build / target / f"{p}.{ext}" for p in PROGRAMS for ext in ("json", "p4info.txtpb")]
@@ -166,11 +180,13 @@ def run_experiment(
         raise RunnerUnavailable(missing)
     build = build or REPO / "build"
     target, note = "frr", "no P4 technology: no P4 switches"
+    backend: dict[str, Any] = {}
     if any(t != "pim-sm" for t in exp.technologies):
         from testbed.switches import choose_target
 
         switch_cls, note = choose_target(exp.target)
         target = switch_cls.target
+        backend = backend_record(switch_cls)
         ensure_programs(build, target, say)
     out = new_run_dir(results_base, exp.name)
     say(f"results: {out} (written after every round; Ctrl-C keeps what was measured)")
@@ -178,7 +194,7 @@ def run_experiment(
     env = environment(
         "measurement",
         target,
-        {"target_note": note, "delays": "link delays not emulated (no netem)"},
+        {"target_note": note, "delays": "link delays not emulated (no netem)", **backend},
     )
     writer = ResultsWriter.create(out, exp, env)  # the description as given, sweep included
     bar = _Progress(exp, progress, say)
@@ -269,6 +285,10 @@ class _P4Testbed:
         except BaseException:
             self.__exit__()
             raise
+        nodes = [self.net.switch_node(s.name) for s in self.point.topo.switches]
+        running = {n.topo_name: n.backend_in_use() for n in nodes if hasattr(n, "backend_in_use")}
+        if running:  # what each switch process said it runs (ebpf or python)
+            self.point.writer.update_environment(switch_backends=running)
         return self
 
     def __exit__(self, *exc: object) -> None:

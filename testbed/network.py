@@ -76,7 +76,8 @@ def netem_available() -> bool:
 class Network:
     """A running emulated network for one topology.
 
-    target: "auto" (BMv2 if installed, else softswitch), "softswitch", "bmv2" or "bridge"
+    target: "auto" (softswitch on its eBPF backend where it can run, else BMv2 if installed,
+    else softswitch on its Python backend), "softswitch", "bmv2" or "bridge"
     (plain Linux bridges: a baseline; links outside a min-weight spanning tree are blocked).
     program: P4 program name (build/<target>/<name>.json) or a device-config path; None
     starts the P4 switches without one (--no-p4) for the control plane to push.
@@ -459,6 +460,10 @@ class Network:
 
     def switch_info(self, name: str) -> SwitchInfo:
         return self._switch_node(name).info()
+
+    def switch_node(self, name: str) -> TestbedSwitch:
+        """The Mininet node of a topology switch (its process, logs and backend)."""
+        return self._switch_node(name)
 
     def _switch_node(self, name: str) -> TestbedSwitch:
         assert self.net is not None, "network not started"

@@ -283,6 +283,7 @@ class SoftSwitch(P4Switch):
     target = "softswitch"
     # 20-27 µs per frame forwarded (one in, one out) at 3,000-6,000 frames/s, load 9
     frame_cpu_s = 15e-6
+    backend: ClassVar[str] = "python"  # softswitch's --backend
 
     def command(self) -> list[str]:
         cmd = [
@@ -302,10 +303,41 @@ class SoftSwitch(P4Switch):
         ]
         if self.port_status_register:
             cmd += ["--port-status-register", self.port_status_register]
-        return cmd + self.bfd_args()
+        return [*cmd, *self.bfd_args(), "--backend", self.backend]
 
     def info(self) -> SwitchInfo:
         return replace(super().info(), gnmi_addr=f"127.0.0.1:{self.grpc_port}")
+
+    def backend_in_use(self) -> str | None:
+        """The backend the process says it runs ("ebpf", "python"), once it listens."""
+        try:
+            text = self.out_file.read_text(errors="replace")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if "listening on" in line and " backend " in line:
+                return line.split(" backend ", 1)[1].split()[0]
+        return None
+
+
+class EbpfSoftSwitch(SoftSwitch):
+    """softswitch on its eBPF backend (tc-BPF in the kernel), with --backend auto: a program
+    the eBPF backend cannot run falls back to the Python backend, as the process says."""
+
+    backend = "auto"
+    # kernel CPU per frame a switch handles (softirq, no process): 1.5-4 µs per copy in
+    # bench.softswitch_ebpf on this 2-core VM under load; the larger figure, to be safe
+    frame_cpu_s = 4e-6
+
+
+def ebpf_available() -> tuple[bool, str]:
+    """(True, kernel and clang versions) when softswitch's eBPF backend can run here, else
+    (False, why not)."""
+    try:
+        from softswitch.ebpf.backend import availability
+    except Exception as exc:  # a broken install is a reason too
+        return False, f"softswitch.ebpf cannot be imported ({exc})"
+    return availability()
 
 
 # simple_switch_grpc 1.15.5 (-O2, logging off): 53-59 µs of CPU per frame forwarded (one in,
@@ -474,10 +506,19 @@ def softswitch_cli_available() -> bool:
 def choose_target(target: str) -> tuple[type[TestbedSwitch], str]:
     """The switch class for a target name, and a sentence saying what was chosen and why."""
     if target == "auto":
+        ok, why = ebpf_available() if softswitch_cli_available() else (False, "no softswitch")
+        if ok:
+            return EbpfSoftSwitch, f"target auto: softswitch on its eBPF backend ({why})"
         if path := shutil.which("simple_switch_grpc"):
-            return Bmv2Switch, f"target auto: bmv2 (simple_switch_grpc is installed: {path})"
+            return Bmv2Switch, (
+                f"target auto: bmv2 (simple_switch_grpc is installed: {path}; "
+                f"softswitch's eBPF backend cannot run here: {why})"
+            )
         if softswitch_cli_available():
-            return SoftSwitch, "target auto: softswitch (simple_switch_grpc is not installed)"
+            return SoftSwitch, (
+                "target auto: softswitch on its Python backend (simple_switch_grpc is not "
+                f"installed; the eBPF backend cannot run here: {why})"
+            )
         raise SwitchStartError(
             "target auto: neither simple_switch_grpc nor softswitch's CLI "
             "(python -m softswitch) is available"

@@ -114,18 +114,35 @@ def test_network_gives_bmv2_switches_their_thrift_ports(bmv2_installed: str) -> 
 
 
 # -- target choice -------------------------------------------------------------------------------
-def test_auto_chooses_bmv2_when_it_is_installed_and_says_so(bmv2_installed: str) -> None:
+def test_auto_chooses_the_ebpf_backend_first_where_it_can_run(
+    bmv2_installed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sw, "ebpf_available", lambda: (True, "kernel 6.1, clang 14"))
+    cls, note = sw.choose_target("auto")
+    assert (cls, cls.target, cls.backend) == (sw.EbpfSoftSwitch, "softswitch", "auto")
+    assert note == "target auto: softswitch on its eBPF backend (kernel 6.1, clang 14)"
+    cmd = cls("s1", program=None, grpc_port=1, topo_name="s1", device_id=1).command()
+    assert cmd[-2:] == ["--backend", "auto"]
+
+
+def test_auto_chooses_bmv2_when_it_is_installed_and_says_so(
+    bmv2_installed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sw, "ebpf_available", lambda: (False, "not root"))
     assert sw.choose_target("auto") == (
         sw.Bmv2Switch,
-        f"target auto: bmv2 (simple_switch_grpc is installed: {bmv2_installed})",
+        f"target auto: bmv2 (simple_switch_grpc is installed: {bmv2_installed}; "
+        "softswitch's eBPF backend cannot run here: not root)",
     )
 
 
 def test_auto_chooses_softswitch_without_bmv2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sw.shutil, "which", lambda name, *a, **k: None)
+    monkeypatch.setattr(sw, "ebpf_available", lambda: (False, "clang is not installed"))
     assert sw.choose_target("auto") == (
         sw.SoftSwitch,
-        "target auto: softswitch (simple_switch_grpc is not installed)",
+        "target auto: softswitch on its Python backend (simple_switch_grpc is not installed; "
+        "the eBPF backend cannot run here: clang is not installed)",
     )
     with pytest.raises(sw.SwitchStartError) as e:
         sw.choose_target("bmv2")
