@@ -201,11 +201,19 @@ def memory(tb: Testbed) -> tuple[int, int]:
     return rss, maps
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=3.0)
-    args = ap.parse_args()
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.softswitch_ebpf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload")
+    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if os.geteuid() != 0:
         print("bench softswitch_ebpf: needs root (namespaces, veth, BPF)", file=sys.stderr)
         return 2
