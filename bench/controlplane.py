@@ -1,7 +1,7 @@
 """Benchmark: control-plane computation on a generated 1,000-switch, ~10,000-host topology,
 against networkx's plain all-pairs shortest paths on the same switch graph, same run.
 
-    python -m bench.controlplane [--clouds 20] [--leaves 48] [--hosts 10] [--repeat 3]
+    python -m bench.controlplane [--clouds 20] [--leaves 48] [--hosts 10] [--repeat 2]
 
 Topology: topologies.generators.multicloud (store site, core ring, one border per cloud,
 leaves under the border, GPU hosts on leaves) = 1,001 switches and 9,601 hosts by default;

@@ -1,5 +1,6 @@
 """The summary of a results folder: one row per technology (and sweep value) with each metric,
-its ideal, and the fidelity ratio measured / ideal (DESIGN.md, "What is measured").
+its ideal, and the fidelity ratio measured / ideal (docs/architecture.md, "Where each number
+comes from").
 
     round time      max completion over a round's receivers; mean over rounds and repetitions
                     ideal: the model's frames over the bottleneck link (rounds.ideal_time_s)

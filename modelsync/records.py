@@ -1,7 +1,7 @@
 """JSON records written by the sender and every receiver, for the experiment runner.
 
 Times are Unix epoch seconds (time.time()) so that records of processes on one machine can be
-compared; durations are seconds. A receiver's completion time in the sense of DESIGN.md is
+compared; durations are seconds. A receiver's completion time (docs/architecture.md) is
 `ReceiverRecord.verified_at - SenderRecord.first_packet_at`.
 """
 

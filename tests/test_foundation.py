@@ -88,3 +88,27 @@ def test_setup_left_its_stamp() -> None:
         check=True,
     ).stdout
     assert out.strip() == f"setup: up to date ({name})"
+
+
+# What a reader of the repository cannot follow: the number of an issue of the tracker, or a
+# single capital letter standing for a person or a part of the work (a "helper" and a letter).
+UNFOLLOWABLE = re.compile(r"\bissues? ?#?\d+\b|\bhelpers? [A-Z]\b", re.IGNORECASE)
+
+
+def test_no_reference_a_reader_cannot_follow() -> None:
+    r = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"not a git checkout: {r.stderr.strip()}")
+    hits = []
+    for name in r.stdout.splitlines():
+        path = ROOT / name
+        if name.startswith("tests/fixtures/") or not path.is_file():
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue  # binary
+        for n, line in enumerate(text.splitlines(), 1):
+            if UNFOLLOWABLE.search(line):
+                hits.append(f"{name}:{n}: {line.strip()}")
+    assert hits == [], "\n".join(hits)

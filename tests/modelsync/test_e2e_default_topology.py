@@ -1,4 +1,4 @@
-"""Issue #8, end to end on the default topology: the experiments runner (softswitch, control
+"""End to end on the default topology: the experiments runner (softswitch, control
 plane) delivers a 16 MB model with unicast, BIER and SR-P2MP to all 12 GPU hosts of the
 multicloud default shape (3 clouds x 2 leaves x 2 hosts), once clean and once with the store's
 WAN link towards cloud1 (ms-c1) down in the middle of the first pass. Every shard is checked

@@ -1,4 +1,4 @@
-"""Every case of the BMv2 reference corpus, run in-process through softswitch (issue 13).
+"""Every case of the BMv2 reference corpus, run in-process through softswitch.
 
 Per port, the list of frames must equal what BMv2 simple_switch emitted, byte for byte.
 The stateful program runs its cases in order on one switch and checks its registers.

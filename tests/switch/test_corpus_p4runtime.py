@@ -1,4 +1,4 @@
-"""The P4Runtime half of the corpus test (issue 13): per corpus program, one switch process
+"""The P4Runtime half of the corpus test: per corpus program, one switch process
 on veth pairs; the program is loaded with SetForwardingPipelineConfig (P4Info from p4c, so
 its ids are p4c's), the setup is written as P4Runtime entities, every case is sent (frames
 from the CPU port as PacketOut), and the frames on every port (PacketIn for the CPU port)

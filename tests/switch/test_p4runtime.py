@@ -1,6 +1,6 @@
 """The P4Runtime server of a running switch, end to end over gRPC and veth pairs, with the
 corpus program ref_l3_mcast: pipeline config, every Write/Read entity, arbitration, and one
-test per error case of P4Runtime (issue 4). Frames are built with scapy and the expected
+test per error case of P4Runtime. Frames are built with scapy and the expected
 output is derived from the program's stated behaviour, not from the switch."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures for testbed tests: names and ports unique to this helper and this test (prefix
+"""Fixtures for testbed tests: names and ports unique to this test run and this test (prefix
 "e" + two random characters), so that tests of other parts can run at the same moment."""
 
 from __future__ import annotations
