@@ -27,9 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class _UnservedGnmi(logging.Filter):
-    """finsy warns once per switch when the target serves no gNMI (BMv2 built without
-    sysrepo). The control plane does not require it, so the warning only interrupts what the
-    user reads (the testbed CLI's prompt line)."""
+    """finsy's Switch warns once per switch when the P4Runtime address serves no gNMI (BMv2
+    built without sysrepo). The control plane reads port status with a gNMI client of its
+    own where it is served (controlplane/portwatch.py), never through finsy's Switch, so the
+    warning only interrupts what the user reads (the testbed CLI's prompt line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().endswith("gNMI is not implemented")
