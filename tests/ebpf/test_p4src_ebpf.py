@@ -6,6 +6,7 @@ every frame that came out of any port until the ports fell quiet."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -23,10 +24,13 @@ PORTS = [*range(1, 9), M.CPU_PORT]
 
 
 class VethSwitch:
-    """An EbpfSwitch on its own veths, with the in-process API's process()."""
+    """An EbpfSwitch on veths of its own (taken from `pool`: namespaces and veths are
+    made once for the module, each test's switch is new), with the in-process API's
+    process()."""
 
-    def __init__(self, name: str, bsl: int | None) -> None:
-        self.rig = Rig(PORTS).__enter__()
+    def __init__(self, name: str, bsl: int | None, pool: list[Rig]) -> None:
+        self.pool = pool
+        self.rig = pool.pop() if pool else Rig(PORTS).__enter__()
         try:
             self.sw = self.rig.load(M.program(name, bsl), cpu_port=M.CPU_PORT)
         except BaseException:
@@ -38,18 +42,29 @@ class VethSwitch:
         return [(p, f) for p in sorted(out) for f in out[p]]
 
     def close(self) -> None:
-        self.rig.__exit__(None, None, None)
+        self.rig.close_switch()
+        self.pool.append(self.rig)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sw, name)
 
 
+@pytest.fixture(scope="module")
+def rigs():
+    pool: list[Rig] = []
+    affinity = os.sched_getaffinity(0)  # each Rig pins the test process to one CPU
+    yield pool
+    for rig in pool:
+        rig.__exit__(None, None, None)
+    os.sched_setaffinity(0, affinity)
+
+
 @pytest.fixture(autouse=True)
-def ebpf_switches(monkeypatch: pytest.MonkeyPatch):
+def ebpf_switches(monkeypatch: pytest.MonkeyPatch, rigs: list[Rig]):
     made: list[VethSwitch] = []
 
     def switch(name: str, bsl: int | None = None) -> VethSwitch:
-        sw = VethSwitch(name, bsl)
+        sw = VethSwitch(name, bsl, rigs)
         made.append(sw)
         for e in M.port_mac_entries():
             sw.insert_entry(e)
