@@ -43,12 +43,16 @@ def filters(iface: str) -> str:
 
 
 def test_ebpf_backend_attaches_and_leaves_nothing_after_sigkill() -> None:
+    def cpu_ports() -> set[str]:
+        return {w.strip(":").split("@")[0] for w in links().split() if w.startswith("sscpu")}
+
     with Testbed(ports=[1, 2], cpu_port=None, start=False) as tb:
+        others = cpu_ports()  # other switches on this machine have theirs
         proc, out = start(tb, "--backend", "ebpf")
         try:
             assert "backend ebpf (kernel " in out, out
             assert "ss_ingress" in filters(tb.switch_iface(1))
-            cpu = [w.strip(":").split("@")[0] for w in links().split() if w.startswith("sscpu")]
+            cpu = sorted(cpu_ports() - others)
             assert len(cpu) == 1
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -71,3 +75,27 @@ def test_auto_says_why_it_runs_python_and_ebpf_refuses_with_status_2(tmp_path: P
         proc, out = start(tb, "--backend", "ebpf", "--pcap", str(tmp_path))
         assert proc.wait(30) == 2
         assert "--backend ebpf: --pcap needs the Python backend" in proc.stderr.read()
+
+
+def test_auto_takes_a_program_the_ebpf_backend_cannot_run_with_python(tmp_path: Path) -> None:
+    """--backend auto, pipeline set over P4Runtime: a program with a 128-bit multiplication
+    is refused by the eBPF backend, so the Python backend runs it and forwards, and the
+    switch says so in its log."""
+    from softswitch.core.program import Program
+    from tests.softswitch_core.conftest import p4_text
+
+    text = p4_text(
+        meta_fields="bit<128> w;",
+        ingress="apply { meta.w = meta.w * meta.w; sm.egress_spec = 2; }",
+    )
+    (tmp_path / "prog.p4").write_text(text)
+    prog = Program.from_file(tmp_path / "prog.p4")
+    frame = bytes.fromhex("0200000000020200000000010800") + bytes(30)
+    with Testbed(ports=[1, 2], cpu_port=255, extra_args=["--backend", "auto"]) as tb:
+        c = tb.client()
+        c.set_pipeline(prog.p4info, prog.device_config())
+        tb.send(1, frame)
+        tb.expect({2: [frame]})
+        log = tb.log()
+        assert "the eBPF backend does not support the operator * on bit<128>" in log, log[-2000:]
+        assert "the Python backend runs this program" in log
