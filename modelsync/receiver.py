@@ -11,28 +11,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelsync.batchrecv import SO_TIMESTAMPNS, BatchReceiver
 from modelsync.control import ControlMsg, pack_nacks, range_chunks
 from modelsync.loadcheck import load_check
 from modelsync.manifest import Manifest
 from modelsync.reassembly import DiskError, Reassembler, RxCounters
 from modelsync.records import Arrivals, ReceiverRecord
-from wire.codec import MsgType
+from wire.codec import DeliveryHeader, MsgType
 from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
 
 log = logging.getLogger("modelsync.receiver")
 
 EXIT_COMPLETE, EXIT_INCOMPLETE, EXIT_FAILED = 0, 2, 3
-SO_TIMESTAMPNS = 35  # linux/asm-generic/socket.h (also SCM_TIMESTAMPNS)
-_TIMESPEC = struct.Struct("@qq")
-
-
-def kernel_stamp(ancdata: list[tuple[int, int, bytes]]) -> float | None:
-    """The kernel's receive time of a datagram (SCM_TIMESTAMPNS), wall clock in seconds."""
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
-            sec, nsec = _TIMESPEC.unpack_from(data)
-            return sec + nsec / 1e9
-    return None
+_TIMESPEC = struct.Struct("@qq")  # the kernel's stamp of a datagram (SO_TIMESTAMPNS)
 
 
 class ArrivalLog:
@@ -87,6 +78,7 @@ class ReceiverConfig:
     record: Path | None = None
     rcvbuf: int = 8 << 20
     gap_s: float = 0.001  # record every pause in the data of at least this long
+    batch: int = 64  # datagrams taken per system call (recvmmsg); 1: one recvmsg each
 
 
 class Receiver:
@@ -172,16 +164,40 @@ class Receiver:
                 c.nack_chunks += sum(range_chunks(r, counts[f]) for f, r in msg.missing.items())
 
     # -- main loop ---------------------------------------------------------------------
+    def batch_receiver(self) -> BatchReceiver:
+        """The data socket read in batches (recvmmsg), with room for each datagram's stamp."""
+        return BatchReceiver(
+            self.sock, max(1, self.cfg.batch), control=socket.CMSG_SPACE(_TIMESPEC.size),
+            use_recvmmsg=self.cfg.batch > 1,
+        )  # fmt: skip
+
+    def take(self, rxb: BatchReceiver, timeout: float) -> tuple[int, list[DeliveryHeader]]:
+        """One batch: the datagrams that came within `timeout` reassembled onto disk, the data
+        ones' arrival times logged. Returns (datagrams taken, the POLL/FIN headers among
+        them). Raises DiskError when a write fails, OSError when the socket fails."""
+        n = rxb.receive(timeout)
+        if not n:
+            return 0, []
+        now = time.time()
+        if self.first_packet_at is None:
+            self.first_packet_at = now
+        self.last_packet_at = now
+        ctl = self.rx.handle_batch([rxb.datagram(i) for i in range(n)], now)
+        skip = {i for i, _ in ctl}
+        add, stamp = self.arrivals.add, rxb.stamp
+        for i in range(n):
+            if i not in skip:
+                t = stamp(i)
+                add(now if t is None else t, t is not None)
+        return n, [h for _, h in ctl]
+
     def run(self) -> int:
         cfg = self.cfg
         try:
             self.rx.open(time.time())
         except DiskError as e:
             return self._fail(str(e))
-        buf = bytearray(65536)
-        view = memoryview(buf)
-        bufs = [view]
-        anc = socket.CMSG_SPACE(_TIMESPEC.size)
+        rxb = self.batch_receiver()
         mono = time.monotonic
         t_start = mono()
         deadline = t_start + cfg.deadline
@@ -190,7 +206,6 @@ class Receiver:
         pending_poll = 0  # POLL seq to answer when data is quiet
         pending_since = 0.0
         done_since: float | None = None
-        self.sock.settimeout(0.05)
         n_since_check = 0
         log.info(
             "listening on %s:%d for model %s (%d files), group %s",
@@ -203,65 +218,60 @@ class Receiver:
         # Hello: a late receiver asks for everything it lacks; a finished one says DONE.
         self.report()
         last_nack = mono()
-        while True:
-            try:
-                n, ancdata, _, _ = self.sock.recvmsg_into(bufs, anc)
-            except TimeoutError:
-                n = -1
-            except OSError as e:
-                log.warning("receive failed: %s", e)
-                n = -1
-            if n >= 0:
-                now = time.time()
-                stamp = kernel_stamp(ancdata)
-                if self.first_packet_at is None:
-                    self.first_packet_at = now
-                self.last_packet_at = now
+        try:
+            while True:
                 try:
-                    h = self.rx.handle(view[:n], now)
+                    n, ctl = self.take(rxb, 0.05)
                 except DiskError as e:
                     return self._fail(str(e))
-                if h is None:
-                    self.arrivals.add(now if stamp is None else stamp, stamp is not None)
+                except OSError as e:
+                    log.warning("receive failed: %s", e)
+                    n, ctl = 0, []
+                if n > len(ctl):  # data (or junk: counted by the reassembler)
                     last_data = mono()
-                    n_since_check += 1
+                    n_since_check += n - len(ctl)
                     if self.rx.done and self.load is None:
                         self._finish_load()
                         self.report()
                         done_since = mono()
-                    if n_since_check < 256:
-                        continue
-                elif h.type == MsgType.POLL:
-                    self.counters.polls += 1
-                    if h.chunk > pending_poll or not pending_poll:
-                        pending_poll, pending_since = max(h.chunk, 1), mono()
-                elif h.type == MsgType.FIN:
-                    if self.rx.done:
-                        break
-                    self.error = "sender finished (FIN) before every file was verified"
+                fin = False
+                for h in ctl:
+                    if h.type == MsgType.POLL:
+                        self.counters.polls += 1
+                        if h.chunk > pending_poll or not pending_poll:
+                            pending_poll, pending_since = max(h.chunk, 1), mono()
+                    elif h.type == MsgType.FIN:
+                        fin = True
+                if fin:
+                    if not self.rx.done:
+                        self.error = "sender finished (FIN) before every file was verified"
                     break
-            n_since_check = 0
-            t = mono()
-            if pending_poll and (t - last_data >= cfg.poll_quiet or t - pending_since > 1.0):
-                self.report(pending_poll)
-                pending_poll = 0
-                last_nack = t
-            elif (
-                not self.rx.done
-                and t - last_data >= cfg.idle_nack
-                and t - last_nack >= max(cfg.idle_nack, cfg.nack_interval)
-            ):
-                self.report()
-                last_nack = t
-            if done_since is not None and t - done_since >= cfg.linger:
-                break
-            if t >= deadline:
-                if not self.rx.done:
-                    self.error = (
-                        f"deadline of {cfg.deadline:g} s passed before every file was verified"
-                    )
+                if n and not ctl and n_since_check < 256:
+                    continue
+                n_since_check = 0
+                t = mono()
+                if pending_poll and (t - last_data >= cfg.poll_quiet or t - pending_since > 1.0):
+                    self.report(pending_poll)
+                    pending_poll = 0
+                    last_nack = t
+                elif (
+                    not self.rx.done
+                    and t - last_data >= cfg.idle_nack
+                    and t - last_nack >= max(cfg.idle_nack, cfg.nack_interval)
+                ):
                     self.report()
-                break
+                    last_nack = t
+                if done_since is not None and t - done_since >= cfg.linger:
+                    break
+                if t >= deadline:
+                    if not self.rx.done:
+                        self.error = (
+                            f"deadline of {cfg.deadline:g} s passed before every file was verified"
+                        )
+                        self.report()
+                    break
+        finally:
+            rxb.close()
         return self._end()
 
     def _finish_load(self) -> None:

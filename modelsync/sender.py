@@ -13,7 +13,6 @@ import select
 import socket
 import struct
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from modelsync.records import ReceiverStatus, SenderCounters, SenderRecord
 from modelsync.targets import ReceiverSpec
 from modelsync.transport import SendStats, iface_mac, open_raw, open_udp, send_raw, send_udp
 from wire.bitstring import bitstrings_by_si
-from wire.codec import FLAG_REPAIR, HEADER, HEADER_LEN, MAGIC, VERSION, MsgType
+from wire.codec import FLAG_REPAIR, HEADER, HEADER_LEN, MAGIC, VERSION, MsgType, crc32
 from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
 from wire.frames import (
     IPV4_LEN,
@@ -290,7 +289,7 @@ class Sender:
             self.counts[f], C, plen, rnd, self.cfg.session, 0,
         )  # fmt: skip
         n = HEADER_LEN + plen
-        _CRC.pack_into(buf, o + 32, zlib.crc32(self.view[o : o + n]))
+        _CRC.pack_into(buf, o + 32, crc32(self.view[o : o + n]))
         self.c.datagrams += 1
         return n
 
@@ -305,7 +304,7 @@ class Sender:
             b, 0, MAGIC, VERSION, mtype, 0, 0, 0, self.mid, seq, 0, 0, 0, self.rounds,
             self.cfg.session, 0,
         )  # fmt: skip
-        _CRC.pack_into(b, 32, zlib.crc32(b))
+        _CRC.pack_into(b, 32, crc32(b))
         return bytes(b)
 
     def _counted(self, wire: int, repair: bool) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import socket
 import time
 
-from modelsync.receiver import SO_TIMESTAMPNS, ArrivalLog, kernel_stamp
+from modelsync.batchrecv import SO_TIMESTAMPNS, kernel_stamp
+from modelsync.receiver import ArrivalLog
 
 
 def test_gaps_of_at_least_the_floor_are_kept_with_their_ends() -> None:

@@ -195,13 +195,94 @@ def test_disk_full_on_write_is_named(tmp_path: Path, monkeypatch) -> None:  # ty
     rx = Reassembler(m, tmp_path / "out")
     rx.open(0.0)
 
-    def full(fd: int, data: object, off: int) -> int:
+    def full(fd: int, buffers: object, off: int) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "pwrite", full)
+    monkeypatch.setattr(os, "pwritev", full)
     with pytest.raises(DiskError, match=rf"write chunk 2 of .*{m.files[1].name}.*ENOSPC"):
         rx.handle(x, 1.0)
     assert rx.counters.accepted == 0
     assert rx.files[1].bitmap[2] == 0 and rx.files[1].received == 0
+    s.close()
+    rx.close()
+
+
+class _Counting:
+    """Wraps an os function, counting calls and the bytes they moved."""
+
+    def __init__(self, fn):  # type: ignore[no-untyped-def]
+        self.fn, self.calls, self.bytes = fn, 0, 0
+
+    def __call__(self, *args):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        out = self.fn(*args)
+        self.bytes += out if isinstance(out, int) else len(out)
+        return out
+
+
+def test_batches_write_consecutive_chunks_at_once_and_never_read_back(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    m = small_model(tmp_path / "model", 600_000, 3, seed=4)
+    s = chunker(tmp_path / "model", m, mtu=1500)
+    dgrams = all_datagrams(s)
+    files = [decode(d).shard for d in dgrams]
+    s.close()
+    pwritev, pread = _Counting(os.pwritev), _Counting(os.pread)
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    monkeypatch.setattr(os, "pread", pread)
+    rx = Reassembler(m, tmp_path / "out")
+    rx.open(0.0)
+    for i in range(0, len(dgrams), 64):
+        assert rx.handle_batch([memoryview(d) for d in dgrams[i : i + 64]], 1.0) == []
+    assert rx.done
+    # one write per file present in a batch, whatever the number of its chunks there
+    runs = sum(len(set(files[i : i + 64])) for i in range(0, len(dgrams), 64))
+    assert pwritev.calls == runs < len(dgrams) / 10
+    assert pwritev.bytes == m.total_size
+    assert pread.calls == 0  # in order: every file hashed as it arrived
+    _files_equal(tmp_path / "model", tmp_path / "out", m)
+    rx.close()
+
+
+def test_a_gap_is_read_back_from_where_it_begins(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    m = small_model(tmp_path / "model", 300_000, 1, seed=5)
+    s = chunker(tmp_path / "model", m, mtu=1500)
+    shard = next(i for i, f in enumerate(m.files) if f.name.endswith(".safetensors"))
+    n, size = s.counts[shard], m.files[shard].size
+    late = 7  # chunk 7 comes last: everything after it is read back once, nothing before
+    order = [c for c in range(n) if c != late] + [late]
+    batch = [memoryview(s.datagram(shard, c)) for c in order]
+    pread = _Counting(os.pread)
+    monkeypatch.setattr(os, "pread", pread)
+    rx = Reassembler(m, tmp_path / "out")
+    rx.open(0.0)
+    for f in range(len(m.files)):  # the other files, in order
+        if f != shard:
+            rx.handle_batch([memoryview(s.datagram(f, c)) for c in range(s.counts[f])], 1.0)
+    rx.handle_batch(batch[: n - 1], 1.0)
+    assert not rx.files[shard].verified and pread.calls == 0
+    rx.handle_batch(batch[n - 1 :], 1.0)
+    assert rx.done and rx.files[shard].verified
+    assert pread.bytes == size - (late + 1) * s.C
+    assert sha256_file(tmp_path / "out" / m.files[shard].name) == m.files[shard].sha256
+    s.close()
+    rx.close()
+
+
+def test_a_batch_with_duplicates_polls_and_garbage(tmp_path: Path) -> None:
+    d, m = _dummy(tmp_path)
+    s = chunker(d, m)
+    dgrams = all_datagrams(s)
+    poll = encode(DeliveryHeader(MsgType.POLL, 0, m.model_id_int, 7, 0, 0, 0))
+    rx = Reassembler(m, tmp_path / "out")
+    rx.open(0.0)
+    stream = [dgrams[0], dgrams[0], b"garbage", poll, *dgrams[1:], dgrams[1]]
+    got = rx.handle_batch([memoryview(x) for x in stream], 1.0)
+    assert [(i, h.type, h.chunk) for i, h in got] == [(3, MsgType.POLL, 7)]
+    assert rx.done
+    c = rx.counters
+    assert (c.accepted, c.duplicates, c.corrupt) == (len(dgrams), 2, 1)
+    _files_equal(d, tmp_path / "out", m)
     s.close()
     rx.close()
