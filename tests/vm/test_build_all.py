@@ -203,3 +203,7 @@ def test_p4c_and_softswitch_agree_on_p4info(tmp_path: Path, bsl: str) -> None:
     for program in B.find_programs(P4SRC):
         assert B.build_program(program, tmp_path, {"BSL": bsl}, use_p4c=True) == []
         assert B.outputs(program, tmp_path, "bmv2").device_config.stat().st_size > 0
+        # not only the same interface: the same P4Info, ids and directly called actions too
+        p4c = B.outputs(program, tmp_path, "bmv2").p4info
+        ss = B.outputs(program, tmp_path, "softswitch").p4info
+        assert B.load_p4info(ss) == B.load_p4info(p4c), program.name
