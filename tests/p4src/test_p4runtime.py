@@ -4,6 +4,7 @@ programmed over P4Runtime (testsupport/harness.py), against softswitch and again
 
 from __future__ import annotations
 
+import grpc
 import pytest
 from scapy.layers.l2 import Ether
 
@@ -12,8 +13,9 @@ from linkmon.status import PortMonitor
 from softswitch import api
 from softswitch.server import bytestr
 from testbed.netns import in_netns
+from testbed.port_agent import make_writer
 from tests.p4src import p4model as M
-from testsupport.harness import P4RTClient, Testbed, program_config, sh
+from testsupport.harness import P4RTClient, Testbed, program_config, sh, write_error_codes
 
 TARGETS = ["softswitch", "bmv2"]
 PORT_STATUS = "MyEgress.port_status"
@@ -66,7 +68,9 @@ def test_bier_replication_and_bfer_over_p4runtime(target: str) -> None:
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_bier_frr_when_the_port_status_register_says_down(target: str) -> None:
-    """The register written over P4Runtime, as a BMv2 side agent would."""
+    """The register written from outside, as the controller (softswitch) or the testbed's
+    port agent (BMv2) does. BMv2's P4Runtime server (PI) does not implement register writes:
+    it answers UNIMPLEMENTED, and the register is written over BMv2's Thrift server."""
     with Testbed(target, ports=[1, 2, 3, 4, 5], extra_args=_extra(target)) as tb:
         c = tb.client()
         _program(c, target, "bier.p4")
@@ -74,7 +78,14 @@ def test_bier_frr_when_the_port_status_register_says_down(target: str) -> None:
         _write_entries(c, entries)
         _write_groups(c, groups)
         reg = p4r_register(c, PORT_STATUS, 1, 1)
-        c.write([c.modify(reg)])
+        if target == "bmv2":
+            with pytest.raises(grpc.RpcError) as exc:
+                c.write([c.modify(reg)])
+            assert write_error_codes(exc.value) == ["UNIMPLEMENTED"]
+            assert tb.thrift_port is not None
+            make_writer(tb.thrift_port, PORT_STATUS).write({1: 1})
+        else:
+            c.write([c.modify(reg)])
         sent = M.bier_frame([1, 2])
         tb.send(M.SENDER_PORT, M.frame_bytes(sent))
         tb.expect({2: [M.bier_copy(sent, 2, M.NBR_B, [1, 2])]})
