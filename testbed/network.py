@@ -419,6 +419,12 @@ class Network:
             for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0))
             if self.topo.is_switch(end)
         ]
+        if self.cables:  # a frame crosses the middles too: they carry the link's MTU
+            mtus += [
+                f"link set dev {m} mtu {self.topo.link_mtu(lk)}"
+                for i, lk in enumerate(self.topo.links)
+                for m in self.middles(i)
+            ]
         _ip_batch(mtus)
 
     def _configure_hosts(self) -> None:

@@ -82,8 +82,9 @@ def test_a_pull_takes_the_carrier_and_leaves_the_ports_up(net: Network, state_di
     _wait(lambda: len(events) == 4, "the owner did not notice the plug from outside")
 
 
-def test_frames_cross_a_cable_whole(net: Network) -> None:
-    """From host h1's eth0 to s1's port (one cable), tagged and untagged, byte for byte."""
+def test_frames_cross_a_cable_whole(net: Network, tmp_path: Path) -> None:
+    """From host h1's eth0 to s1's port (one cable), tagged, untagged and jumbo, byte for
+    byte."""
     from softswitch.ports import enable_auxdata, receive_frame
 
     port = net.intf_name("s1", net.topo.host_attachment("h1")[1])
@@ -94,16 +95,21 @@ def test_frames_cross_a_cable_whole(net: Network) -> None:
     frames = [
         bytes.fromhex("0200000000fe020000000001") + b"\x81\x00\x20\x64\x88\xb5" + b"t" * 60,
         bytes.fromhex("0200000000fe020000000001") + b"\x88\xb5" + b"u" * 1486,
+        # a jumbo frame: the middles carry the link's MTU (the topology's 9000)
+        bytes.fromhex("0200000000fe020000000001") + b"\x88\xb5" + b"v" * 8000,
     ]
+    # the frames go through a file: a long command line would not cross Mininet's terminal
+    (tmp_path / "frames").write_bytes(b"".join(len(f).to_bytes(2, "big") + f for f in frames))
+    send = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "while data:\n"
+        "    n = int.from_bytes(data[:2], 'big'); s.send(data[2 : 2 + n]); data = data[2 + n :]\n"
+    )
+    (tmp_path / "send.py").write_text(send)
     sent = threading.Thread(
-        target=lambda: [
-            net.host("h1").cmd(
-                'python3 -c "import socket,sys; s=socket.socket(socket.AF_PACKET, '
-                "socket.SOCK_RAW); s.bind(('eth0', 0)); s.send(bytes.fromhex(sys.argv[1]))\" "
-                + f.hex()
-            )
-            for f in frames
-        ]
+        target=lambda: net.host("h1").cmd(f"python3 {tmp_path / 'send.py'} {tmp_path / 'frames'}")
     )
     got = []
     try:
