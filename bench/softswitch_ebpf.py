@@ -23,6 +23,7 @@ Needs root and trafgen (make setup).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -144,11 +145,45 @@ def cpu_busy(cpu: int) -> tuple[float, float]:
     return 0.0, 1.0
 
 
+def task_seconds(pids: list[int]) -> float:
+    """Run time of every thread of these processes (schedstat: exact, not tick-sampled)."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError, IndexError, ValueError):  # a thread just ended
+                total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def group_pids(pgid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def ksoftirqd() -> list[int]:
+    return [
+        int(p.parent.name)
+        for p in Path("/proc").glob("[0-9]*/comm")
+        if p.read_text().startswith("ksoftirqd/")
+    ]
+
+
 def measure(
-    tb: Testbed, cfg: Path, outs: list[int], seconds: float
-) -> tuple[float, float, float, float]:
+    tb: Testbed, cfg: Path, outs: list[int], seconds: float, forwarder: int | None
+) -> tuple[float, float, float, float, float]:
     """Flood port 1 for `seconds`: (offered pps, forwarded input pps, CPU 0 and CPU 1 busy
-    shares)."""
+    shares, forwarded frames per CPU-second). The CPU is the forwarder process's (Python
+    backend, bare loop) or, for the eBPF backend (forwarder None), trafgen's with the
+    ksoftirqd threads': without IRQ time accounting the kernel charges the softirq work a
+    sender triggers to the sender, so this is generating and forwarding together, a lower
+    bound of what one core forwards. Other processes' load does not enter it."""
     s1 = tb.switch_iface(1)
     cmd = ["ip", "netns", "exec", tb.ns(1), "taskset", "-c", "0", "trafgen", "--dev",
            f"{tb.tag}h1", "--conf", str(cfg), "--cpus", "1", "--no-sock-mem"]  # fmt: skip
@@ -158,6 +193,8 @@ def measure(
     )
     try:
         time.sleep(0.5)  # warm-up
+        who = group_pids(gen.pid) + ksoftirqd() if forwarder is None else [forwarder]
+        cpu0 = task_seconds(who)
         rx0 = counter(s1, "rx_packets")
         tx0 = [counter(tb.switch_iface(p), "tx_packets") for p in outs]
         b0, t0 = cpu_busy(1)
@@ -169,6 +206,7 @@ def measure(
         tx1 = [counter(tb.switch_iface(p), "tx_packets") for p in outs]
         b1, t1 = cpu_busy(1)
         c1, u1 = cpu_busy(0)
+        cpu = task_seconds(who) - cpu0
     finally:
         os.killpg(gen.pid, signal.SIGINT)
         try:
@@ -178,7 +216,8 @@ def measure(
             gen.wait(10)
     offered = (rx1 - rx0) / dt
     forwarded = sum(b - a for a, b in zip(tx0, tx1, strict=True)) / len(outs) / dt
-    return offered, forwarded, (c1 - c0) / max(u1 - u0, 1), (b1 - b0) / max(t1 - t0, 1)
+    per_cpu = forwarded * dt / cpu if cpu > 0 else 0.0
+    return offered, forwarded, (c1 - c0) / max(u1 - u0, 1), (b1 - b0) / max(t1 - t0, 1), per_cpu
 
 
 def memory(tb: Testbed) -> tuple[int, int]:
@@ -244,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
             for tb in (ebpf_tb, py_tb):
                 assert tb.proc is not None
                 _pin(tb.proc.pid, 1)
+            for tb in (ebpf_tb, py_tb, bare_tb):
+                for hp in tb.ports.values():
+                    hp.sock.close()  # counted by the kernel: no capture socket on the hosts
             for key, what, frames, outs, prog in workloads:
                 cfg = tmp / f"{key}.cfg"
                 trafgen_config(frames, cfg)
@@ -254,9 +296,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows: dict[str, list] = {"ebpf": [], "python": [], "bare loop": []}
                 try:
                     for _ in range(args.rounds):
-                        rows["ebpf"].append(measure(ebpf_tb, cfg, outs, args.seconds))
-                        rows["python"].append(measure(py_tb, cfg, outs, args.seconds))
-                        rows["bare loop"].append(measure(bare_tb, cfg, outs, args.seconds))
+                        rows["ebpf"].append(measure(ebpf_tb, cfg, outs, args.seconds, None))
+                        rows["python"].append(
+                            measure(py_tb, cfg, outs, args.seconds, py_tb.proc.pid)
+                        )
+                        rows["bare loop"].append(
+                            measure(bare_tb, cfg, outs, args.seconds, bare.pid)
+                        )
                 finally:
                     bare.terminate()
                     bare.wait()
@@ -272,26 +318,30 @@ def main(argv: list[str] | None = None) -> int:
 def report(workloads: list, results: dict, mem: dict, alive: bool) -> None:
     med = statistics.median
     print(f"{'workload (medians)':36} {'forwarder':10} {'offered':>10} {'forwarded':>10} "
-          f"{'CPU0':>5} {'CPU1':>5}")  # fmt: skip
+          f"{'CPU0':>5} {'CPU1':>5} {'per CPU-s':>10}")  # fmt: skip
     for key, what, *_ in workloads:
         for name, rows in results[key].items():
-            off, fwd, busy0, busy1 = (med(r[i] for r in rows) for i in range(4))
+            off, fwd, busy0, busy1, per_cpu = (med(r[i] for r in rows) for i in range(5))
             print(f"({key}) {what:32} {name:10} {off:10.0f} {fwd:10.0f} {busy0:5.0%} "
-                  f"{busy1:5.0%}")  # fmt: skip
-        e = med(r[1] for r in results[key]["ebpf"])
-        p = med(r[1] for r in results[key]["python"])
+                  f"{busy1:5.0%} {per_cpu:10.0f}")  # fmt: skip
+        e, ec = (med(r[i] for r in results[key]["ebpf"]) for i in (1, 4))
+        p, pc = (med(r[i] for r in results[key]["python"]) for i in (1, 4))
         per_round = ", ".join(f"{r[1]:.0f}" for r in results[key]["ebpf"])
         met = e >= GOALS[key] and (key != "a" or e >= 5 * p)
-        print(f"{'':36} eBPF per round: {per_round}; eBPF / Python {e / p if p else 0:.1f}x; "
-              f"goal {GOALS[key]:,} pps{' and 5x Python' if key == 'a' else ''}: "
-              f"{'met' if met else 'NOT met'}")  # fmt: skip
+        met_cpu = ec >= GOALS[key] and (key != "a" or ec >= 5 * pc)
+        print(f"{'':36} eBPF per round: {per_round}; eBPF / Python {e / p if p else 0:.1f}x "
+              f"(per CPU-s {ec / pc if pc else 0:.1f}x); goal {GOALS[key]:,} pps"
+              f"{' and 5x Python' if key == 'a' else ''}: wall clock "
+              f"{'met' if met else 'NOT met'}, "
+              f"per CPU-second {'met' if met_cpu else 'NOT met'}")  # fmt: skip
         rss, maps = mem[key]
         print(f"{'':36} memory of the eBPF switch: process RSS {rss / 2**20:.1f} MiB, "
               f"BPF maps {maps / 2**20:.1f} MiB")  # fmt: skip
     print(f"load average at the end: {os.getloadavg()}; switches alive after the run: {alive}")
     print("offered: frames received on port 1 per second; forwarded: input frames sent on every "
           "output port per second; CPU0 (generator, eBPF forwarding) and CPU1 (Python forwarders): "
-          "busy shares")  # fmt: skip
+          "busy shares; per CPU-s: forwarded frames per CPU-second of the forwarder (eBPF: "
+          "generator and kernel together)")  # fmt: skip
 
 
 if __name__ == "__main__":
