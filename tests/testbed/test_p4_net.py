@@ -71,14 +71,28 @@ def test_switches_listen_and_report_their_ports(net: Network, grpc_base: int, ta
         assert {p: (i.peer, i.peer_port) for p, i in s.ports.items()} == net.topo.neighbours(s.name)
 
 
+def _sys(intf: str, what: str) -> str:
+    return Path(f"/sys/class/net/{intf}/{what}").read_text().strip()
+
+
 def test_port_map_matches_the_veth_peers(net: Network) -> None:
+    """Each port's veth peer is the peer's interface, or on a cable (BMv2) the cable's
+    middle on this side, whose partner middle pairs with the peer's interface."""
+    names = [lk.name for lk in net.topo.links]
     for s in net.switches():
         for port, pi in s.ports.items():
             assert pi.intf == net.intf_name(s.name, port)
-            peer_index = Path(f"/sys/class/net/{pi.intf}/iflink").read_text().strip()
+            peer_index = _sys(pi.intf, "iflink")
+            if net.cables:
+                lk = net.topo.link_between(s.name, pi.peer)
+                here, there = net.middles(names.index(lk.name))
+                if lk.a != s.name:
+                    here, there = there, here
+                assert _sys(here, "ifindex") == peer_index
+                peer_index = _sys(there, "iflink")
             if net.topo.is_switch(pi.peer):
                 other = net.intf_name(pi.peer, pi.peer_port)
-                assert Path(f"/sys/class/net/{other}/ifindex").read_text().strip() == peer_index
+                assert _sys(other, "ifindex") == peer_index
             else:
                 host = net.host(pi.peer)
                 assert host.cmd("cat /sys/class/net/eth0/ifindex").strip() == peer_index
