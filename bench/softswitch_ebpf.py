@@ -168,11 +168,12 @@ def group_pids(pgid: int) -> list[int]:
 
 
 def ksoftirqd() -> list[int]:
-    return [
-        int(p.parent.name)
-        for p in Path("/proc").glob("[0-9]*/comm")
-        if p.read_text().startswith("ksoftirqd/")
-    ]
+    out = []
+    for p in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):  # a process that just ended
+            if p.read_text().startswith("ksoftirqd/"):
+                out.append(int(p.parent.name))
+    return out
 
 
 def measure(
