@@ -25,6 +25,7 @@ CLANG_FLAGS = [
     "-Wall",
     "-Wno-unused-label",
     "-Wno-unused-variable",
+    "-Wno-unused-but-set-variable",
     "-Wno-unused-function",
     "-Wno-parentheses-equality",
     "-Werror=implicit-function-declaration",
@@ -89,6 +90,8 @@ def compile_c(source: str, name: str = "prog") -> Path:
         tmp_obj = Path(tmp) / f"{name}.o"
         r = subprocess.run([*cmd, "-c", str(c), "-o", str(tmp_obj)], capture_output=True, text=True)
         if r.returncode != 0:
-            raise BuildError(f"clang failed on the generated C for {name}:\n{r.stderr[-4000:]}")
+            errors = [ln for ln in r.stderr.splitlines() if "error:" in ln]
+            why = "\n".join(dict.fromkeys(errors)) or r.stderr[-4000:]
+            raise BuildError(f"clang failed on the generated C for {name}:\n{why}")
         shutil.move(str(tmp_obj), obj)
     return obj

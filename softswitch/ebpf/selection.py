@@ -70,7 +70,18 @@ class Fallback:
                 self.ebpf.current = None
             self._set("python")
             return self.python.new_switch(program, cpu_port)
-        sw = self.ebpf.new_switch(program, cpu_port)
+        try:
+            sw = self.ebpf.new_switch(program, cpu_port)
+        except (OSError, RuntimeError) as exc:  # clang or the kernel's verifier refused it
+            log.warning("the eBPF backend cannot load %s (%s); the Python backend runs it",
+                        program.name, exc)  # fmt: skip
+            print(f"softswitch: the eBPF backend cannot load {program.name}; falling back to "
+                  "the Python backend", flush=True)  # fmt: skip
+            if self.ebpf.current is not None:
+                self.ebpf.current.close()
+                self.ebpf.current = None
+            self._set("python")
+            return self.python.new_switch(program, cpu_port)
         self._set("ebpf")
         return sw
 

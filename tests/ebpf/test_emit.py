@@ -150,3 +150,28 @@ def test_values_and_scan_entries_carry_action_slot_and_params() -> None:
     assert v == struct.pack("<IIQQ", 0, 7, 3, 0x020000000001)
     e = t.pack_entry(((0x1200, 0xFF00), None), v)
     assert e == v + struct.pack("<QQQQ", 0x1200, 0xFF00, 0, 0xFF)
+
+
+@pytest.mark.clang
+def test_auto_mode_gives_a_program_clang_refuses_to_the_python_backend(tmp_path: Path) -> None:
+    """Eight 512-bit ternary keys: the scan table's lookup key (512 bytes) does not fit the
+    BPF stack, so clang refuses the C; --backend auto's Fallback runs it in Python."""
+    from softswitch.core.switch import Switch
+    from softswitch.ebpf.backend import EbpfBackend
+    from softswitch.ebpf.selection import Fallback
+
+    keys = " ".join(f"hdr.big.k{i}: ternary;" for i in range(8))
+    text = p4_text(
+        decls="header big_t { " + " ".join(f"bit<512> k{i};" for i in range(8)) + " }",
+        hdr_fields="big_t big;",
+        ingress="action a() { sm.egress_spec = 1; } "
+        f"table t {{ key = {{ {keys} }} actions = {{ a; NoAction; }} }} "
+        "apply { t.apply(); }",
+    )
+    (tmp_path / "prog.p4").write_text(text)
+    blob = Program.from_file(tmp_path / "prog.p4").device_config()
+    modes: list[str] = []
+    fb = Fallback(EbpfBackend([], None), modes.append)
+    program = fb.load(blob)  # emitted fine
+    sw = fb.new_switch(program, None)
+    assert isinstance(sw, Switch) and modes == ["python"]
