@@ -33,10 +33,11 @@ from mininet.net import Mininet
 from mininet.node import Host
 
 from linkmon.bfd import Timers
-from testbed.cable import CableLink, middle_names
+from testbed import bulk
+from testbed.cable import middle_names
 from testbed.failures import LinkEvent, Mode, Subscriber, check_mode, is_shaped, silent_command
 from testbed.names import IFNAMSIZ, KernelNames, NamingError
-from testbed.shaping import ShapingError, check_rate, shaped_link
+from testbed.shaping import ShapingError, check_rate
 from testbed.state import RunState, netns_inode, netns_map, start_ticks
 from testbed.switches import (
     THRIFT_PORT_BASE,
@@ -52,7 +53,6 @@ from testbed.watch import LinkWatcher
 from topologies.model import Link, Topology, switch_port_mac
 
 GATEWAY = "10.255.255.254"  # contracts.md: every host's default gateway, never ARPed
-OFFLOADS = ("rx", "tx", "sg", "tso", "gso", "gro")
 
 
 DEFAULT_BFD = Timers()  # BFD on every switch-to-switch link: 3 x 50 ms
@@ -282,7 +282,10 @@ class Network:
             signal.signal(signal.SIGTERM, on_term)
 
     def _build(self) -> None:
-        setLogLevel("critical")  # Mininet's progress lines; a failed tc raises ShapingError
+        """Mininet's nodes (a shell each); the links in a few batches (testbed.bulk); the
+        switch processes started, the hosts configured while they boot, then every switch
+        awaited."""
+        setLogLevel("critical")  # Mininet's progress lines; a failed tc raises BulkError
         assert self.state is not None and self.log_dir is not None
         net = Mininet(
             topo=None,
@@ -290,10 +293,13 @@ class Network:
             controller=None,
             switch=self.switch_cls,
             host=Host,
-            link=shaped_link(),
+            link=bulk.prebuilt_link(),
             autoSetMacs=False,
         )
         self.net = net
+        # every host is configured below in one go; Mininet's own configuration of each (a
+        # round trip per command) would be undone anyway
+        net.built = True
         blocked = {self.topo.link_between(*n.split("-", 1)).name for n in self.blocked_links}
         for h in self.topo.hosts:
             node = net.addHost(self.node_name(h.name), ip=None, mac=h.mac)
@@ -332,13 +338,20 @@ class Network:
             node = net.addSwitch(self.node_name(s.name), **params)
             node.ready_timeout = self.ready_timeout
             self.state.add_process("node", node.pid, node.name)
-        for i, lk in enumerate(self.topo.links):
-            self._add_link(net, i, lk)
-        net.build()
-        self._configure_switch_ports()
-        self._configure_hosts()
+        specs = [self._add_link(net, i, lk) for i, lk in enumerate(self.topo.links)]
+        try:
+            bulk.run_batch("ip", bulk.ip_lines(specs))
+            bulk.run_batch("tc", bulk.root_tc_lines(specs))
+        except bulk.BulkError as e:
+            raise NetworkError(f"building the links of {self.topo.name!r}: {e}") from e
+        bulk.configure_root_ends(bulk.root_ifaces(specs))
         self.say(f"{self.target_note}; starting {len(self.topo.switches)} switches")
-        net.start()
+        for sw in net.switches:  # processes start; they boot while the hosts are configured
+            sw.start([])
+        self._configure_hosts()
+        for cls in {type(sw) for sw in net.switches}:
+            if hasattr(cls, "batchStartup"):
+                cls.batchStartup([sw for sw in net.switches if type(sw) is cls])
         self._start_watcher()
 
     def _start_watcher(self) -> None:
@@ -379,84 +392,66 @@ class Network:
                 return self.middles(i)[0 if lk.a == host else 1]
         raise NetworkError(f"host {host} has no link.")
 
-    def _add_link(self, net: Mininet, index: int, lk: Link) -> None:
+    def _add_link(self, net: Mininet, index: int, lk: Link) -> bulk.LinkSpec:
+        """The link in Mininet's books and the state file; what testbed.bulk makes of it."""
         assert self.state is not None
         n1, i1, m1 = self._end(lk.a, lk.a_port or 0)
         n2, i2, m2 = self._end(lk.b, lk.b_port or 0)
-        params: dict[str, Any] = {"bw": lk.bw_mbit}
-        if self.use_delay and lk.delay_ms:
-            params["delay"] = f"{lk.delay_ms}ms"
         # an end we may pull: switch side only (a host keeps its address/route/neighbour)
         e1 = i1 if self.topo.is_switch(lk.a) else "-"
         e2 = i2 if self.topo.is_switch(lk.b) else "-"
         self.state.add("link", lk.name, e1, e2, lk.a_port or 0, lk.b_port or 0)
-        if self.cables:
-            self.state.add("cable", lk.name, *self.middles(index))
-            params.update(cls=CableLink, middle=self.middles(index))
+        middles = self.middles(index) if self.cables else None
+        if middles is not None:
+            self.state.add("cable", lk.name, *middles)
         net.addLink(
-            n1,
-            n2,
-            port1=lk.a_port or 0,
-            port2=lk.b_port or 0,
-            intfName1=i1,
-            intfName2=i2,
-            addr1=m1,
-            addr2=m2,
-            **{"cls": shaped_link(), **params},
+            n1, n2, port1=lk.a_port or 0, port2=lk.b_port or 0, intfName1=i1, intfName2=i2,
+            addr1=m1, addr2=m2, bw=lk.bw_mbit,
+        )  # fmt: skip
+        return bulk.LinkSpec(
+            self._bulk_end(lk.a, i1, m1),
+            self._bulk_end(lk.b, i2, m2),
+            self.topo.link_mtu(lk),
+            lk.bw_mbit,
+            lk.delay_ms if self.use_delay else 0.0,
+            middles,
         )
 
-    def _configure_switch_ports(self) -> None:
-        cmds = []
-        for s in self.topo.switches:
-            for port in self.topo.neighbours(s.name):
-                i = self.intf_name(s.name, port)
-                cmds.append(f"ethtool -K {i} {' '.join(f'{o} off' for o in OFFLOADS)}")
-                cmds.append(f"sysctl -q -w net.ipv6.conf.{i}.disable_ipv6=1")
-        _sh("; ".join(f"{c} >/dev/null 2>&1" for c in cmds))
-        mtus = [
-            f"link set dev {self.intf_name(end, port)} mtu {self.topo.link_mtu(lk)}"
-            for lk in self.topo.links
-            for end, port in ((lk.a, lk.a_port or 0), (lk.b, lk.b_port or 0))
-            if self.topo.is_switch(end)
-        ]
-        if self.cables:  # a frame crosses the middles too: they carry the link's MTU
-            mtus += [
-                f"link set dev {m} mtu {self.topo.link_mtu(lk)}"
-                for i, lk in enumerate(self.topo.links)
-                for m in self.middles(i)
-            ]
-        _ip_batch(mtus)
+    def _bulk_end(self, name: str, intf: str, mac: str) -> bulk.End:
+        assert self.net is not None
+        if self.topo.is_switch(name):
+            return bulk.End(intf, mac)
+        return bulk.End(intf, mac, self.net.get(self.node_name(name)).pid)
 
     def _configure_hosts(self) -> None:
+        """Every host at once (testbed.bulk.run_in_hosts): IPv6 and offloads off, its address,
+        the contract's gateway route and neighbour (the bridge baseline: an /8, real ARP), the
+        htb of its end."""
         assert self.net is not None
         bridge = self.target == "bridge"
+        commands = {}
         for h in self.topo.hosts:
             sw, port, link = self.topo.host_attachment(h.name)
             gw_mac = switch_port_mac(self.topo.switch(sw).device_id or 0, port)
-            cmds = [
-                "sysctl -q -w net.ipv6.conf.all.disable_ipv6=1",
-                "sysctl -q -w net.ipv6.conf.default.disable_ipv6=1",
-                f"ethtool -K eth0 {' '.join(f'{o} off' for o in OFFLOADS)} >/dev/null 2>&1",
-                f"ip link set dev eth0 mtu {self.topo.link_mtu(link)}",
-                "ip link set lo up",
-                "ip addr flush dev eth0",
-            ]
-            if bridge:
-                # one L2 domain: real ARP between the hosts (the bridge baseline only)
-                cmds.append(f"ip addr add {h.ip}/8 dev eth0")
-            else:
-                cmds += [
-                    f"ip addr add {h.ip}/32 dev eth0",
-                    f"ip route replace default via {GATEWAY} dev eth0 onlink",
-                    f"ip neigh replace {GATEWAY} lladdr {gw_mac} dev eth0 nud permanent",
-                ]
             node = self.net.get(self.node_name(h.name))
-            out = node.cmd(" && ".join(cmds) + " && echo CONFIGURED")
+            spec = bulk.LinkSpec(
+                bulk.End("eth0", h.mac or ""), bulk.End("-", ""), self.topo.link_mtu(link),
+                link.bw_mbit, link.delay_ms if self.use_delay else 0.0,
+            )  # fmt: skip
+            if bridge:  # one L2 domain: real ARP between the hosts (the bridge baseline only)
+                commands[node] = bulk.host_command(spec.a, spec, [f"{h.ip}/8"], [], [])
+            else:
+                commands[node] = bulk.host_command(
+                    spec.a, spec, [f"{h.ip}/32"], [f"default via {GATEWAY} onlink"],
+                    [f"{GATEWAY} lladdr {gw_mac}"],
+                )  # fmt: skip
+        for node, out in bulk.run_in_hosts(commands).items():
             if "CONFIGURED" not in out:
-                raise NetworkError(f"host {h.name}: configuration failed: {out.strip()}")
+                raise NetworkError(f"host {node.name}: configuration failed: {out.strip()}")
+        for h in self.topo.hosts:
             # Mininet's own record of the address (pingall, `h1 ping h2`): set here, since the
             # host was added without one so that Mininet would not configure it itself
-            intf = node.defaultIntf()
+            intf = self.net.get(self.node_name(h.name)).defaultIntf()
             intf.ip, intf.prefixLen = str(h.ip), 8 if bridge else 32
 
     # -- what the control plane gets -----------------------------------------------------
@@ -622,6 +617,8 @@ class Network:
                 self.net.stop()
             except Exception as e:  # go on: the state file lets cleanup finish the job
                 self.say(f"mininet stop: {e}")
+            # the kernel's side of the links in one batch (Mininet's objects delete nothing)
+            bulk.delete_ifaces(n for kind, n in self._root_names() if kind == "iface")
         if self.state is not None:
             from testbed.cleanup import clean_run  # everything recorded that is still there
             from testbed.state import read
@@ -684,22 +681,6 @@ def switch_tcp_ports(
             owner[port] = f"{name} ({what})"
         out[name] = (grpc, thrift)
     return out
-
-
-def _sh(script: str) -> None:
-    subprocess.run(["sh", "-c", script], check=False)
-
-
-def _ip_batch(commands: list[str]) -> None:
-    """`ip` commands in one process (`ip -batch`); NetworkError with ip's words if one fails."""
-    if not commands:
-        return
-    r = subprocess.run(
-        ["ip", "-batch", "-"], input="\n".join(commands) + "\n", capture_output=True,
-        text=True, check=False,
-    )  # fmt: skip
-    if r.returncode != 0:
-        raise NetworkError(f"ip -batch: {r.stderr.strip()}")
 
 
 def _ip_link(intf: str, up: bool) -> None:
