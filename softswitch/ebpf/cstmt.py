@@ -571,6 +571,3 @@ class CStmts:
 
     def need_buf(self, n: int) -> None:
         self.buf_bytes = max(self.buf_bytes, n)
-
-    def is_bool(self, t: Type) -> bool:
-        return isinstance(t, Bool)

@@ -22,20 +22,20 @@ and nothing else: the work area is as large as the program's types need.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from softswitch.core import ast as A
 from softswitch.core.compiler import Compiler
 from softswitch.core.gen import V1_BLOCKS, mangle
-from softswitch.core.model import ExternInfo, ProgramModel
+from softswitch.core.model import ProgramModel
 from softswitch.core.parser import parse
 from softswitch.core.rt import _CRC16
 from softswitch.core.types import Header, Stack, Struct
 from softswitch.ebpf.cexpr import CExprs
 from softswitch.ebpf.cext import CExterns
 from softswitch.ebpf.cstmt import CStmts
-from softswitch.ebpf.layout import Layout, cname, header_cname, struct_cname, words
+from softswitch.ebpf.layout import Layout, cname, struct_cname, words
 from softswitch.ebpf.tablelayout import TableLayout, defaults_value_size, table_layouts
 
 RUNTIME_H = Path(__file__).with_name("runtime.h")
@@ -60,7 +60,6 @@ class CProgram:
     counter_cells: int
     registers: dict[str, str]  # register fqname -> map name
     defaults_size: int
-    work_size_hint: dict[str, int] = field(default_factory=dict)
 
 
 def crc32_table() -> list[int]:
@@ -593,6 +592,3 @@ int ss_egress(struct __sk_buff *skb) {
 def emit_c(source: str, name: str) -> CProgram:
     """The C program for a P4 program (preprocessed source, as Program.source holds it)."""
     return CEmitter(source, name).emit()
-
-
-__all__ = ["CProgram", "ExternInfo", "emit_c", "header_cname"]
