@@ -16,7 +16,8 @@ the copy's egress port, rid, instance_type, field list and truncation. Egress ch
 against level L, copies level L into L+1 and works there, so a copy never disturbs the next
 one. What bounds it: NLEVELS nested levels (recirculation and E2E clones each take one; the
 kernel's own limit of 8 nested transmissions comes first), MAX_PASSES ingress passes per frame,
-and nothing else: the work area is as large as the program's types need.
+MAX_REPLICAS copies per group or session (a bpf_loop), and nothing else: the work area is as
+large as the program's types need.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from softswitch.ebpf.tablelayout import TableLayout, defaults_value_size, table_
 RUNTIME_H = Path(__file__).with_name("runtime.h")
 NLEVELS = 8
 MAX_PASSES = 16
-MAX_REPLICAS = 64  # per multicast group or clone session
+MAX_REPLICAS = 256  # per multicast group or clone session (a power of two)
 MAX_GROUPS = 4096
 MAX_SESSIONS = 1024
 MOVE_CHUNK = 256
 MAX_FRAME = MOVE_CHUNK * 64  # frames the deparser can shrink (moving the payload)
+NO_PREALLOC = "    __uint(map_flags, BPF_F_NO_PREALLOC);"  # memory for the groups that exist only
 STATS = ["levels", "passes", "parser_loop", "deparse", "no_port"]
 
 
@@ -236,8 +238,8 @@ class CEmitter(CExprs, CStmts, CExterns):
             + m("ss_cont", "PERCPU_ARRAY", 1, "u32", "struct ss_cont")
             + m("ss_port2if", "ARRAY", 512, "u32", "u32")
             + m("ss_if2port", "HASH", 1024, "u32", "u32")
-            + m("ss_mcast", "HASH", MAX_GROUPS, "u32", "struct ss_group")
-            + m("ss_clone", "HASH", MAX_SESSIONS, "u32", "struct ss_group")
+            + m("ss_mcast", "HASH", MAX_GROUPS, "u32", "struct ss_group", NO_PREALLOC)
+            + m("ss_clone", "HASH", MAX_SESSIONS, "u32", "struct ss_group", NO_PREALLOC)
             + m("ss_defaults", "ARRAY", ntab, "u32", "struct ss_defval")
             + m("ss_scan", "ARRAY", ntab, "u32", "struct ss_scanhdr")
             + m("ss_dcount", "PERCPU_ARRAY", ndc, "u32", "struct ss_cnt")
@@ -360,21 +362,40 @@ static __always_inline int ss_send(struct __sk_buff *skb, u32 port, u32 rid, u32
     return 0;
 }
 
-/* the copies of a multicast group or clone session; the last one of a group is the frame itself */
+/* the copies of a multicast group or clone session, one bpf_loop iteration each (the
+   verifier sees the body once, whatever the group's size); the last copy of a multicast
+   group is the frame itself (bpf_redirect), the others clones */
+struct ss_rep {
+    struct __sk_buff *skb;
+    struct ss_group *g;
+    u32 n, level, seq, itype, fl, last_redirect;
+    int verdict;
+};
+
+static long ss_rep_one(u32 i, void *ctx) {
+    struct ss_rep *r = ctx;
+    struct ss_group *g = r->g;
+    if (i >= r->n || i >= MAX_REPLICAS)
+        return 1;
+    u32 k = i;
+    asm volatile("" : "+r"(k)); /* clang must not drop the mask below, the verifier needs it */
+    k &= MAX_REPLICAS - 1;      /* MAX_REPLICAS is a power of two */
+    u32 port = g->r[k].port, rid = g->r[k].rid;
+    if (r->last_redirect && i + 1 == r->n) {
+        r->verdict = ss_send(r->skb, port, rid, r->level, r->seq, r->itype, r->fl, g->trunc, 1);
+        return 1;
+    }
+    ss_send(r->skb, port, rid, r->level, r->seq, r->itype, r->fl, g->trunc, 0);
+    return 0;
+}
+
 static __always_inline int ss_replicate(struct __sk_buff *skb, struct ss_group *g, u32 level,
                                         u32 seq, u32 itype, u32 fl, int last_redirect) {
-    u32 n = g->count;
-    if (n > MAX_REPLICAS)
-        n = MAX_REPLICAS;
-    for (u32 i = 0; i < MAX_REPLICAS; i++) {
-        if (i >= n)
-            break;
-        u32 port = g->r[i].port, rid = g->r[i].rid;
-        if (last_redirect && i + 1 == n)
-            return ss_send(skb, port, rid, level, seq, itype, fl, g->trunc, 1);
-        ss_send(skb, port, rid, level, seq, itype, fl, g->trunc, 0);
-    }
-    return TC_ACT_SHOT;
+    struct ss_rep r = {skb, g, g->count, level, seq, itype, fl, last_redirect, TC_ACT_SHOT};
+    if (r.n > MAX_REPLICAS)
+        r.n = MAX_REPLICAS;
+    bpf_loop(r.n, ss_rep_one, &r, 0);
+    return r.verdict;
 }
 
 static __always_inline int ss_again(struct __sk_buff *skb, struct ss_cont *c, struct work *w,

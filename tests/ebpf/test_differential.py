@@ -295,3 +295,29 @@ def test_random_bier_states_equal_the_python_backend(bsl: int) -> None:
             assert counters(eb, names, 8192) == counters(py, names, 8192)
             regs = [eb.register("MyEgress.port_status", i) for i in range(512)]
             assert regs == [py.register("MyEgress.port_status", i) for i in range(512)]
+
+
+def test_a_group_of_240_replicas_equals_the_python_backend() -> None:
+    """The replication loop (bpf_loop, up to MAX_REPLICAS copies) with a large group: 4 ports
+    x 60 rids, copies in BMv2's node order."""
+    from softswitch.ebpf.emit import MAX_REPLICAS
+
+    d = corpus.corpus_dir()
+    if d is None:
+        pytest.skip("reference corpus not found")
+    prog = Program.from_file(d / "ref_l3_mcast.p4")
+    reps = [Replica(p, rid) for rid in range(1, 61) for p in (3, 0, 2, 1)]
+    assert len(reps) <= MAX_REPLICAS
+    rng = random.Random(240)
+    with Rig([0, 1, 2, 3]) as rig:
+        py, eb = both(prog, None, rig)
+        for sw in (py, eb):
+            for e in corpus.L3_MCAST_ENTRIES:
+                sw.insert_entry(e)
+            sw.set_multicast_group(1, reps)
+        frames = [(rng.randrange(4), f) for _, f in l3_frames(rng, 20)]
+        frames += [(1, bytes(Ether(dst="02:00:00:00:01:01") / IP(dst="239.1.1.5", ttl=9)
+                             / UDP(sport=1, dport=1500)))] * 3  # fmt: skip
+        want = python_outputs(py, frames)
+        assert sum(map(len, want.values())) >= 3 * 180
+        compare(rig.run_many(frames), want, [0, 1, 2, 3])
