@@ -22,7 +22,7 @@ from typing import Any
 
 from controlplane.bier import BSL, MAX_SETS
 from controlplane.client import BatchWriteError, Fabric, WriteTiming
-from controlplane.desired import TECHNOLOGIES, Desired, compute_desired, tree_uses_link
+from controlplane.desired import Desired, compute_desired, p4_technology, tree_uses_link
 from controlplane.entities import Entity, McGroup, TableEntry, Update, diff, index
 from controlplane.errors import ControlPlaneError, ReceiverError, WriteError
 from controlplane.graph import Network
@@ -40,6 +40,7 @@ from controlplane.srp2mp import (
 )
 from controlplane.translate import sr_segment_entities
 from topologies.model import Topology
+from wire.technology import Technology
 
 DETECTION_DELAY_S = 0.15  # BFD-like: 3 x 50 ms
 ROOT_RID_ALT = 32768  # a root's branches alternate between rids 1.. and 32769.. per instance
@@ -100,7 +101,7 @@ class EventRecord:
 
 @dataclass
 class ReceiverChange:
-    technology: str
+    technology: Technology
     receivers: list[str]
     writes: int
     bitstrings: dict[int, int] = field(default_factory=dict)  # BIER: SI -> BitString
@@ -125,13 +126,12 @@ class Controller:
         compress_transit: bool = False,
         on_root_sid: Callable[[int], Awaitable[None] | None] | None = None,
     ) -> None:
-        if technology not in TECHNOLOGIES:
-            raise ControlPlaneError(
-                f"unknown technology {technology!r}; one of {', '.join(TECHNOLOGIES)}"
-            )
+        try:
+            self.technology = p4_technology(technology)
+        except ValueError as e:
+            raise ControlPlaneError(str(e)) from None
         self.topo = topo
         self.fabric = fabric
-        self.technology = technology
         self.bsl, self.max_sets, self.frr = bsl, max_sets, frr
         self.detection_delay_s = detection_delay_s
         self.labels = LabelAllocator(*label_block)
@@ -171,7 +171,7 @@ class Controller:
         sender -> receivers when both are given)."""
         async with self._lock:
             trees: list[TreeInstance] = []
-            if self.technology == "sr" and sender and receivers:
+            if self.technology == Technology.SR_P2MP and sender and receivers:
                 trees = [self._new_tree(self.net, sender, receivers)]
             try:
                 desired = self._compute(self.net, trees)
@@ -230,20 +230,22 @@ class Controller:
         a new tree instance, make-before-break. Unicast: nothing to write."""
         t0 = time.perf_counter()
         sender = sender or self.sender
-        if self.technology == "bier":
+        if self.technology == Technology.BIER:
             if self.desired is None or self.desired.bier is None:
                 raise ControlPlaneError("BIER is not installed yet: call install() first")
             bits = self.desired.bier.bitstrings(receivers)
             self.receivers = list(receivers)
             return ReceiverChange(
-                "bier", list(receivers), 0, bits, seconds=time.perf_counter() - t0
+                Technology.BIER, list(receivers), 0, bits, seconds=time.perf_counter() - t0
             )
-        if self.technology == "unicast":
+        if self.technology == Technology.UNICAST:
             unknown = [r for r in receivers if r not in self.net.hosts]
             if unknown:
                 raise ReceiverError(f"receiver set names unknown hosts: {unknown}")
             self.receivers = list(receivers)
-            return ReceiverChange("unicast", list(receivers), 0, seconds=time.perf_counter() - t0)
+            return ReceiverChange(
+                Technology.UNICAST, list(receivers), 0, seconds=time.perf_counter() - t0
+            )
         if sender is None:
             raise ReceiverError("SR-P2MP needs a sender for the tree")
         async with self._lock:
@@ -254,7 +256,7 @@ class Controller:
         self.sender, self.receivers = sender, list(receivers)
         cost = self._cost(new, writes, time.perf_counter() - t0)
         return ReceiverChange(
-            "sr", list(receivers), writes, root_sid=new.root_sid, cost=cost,
+            Technology.SR_P2MP, list(receivers), writes, root_sid=new.root_sid, cost=cost,
             seconds=time.perf_counter() - t0,
         )  # fmt: skip
 
@@ -419,7 +421,7 @@ class Controller:
         net = self._current_net()
         # hosts whose own link is down
         cut = {h for h, hp in net.hosts.items() if self._host_link[h] in self.down}
-        if self.technology == "sr":
+        if self.technology == Technology.SR_P2MP:
             old, new = [], []
             for t in self.trees:
                 wanted = self._wanted.get(t.instance, list(t.receivers))

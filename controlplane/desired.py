@@ -1,15 +1,14 @@
 """The complete desired state of every switch for one technology, and its diff after a change.
 
-Technologies and the program each runs on:
-- "unicast": bier.p4 (only ipv4_lpm and port_mac are used)
-- "bier": bier.p4 (unicast routes too: repair requests and reports are unicast)
-- "sr": sr_p2mp.p4 (unicast routes, adjacency SIDs, the replication segments of the trees)
+Technologies (wire.technology's P4 ones) and the program each runs on:
+- unicast: bier.p4 (only ipv4_lpm and port_mac are used)
+- bier: bier.p4 (unicast routes too: repair requests and reports are unicast)
+- sr-p2mp: sr_p2mp.p4 (unicast routes, adjacency SIDs, the replication segments of the trees)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from controlplane.bier import BSL, MAX_SETS, BierState, compute_bier
 from controlplane.entities import Entity, Update, diff
@@ -24,15 +23,21 @@ from controlplane.translate import (
     unicast_entries,
 )
 from controlplane.unicast import UnicastState, compute_unicast
+from wire.technology import P4, Technology
 
-Technology = Literal["unicast", "bier", "sr"]
-TECHNOLOGIES: tuple[str, ...] = ("unicast", "bier", "sr")
-PROGRAM = {"unicast": "bier", "bier": "bier", "sr": "sr_p2mp"}
+PROGRAM = {Technology.UNICAST: "bier", Technology.BIER: "bier", Technology.SR_P2MP: "sr_p2mp"}
+
+
+def p4_technology(name: str) -> Technology:
+    """The P4 technology spelled `name`; ValueError naming those there are otherwise."""
+    if name not in P4:
+        raise ValueError(f"unknown technology {name!r}; one of {', '.join(P4)}")
+    return Technology(name)
 
 
 @dataclass
 class Desired:
-    technology: str
+    technology: Technology
     per_switch: dict[str, list[Entity]]
     unicast: UnicastState
     bier: BierState | None = None
@@ -50,20 +55,19 @@ def compute_desired(
     max_sets: int = MAX_SETS,
     frr: bool = True,
 ) -> Desired:
-    if technology not in TECHNOLOGIES:
-        raise ValueError(f"unknown technology {technology!r}; one of {', '.join(TECHNOLOGIES)}")
-    frr_all = technology == "bier" and frr
+    technology = p4_technology(technology)
+    frr_all = technology == Technology.BIER and frr
     routing = compute_routing(net, None if frr_all else _host_switches(net))
     uni = compute_unicast(net, routing)
     out: dict[str, list[Entity]] = {}
     bier = None
-    if technology == "bier":
+    if technology == Technology.BIER:
         bier = compute_bier(net, bsl, max_sets, frr=frr, routing=routing)
     for sw in net.switches:
         ents: list[Entity] = [*port_mac_entries(net, sw), *unicast_entries(uni, sw)]
         if bier is not None:
             ents += bier_entities(bier, sw)
-        if technology == "sr":
+        if technology == Technology.SR_P2MP:
             ents += sr_static_entries(net, sw)
             seen: set[tuple] = set()
             for t in trees or []:

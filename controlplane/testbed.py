@@ -25,7 +25,7 @@ from typing import Any
 from controlplane import show
 from controlplane.client import REPO, Fabric, SwitchConn, program_files
 from controlplane.controller import Controller, EventRecord, ReceiverChange
-from controlplane.desired import PROGRAM
+from controlplane.desired import PROGRAM, p4_technology
 from controlplane.entities import McGroup
 from controlplane.errors import ControlPlaneError
 from controlplane.portwatch import PortEvent, PortWatch
@@ -49,7 +49,10 @@ class ControlPlane:
         else its P4Runtime address) and react to what the switches report
         (controlplane.portwatch); `watch_port_status`: poll interval (s) of the switches'
         port-status registers instead; neither: rely on reported events."""
-        self.technology = technology
+        try:
+            self.technology = p4_technology(technology)
+        except ValueError as e:
+            raise ControlPlaneError(str(e)) from None
         self.build = build or REPO / "build"
         self.sender, self.receivers = sender, receivers
         self.controller_kw = controller_kw

@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from topologies.model import Topology
-
-# the experiment's technology names -> the controller's
-CONTROLLER_TECH = {"unicast": "unicast", "bier": "bier", "sr-p2mp": "sr"}
+from wire.technology import Technology
 
 
 class TechnologyControl:
@@ -76,13 +74,12 @@ class TechnologyControl:
         self.stop()
         self.root_sid_file.unlink(missing_ok=True)
         self.root_sids = []
-        tech = CONTROLLER_TECH[technology]
         kw: dict[str, Any] = {"detection_delay_s": self.detection_s}
-        if tech == "sr":
+        if technology == Technology.SR_P2MP:
             kw["on_root_sid"] = self._on_root_sid
-        if tech == "bier":
+        if technology == Technology.BIER:
             kw["frr"] = self.bier_frr
-        cp = ControlPlane(tech, build=self.build, **kw)
+        cp = ControlPlane(technology, build=self.build, **kw)
         t0 = time.perf_counter()
         try:
             cp.start(self._switches, self._topo)

@@ -22,8 +22,7 @@ from modelsync.launch import start_sender as launch_sender
 from modelsync.makemodel import make_model
 from modelsync.manifest import build_manifest, load_manifest, write_manifest
 from topologies.model import Topology, switch_port_mac
-
-TECH_ARG = {"unicast": "unicast", "bier": "bier", "sr-p2mp": "sr-p2mp"}
+from wire.technology import Technology
 
 
 def _popen(net: Any) -> Any:
@@ -88,23 +87,23 @@ def start_sender(
     targets = []
     for h in receivers:
         r: dict[str, Any] = {"name": h, "ip": str(topo.host(h).ip)}
-        if technology == "bier":
+        if technology == Technology.BIER:
             if not bfr_ids or h not in bfr_ids:
                 raise LaunchError(f"BIER: the control plane gave no BFR-id for {h}")
             r["bfr_id"] = bfr_ids[h]
         targets.append(r)
     extra = ["--mtu", str(topo.path_mtu())]  # frames that fit every link (a reroute included)
-    if technology in ("bier", "sr-p2mp"):
+    if technology in (Technology.BIER, Technology.SR_P2MP):
         sw, port, _ = topo.host_attachment(source)
         extra += ["--iface", "eth0", "--dst-mac", switch_port_mac(topo.switch(sw).device_id, port)]
-    if technology == "bier":
+    if technology == Technology.BIER:
         extra += ["--bfir-id", "0"]
-    if technology == "sr-p2mp":
+    if technology == Technology.SR_P2MP:
         if root_sid_file is None or not root_sid_file.is_file():
             raise LaunchError("SR-P2MP: the control plane handed no root SID over")
         extra += ["--root-sid-file", str(root_sid_file)]
     return launch_sender(
-        _popen(net), source, targets, model, TECH_ARG[technology], str(topo.host(source).ip),
+        _popen(net), source, targets, model, Technology(technology), str(topo.host(source).ip),
         rate_mbit, records, deadline, extra,
     )  # fmt: skip
 

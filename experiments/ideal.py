@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from experiments.flowmodel import Net, tree_edges
-from experiments.spec import MULTICAST
 from topologies.model import DEFAULT_MTU, Topology
+from wire.codec import HEADER_LEN
+from wire.frames import ETH_LEN, IPV4_LEN, UDP_LEN, overhead
+from wire.technology import MULTICAST
 
-# Wire overhead per frame (bytes). The delivery header is wire/delivery.py's.
-ETH, IPV4, UDP, DELIVERY = 14, 20, 8, 36
-BIER_HDR = 12 + 256 // 8  # RFC 8296 fixed part + BitString of BSL 256
-MPLS_LABEL = 4
+# Wire overhead per frame (bytes), as wire.frames builds the frames modelsync sends
+ETH, IPV4, UDP, DELIVERY = ETH_LEN, IPV4_LEN, UDP_LEN, HEADER_LEN
+BSL = 256  # the BitString length the controller and the sender use
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class Wire:
         return cls(mtu=topo.path_mtu())
 
     def encap(self, tech: str) -> int:
-        return {"bier": BIER_HDR, "sr-p2mp": MPLS_LABEL}.get(tech, 0) if self.headers else 0
+        """What the technology puts in front of the IPv4 packet (BIER header, MPLS label)."""
+        return overhead(tech, BSL) if self.headers else 0
 
     def chunk(self, tech: str) -> int:
         if not self.headers:

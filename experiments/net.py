@@ -30,6 +30,7 @@ from testbed import hooks
 from testbed.network import Network, NetworkError
 from testbed.switches import SwitchStartError
 from topologies.generators import FIXED
+from wire.technology import P4
 
 FIXED_DIR = Path(topologies.__file__).parent / "fixed"
 
@@ -88,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--technology",
         default="unicast",
-        choices=["unicast", "bier", "sr"],
+        choices=list(P4),
         help="what the control plane installs",
     )
     ap.add_argument("--build", type=Path, default=None, help="compiled programs (build/)")

@@ -1,7 +1,7 @@
 """Rounds of `pim-sm` (experiments.round.Backend) on pimsm's FRR network: zebra, OSPF, pimd
 with a static RP, optionally bfdd; the kernel forwards. modelsync sends the model with
-`--technology ip-multicast` (repairs by unicast) to receivers that join the group over IGMP
-through their ordinary socket (pimsm.delivery).
+`--technology pim-sm`, plain IP multicast (repairs by unicast), to receivers that join the
+group over IGMP through their ordinary socket (pimsm.delivery).
 
 The runner brings one `pimsm.network.PimNetwork` up per sweep point, converged (OSPF Full,
 routes, PIM neighbours, RP, BFD), and runs every pim-sm round on it. `run_pim_round` runs one
@@ -50,6 +50,7 @@ from experiments.spec import Experiment, resolve_receivers, source_host
 from modelsync.launch import MANIFEST, ReceiverSet, SenderProcess
 from modelsync.manifest import Manifest
 from topologies.model import Topology
+from wire.technology import Technology
 
 STATE_DELAY_S = 0.3  # state snapshot this long after the first data datagram
 # BFD at 3 x 50 ms cuts for little more than 0.1 s: the P4 rounds' 0.1 s floor would miss
@@ -107,7 +108,7 @@ def timers_note(t: Any, bfd: bool) -> str:
 class PimBackend:
     """pim-sm rounds on a running, converged PimNetwork."""
 
-    technology = "pim-sm"
+    technology = Technology.PIM_SM
     min_outage_s = MIN_OUTAGE_S
     outage_in_first_pass = False
     state_delay_s = STATE_DELAY_S
@@ -210,7 +211,7 @@ class PimBackend:
             events.append(NetworkEvent(ap.kind, ap.element, ap.wall, det["detected_wall"]))
         timers = self.net.timers.model_dump()
         note = (
-            f"pim-sm on FRR routers (kernel forwarding), modelsync ip-multicast, repairs by "
+            f"pim-sm on FRR routers (kernel forwarding), modelsync IP multicast, repairs by "
             f"unicast; failures {self.mode}; {timers_note(self.net.timers, self.net.bfd)}"
         )
         return NetworkReport(
@@ -230,7 +231,7 @@ class PimBackend:
             "bfd": bfd,
             "failure_mode": self.mode,
             "timers": self.net.timers.model_dump(),
-            "delivery": "modelsync --technology ip-multicast, repairs by unicast",
+            "delivery": "modelsync --technology pim-sm (IP multicast), repairs by unicast",
         }
 
 
@@ -307,7 +308,7 @@ def run_pim_round(
     )
     events = list(failures) if failures is not None else schedule(exp, topo, round_index)
     keys = dict(keys) if keys is not None else {
-        "sweep": "", "technology": "pim-sm", "repetition": 0, "round": round_index,
+        "sweep": "", "technology": Technology.PIM_SM, "repetition": 0, "round": round_index,
     }  # fmt: skip
     out_dir = Path(out_dir)
     plan = RoundPlan(

@@ -49,6 +49,7 @@ from experiments.spec import (
 from experiments.topology_source import build_topology
 from modelsync.manifest import Manifest
 from topologies.model import Topology
+from wire.technology import Technology
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRAMS = ("bier", "sr_p2mp")
@@ -181,7 +182,7 @@ def run_experiment(
     build = build or REPO / "build"
     target, note = "frr", "no P4 technology: no P4 switches"
     backend: dict[str, Any] = {}
-    if any(t != "pim-sm" for t in exp.technologies):
+    if any(t.p4 for t in exp.technologies):
         from testbed.switches import choose_target
 
         switch_cls, note = choose_target(exp.target)
@@ -247,7 +248,7 @@ def _run_sweep_point(point: SweepPoint, build: Path, pim_bfd: bool, pim_failures
     with contextlib.ExitStack() as stack:
         p4: _P4Testbed | None = None
         for tech in point.exp.technologies:
-            if tech == "pim-sm":
+            if not tech.p4:
                 _run_pim(point, pim_bfd, pim_failures)
                 continue
             if p4 is None:
@@ -318,7 +319,7 @@ def _run_pim(point: SweepPoint, bfd: bool, mode: str) -> None:
     if why is not None:
         bar.say(f"pim-sm: not run: {why}")
         point.writer.update_environment(not_run_pim_sm=why)
-        bar.skip("pim-sm", e)
+        bar.skip(Technology.PIM_SM, e)
         return
     pnet = PimNetwork(
         point.topo, timers=timers_for(e, bfd), bfd=bfd, prefix=point.prefix, delay="ignore"

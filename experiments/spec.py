@@ -26,10 +26,8 @@ from pydantic import (
 
 from modelsync.sizes import parse_size
 from topologies.model import Topology
+from wire.technology import Technology
 
-Technology = Literal["unicast", "bier", "sr-p2mp", "pim-sm"]
-TECHNOLOGIES: tuple[str, ...] = ("unicast", "bier", "sr-p2mp", "pim-sm")
-MULTICAST: frozenset[str] = frozenset({"bier", "sr-p2mp", "pim-sm"})
 Target = Literal["auto", "softswitch", "bmv2"]
 
 

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from experiments.ideal import Wire, payload_share
-from experiments.spec import MULTICAST, Experiment, source_host
+from experiments.spec import Experiment, source_host
 from topologies.model import Topology
+from wire.technology import MULTICAST
 
 GROUP = ["sweep", "technology"]
 ROUND = ["sweep", "technology", "repetition", "round"]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
+from wire.technology import Technology
 
 
 class CommandError(Exception):
@@ -173,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--receivers", type=Path, required=True, help="JSON/YAML list of {name, ip, bfr_id, port}"
     )
-    p.add_argument("--technology", required=True, help="unicast | bier | sr-p2mp | ip-multicast")
+    p.add_argument("--technology", required=True, help=" | ".join(Technology))
     p.add_argument("--manifest", type=Path, default=None, help="manifest file (default: model's)")
     p.add_argument("--src-ip", default="0.0.0.0", help="sender's IPv4 address")
     p.add_argument("--rate", type=float, default=0.0, help="pacing rate in Mbit/s (0: unpaced)")

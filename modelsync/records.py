@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from wire.technology import Technology
+
 SCHEMA_VERSION = 1
 Ranges = list[tuple[int, int]]  # half-open [start, end) chunk ranges
 
@@ -116,7 +118,7 @@ class SenderCounters(BaseModel):
 class SenderRecord(BaseModel):
     schema_version: int = SCHEMA_VERSION
     kind: Literal["sender"] = "sender"
-    technology: Literal["unicast", "bier", "sr-p2mp", "ip-multicast"]
+    technology: Technology
     model_id: str
     model_name: str
     total_size: int

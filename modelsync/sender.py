@@ -35,6 +35,7 @@ from wire.frames import (
     sr_p2mp_prefix,
     sr_p2mp_template,
 )
+from wire.technology import Technology
 
 log = logging.getLogger("modelsync.sender")
 _CRC = struct.Struct("!I")
@@ -62,7 +63,6 @@ class _Counters:
     stale_nacks: int = 0
 
 
-TECHNOLOGIES = ("unicast", "bier", "sr-p2mp", "ip-multicast")
 ETH_LEN = 14
 EXIT_COMPLETE, EXIT_INCOMPLETE = 0, 2
 
@@ -72,7 +72,7 @@ class SenderConfig:
     manifest: Manifest
     model_dir: Path
     receivers: list[ReceiverSpec]
-    technology: str
+    technology: Technology  # or its spelling
     src_ip: str = "0.0.0.0"
     mtu: int = 1500  # bytes of the Ethernet payload (IP packet plus BIER/MPLS header)
     rate_mbps: float = 0.0  # 0: unpaced
@@ -117,8 +117,7 @@ class Peer:
 
 class Sender:
     def __init__(self, cfg: SenderConfig) -> None:
-        if cfg.technology not in TECHNOLOGIES:
-            raise ValueError(f"technology {cfg.technology!r}: expected one of {TECHNOLOGIES}")
+        cfg.technology = Technology.parse(cfg.technology)
         self.cfg = cfg
         self.m = cfg.manifest
         self.mid = self.m.model_id_int
@@ -186,7 +185,7 @@ class Sender:
 
     def _setup_raw(self) -> None:
         cfg = self.cfg
-        if cfg.technology not in ("bier", "sr-p2mp"):
+        if cfg.technology not in (Technology.BIER, Technology.SR_P2MP):
             return
         for name, val in (("--iface", cfg.iface), ("--dst-mac", cfg.dst_mac)):
             if not val:
@@ -196,7 +195,7 @@ class Sender:
         assert cfg.iface and cfg.dst_mac
         src_mac = cfg.src_mac or iface_mac(cfg.iface)
         maxd = HEADER_LEN + self.C
-        if cfg.technology == "bier":
+        if cfg.technology == Technology.BIER:
             ids = [r.bfr_id for r in cfg.receivers]
             if any(i is None for i in ids):
                 missing = [r.name for r in cfg.receivers if r.bfr_id is None]
@@ -377,9 +376,9 @@ class Sender:
     def first_pass(self) -> None:
         tech = self.cfg.technology
         everyone = list(self.peers)
-        prefixes = self._bier_prefixes(everyone) if tech == "bier" else [b""]
+        prefixes = self._bier_prefixes(everyone) if tech == Technology.BIER else [b""]
         total = sum(self.counts)
-        copies = total * (len(everyone) if tech == "unicast" else len(prefixes))
+        copies = total * (len(everyone) if tech == Technology.UNICAST else len(prefixes))
         log.info(
             "first pass: model %s, %d chunks of %d bytes, %s to %d receivers, session %d",
             self.m.model_id, total, self.C, tech, len(everyone), self.cfg.session,
@@ -389,13 +388,13 @@ class Sender:
             for f, count in enumerate(self.counts):
                 for c in range(count):
                     n = self._build(f, c, 0, 0)
-                    if tech == "unicast":
+                    if tech == Technology.UNICAST:
                         self._unicast(n, everyone, False)
-                    elif tech == "ip-multicast":
+                    elif tech == Technology.PIM_SM:  # plain IP multicast: the routers replicate
                         self._group(n)
                     else:
                         for p in prefixes:
-                            if tech == "bier":
+                            if tech == Technology.BIER:
                                 self._set_prefix(p)
                             self._frame(n, False)
                     if c & 255 == 255:
@@ -418,13 +417,13 @@ class Sender:
                 for c, names in per.items():
                     n = self._build(f, c, self.rounds, FLAG_REPAIR)
                     self.c.chunks_repaired += len(names)
-                    if tech == "bier":
+                    if tech == Technology.BIER:
                         if names != last:
                             prefixes, last = self._bier_prefixes(names), names
                         for p in prefixes:
                             self._set_prefix(p)
                             self._frame(n, True)
-                    else:  # SR-P2MP, ip-multicast and unicast: one unicast copy each
+                    else:  # SR-P2MP, PIM-SM and unicast: one unicast copy each
                         self._unicast(n, sorted(names), True)
                     k += 1
                     if k & 255 == 0:
@@ -573,7 +572,7 @@ class Sender:
             )
         ok = all(p.state == "done" for p in self.peers.values())
         return SenderRecord(
-            technology=self.cfg.technology,  # type: ignore[arg-type]
+            technology=self.cfg.technology,
             model_id=self.m.model_id,
             model_name=self.m.name,
             total_size=self.m.total_size,
@@ -645,4 +644,4 @@ class _RichProgress:
         self.p.stop()
 
 
-__all__ = ["TECHNOLOGIES", "Sender", "SenderConfig"]
+__all__ = ["Sender", "SenderConfig"]

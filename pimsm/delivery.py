@@ -1,5 +1,5 @@
 """modelsync in the hosts of a running PimNetwork: receivers that join the group over IGMP
-through their ordinary UDP socket, and the sender with `--technology ip-multicast` (one UDP
+through their ordinary UDP socket, and the sender with `--technology pim-sm` (one UDP
 copy to the group; repairs by unicast). Addresses are the routed host addresses
 (`PimNetwork.host_ip`): the multicast source is the store's routed address, so RPF at every
 router follows OSPF to the store's subnet. The processes themselves: modelsync.launch.
@@ -13,6 +13,7 @@ from modelsync.launch import ReceiverSet, SenderProcess
 from modelsync.launch import start_receivers as launch_receivers
 from modelsync.launch import start_sender as launch_sender
 from pimsm.network import PimNetwork
+from wire.technology import Technology
 
 GROUP = "239.1.0.1"  # inside the static RP's 239.0.0.0/8
 
@@ -43,9 +44,10 @@ def start_sender(
     deadline: float,
     group: str = GROUP,
 ) -> SenderProcess:
-    """`modelsync send --technology ip-multicast` in the model-store host."""
+    """`modelsync send --technology pim-sm` (one UDP copy to the group) in the model-store
+    host."""
     targets = [{"name": h, "ip": net.host_ip(h)} for h in receivers]
     return launch_sender(
-        net.popen, source, targets, model, "ip-multicast", net.host_ip(source), rate_mbit,
+        net.popen, source, targets, model, Technology.PIM_SM, net.host_ip(source), rate_mbit,
         records, deadline, ["--group", group, "--mtu", str(net.topo.path_mtu())],
     )  # fmt: skip

@@ -5,6 +5,7 @@ Modules:
 - wire.bitstring   RFC 8296 BSL codes, Proto values, BitString <-> BFR-ids with SI (no scapy)
 - wire.codec       the delivery header as a struct codec (no scapy)
 - wire.frames      fast frame templates: Ethernet/BIER|MPLS/IPv4/UDP (no scapy)
+- wire.technology  the technologies' one spelling for every part (no scapy)
 - wire.bier        scapy layer BIER (RFC 8296), bound to Ether type 0xAB37; BIER->IP (proto 4),
                    BIER->IPv6 (6), BIER->Ether (3)
 - wire.delivery    scapy layer Delivery, bound to UDP dport 50000 (+ the codec re-exported)

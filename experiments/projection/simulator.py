@@ -45,7 +45,8 @@ from experiments.projection.mechanisms import (
     tree_switches,
 )
 from experiments.schedule import NetEvent
-from experiments.spec import MULTICAST, ControlTiming
+from experiments.spec import ControlTiming
+from wire.technology import MULTICAST
 
 Paths = dict[str, list[int]]  # receiver -> directed edge ids from the source
 

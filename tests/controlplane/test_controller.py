@@ -12,7 +12,12 @@ from cpf_topos import multicloud, ring_tree, tree
 
 from controlplane.controller import Controller
 from controlplane.desired import compute_desired
-from controlplane.errors import LabelBlockExhausted, ReceiverError, WriteError
+from controlplane.errors import (
+    ControlPlaneError,
+    LabelBlockExhausted,
+    ReceiverError,
+    WriteError,
+)
 from controlplane.graph import Network
 
 
@@ -49,7 +54,7 @@ def test_bier_new_receiver_set_needs_no_writes():
 def test_sr_receiver_change_is_make_before_break():
     topo = tree()
     sids = []
-    ctl, fab = make(topo, "sr", on_root_sid=sids.append)
+    ctl, fab = make(topo, "sr-p2mp", on_root_sid=sids.append)
     run(ctl.install("src", ["g1", "g4"]))
     assert sids == [100000]
     first_calls = len(fab.calls)
@@ -98,7 +103,7 @@ def test_link_failure_waits_detection_delay_and_writes_only_the_diff():
 
 def test_sr_tree_on_failed_link_is_rebuilt_around_it():
     topo = ring_tree()
-    ctl, _ = make(topo, "sr", detection_delay_s=0.0)
+    ctl, _ = make(topo, "sr-p2mp", detection_delay_s=0.0)
     run(ctl.install("src", ["g3"]))  # s1 -> s2 -> s5
     rec = run(ctl.on_link_event("s2-s5", up=False))
     assert rec.trees_rebuilt == ["src->g3"]
@@ -126,7 +131,7 @@ def test_failed_install_rolls_back_everything():
 
 def test_label_block_exhausted_leaves_switches_untouched():
     topo = tree()
-    ctl, fab = make(topo, "sr", label_block=(100, 103))
+    ctl, fab = make(topo, "sr-p2mp", label_block=(100, 103))
     with pytest.raises(LabelBlockExhausted):
         run(ctl.install("src", ["g1", "g3", "g4"]))
     assert fab.log == [] and ctl.labels.in_use == set()
@@ -151,7 +156,7 @@ def test_state_records_count_entries_per_table():
 
 def test_sr_partition_keeps_reachable_receivers_and_restores_all_on_repair():
     topo = ring_tree()  # s4 (g1, g2) hangs off s2 only
-    ctl, _ = make(topo, "sr", detection_delay_s=0.0)
+    ctl, _ = make(topo, "sr-p2mp", detection_delay_s=0.0)
     run(ctl.install("src", ["g1", "g3"]))
     rec = run(ctl.on_link_event("s2-s4", up=False))
     assert rec.unreachable_hosts == ["g1", "g2"]
@@ -182,3 +187,12 @@ def test_a_change_reported_twice_is_handled_once():
     again = run(ctl.on_link_event("s5-s2", up=False, cause="port-status"))
     assert not first.duplicate and again.duplicate and len(fab.log) == n
     assert ctl.events == [first]
+
+
+@pytest.mark.parametrize("name", ["sr", "ip-multicast", "pim-sm"])
+def test_a_technology_is_spelled_as_everywhere_and_runs_on_p4(name: str) -> None:
+    topo = tree()
+    with pytest.raises(ControlPlaneError, match=f"unknown technology '{name}'; one of "
+                       "unicast, bier, sr-p2mp$"):  # fmt: skip
+        make(topo, name)
+    assert make(topo, "sr-p2mp")[0].technology == "sr-p2mp"

@@ -138,7 +138,7 @@ def test_sr_p2mp_reaches_exactly_the_tree_receivers_before_and_after_failure(bui
         loop.run_until_complete(fab.open())
         try:
             sids: list[int] = []
-            ctl = Controller(topo, fab, "sr", detection_delay_s=0.0, on_root_sid=sids.append)
+            ctl = Controller(topo, fab, "sr-p2mp", detection_delay_s=0.0, on_root_sid=sids.append)
             loop.run_until_complete(ctl.install("src", ["g1", "g3"]))
             inner = ipv4_udp("10.0.0.1", GROUP, len(PAYLOAD), 40000, 50000) + PAYLOAD
             dst, src = first_hop(net, "src")
@@ -281,7 +281,7 @@ def test_sr_p2mp_compressed_transit_pushes_adjacency_sids(build, loop):
         loop.run_until_complete(fab.open())
         try:
             sids: list[int] = []
-            ctl = Controller(topo, fab, "sr", compress_transit=True, on_root_sid=sids.append)
+            ctl = Controller(topo, fab, "sr-p2mp", compress_transit=True, on_root_sid=sids.append)
             loop.run_until_complete(ctl.install("src", ["g1", "g2"]))
             assert list(ctl.trees[0].segments) == ["s1", "s4"]
             for sw in ("s2", "s3"):

@@ -1,5 +1,5 @@
 """pim-sm rounds (experiments.pim_sm) on real FRR routers: modelsync delivers a
-2 MB model over ip-multicast on the diamond (store h1 on s1; h2, h3 on s4, h4 on s2; primary
+2 MB model over IP multicast on the diamond (store h1 on s1; h2, h3 on s4, h4 on s2; primary
 s1-s2-s4, backup s1-s3-s4), every receiver ends with every file verified (sha256), the rows
 follow the results schemas (written with ResultsWriter and read back), and a silent failure
 of s1-s2 mid-transfer gives one outage row per receiver behind it, with and without BFD."""
@@ -105,7 +105,7 @@ def _check_round(res, tmp_path: Path, exp, model: Path, hosts: list[str]) -> Non
         assert all(by_name[f.name]["verified"] for f in man.files)
     assert res.verified() == dict.fromkeys(hosts, True)
     assert res.sender["outcome"] == "complete"
-    assert res.sender["technology"] == "ip-multicast"
+    assert res.sender["technology"] == "pim-sm"
     # the rows survive the results writer and read back with the schemas' dtypes
     w = ResultsWriter.create(tmp_path / "res", exp, environment("measurement", "frr"))
     for table, rows in res.tables.items():

@@ -130,7 +130,6 @@ def test_delivery_over_p4_switches(
     m_dir = tmp_path / "model"
     m = small_model(m_dir, SIZE, 2, seed=8)
     cfg, p4info = programs["sr_p2mp" if technology == "sr-p2mp" else "bier"]
-    ctl_tech = {"unicast": "unicast", "bier": "bier", "sr-p2mp": "sr"}[technology]
     prefix = "m" + secrets.choice(string.digits) + secrets.choice(string.ascii_lowercase)
     state = tmp_path / "state"
     state.mkdir()
@@ -153,7 +152,7 @@ def test_delivery_over_p4_switches(
             sids.append(sid)
             sid_file.write_text(f"{sid}\n")
 
-        ctl = Controller(topo, fab, ctl_tech, detection_delay_s=0.0, on_root_sid=handover)
+        ctl = Controller(topo, fab, technology, detection_delay_s=0.0, on_root_sid=handover)
         loop.run_until_complete(ctl.install(sender=store, receivers=gpus))
         sw, port, _ = topo.host_attachment(store)
         rx = [{"name": h, "ip": str(topo.host(h).ip)} for h in gpus]

@@ -1,6 +1,7 @@
-"""ip-multicast for real: sender and two receivers in their own network namespaces on a
-Linux bridge (root). Receivers join 239.1.0.1 with IP_ADD_MEMBERSHIP; the first pass is one
-copy per chunk to the group, repairs of the 5% dropped on purpose go unicast to each."""
+"""pim-sm's sending (plain IP multicast) for real: sender and two receivers in their own
+network namespaces on a Linux bridge (root). Receivers join 239.1.0.1 with IP_ADD_MEMBERSHIP;
+the first pass is one copy per chunk to the group, repairs of the 5% dropped on purpose go
+unicast to each."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_ip_multicast_between_namespaces(tmp_path: Path, lan: dict[str, str]) ->
                 subprocess.run(["sleep", "0.05"], check=True)
         snd = subprocess.run(
             ["ip", "netns", "exec", lan["s"], *py, "send", "--model", str(tmp_path / "model"),
-             "--receivers", str(tmp_path / "rx.json"), "--technology", "ip-multicast",
+             "--receivers", str(tmp_path / "rx.json"), "--technology", "pim-sm",
              "--src-ip", "10.99.0.1", "--drop", "0.05", "--drop-seed", "2",
              "--deadline", "60", "--record", str(tmp_path / "sender.json"), "--no-progress"],
             cwd=ROOT, capture_output=True, timeout=120,

@@ -134,7 +134,7 @@ def test_sr_p2mp_first_pass_and_unicast_repair(tmp_path: Path, monkeypatch) -> N
     s.close()
 
 
-@pytest.mark.parametrize("tech", ["unicast", "ip-multicast"])
+@pytest.mark.parametrize("tech", ["unicast", "pim-sm"])
 def test_udp_technologies(tmp_path: Path, monkeypatch, tech: str) -> None:  # type: ignore[no-untyped-def]
     s, m, frames, udp = _sender(tmp_path, tech, monkeypatch)
     s.first_pass()
@@ -154,6 +154,8 @@ def test_config_errors_are_named(tmp_path: Path) -> None:
     m = small_model(tmp_path / "m", 60_000, 1)
     base = dict(manifest=m, model_dir=tmp_path / "m", control_port=0, listen_ip="127.0.0.1")
     rx = [ReceiverSpec(name="a", ip="10.0.0.2")]
+    with pytest.raises(ValueError, match="unknown technology 'ip-multicast'; one of unicast, bier"):
+        Sender(SenderConfig(receivers=rx, technology="ip-multicast", **base))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs --iface"):
         Sender(SenderConfig(receivers=rx, technology="bier", **base))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"bfr_id for every receiver; missing: \['a'\]"):
