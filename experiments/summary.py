@@ -26,7 +26,7 @@ import pandas as pd
 from experiments.ideal import Wire, payload_share
 from experiments.spec import Experiment, source_host
 from topologies.model import Topology
-from wire.technology import MULTICAST
+from wire.technology import MULTICAST, Technology
 
 GROUP = ["sweep", "technology"]
 ROUND = ["sweep", "technology", "repetition", "round"]
@@ -120,7 +120,7 @@ def user_table(
     over unicast, bytes on the WAN and out of the source, state, new-set cost, outage."""
     agg = aggregate(exp, tables, topology)
     agg["minutes"] = agg["round_time_s"] / 60
-    uni = agg[agg["technology"] == "unicast"].set_index("sweep")["round_time_s"]
+    uni = agg[agg["technology"] == Technology.UNICAST].set_index("sweep")["round_time_s"]
     agg["vs_unicast"] = agg["sweep"].map(uni) / agg["round_time_s"]
     return agg
 
@@ -160,7 +160,7 @@ def new_set_cell(r: pd.Series) -> str:
     """What a new receiver set cost: writes (PIM-SM: join/prune messages) and time, or '-'."""
     if pd.isna(r["new_set_writes"]):
         return "-"
-    unit = "msgs" if r["technology"] == "pim-sm" else "writes"
+    unit = "msgs" if r["technology"] == Technology.PIM_SM else "writes"
     return f"{r['new_set_writes']:.0f} {unit}, {human_time(r['new_set_s'])}"
 
 

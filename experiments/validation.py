@@ -14,6 +14,7 @@ import pandas as pd
 from experiments.projection import project, write_projection
 from experiments.results import Format, read_results
 from experiments.spec import ControlTiming
+from wire.technology import Technology
 
 TIME_GOAL = 0.10
 BYTES_GOAL = 0.02
@@ -58,7 +59,7 @@ def measured_timing(
     out: dict[str, ControlTiming] = {}
     events = failures[failures["receiver"].fillna("") == ""]
     keys = ["sweep", "repetition", "round"]
-    for tech in ("sr-p2mp",):
+    for tech in (Technology.SR_P2MP,):
         computes: list[float] = []
         writes: list[float] = []
         for action, kind in (("failure", "link-down"), ("revert", "link-up")):
