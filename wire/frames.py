@@ -25,6 +25,7 @@ from wire.constants import (
     IP_PROTO_UDP,
     MODEL_GROUP,
 )
+from wire.technology import Technology
 
 ETH_LEN = 14
 IPV4_LEN = 20
@@ -222,8 +223,8 @@ def ipv4_template(
 
 def overhead(technology: str, bsl: int = 256) -> int:
     """Bytes a technology adds in front of the IPv4 packet inside the Ethernet payload."""
-    if technology == "bier":
+    if technology == Technology.BIER:
         return bier_header_len(bsl)
-    if technology == "sr-p2mp":
+    if technology == Technology.SR_P2MP:
         return MPLS_LEN
-    return 0
+    return 0  # unicast, pim-sm: plain IPv4
