@@ -123,13 +123,21 @@ def receiver(m: Manifest, dgrams: list[bytes], queue: int, batch: int, out: Path
     return cpu
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.modelsync_receive",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--size", default="64MB", help="model size (default 64MB)")
     ap.add_argument("--mtu", type=int, default=9000, help="frame MTU (default 9000)")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each, the median kept (5)")
     ap.add_argument("--queue", type=int, default=512, help="datagrams queued per round")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="msrbench") as tmp:
         model = Path(tmp) / "model"
