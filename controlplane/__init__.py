@@ -19,7 +19,9 @@ I/O:
 - client.Fabric(conns, p4info, device_config): many switches at once (primary election,
   pipeline push, batched writes, reads, packet-in/out); BatchWriteError
 - controller.Controller(topo, fabric, technology): install(), set_receivers(),
-  on_link_event(), state_records(), read_records()
+  on_port_event() (a switch's port went down or up), on_link_event(), state_records(),
+  read_records()
+- portwatch.PortWatch: every switch's port status over gNMI (carrier, BFD), as PortEvents
 - testbed.ControlPlane: the synchronous hook testbed/hooks.py expects
 - shell: `python -m controlplane.shell s1` (p4runtime-sh)
 """

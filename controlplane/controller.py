@@ -3,7 +3,8 @@
     ctl = Controller(topo, fabric, technology="bier")
     await ctl.install()                               # routes, BIFTs (or SR trees) everywhere
     change = await ctl.set_receivers(["g1", "g7"])    # BIER: bitstrings, zero writes
-    rec = await ctl.on_link_event("s1-s2", up=False)  # detection delay, recompute, diff
+    rec = await ctl.on_port_event(ev)                 # a switch said: recompute, write the diff
+    rec = await ctl.on_link_event("s1-s2", up=False)  # the same for a change a caller reports
     ctl.state_records()                               # plain dicts for results/
 
 Every change is computed completely before the first write (bad input raises before
@@ -42,7 +43,6 @@ from controlplane.translate import sr_segment_entities
 from topologies.model import Topology
 from wire.technology import Technology
 
-DETECTION_DELAY_S = 0.15  # BFD-like: 3 x 50 ms
 ROOT_RID_ALT = 32768  # a root's branches alternate between rids 1.. and 32769.. per instance
 
 # counter codes of p4src/README.md
@@ -75,9 +75,8 @@ class EventRecord:
 
     link: str
     up: bool
-    occurred: float
-    detection_delay_s: float
-    detected: float = 0.0
+    occurred: float  # when the change was seen: the switch's time of it (port events)
+    detected: float = 0.0  # when the controller had the news
     computed: float = 0.0
     done: float = 0.0
     writes: list[SwitchWrite] = field(default_factory=list)
@@ -85,7 +84,7 @@ class EventRecord:
     trees_rebuilt: list[str] = field(default_factory=list)
     root_sids: list[int] = field(default_factory=list)
     # "reported" (by a caller); "carrier" or "liveness": a switch's port went down (gNMI);
-    # "port-status": a port came back, or the polled port-status registers changed
+    # "port-status": a switch's port came back
     cause: str = "reported"
     detected_by: str = ""  # the switch port whose report it was: "s1 port 2"
     duplicate: bool = False  # the controller knew this state already: nothing done
@@ -120,7 +119,6 @@ class Controller:
         bsl: int = BSL,
         max_sets: int = MAX_SETS,
         frr: bool = True,
-        detection_delay_s: float = DETECTION_DELAY_S,
         label_block: tuple[int, int] = DEFAULT_BLOCK,
         sr_algorithm: Algorithm = "spt",
         compress_transit: bool = False,
@@ -133,7 +131,6 @@ class Controller:
         self.topo = topo
         self.fabric = fabric
         self.bsl, self.max_sets, self.frr = bsl, max_sets, frr
-        self.detection_delay_s = detection_delay_s
         self.labels = LabelAllocator(*label_block)
         self.groups = GroupAllocator()
         self.sr_algorithm: Algorithm = sr_algorithm
@@ -322,25 +319,18 @@ class Controller:
         up: bool,
         occurred: float | None = None,
         cause: str = "reported",
-        delay: float | None = None,
         notified: float | None = None,
         detected_by: str = "",
     ) -> EventRecord:
-        """React to a link going down or up: wait out the detection delay (counted from
-        `occurred`, wall clock; `delay` overrides the configured one, e.g. 0 for a change
-        the controller saw itself), recompute, write only the difference. A report of a
-        state already known (both ends of a link, or the testbed and the port-status watch
-        reporting the same change) changes nothing and is not recorded again."""
+        """React to a link going down or up at once: recompute, write only the difference.
+        `occurred`: when the change was seen (wall clock; default now), `notified`: when the
+        news reached the controller (default now). A report of a state already known (both
+        ends of a link reporting the same change) changes nothing and is not recorded again."""
         idx = self.net.resolve_link(link)
         occurred = time.time() if occurred is None else occurred
-        delay = self.detection_delay_s if delay is None else delay
         rec = EventRecord(
-            self.net.topo.links[idx].name, up, occurred, delay, cause=cause,
-            detected_by=detected_by,
-        )  # fmt: skip
-        wait = occurred + delay - time.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+            self.net.topo.links[idx].name, up, occurred, cause=cause, detected_by=detected_by
+        )
         rec.detected = time.time() if notified is None else notified
         async with self._lock:
             if (idx in self.down) != up:
@@ -377,43 +367,9 @@ class Controller:
             link_up,
             ev.detected,
             ev.cause or "port-status",  # a port back up: its status says so
-            delay=0.0,
             notified=ev.received,
             detected_by=f"{ev.switch} port {ev.port}",
         )
-
-    async def watch_port_status(
-        self, interval: float = 0.05, register: str = "MyEgress.port_status"
-    ) -> None:
-        """Poll every switch's port-status register (p4src/README.md) and react to link
-        changes the data plane saw, without the detection delay (the polling is the
-        detection). Runs until cancelled."""
-        if self.fabric is None:
-            raise ControlPlaneError("no switches connected")
-        fab = self.fabric
-        ends: dict[tuple[str, int], int] = {}
-        for i, lk in enumerate(self.topo.links):
-            for node, port in ((lk.a, lk.a_port), (lk.b, lk.b_port)):
-                if node in self.net.index:
-                    ends[(node, port or 0)] = i
-        tasks: set[asyncio.Task] = set()
-        while True:
-            names = list(fab.switches)
-            regs = await asyncio.gather(*(fab.read_register(sw, register) for sw in names))
-            seen = time.time()
-            down = {
-                ends[(sw, port)]
-                for sw, reg in zip(names, regs, strict=True)
-                for port, v in reg.items()
-                if v and (sw, port) in ends
-            }
-            for i in sorted(down ^ self.down):
-                t = asyncio.create_task(
-                    self.on_link_event(i, i not in down, seen, "port-status", delay=0.0)
-                )
-                tasks.add(t)
-                t.add_done_callback(tasks.discard)
-            await asyncio.sleep(interval)
 
     async def _react(self, idx: int, up: bool, rec: EventRecord) -> None:
         before = self._current_net()

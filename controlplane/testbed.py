@@ -4,7 +4,7 @@ asyncio Controller, which runs on its own event loop in a background thread.
     cp = ControlPlane(technology="bier")
     net.attach(cp)                          # start(switches, topo): connect, push, install
     asyncio.run(cp.set_receivers([...]))    # awaitable from any loop -> ReceiverChange
-    ...                                     # link events arrive through on_link_event(event)
+    ...                                     # failures: from the switches (gNMI port status)
     cp.events, cp.state_records(), asyncio.run(cp.read_records()); cp.stop()
 
 Switch and event objects are duck-typed (name, device_id, target, grpc_addr; time, kind,
@@ -41,14 +41,13 @@ class ControlPlane:
         build: Path | None = None,
         sender: str | None = None,
         receivers: list[str] | None = None,
-        watch_port_status: float | None = None,
-        watch_ports: bool = False,
+        watch_ports: bool = True,
         **controller_kw: Any,
     ) -> None:
         """`watch_ports`: subscribe to every switch's port status over gNMI (its `gnmi_addr`,
         else its P4Runtime address) and react to what the switches report
-        (controlplane.portwatch); `watch_port_status`: poll interval (s) of the switches'
-        port-status registers instead; neither: rely on reported events."""
+        (controlplane.portwatch); how the controller learns of failures. False: it learns
+        of none (a test that drives `controller.on_link_event` itself)."""
         try:
             self.technology = p4_technology(technology)
         except ValueError as e:
@@ -56,10 +55,8 @@ class ControlPlane:
         self.build = build or REPO / "build"
         self.sender, self.receivers = sender, receivers
         self.controller_kw = controller_kw
-        self.watch_interval = watch_port_status
         self.watch_ports = watch_ports
         self.portwatch: PortWatch | None = None
-        self._watch: Future | None = None
         self.controller: Controller | None = None
         self.fabric: Fabric | None = None
         self.pending: list[Future] = []
@@ -88,30 +85,26 @@ class ControlPlane:
         self._run(self.fabric.open())
         self._run(self.controller.install(self.sender, self.receivers))
         if self.watch_ports:
-            addrs = {s.name: getattr(s, "gnmi_addr", None) or s.grpc_addr for s in p4}
+            # a switch that serves no port status (gnmi_addr None) is not heard from
+            addrs = {s.name: getattr(s, "gnmi_addr", s.grpc_addr) for s in p4}
+            deaf = sorted(n for n, a in addrs.items() if not a)
+            if deaf:
+                LOG.warning(
+                    "controlplane: switches %s serve no port status: their failures go unseen",
+                    ", ".join(deaf),
+                )
+            addrs = {n: a for n, a in addrs.items() if a}
             self.portwatch = PortWatch(addrs, self._port_event)
             self._run(self.portwatch.start())
             # a port already down when the watch began (a failure during the install)
             for (sw, port), cause in self.portwatch.down_ports().items():
                 now = time.time()
                 self._run(self._port_event(PortEvent(sw, port, False, cause, now, now)))
-        if self.watch_interval:
-            coro = self.controller.watch_port_status(self.watch_interval)
-            self._watch = asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     async def _port_event(self, ev: PortEvent) -> None:
         """On the control plane's loop: the reaction runs in the background, recorded."""
         assert self.controller is not None
         fut = asyncio.run_coroutine_threadsafe(self.controller.on_port_event(ev), self._loop)
-        fut.add_done_callback(_log_failure)
-        self.pending.append(fut)
-
-    def on_link_event(self, event: Any) -> None:
-        """Called by the testbed as the link changes; the reaction runs in the background."""
-        if self.controller is None:
-            return
-        coro = self.controller.on_link_event(event.link, event.kind == "up", event.time)
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         fut.add_done_callback(_log_failure)
         self.pending.append(fut)
 
@@ -126,8 +119,6 @@ class ControlPlane:
         return show.tables(switch, entries, groups, widths)
 
     def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
         if self.portwatch is not None:
             with contextlib.suppress(Exception):
                 self._run(self.portwatch.stop(), timeout=10)

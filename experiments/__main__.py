@@ -44,9 +44,6 @@ def run_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-progress", action="store_true", help="lines instead of a bar")
     ap.add_argument("--prefix", default=None, help="Mininet node prefix (default exi + 2 letters)")
     ap.add_argument("--pim-no-bfd", action="store_true", help="pim-sm: no BFD, OSPF detects")
-    ap.add_argument(
-        "--pim-carrier", action="store_true", help="pim-sm: failures drop the carrier (not silent)"
-    )
     return ap
 
 
@@ -68,7 +65,7 @@ def _run(argv: list[str]) -> int:
     from experiments.topology_source import build_topology
 
     a = run_parser().parse_args(argv)
-    logging.getLogger("finsy").setLevel(logging.ERROR)  # "gNMI is not implemented" per switch
+    logging.getLogger("finsy").setLevel(logging.ERROR)  # its per-switch warnings
     try:
         exp = load_experiment(a.experiment)
         topo = build_topology(exp, a.experiment.parent)
@@ -85,7 +82,6 @@ def _run(argv: list[str]) -> int:
             prefix=a.prefix,
             progress=not a.no_progress,
             pim_bfd=not a.pim_no_bfd,
-            pim_failures="carrier" if a.pim_carrier else "silent",
         )
     except RunnerUnavailable as e:
         print(

@@ -1,11 +1,9 @@
-"""Frame arrivals per receiver, sampled from the kernel: the tx_packets counter of the switch
-port facing each receiver host (and rx_packets of the port facing the source), read every
-few milliseconds in a thread during a round. From these timelines: the round's first data
-packet as the network saw it, and each receiver's outage after a failure (the gap in its
-arrivals that spans the failure), at the sampling resolution.
-
-modelsync's records carry first/last packet and verification times only, not gaps; this is
-the measurement the runner adds.
+"""Arrivals: each receiver's own (modelsync's record `arrivals`: every data datagram's time
+as the kernel stamped it, sub-millisecond, kept as first, last, count and every gap of at
+least 1 ms), from which a failure's outage at that receiver is read (`gap_outage`); and the
+frames into the switch port facing the source, sampled from the kernel's counter every 10 ms
+(`ArrivalSampler`): the round's first data packet as the network saw it and the sender's own
+pauses.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from testbed.sampling import CounterSampler
 
@@ -35,6 +34,35 @@ class ArrivalSampler(CounterSampler):
             except (OSError, ValueError):
                 continue  # an interface gone for a moment: no sample
         return out
+
+
+def gap_outage(
+    arrivals: Mapping[str, Any] | None,
+    at: float,
+    min_gap: float = 0.005,
+    window: float = 0.5,
+    until: float | None = None,
+    in_flight: float = 0.1,
+) -> tuple[float, float] | None:
+    """A receiver's outage after an event at time `at`, from its own arrival record: the
+    longest gap that spans the event (it began no more than `window` s before it, or within
+    `in_flight` s after it: datagrams already past the failure still arrive, and ended after
+    it), when that gap is longer than `min_gap` and three times the receiver's mean spacing
+    (ordinary jitter); only gaps that end by `until` (the sender's first pass: the quiet time
+    before repairs is no outage). None: the receiver was not affected. Returns (last arrival
+    before the gap, first after it)."""
+    if not arrivals or not arrivals.get("gaps"):
+        return None
+    n, first, last = arrivals.get("count") or 0, arrivals.get("first"), arrivals.get("last")
+    mean = (last - first) / (n - 1) if n > 1 and first is not None and last is not None else 0.0
+    limit = max(min_gap, 3 * mean)
+    spans = [
+        (a, b)
+        for a, b in arrivals["gaps"]
+        if at - window <= a <= at + in_flight and b > at and (until is None or b <= until)
+    ]
+    best = max(spans, key=lambda g: g[1] - g[0], default=None)
+    return best if best is not None and best[1] - best[0] > limit else None
 
 
 def outage(

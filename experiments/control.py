@@ -1,10 +1,11 @@
 """The control plane per technology on one running network.
 
 The network is brought up once with empty switches (no program); `TechnologyControl` is
-attached to it once (`net.attach`) and forwards link events to the control plane of the
-technology being measured. `select(tech)` stops the previous one and starts
-`controlplane.testbed.ControlPlane` for the next: it pushes that technology's pipeline to
-every switch (a fresh pipeline: empty tables, zero counters) and installs its base state.
+attached to it once (`net.attach`: the switches' addresses). `select(tech)` stops the
+previous control plane and starts `controlplane.testbed.ControlPlane` for the next: it pushes
+that technology's pipeline to every switch (a fresh pipeline: empty tables, zero counters),
+installs its base state and subscribes to the switches' port status, from which it learns of
+failures (nothing is passed on from the testbed).
 """
 
 from __future__ import annotations
@@ -19,19 +20,12 @@ from wire.technology import Technology
 
 
 class TechnologyControl:
-    """The testbed hook (start, on_link_event, dump_tables, stop) in front of the current
-    technology's ControlPlane."""
+    """The testbed hook (start, dump_tables, stop) in front of the current technology's
+    ControlPlane."""
 
-    def __init__(
-        self,
-        build: Path,
-        root_sid_file: Path,
-        detection_s: float = 0.15,
-        bier_frr: bool = False,
-    ) -> None:
+    def __init__(self, build: Path, root_sid_file: Path, bier_frr: bool = True) -> None:
         self.build = build
         self.root_sid_file = root_sid_file
-        self.detection_s = detection_s
         self.bier_frr = bier_frr
         self.cp: Any = None
         self.technology: str | None = None
@@ -42,10 +36,6 @@ class TechnologyControl:
     # -- the testbed hook ------------------------------------------------------------------
     def start(self, switches: list[Any], topo: Topology) -> None:
         self._switches, self._topo = switches, topo
-
-    def on_link_event(self, event: Any) -> None:
-        if self.cp is not None:
-            self.cp.on_link_event(event)
 
     def dump_tables(self, switch: str) -> str:
         return self.cp.dump_tables(switch) if self.cp is not None else "no technology selected"
@@ -74,7 +64,7 @@ class TechnologyControl:
         self.stop()
         self.root_sid_file.unlink(missing_ok=True)
         self.root_sids = []
-        kw: dict[str, Any] = {"detection_delay_s": self.detection_s}
+        kw: dict[str, Any] = {}
         if technology == Technology.SR_P2MP:
             kw["on_root_sid"] = self._on_root_sid
         if technology == Technology.BIER:

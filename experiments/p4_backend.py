@@ -3,18 +3,22 @@ switches run the technology's P4 program, programmed by the control plane
 (experiments.control.TechnologyControl over controlplane.testbed.ControlPlane).
 
 What this backend measures itself: link bytes and packets from the switch interfaces' kernel
-counters (/sys/class/net/<intf>/statistics); each receiver's arrivals from the tx_packets of
+counters (/sys/class/net/<intf>/statistics); the sender's first frame from the rx_packets of
 the switch port facing it (experiments.arrivals); the switches' state read back over
 P4Runtime; whether the switches kept up (frames the kernel handed to a switch port against
-frames its P4 ingress counted, MyIngress.in_stats code 0). Failures are cable pulls
-(net.set_link / net.set_switch); the network hands the events to the controller, whose
-records give each event's detection, reaction and writes.
+frames its P4 ingress counted, MyIngress.in_stats code 0). Failures are applied in their mode
+(net.set_link / net.set_switch: carrier or silent) and nobody tells the controller: the
+switches notice (carrier, BFD), take their BIER-FRR backups at once, and report over gNMI;
+the controller's records give each event's detection (the switch's time of it), reaction and
+writes. Data back at a receiver before the controller's first write of the reaction counts
+as repaired locally (BIER with BIER-FRR).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,12 +32,15 @@ from experiments.schedule import NetEvent
 from modelsync.launch import ReceiverSet, SenderProcess
 from topologies.model import Topology
 
+OUT_BIER_FRR = 2  # MyEgress.out_stats code: a copy sent by a BIER-FRR backup (p4src/README.md)
+RECONVERGE_S = 10.0  # how long a round waits for the network to be whole again
+
 
 class P4Backend:
     """One P4 technology's rounds on a running testbed network; `ctl` has that technology
     selected (its pipeline pushed, its base state installed)."""
 
-    min_outage_s = 0.1
+    min_outage_s = 0.005  # receivers' own kernel stamps: a few datagram spacings
     outage_in_first_pass = True  # the quiet time between the first pass and repairs is no outage
     state_delay_s = None
 
@@ -49,6 +56,8 @@ class P4Backend:
         self._down: set[tuple[str, str]] = set()
         self._n_events = 0
         self._rx_before: dict[tuple[str, int], int] = {}
+        self._stale = ""  # links the controller still had down when a round began
+        self._restored_at = float("inf")
         self._state_before: list[dict[str, Any]] = []
         self._cpu_before: switch_load.CpuSample | None = None
 
@@ -59,18 +68,14 @@ class P4Backend:
              "duration_s": change.seconds}
         ]  # fmt: skip
 
-    def arrival_sampler(self, receivers: list[str], source: str) -> ArrivalSampler:
-        """Per receiver the tx_packets of the switch port facing it; for the source the rx
-        packets of the switch port facing it (its first data frame)."""
-        out = {}
-        for h in receivers:
-            sw, port, _ = self.topo.host_attachment(h)
-            out[h] = SYSFS / self.net.intf_name(sw, port) / "statistics" / "tx_packets"
+    def arrival_sampler(self, source: str) -> ArrivalSampler:
+        """The rx packets of the switch port facing the source (its first data frame)."""
         sw, port, _ = self.topo.host_attachment(source)
-        out[SOURCE] = SYSFS / self.net.intf_name(sw, port) / "statistics" / "rx_packets"
-        return ArrivalSampler(out)
+        stats = SYSFS / self.net.intf_name(sw, port) / "statistics"
+        return ArrivalSampler({SOURCE: stats / "rx_packets"})
 
     def begin(self) -> None:
+        self.wait_converged()
         self._state_before = asyncio.run(self.ctl.cp.read_records())
         self._rx_before = switch_rx(self.topo, self.net.intf_name)
         self._cpu_before = switch_load.sample(self._switch_pids())
@@ -98,17 +103,37 @@ class P4Backend:
 
     def apply(self, event: NetEvent) -> list[str]:
         kind = "switch" if event.kind.startswith("switch") else "link"
+        mode: Any = event.mode
         if kind == "switch":
-            self.net.set_switch(event.element, event.up)
+            self.net.set_switch(event.element, event.up, mode=mode)
         else:
-            self.net.set_link(event.element, event.up)
+            self.net.set_link(event.element, event.up, mode=mode)
         (self._down.discard if event.up else self._down.add)((kind, event.element))
         return [f"{a}-{b}" for a, b in event.pairs]
 
     def restore(self) -> None:
+        self._restored_at = time.time()  # the controller's records after it are not the round's
         for kind, el in sorted(self._down):
             (self.net.set_switch if kind == "switch" else self.net.set_link)(el, True)
         self._down.clear()
+        self.wait_converged()
+
+    def wait_converged(self, timeout: float = RECONVERGE_S) -> bool:
+        """Wait until the controller has every link up again (the switches report a port up
+        once its carrier is back and its BFD session Up: a second or two), so that the next
+        round starts on the whole network; False (and said in the next round's note) when
+        it did not within `timeout`."""
+        ctl = getattr(self.ctl, "controller", None)
+        if ctl is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while ctl.down:
+            if time.monotonic() > deadline:
+                names = sorted(ctl.net.topo.links[i].name for i in ctl.down)
+                self._stale = f"links still down for the controller at the start: {names}"
+                return False
+            time.sleep(0.05)
+        return True
 
     def read_state(self) -> State:
         raw = asyncio.run(self.ctl.cp.read_records())
@@ -122,7 +147,11 @@ class P4Backend:
         state = self.read_state()
         kernel, p4 = ingress_delta(self._rx_before, rx_after, self._state_before, state.raw)
         ok, drops = kept_up(kernel, p4)
-        events = [controller_event(_as_dict(x)) for x in self.ctl.cp.events[self._n_events :]]
+        records = [_as_dict(x) for x in self.ctl.cp.events[self._n_events :]]
+        frr = backup_copies(self._state_before, state.raw)
+        events = controller_events(applied, records, frr, self._restored_at)
+        stray = unexplained(applied, records, self._restored_at)
+        self._restored_at = float("inf")
         notes = []
         if not ok and self._cpu_before is not None:
             peers = {
@@ -131,23 +160,106 @@ class P4Backend:
                 for port, (peer, _) in self.topo.neighbours(sw).items()
             }
             notes = switch_load.drop_notes(kernel, p4, self._cpu_before, cpu_after, peers)
-        return NetworkReport(events, state, {"switches_kept_up": ok, "switch_drops": drops}, notes)
+        if self._stale:
+            notes.append(self._stale)
+            self._stale = ""
+        if stray:
+            notes.append(
+                "the switches reported link changes no applied failure explains: "
+                + ", ".join(
+                    f"{r['link']} {'up' if r.get('up') else 'down'} ({r.get('cause')}, "
+                    f"{r.get('detected_by') or '?'})"
+                    for r in stray
+                )
+            )
+        return NetworkReport(
+            events, state, {"switches_kept_up": ok, "switch_drops": drops}, notes,
+            records={"controller.json": records},
+        )  # fmt: skip
 
 
 def _as_dict(x: Any) -> dict[str, Any]:
     return x.record() if hasattr(x, "record") else dict(x)
 
 
-def controller_event(e: Mapping[str, Any]) -> NetworkEvent:
-    """A controller link-event timeline (controlplane EventRecord.record())."""
-    return NetworkEvent(
-        kind="link-up" if e.get("up") else "link-down",
-        element=e.get("link") or "",
-        occurred=e["occurred"],
-        detected=e.get("detected") or None,
-        done=e.get("done") or None,
-        writes=list(e.get("writes", [])),
-    )
+def backup_copies(st0: list[dict[str, Any]], st1: list[dict[str, Any]]) -> dict[str, int]:
+    """Per switch, the copies it sent through BIER-FRR backups in the round (MyEgress.out_stats
+    code 2, BIER_FRR, summed over its ports)."""
+
+    def per(st: list[dict[str, Any]]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in st:
+            frr = r.get("counter") == "MyEgress.out_stats" and r.get("code") == OUT_BIER_FRR
+            if r.get("kind") == "counter" and frr:
+                out[r["switch"]] = out.get(r["switch"], 0) + r["packets"]
+        return out
+
+    p0, p1 = per(st0), per(st1)
+    return {sw: n - p0.get(sw, 0) for sw, n in p1.items() if n - p0.get(sw, 0) > 0}
+
+
+def unexplained(
+    applied: list[Applied], records: list[Mapping[str, Any]], restored: float = float("inf")
+) -> list[Mapping[str, Any]]:
+    """Controller records of the round (before its restoring) that no applied event of the
+    same link accounts for: a link the switches took down or up on their own (a BFD session
+    that missed its packets on an overloaded machine, say)."""
+    out = []
+    for r in records:
+        if r["occurred"] >= restored:
+            continue
+        if not any(r.get("link") in ap.links and ap.wall - 0.05 <= r["occurred"] for ap in applied):
+            out.append(r)
+    return out
+
+
+def controller_events(
+    applied: list[Applied],
+    records: list[Mapping[str, Any]],
+    backups: Mapping[str, int] | None = None,
+    restored: float = float("inf"),
+) -> list[NetworkEvent]:
+    """The round's applied events with what the controller recorded of each (controlplane
+    EventRecord.record()): the records of its links in the same direction after it was
+    applied and before the next event of the same links (and before the round's own
+    restoring of what was still down, `restored`). detected: the switch's first
+    notice; done: the last record's end; writes: all of theirs. `backups`: copies each
+    switch sent through BIER-FRR backups in the round: when a switch at the failed links
+    sent any, the data plane repaired locally, from the moment the switches noticed."""
+    out = []
+    for i, ap in enumerate(applied):
+        up = ap.kind.endswith("up")
+        later = [b.wall for b in applied[i + 1 :] if set(b.links) & set(ap.links)]
+        until = min(later, default=restored)
+        mine = [
+            r
+            for r in records
+            if r.get("link") in ap.links
+            and bool(r.get("up")) == up
+            and ap.wall - 0.05 <= r["occurred"] < until
+        ]
+        writes = [w for r in mine for w in r.get("writes", [])]
+        first = min(mine, key=lambda r: r["occurred"], default=None)
+        who = None
+        if first is not None:
+            who = f"{first.get('detected_by') or 'controller'} ({first.get('cause')})"
+        ends = {n for link in ap.links for n in link.split("-")}
+        local = not up and first is not None and any((backups or {}).get(n) for n in ends)
+        out.append(
+            NetworkEvent(
+                kind=ap.kind,
+                element=ap.element,
+                occurred=ap.wall,
+                detected=first["occurred"] if first else None,
+                done=max((r["done"] for r in mine if r.get("done")), default=None),
+                writes=writes,
+                mode=ap.mode,
+                detected_by=who,
+                local_repair=first["occurred"] if local and first is not None else None,
+                reaction_started=min((w["started"] for w in writes), default=None),
+            )
+        )
+    return out
 
 
 # -- the kernel's and the switches' counters ---------------------------------------------------

@@ -7,22 +7,21 @@ The runner brings one `pimsm.network.PimNetwork` up per sweep point, converged (
 routes, PIM neighbours, RP, BFD), and runs every pim-sm round on it. `run_pim_round` runs one
 round alone, on a network of its own or on one given.
 
-BFD on is the fair default beside BIER: its interval is control.detection_ms / 3, the
-detection time the P4 controller waits. The summary knows the technology only as `pim-sm`,
-so put a run without BFD in a folder of its own; every round's `note` and the environment's
-`pim_sm` entry state BFD and every timer either way.
+BFD on is the default, with the description's `control.bfd` (the same interval and
+multiplier as the P4 switches' sessions). The summary knows the technology only as
+`pim-sm`, so put a run without BFD in a folder of its own; every round's `note` and the
+environment's `pim_sm` entry state BFD and every timer either way.
 
 What this backend measures: bytes and packets per link direction from the routers'
-interface counters; each receiver's arrivals from the tx bytes of the router port facing it
-(pimsm.arrivals, 10 ms samples; a sample counts when 1000 bytes or more went out, so PIM
-hellos and IGMP queries do not close a gap); per router `mroute_sg` and `mroute_starg`
-(entries from `show ip mroute json`, replicas = installed data oifs), read 0.3 s after the
-first data datagram; per failure event the first OSPF adjacency or PIM neighbour loss in the
-FRR logs of the failed link's routers (detected_s) and who noticed it (records/events.json).
-A new receiver set is the receivers' IGMP joins: the round measures each one's tree build.
-Failures are `silent` by default (carrier stays up: only OSPF's dead interval or BFD
-notices, as a fault inside a WAN path), or `carrier`. switches_kept_up and switch_drops stay
-NA (kernel routers, no pipeline counter).
+interface counters; the sender's first datagram from the router port facing it
+(pimsm.arrivals, 10 ms samples); each receiver's outage from its own arrival record (the
+round); per router `mroute_sg` and `mroute_starg` (entries from `show ip mroute json`,
+replicas = installed data oifs), read 0.3 s after the first data datagram; per failure event
+the first OSPF adjacency or PIM neighbour loss in the FRR logs of the failed link's routers
+(detected_s) and who noticed it (records/events.json). A new receiver set is the receivers'
+IGMP joins: the round measures each one's tree build. Each failure is applied in its own
+mode (the description's `mode`: carrier or silent), as on the P4 network. switches_kept_up
+and switch_drops stay NA (kernel routers, no pipeline counter).
 """
 
 from __future__ import annotations
@@ -53,10 +52,7 @@ from topologies.model import Topology
 from wire.technology import Technology
 
 STATE_DELAY_S = 0.3  # state snapshot this long after the first data datagram
-# BFD at 3 x 50 ms cuts for little more than 0.1 s: the P4 rounds' 0.1 s floor would miss
-# some; 5 x the median spacing of data samples (10 ms) still applies
-MIN_OUTAGE_S = 0.05
-FAILURE_MODES = ("silent", "carrier")
+MIN_OUTAGE_S = 0.005  # receivers' own kernel stamps: a few datagram spacings
 MROUTE = Path("/proc/net/ip_mr_vif")  # the kernel's multicast routing table
 
 
@@ -80,15 +76,15 @@ def pim_available() -> str | None:
 
 
 def timers_for(exp: Experiment, bfd: bool) -> Any:
-    """pimsm's timers; with BFD, its interval from the description's detection time
-    (control.detection_ms = 3 x interval, as the P4 controller's detection), so both sides
-    detect a silent failure in the same time. At least 10 ms (FRR's floor)."""
+    """pimsm's timers; with BFD, the description's `control.bfd` (interval and multiplier),
+    the same setting the P4 switches' sessions run, so both detect a silent failure alike."""
     from pimsm.timers import Timers
 
     if not bfd:
         return Timers()
-    ms = max(10, round(exp.control.detection_ms / 3))
-    return Timers(bfd_tx_ms=ms, bfd_rx_ms=ms, bfd_multiplier=3)
+    b = exp.control.bfd
+    ms = round(b.interval_ms)
+    return Timers(bfd_tx_ms=ms, bfd_rx_ms=ms, bfd_multiplier=b.multiplier)
 
 
 def timers_note(t: Any, bfd: bool) -> str:
@@ -114,26 +110,20 @@ class PimBackend:
     state_delay_s = STATE_DELAY_S
     frame_cpu_s = None  # the kernel forwards: not what limits the rate here
 
-    def __init__(self, net: Any, topo: Topology, model: Path, mode: str = "silent") -> None:
-        if mode not in FAILURE_MODES:
-            raise ValueError(f"failure mode {mode!r}: silent or carrier")
-        self.net, self.topo, self.model, self.mode = net, topo, model, mode
+    def __init__(self, net: Any, topo: Topology, model: Path) -> None:
+        self.net, self.topo, self.model = net, topo, model
         self.label = f"pim-sm (bfd={net.bfd})"
         self._down: dict[str, tuple[str, str]] = {}  # failed link name -> ends
 
     def set_receivers(self, receivers: list[str], source: str) -> None:
         return None  # the receivers' IGMP joins build the tree
 
-    def arrival_sampler(self, receivers: list[str], source: str) -> Any:
+    def arrival_sampler(self, source: str) -> Any:
         from pimsm.arrivals import PortSampler
 
-        ports = {}
-        for h in receivers:
-            sw, port, _ = self.topo.host_attachment(h)
-            ports[h] = (self.net.nodes[sw].pid, f"eth{port}", "tx")
         sw, port, _ = self.topo.host_attachment(source)
-        ports[SOURCE] = (self.net.nodes[sw].pid, f"eth{port}", "rx")  # what the sender put out
-        return PortSampler(ports)
+        # what the sender put out
+        return PortSampler({SOURCE: (self.net.nodes[sw].pid, f"eth{port}", "rx")})
 
     def begin(self) -> None:
         pass
@@ -177,7 +167,7 @@ class PimBackend:
                 if self._down.pop(name, None) is not None:
                     self.net.restore_link(a, b)
             elif name not in self._down:
-                self.net.fail_link(a, b, self.mode)
+                self.net.fail_link(a, b, event.mode)
                 self._down[name] = (a, b)
         return links
 
@@ -206,20 +196,25 @@ class PimBackend:
         events = []
         detections = []
         for ap in applied:
-            det = _detection(self.net, ap, self.mode)
-            detections.append({"kind": ap.kind, "element": ap.element, **det})
-            events.append(NetworkEvent(ap.kind, ap.element, ap.wall, det["detected_wall"]))
+            det = _detection(self.net, ap, ap.mode)
+            detections.append({"kind": ap.kind, "element": ap.element, "mode": ap.mode, **det})
+            events.append(
+                NetworkEvent(
+                    ap.kind, ap.element, ap.wall, det["detected_wall"], mode=ap.mode,
+                    detected_by=det["detected_by"],
+                )
+            )  # fmt: skip
         timers = self.net.timers.model_dump()
         note = (
             f"pim-sm on FRR routers (kernel forwarding), modelsync IP multicast, repairs by "
-            f"unicast; failures {self.mode}; {timers_note(self.net.timers, self.net.bfd)}"
+            f"unicast; {timers_note(self.net.timers, self.net.bfd)}"
         )
         return NetworkReport(
             events,
             notes=[note],
             records={
                 "detections.json": detections,
-                "timers.json": {"bfd": self.net.bfd, "mode": self.mode, **timers},
+                "timers.json": {"bfd": self.net.bfd, **timers},
             },
         )
 
@@ -229,7 +224,6 @@ class PimBackend:
         return {
             "routers": "FRR 8.4 (zebra, staticd, ospfd, pimd" + (", bfdd)" if bfd else ")"),
             "bfd": bfd,
-            "failure_mode": self.mode,
             "timers": self.net.timers.model_dump(),
             "delivery": "modelsync --technology pim-sm (IP multicast), repairs by unicast",
         }
@@ -263,7 +257,6 @@ class PimRoundResult(RoundResult):
     """One pim-sm round alone: the round's result and the network it ran on."""
 
     bfd: bool = True
-    mode: str = "silent"
     timers: dict[str, Any] | None = None
     converge_s: float | None = None
     records_dir: Path | None = None
@@ -287,7 +280,6 @@ def run_pim_round(
     bfd: bool,
     keys: Mapping[str, Any] | None = None,
     rate_mbit: float | None = None,
-    mode: str = "silent",
     timers: Any = None,
     net: Any = None,
     prefix: str = "pim",
@@ -301,8 +293,6 @@ def run_pim_round(
     received files to out_dir/received/."""
     from pimsm.network import PimNetwork
 
-    if mode not in FAILURE_MODES:
-        raise ValueError(f"failure mode {mode!r}: silent or carrier")
     rx_hosts = (
         list(receivers) if receivers is not None else resolve_receivers(exp, topo, round_index)
     )
@@ -329,10 +319,10 @@ def run_pim_round(
             say(f"pim-sm: FRR network up ({len(net.routers)} routers, bfd={bfd}); converging")
             converge_s = net.wait_converged(timeout=120)
             say(f"pim-sm: converged in {converge_s:.1f} s")
-        backend = PimBackend(net, topo, model_dir, mode)
+        backend = PimBackend(net, topo, model_dir)
         res = run_round(backend, plan)
         return PimRoundResult(
-            **vars(res), bfd=net.bfd, mode=mode, timers=net.timers.model_dump(),
+            **vars(res), bfd=net.bfd, timers=net.timers.model_dump(),
             converge_s=converge_s, records_dir=out_dir, backend=backend,
         )  # fmt: skip
     finally:

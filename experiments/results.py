@@ -112,18 +112,23 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "event": "Int64",
         "kind": "string",  # link-down | link-up | switch-down | switch-up
         "element": "string",  # link a-b or switch name
-        "at_s": "float64",
-        "detected_s": "float64",
-        "reconverged_s": "float64",
-        "receiver": "string",  # an affected receiver ("" for an event that cut nobody)
-        "outage_s": "float64",
+        "mode": "string",  # carrier (cable pull) | silent (drops both ways, carrier up)
+        "at_s": "float64",  # applied
+        "detected_s": "float64",  # first noticed by the network (a switch, a router), measured
+        "reconverged_s": "float64",  # the reaction's end (controller writes; else data back)
+        "receiver": "string",  # an affected receiver ("" for the event's own row)
+        "outage_s": "float64",  # the receiver's data gap (its own kernel-stamped arrivals)
+        "local_repair_s": "float64",  # data back before the network reacted (BIER-FRR)
         "packets_lost": "Int64",
         "bytes_repaired": "Int64",
     },
 }
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 # columns added after results folders were first written: NA when an older folder lacks them
-LATER_COLUMNS: dict[str, set[str]] = {"rounds": {"stale_link_bytes"}}
+LATER_COLUMNS: dict[str, set[str]] = {
+    "rounds": {"stale_link_bytes"},
+    "failures": {"mode", "local_repair_s"},
+}
 
 
 class ResultsError(ValueError):

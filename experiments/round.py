@@ -9,7 +9,7 @@ What differs between networks sits behind `Backend`: the P4 testbed with its con
 (experiments.p4_backend) and pimsm's FRR routers (experiments.pim_sm). Everything else is
 here once: the sending rate, the deadline, the rounds row with its structural ideal, the
 failure thread, the receivers, links, control and failures rows, the outage per receiver
-from the arrival timelines, and the round's note.
+from its own arrival times (modelsync's kernel-stamped record), and the round's note.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from experiments.arrivals import outage
+from experiments.arrivals import gap_outage
 from experiments.schedule import NetEvent
 from experiments.spec import Experiment
 from modelsync.launch import MANIFEST, ReceiverSet, SenderProcess, read_json, verify_on_disk
@@ -37,6 +37,7 @@ from testbed.sampling import CounterSampler
 from topologies.model import Topology
 
 SOURCE = "__source__"  # the arrival sampler's label for the port facing the sender
+STRAY_GAP_S = 0.3  # a first-pass gap this long that no failure explains is noted
 Counters = dict[tuple[str, str], tuple[int, int]]  # (src, dst) -> (bytes, packets)
 
 
@@ -55,18 +56,25 @@ class Applied:
     wall: float  # time.time() when applied
     mono: float  # time.monotonic() when applied
     links: list[str]  # topology links it changed
+    mode: str = "carrier"  # carrier | silent
 
 
 @dataclass
 class NetworkEvent:
-    """A failure event as the network or its control plane recorded it (wall-clock times)."""
+    """A failure event as the round applied it and the network noticed it (wall clock)."""
 
     kind: str  # link-down | link-up | switch-down | switch-up
     element: str
-    occurred: float
-    detected: float | None = None
+    occurred: float  # when the round applied it
+    detected: float | None = None  # when the network first noticed (a switch, a router)
     done: float | None = None  # the end of the reaction, when the network records one
     writes: list[dict[str, Any]] = field(default_factory=list)  # switch, updates, started, done
+    mode: str = "carrier"  # carrier | silent
+    detected_by: str | None = None  # who noticed first, and how
+    # when the data plane moved the traffic to a backup by itself (BIER-FRR: the switch at
+    # the failure took its backup as it noticed); None: no local repair happened
+    local_repair: float | None = None
+    reaction_started: float | None = None  # the network's first write of its reaction
 
 
 @dataclass
@@ -105,9 +113,9 @@ class Backend(Protocol):
         each receiver's join to its first datagram)."""
         ...
 
-    def arrival_sampler(self, receivers: list[str], source: str) -> CounterSampler:
-        """Counters of the port facing each receiver, and (as SOURCE) of the one facing the
-        sender, not yet started."""
+    def arrival_sampler(self, source: str) -> CounterSampler:
+        """The counter of the port facing the sender (as SOURCE), not yet started: the
+        round's first data frame and the sender's pauses."""
         ...
 
     def begin(self) -> None:
@@ -263,7 +271,7 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     deadline = deadline_s(row.get("ideal_time_s"))
 
     set_rows = backend.set_receivers(rx_hosts, source)
-    sampler = backend.arrival_sampler(rx_hosts, source).start()
+    sampler = backend.arrival_sampler(source).start()
     stop, first = threading.Event(), threading.Event()
     applied: list[Applied] = []
     errors: list[str] = []
@@ -334,16 +342,13 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     if set_rows is None:
         control = tree_build_rows(records, joins, t0, keys)
     pass_end = sender.get("first_pass_done_at")
-    arrivals = {h: sampler.arrivals(h) for h in rx_hosts}
-    if backend.outage_in_first_pass:  # frames in flight still arrive for a moment
-        limit = (pass_end or float("inf")) + 0.1
-        arrivals = {h: [t for t in a if t <= limit] for h, a in arrivals.items()}
-    ev_ctrl, failures = failure_rows(
-        report.events, arrivals, records, keys, t0, backend.min_outage_s
-    )
+    until = None
+    if backend.outage_in_first_pass and pass_end:  # frames in flight still arrive for a moment
+        until = pass_end + 0.1
+    ev_ctrl, failures = failure_rows(report.events, records, keys, t0, backend.min_outage_s, until)
     control += ev_ctrl
     notes = ["measurement", *([rate_note] if rate_note else []), *report.notes]
-    notes += gap_notes(sampler, rx_hosts, t0, pass_end, [a.wall for a in applied])
+    notes += gap_notes(sampler, records, t0, pass_end, [a.wall for a in applied])
     if errors:
         notes.append("errors: " + "; ".join(errors))
     row.update({"switches_kept_up": None, "switch_drops": None, **report.fields})
@@ -357,8 +362,10 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         "failures": failures,
     }
     ev_rec = [
-        {"kind": a.kind, "element": a.element, "scheduled_s": a.scheduled_s,
-         "at_s": a.wall - t0, "links": a.links}
+        {"kind": a.kind, "element": a.element, "mode": a.mode, "scheduled_s": a.scheduled_s,
+         "at_s": a.wall - t0, "links": a.links,
+         "detected_by": next((e.detected_by for e in report.events
+                              if e.occurred == a.wall and e.element == a.element), None)}
         for a in applied
     ]  # fmt: skip
     (out / "arrivals.json").write_text(json.dumps(sampler.samples))
@@ -399,7 +406,7 @@ def apply_failures(
             except Exception as e:  # reported with the round
                 errors.append(f"{ev.kind} {ev.element} at {ev.t} s: {e}")
                 continue
-            applied.append(Applied(ev.kind, ev.element, ev.t, wall, mono, links))
+            applied.append(Applied(ev.kind, ev.element, ev.t, wall, mono, links, ev.mode))
 
     th = threading.Thread(target=run, name="exi-failures", daemon=True)
     th.start()
@@ -526,46 +533,57 @@ def tree_build_rows(
 
 def failure_rows(
     events: list[NetworkEvent],
-    arrivals: Mapping[str, list[float]],
     records: list[dict[str, Any]],
     keys: Mapping[str, Any],
     t0: float,
-    min_outage_s: float = 0.1,
+    min_outage_s: float = 0.005,
+    until: float | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(control rows, failures rows) of the round's events. Per event its row (receiver ""),
-    then one per affected receiver: its arrivals stopped across the event (the gap at the
-    port facing it, `arrivals.outage`) and it lost frames (modelsync repaired chunks for it;
-    a gap without loss is a stall, not an outage). packets_lost = the chunks it missed and got
-    repaired in the round (modelsync's count) and bytes_repaired their payload bytes, both on
-    the first event that affected it. The event's reconverged_s is the network's own end of
-    the reaction where it records one, else the last affected receiver's data back. The
-    control rows are the reaction's writes per switch (failure, or revert for an up event)."""
+    then one per affected receiver: its data stopped across the event (the gap in its own
+    kernel-stamped arrivals, `arrivals.gap_outage`, ending by `until`) and it lost frames
+    (modelsync repaired chunks for it; a gap without loss is a stall, not an outage).
+    packets_lost = the chunks it missed and got repaired in the round (modelsync's count) and
+    bytes_repaired their payload bytes, both on the first event that affected it.
+    local_repair_s: on the event's row, when the data plane took a backup by itself
+    (`local_repair`, BIER-FRR); on a receiver's row, its data back when that came before the
+    network's reaction wrote anything (so by the backup alone). The event's reconverged_s is
+    the network's own end of the reaction where it records one, else the last affected
+    receiver's data back. The control rows are the reaction's writes per switch (failure, or
+    revert for an up event)."""
     counters = {r["receiver"]: r.get("counters") or {} for r in records}
+    arrivals = {r["receiver"]: r.get("arrivals") for r in records}
     repaired = {h: c.get("repaired") for h, c in counters.items()}
     counted: set[str] = set()
     control, failures = [], []
     for i, ev in enumerate(events):
         up = ev.kind.endswith("up")
         base = {
-            **keys, "event": i, "kind": ev.kind, "element": ev.element,
+            **keys, "event": i, "kind": ev.kind, "element": ev.element, "mode": ev.mode,
             "at_s": ev.occurred - t0,
             "detected_s": None if ev.detected is None else ev.detected - t0,
         }  # fmt: skip
         per = []
         for h in sorted(repaired):
-            gap = outage(arrivals.get(h, []), ev.occurred, min_gap=min_outage_s)
+            gap = gap_outage(arrivals.get(h), ev.occurred, min_outage_s, until=until)
             if gap is None or not repaired[h]:
                 continue
+            first_write = ev.reaction_started
+            local = ev.local_repair is not None and (first_write is None or gap[1] < first_write)
             per.append(
                 {**base, "reconverged_s": gap[1] - t0, "receiver": h,
                  "outage_s": gap[1] - gap[0],
+                 "local_repair_s": gap[1] - t0 if local else None,
                  "packets_lost": None if h in counted else repaired[h],
                  "bytes_repaired": None if h in counted else counters[h].get("repaired_bytes")}
             )  # fmt: skip
             counted.add(h)
         last = max((p["reconverged_s"] for p in per), default=None)
         done = last if ev.done is None else ev.done - t0
-        failures.append({**base, "reconverged_s": done, "receiver": ""})
+        failures.append(
+            {**base, "reconverged_s": done, "receiver": "",
+             "local_repair_s": None if ev.local_repair is None else ev.local_repair - t0}
+        )  # fmt: skip
         failures += per
         for w in ev.writes:
             control.append(
@@ -602,16 +620,22 @@ def unscheduled_gaps(
 
 def gap_notes(
     sampler: CounterSampler,
-    receivers: list[str],
+    records: list[dict[str, Any]],
     t0: float,
     pass_end: float | None,
     applied: list[float],
 ) -> list[str]:
     """The sender's own pauses during the first pass (data into the port facing it stopped:
-    CPU starvation), and any receiver's first-pass data gap that neither a scheduled failure
-    nor such a pause explains."""
+    CPU starvation), and any receiver's first-pass data gap (from its own arrival record)
+    that neither a scheduled failure nor such a pause explains."""
     paused = unscheduled_gaps({"sender": sampler.arrivals(SOURCE)}, t0, pass_end, [])
-    stray = unscheduled_gaps({h: sampler.arrivals(h) for h in receivers}, t0, pass_end, applied)
+    stray = []
+    if pass_end is not None:
+        for r in records:
+            for a, b in (r.get("arrivals") or {}).get("gaps", []):
+                explained = any(a - 0.5 <= e <= b for e in applied)
+                if t0 <= a and b <= pass_end and b - a > STRAY_GAP_S and not explained:
+                    stray.append((r["receiver"], a, b - a))
     stray = [
         (h, a, g)
         for h, a, g in stray
@@ -626,6 +650,6 @@ def gap_notes(
     if stray:
         notes.append(
             "data gaps no scheduled failure explains (first pass): "
-            + ", ".join(f"{h} {g:.2f} s at {t - t0:.2f} s" for h, t, g in stray)
+            + ", ".join(f"{h} {g:.2f} s at {t - t0:.2f} s" for h, t, g in sorted(stray))
         )
     return notes

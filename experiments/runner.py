@@ -169,13 +169,12 @@ def run_experiment(
     progress: bool = True,
     keep_received: Path | None = None,
     pim_bfd: bool = True,
-    pim_failures: str = "silent",
 ) -> Path:
     """Every sweep value x technology x repetition x round, results flushed after each round
     (Ctrl-C keeps what was measured, tears the networks down), the projection stored beside
     the measurement (prediction/). The files received are checked (sha256) and removed after
-    each round, or kept under `keep_received`. pim-sm runs with BFD (`pim_bfd`) and its
-    failures `silent` (carrier stays up) or `carrier` (`pim_failures`)."""
+    each round, or kept under `keep_received`. pim-sm runs with BFD (`pim_bfd`); every
+    failure is applied in the description's mode on both networks."""
     missing = prerequisites()
     if missing:
         raise RunnerUnavailable(missing)
@@ -215,7 +214,7 @@ def run_experiment(
                     keep_received is not None, model, load_manifest(model / MANIFEST),
                     source_host(e, topo), pfx,
                 )  # fmt: skip
-                _run_sweep_point(point, build, pim_bfd, pim_failures)
+                _run_sweep_point(point, build, pim_bfd)
         finished = True
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -242,14 +241,14 @@ def _model(e: Experiment, name: str, out: Path, scratch: Path, base: Path | None
     return prepare_model(e.model.size, e.model.shards, None, out / name, e.seed)
 
 
-def _run_sweep_point(point: SweepPoint, build: Path, pim_bfd: bool, pim_failures: str) -> None:
+def _run_sweep_point(point: SweepPoint, build: Path, pim_bfd: bool) -> None:
     """The technologies of one sweep value in their order; the P4 testbed is brought up at
     the first P4 technology and kept for the others."""
     with contextlib.ExitStack() as stack:
         p4: _P4Testbed | None = None
         for tech in point.exp.technologies:
             if not tech.p4:
-                _run_pim(point, pim_bfd, pim_failures)
+                _run_pim(point, pim_bfd)
                 continue
             if p4 is None:
                 p4 = stack.enter_context(_P4Testbed(point, build))
@@ -260,6 +259,7 @@ class _P4Testbed:
     """The P4 testbed of one sweep value: the network and the control plane attached to it."""
 
     def __init__(self, point: SweepPoint, build: Path) -> None:
+        from linkmon.bfd import Timers
         from testbed.network import Network
 
         e, topo = point.exp, point.topo
@@ -269,13 +269,13 @@ class _P4Testbed:
             topo, e.target, None, prefix=point.prefix, grpc_port_base=_grpc_base(top_id),
             log_dir=switch_logs.log_dir(point.out, point.value), delay="ignore",
             say=point.bar.say,
-            # The switches mark ports without carrier in the programs' register themselves:
-            # the data plane drops copies to them and BIER-FRR switches to its backups at once.
+            # The switches mark ports that are down (no carrier, or a failed BFD session on
+            # every switch-to-switch link) in the programs' register themselves: the data plane
+            # drops copies to them and BIER-FRR switches to its backups at once.
             port_status_register=PORT_STATUS_REGISTER,
+            bfd=Timers(e.control.bfd.interval_ms, e.control.bfd.multiplier),
         )  # fmt: skip
-        self.ctl = TechnologyControl(
-            build, point.scratch / "root-sid", e.control.detection_ms / 1000, e.control.bier_frr
-        )
+        self.ctl = TechnologyControl(build, point.scratch / "root-sid", e.control.bier_frr)
 
     def __enter__(self) -> _P4Testbed:
         say = self.point.bar.say
@@ -308,9 +308,9 @@ class _P4Testbed:
         p.rounds(P4Backend(self.net, p.topo, self.ctl, p.model))
 
 
-def _run_pim(point: SweepPoint, bfd: bool, mode: str) -> None:
+def _run_pim(point: SweepPoint, bfd: bool) -> None:
     """pim-sm: modelsync over IP multicast on pimsm's FRR network (kernel forwarding, OSPF,
-    pimd, BFD at the description's detection time), brought up and converged once for all
+    pimd, BFD with the description's `control.bfd`), brought up and converged once for all
     its rounds of the sweep value."""
     from pimsm.network import PimNetwork
 
@@ -329,7 +329,7 @@ def _run_pim(point: SweepPoint, bfd: bool, mode: str) -> None:
         bar.say(f"pim-sm: FRR network up ({len(pnet.routers)} routers, bfd={bfd}); converging")
         conv = pnet.wait_converged(timeout=180)
         bar.say(f"pim-sm: converged in {conv:.1f} s")
-        backend = PimBackend(pnet, point.topo, point.model, mode)
+        backend = PimBackend(pnet, point.topo, point.model)
         point.writer.update_environment(pim_sm=backend.environment(), pim_sm_converge_s=conv)
         point.rounds(backend)
     finally:

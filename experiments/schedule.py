@@ -17,6 +17,7 @@ class NetEvent:
     kind: str  # link-down | link-up | switch-down | switch-up
     element: str
     pairs: tuple[tuple[str, str], ...]  # links (ends) that change
+    mode: str = "carrier"  # how it fails (an up event: how it had): carrier | silent
 
     @property
     def up(self) -> bool:
@@ -30,9 +31,9 @@ def schedule(exp: Experiment, topo: Topology, round_index: int) -> list[NetEvent
             continue
         if isinstance(f, SwitchDown):
             pairs = tuple((lk.a, lk.b) for lk in topo.links if f.switch in (lk.a, lk.b))
-            out.append(NetEvent(f.at, "switch-down", f.switch, pairs))
+            out.append(NetEvent(f.at, "switch-down", f.switch, pairs, f.mode))
             if f.duration is not None:
-                out.append(NetEvent(f.at + f.duration, "switch-up", f.switch, pairs))
+                out.append(NetEvent(f.at + f.duration, "switch-up", f.switch, pairs, f.mode))
             continue
         name = f.link if isinstance(f, LinkDown) else f.flap
         ends = link_ends(name, topo)
@@ -40,12 +41,12 @@ def schedule(exp: Experiment, topo: Topology, round_index: int) -> list[NetEvent
             raise SpecError(f"failures[{i}]: no link {name!r} in topology {topo.name!r}")
         label = f"{ends[0]}-{ends[1]}"
         if isinstance(f, LinkDown):
-            out.append(NetEvent(f.at, "link-down", label, (ends,)))
+            out.append(NetEvent(f.at, "link-down", label, (ends,), f.mode))
             if f.duration is not None:
-                out.append(NetEvent(f.at + f.duration, "link-up", label, (ends,)))
+                out.append(NetEvent(f.at + f.duration, "link-up", label, (ends,), f.mode))
         elif isinstance(f, LinkFlap):
             for k in range(f.count):
                 t0 = f.at + k * (f.down + f.up)
-                out.append(NetEvent(t0, "link-down", label, (ends,)))
-                out.append(NetEvent(t0 + f.down, "link-up", label, (ends,)))
+                out.append(NetEvent(t0, "link-down", label, (ends,), f.mode))
+                out.append(NetEvent(t0 + f.down, "link-up", label, (ends,), f.mode))
     return sorted(out, key=lambda e: e.t)

@@ -143,12 +143,19 @@ class Round(_Strict):
 
 
 # -- failures ------------------------------------------------------------------------------
+# How a link fails, the same in the P4 network and the FRR network (testbed.failures):
+# carrier: a cable pull, both ends lose carrier; silent: both ends drop everything while
+# carrier stays up (a fault inside a WAN path), so only BFD notices
+FailureMode = Literal["carrier", "silent"]
+
+
 class LinkDown(_Strict):
     """A link goes down at `at` seconds after the round's first data packet; up after `for`."""
 
     link: str
     at: float = Field(ge=0)
     duration: float | None = Field(default=None, gt=0, alias="for")
+    mode: FailureMode = "carrier"
     round: int | None = Field(default=None, ge=0)  # None: every round
 
 
@@ -158,13 +165,18 @@ class LinkFlap(_Strict):
     down: float = Field(gt=0)
     up: float = Field(gt=0)
     count: int = Field(default=1, ge=1)
+    mode: FailureMode = "carrier"
     round: int | None = Field(default=None, ge=0)
 
 
 class SwitchDown(_Strict):
+    """A whole switch fails: every one of its links at once (carrier: a dead box's ports go
+    dark; silent: a hung box that still shows carrier)."""
+
     switch: str
     at: float = Field(ge=0)
     duration: float | None = Field(default=None, gt=0, alias="for")
+    mode: FailureMode = "carrier"
     round: int | None = Field(default=None, ge=0)
 
 
@@ -180,15 +192,44 @@ Failure = Annotated[
 ]
 
 
-class ControlTiming(_Strict):
-    """Detection and reaction delays, shared by the emulation's controller and the projection."""
+class Bfd(_Strict):
+    """BFD on every switch-to-switch link: the P4 switches' sessions and FRR's alike."""
 
-    detection_ms: float = Field(default=150.0, ge=0)  # BFD-like 3 x 50 ms
+    interval_ms: float = Field(default=50.0, ge=10)  # TX and RX; FRR takes no less than 10
+    multiplier: int = Field(default=3, ge=2, le=255)
+
+    @property
+    def detection_ms(self) -> float:
+        return self.interval_ms * self.multiplier
+
+
+class ControlTiming(_Strict):
+    """The network's failure detection (BFD, one setting for every technology), BIER-FRR, and
+    the reaction delays the projection assumes (the emulation measures its own)."""
+
+    bfd: Bfd = Field(default_factory=Bfd)
+    bier_frr: bool = True  # BIER-FRR backups where the topology has alternates
+    # the projection's assumptions; the emulation measures these
+    carrier_detection_ms: float = Field(default=5.0, ge=0)  # a port's carrier loss, reported
     compute_ms: float = Field(default=10.0, ge=0)  # controller recomputation
     write_ms: float = Field(default=1.0, ge=0)  # one P4Runtime write (batched per switch)
-    bier_frr: bool = False  # BIER-FRR: local repair after detection only
     igp_spf_ms: float = Field(default=200.0, ge=0)  # PIM-SM: IGP convergence before re-join
     pim_join_ms: float = Field(default=5.0, ge=0)  # PIM-SM: one hop of join propagation
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_configured_detection(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "detection_ms" in data:
+            raise ValueError(
+                "detection_ms is no longer a setting: the network detects failures itself "
+                "(carrier loss at once, silent failures by BFD); give bfd: {interval_ms, "
+                "multiplier} instead (default 50 ms x 3)"
+            )
+        return data
+
+    def detection_ms(self, mode: str) -> float:
+        """How long detecting a failure of this mode takes (the projection's assumption)."""
+        return self.carrier_detection_ms if mode == "carrier" else self.bfd.detection_ms
 
 
 # -- sweeps and projection -----------------------------------------------------------------

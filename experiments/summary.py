@@ -12,6 +12,11 @@ comes from").
     state entries   sum over switches, the largest round
     new-set cost    writes and time of the control plane per change of receiver set
     outage          longest time an affected receiver got no data after a failure
+
+and, per technology and failure (`failure_table`): detection (the network's, measured from
+the moment the failure was applied), local repair (data back before the network reacted:
+BIER-FRR), reconvergence (the reaction's end), the longest outage at a receiver (its own
+arrival times), packets lost and bytes repaired.
 """
 
 from __future__ import annotations
@@ -225,9 +230,94 @@ def print_summary(
         table.add_row(*cells)
     console = Console(file=file or sys.stdout, width=170)
     console.print(table)
+    print_failures(tables, kind, console)
     for line in warnings(agg, kind):
         console.print(line)
     return agg
+
+
+FAILURE_KEYS = ["sweep", "technology", "kind", "element", "mode"]
+
+
+def failure_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per sweep value, technology and failure (down events: kind, element, mode): medians
+    over its occurrences (repetitions, rounds) of detection, local repair and reconvergence,
+    each from the moment it was applied; the longest outage of an affected receiver; packets
+    lost and bytes repaired (summed over receivers, mean over occurrences); affected
+    receivers (mean over occurrences)."""
+    f = tables["failures"]
+    if f.empty:
+        return pd.DataFrame()
+    f = f.copy()
+    if "mode" not in f:
+        f["mode"] = pd.NA
+    if "local_repair_s" not in f:
+        f["local_repair_s"] = float("nan")
+    f["mode"] = f["mode"].fillna("carrier")  # folders from before modes were recorded
+    down = f[f["kind"].str.endswith("down")]
+    occ = ["repetition", "round", "event"]
+    ev = down[down["receiver"].fillna("") == ""].copy()
+    per = down[down["receiver"].fillna("") != ""]
+    ev["detection_s"] = ev["detected_s"] - ev["at_s"]
+    ev["local_repair_after_s"] = ev["local_repair_s"] - ev["at_s"]
+    ev["reconvergence_s"] = ev["reconverged_s"] - ev["at_s"]
+    lost = per.groupby(FAILURE_KEYS + occ, sort=False).agg(
+        affected=("receiver", "nunique"),
+        packets_lost=("packets_lost", lambda s: s.sum(min_count=1)),
+        bytes_repaired=("bytes_repaired", lambda s: s.sum(min_count=1)),
+        outage_s=("outage_s", "max"),
+    )
+    ev = ev.drop(columns=[c for c in lost.columns if c in ev.columns])
+    ev = ev.set_index(FAILURE_KEYS + occ).join(lost, how="left").reset_index()
+    out = ev.groupby(FAILURE_KEYS, sort=False).agg(
+        occurrences=("event", "size"),
+        detection_s=("detection_s", "median"),
+        local_repair_s=("local_repair_after_s", "median"),
+        reconvergence_s=("reconvergence_s", "median"),
+        max_outage_s=("outage_s", "max"),
+        affected=("affected", "mean"),
+        packets_lost=("packets_lost", "mean"),
+        bytes_repaired=("bytes_repaired", "mean"),
+    )
+    return out.reset_index()
+
+
+def print_failures(tables: dict[str, pd.DataFrame], kind: str, console: Any) -> pd.DataFrame:
+    from rich.table import Table
+
+    ft = failure_table(tables)
+    if ft.empty:
+        return ft
+    label = "MEASURED" if kind == "measurement" else "PROJECTION (flow model, not measured)"
+    table = Table(
+        title=f"{label}: failures",
+        caption="times from the failure; detection: the network's own (a switch's carrier or "
+        "BFD, FRR's logs); local repair: data back before any reaction (BIER-FRR); "
+        "reconvergence: the reaction's end",
+    )
+    sweep = bool(ft["sweep"].astype(str).str.len().max())
+    cols = ["technology", "failure", "detection", "local repair", "reconvergence",
+            "max outage", "lost pkts", "repaired"]  # fmt: skip
+    if sweep:
+        table.add_column("sweep")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("technology", "failure") else "right")
+    for _, r in ft.iterrows():
+        cells = [
+            r["technology"],
+            f"{r['element']} {r['mode']}" + (" (switch)" if r["kind"].startswith("switch") else ""),
+            human_time(r["detection_s"]),
+            human_time(r["local_repair_s"]),
+            human_time(r["reconvergence_s"]),
+            human_time(r["max_outage_s"]),
+            "-" if pd.isna(r["packets_lost"]) else f"{r['packets_lost']:.0f}",
+            human_bytes(r["bytes_repaired"]),
+        ]
+        if sweep:
+            cells.insert(0, r["sweep"])
+        table.add_row(*cells)
+    console.print(table)
+    return ft
 
 
 def warnings(agg: pd.DataFrame, kind: str) -> list[str]:

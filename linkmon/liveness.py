@@ -4,8 +4,9 @@ Each session's control packets travel in Ethernet frames of their own Ethertype
 (`ETHERTYPE`, IEEE 802 local experimental 1) to the nearest-bridge group address, written
 to and read from the port's interface directly, as a switch's CPU sends and receives its
 link protocols. The P4 programs count such frames `LIVENESS` and forward nothing of them
-(p4src/README.md). A socket bound to the Ethertype gets only these frames from the kernel,
-so the switch's data path pays nothing for them.
+(p4src/README.md). Each port's packet socket taps the interface ahead of any tc program (a
+data path in eBPF that drops what the P4 program drops) and a classic BPF filter in the
+kernel hands it these frames only, so the switch's data path pays nothing for them.
 
     lv = Liveness({2: "s1-eth2", 3: "s1-eth3"}, Timers(50, 3), on_change)
     lv.start()                      # on_change(port, old, new) from the liveness thread
@@ -17,10 +18,12 @@ so the switch's data path pays nothing for them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import select
 import socket
+import struct
 import threading
 import time
 import zlib
@@ -34,10 +37,55 @@ DST_MAC = bytes.fromhex("0180c200000e")  # IEEE 802.1D nearest bridge: never for
 PACKET_OUTGOING = 4
 PACKET_IGNORE_OUTGOING = 23
 SOL_PACKET = 263
+ETH_P_ALL = 0x0003
+RT_PRIORITY = 10  # SCHED_FIFO priority of the sessions' thread (FRR's bfdd gets the same)
+SO_ATTACH_FILTER = 26
+# classic BPF: accept the frame when its Ethertype (bytes 12-13) is ETHERTYPE, else drop it
+_FILTER = [
+    (0x28, 0, 0, 12),  # ldh [12]
+    (0x15, 0, 1, ETHERTYPE),  # jeq #ETHERTYPE, accept, drop
+    (0x06, 0, 0, 0x40000),  # ret #262144: the whole frame
+    (0x06, 0, 0, 0),  # ret #0
+]
+
+
+def liveness_socket(iface: str) -> socket.socket:
+    """A packet socket on `iface` that gets only liveness frames, ahead of tc ingress."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # nothing queued until bind
+    try:
+        prog = b"".join(struct.pack("HBBI", *insn) for insn in _FILTER)
+        buf = ctypes.create_string_buffer(prog)
+        fprog = struct.pack("HL", len(_FILTER), ctypes.addressof(buf))
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        sock.bind((iface, ETH_P_ALL))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
 
 log = logging.getLogger("linkmon.liveness")
 
 OnChange = Callable[[int, State, State], None]
+
+
+def realtime(pid: int = 0) -> bool:
+    """Run a BFD thread (0: the calling one; else every thread of process `pid`, such as
+    FRR's bfdd) under SCHED_FIFO, as routers run BFD ahead of other work: on a busy machine
+    a packet late by the scheduler's round (tens of ms) would take a healthy link down. The
+    sessions sleep between packets and do little when awake; the kernel's real-time
+    throttling bounds them anyway. False where not permitted (not root)."""
+    tasks = [0] if pid == 0 else [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    try:
+        for t in tasks:
+            os.sched_setscheduler(t, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+    except (OSError, AttributeError):
+        log.info("BFD: no real-time priority here; sessions run as ordinary work")
+        return False
+    return True
 
 
 def discriminator(iface: str) -> int:
@@ -68,11 +116,7 @@ class Liveness:
         now = time.monotonic()
         try:
             for number, iface in ports.items():
-                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETHERTYPE))
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-                sock.bind((iface, ETHERTYPE))
-                sock.setblocking(False)
+                sock = liveness_socket(iface)
                 mac = sock.getsockname()[4]
                 session = Session(discriminator(iface), timers, now)
                 self.ports[number] = _Port(number, iface, sock, mac, session)
@@ -117,6 +161,7 @@ class Liveness:
             log.exception("port %d: liveness listener failed", port)
 
     def _run(self) -> None:
+        realtime()
         by_fd = {p.sock.fileno(): p for p in self.ports.values()}
         poller = select.epoll()
         try:

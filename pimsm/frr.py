@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from linkmon.liveness import realtime
 from pimsm.config import with_log_file
 
 FRR_DIR = Path("/usr/lib/frr")
@@ -96,6 +97,8 @@ class FrrRouter:
             finally:
                 out.close()
             self._wait_socket(daemon, timeout)
+            if daemon == "bfdd":  # as the P4 switches' sessions run (linkmon.liveness)
+                realtime(self.procs[daemon].pid)
 
     def _wait_socket(self, daemon: str, timeout: float) -> None:
         sock = self.dir / f"{daemon}.vty"

@@ -3,12 +3,15 @@ controlplane/; experiments/ wires the two together).
 
     class MyController:
         def start(self, switches: list[SwitchInfo], topo: Topology) -> None: ...
-        def on_link_event(self, event: LinkEvent) -> None: ...
         def dump_tables(self, switch: str) -> str: ...      # optional: the CLI's `tables`
         def stop(self) -> None: ...
 
     net.attach(MyController())   # start() is called with every switch's address, device
-                                 # id and port map; link events follow as they happen
+                                 # id, port map and gNMI address
+
+The testbed tells a control plane nothing about failures: it learns of them from the
+switches (their port status over gNMI, linkmon/gnmi.py), as a controller of real switches
+would. The network's own LinkEvents are for the experiment's records (net.subscribe).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol
 
-from testbed.failures import LinkEvent
 from testbed.switches import SwitchInfo
 from topologies.model import Topology
 
@@ -25,8 +27,6 @@ DEFAULT_FACTORY = "controlplane.testbed:ControlPlane"
 
 class ControlPlane(Protocol):
     def start(self, switches: list[SwitchInfo], topo: Topology) -> None: ...
-
-    def on_link_event(self, event: LinkEvent) -> None: ...
 
     def stop(self) -> None: ...
 

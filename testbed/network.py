@@ -5,8 +5,8 @@ testbed.shaping), and take it all down again whatever happens.
     with Network(load("topologies/fixed/diamond.yaml"), target="auto", program="unicast") as net:
         for sw in net.switches():            # SwitchInfo: name, device_id, grpc_addr, ports
             ...
-        net.subscribe(controller.on_link_event)
-        net.set_link("s1-s2", up=False)
+        net.subscribe(records.append)        # every LinkEvent applied, for the records
+        net.set_link("s1-s2", up=False)      # the switches see it; a controller hears it from them
 
 Every object created is written to a state file first (testbed.state), so that
 `python -m experiments.cleanup` removes exactly our leftovers after a crash.
@@ -493,9 +493,9 @@ class Network:
         return self._table_dumper(switch)
 
     def attach(self, control_plane: Any) -> None:
-        """Wire a control plane in: it gets the switch list through `start(switches, topo)`,
-        link events through `on_link_event(event)`, and serves `dump_tables(switch)`."""
-        self.subscribe(control_plane.on_link_event)
+        """Wire a control plane in: it gets the switch list through `start(switches, topo)`
+        and serves `dump_tables(switch)`. It is told nothing of failures: the switches tell
+        it (their gNMI port status)."""
         if hasattr(control_plane, "dump_tables"):
             self.register_table_dumper(control_plane.dump_tables)
         control_plane.start(self.switches(), self.topo)

@@ -14,22 +14,26 @@ arbitration: with the `bm_runtime` Python client when importable, else by feedin
 
 Ports that are down are written again every `resync` seconds: a write made before the
 pipeline is loaded fails, and loading a pipeline resets the register to zeros.
+
+Beside a BMv2 switch of the testbed it runs as a process of its own, the switch's agent
+(`python -m testbed.port_agent`, `agent_command`): carrier and BFD on the switch-to-switch
+ports (linkmon.status.PortMonitor), the port status into the register, and the same served
+over gNMI (linkmon.gnmi) for the controller, as softswitch does in its own process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
-import select
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from linkmon.netlink import LinkOverrun, LinkReader, dump
+from linkmon.netlink import LinkState, LinkWatch, dump
 
 CLI = "simple_switch_CLI"
 DOWN, UP = 1, 0  # register values (p4src/README.md)
@@ -161,15 +165,22 @@ def make_writer(thrift_port: int, register: str) -> RegisterWriter:
 
 
 # -- the agent -------------------------------------------------------------------------------
+Status = Callable[[], dict[int, bool]]
+
+
 class PortAgent:
-    """Keeps register[port] = 1 while a port's interface is down (or lacks carrier), 0 while
-    it is up. `ports`: port number -> interface name in this network namespace."""
+    """Keeps register[port] = 1 while a port is down, 0 while it is up. `ports`: port number
+    -> interface name in this network namespace. `status()`: port -> up now; by default the
+    interfaces' carrier (administratively up and with carrier), followed through the
+    kernel's link messages. With a `status` of its own (the switch agent's port monitor:
+    carrier and BFD), call `notify()` whenever it changes."""
 
     def __init__(
         self,
         ports: dict[int, str],
         writer: RegisterWriter,
         *,
+        status: Status | None = None,
         resync: float = 1.0,
         log: Callable[[str], None] | None = None,
     ) -> None:
@@ -177,61 +188,63 @@ class PortAgent:
         self.writer = writer
         self.resync = resync
         self.log = log or (lambda _msg: None)
-        self.state: dict[int, bool] = {}  # what the interfaces say now
+        self.status = status or self._carrier
+        self.state: dict[int, bool] = {}  # what the ports are now, as last read
         self.written: dict[int, int] = {}  # what the register holds, as far as we know
-        self.index: dict[int, int] = {}  # ifindex -> port
-        self._reader: LinkReader | None = None
+        self._watch: LinkWatch | None = (
+            None if status else LinkWatch(self._links, "port-agent-links")
+        )
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._wake: tuple[int, int] | None = None  # a pipe: stop() wakes the thread with it
+        self._wake = threading.Event()
         self._lock = threading.Lock()
 
+    def _carrier(self) -> dict[int, bool]:
+        now = dump(self.ports.values())
+        return {p: now[i].up for p, i in self.ports.items() if i in now}
+
+    def _links(self, changes: list[LinkState]) -> None:
+        names = set(self.ports.values())
+        if any(c.name in names for c in changes):
+            self.notify()
+
     def start(self) -> None:
-        self._reader = LinkReader()  # before the first reading: no change is missed
-        self._wake = os.pipe()
-        names = {intf: port for port, intf in self.ports.items()}
-        for name, state in dump(names).items():
-            self.index[state.index] = names[name]
+        if self._watch is not None:
+            self._watch.start()  # before the first reading: no change is missed
         self.log(f"writing through {self.writer.describe}; ports {self.ports}")
         self.sync(reassert=True)
         self._thread = threading.Thread(target=self._run, name="port-agent", daemon=True)
         self._thread.start()
 
+    def notify(self) -> None:
+        """A port's status changed: write what differs now."""
+        self._wake.set()
+
     def _run(self) -> None:
-        assert self._reader is not None and self._wake is not None
-        # by the clock, not on a quiet socket: it hears every link of the namespace
+        # by the clock as well: a write that failed, or a register reset by a pipeline push
         next_sync = time.monotonic() + self.resync
         while not self._stop.is_set():
-            wait = max(0.0, next_sync - time.monotonic())
-            ready, _, _ = select.select([self._reader, self._wake[0]], [], [], wait)
+            woken = self._wake.wait(max(0.0, next_sync - time.monotonic()))
             if self._stop.is_set():
                 return
-            if self._reader in ready:
-                try:
-                    heard = self._reader.read()
-                except LinkOverrun:  # messages were lost: read every port now
-                    self.sync(reassert=False)
-                    heard = []
-                changes = {
-                    self.index[c.index]: c.up for c in heard if c.index in self.index
-                }  # the last message of a port wins
-                if changes:
-                    self.apply(changes)
-            if time.monotonic() >= next_sync:
-                self.sync(reassert=True)
+            self._wake.clear()
+            due = time.monotonic() >= next_sync
+            self.sync(reassert=due)
+            if due:
                 next_sync = time.monotonic() + self.resync
+            elif not woken:
+                continue
 
     def sync(self, reassert: bool) -> None:
-        """Read every port's state and write what differs; with `reassert`, write the
+        """Read every port's status and write what differs; with `reassert`, write the
         ports that are down again (the register may have been reset)."""
-        now = {p: carrier_up(i) for p, i in self.ports.items()}
-        self.apply({p: up for p, up in now.items() if up is not None}, reassert)
+        self.apply(self.status(), reassert)
 
     def apply(self, changes: dict[int, bool], reassert: bool = False) -> dict[int, int]:
         """Record port states and write the register cells that must change; returns what
         was written (empty when nothing had to be, or the write failed)."""
         with self._lock:
-            self.state.update(changes)
+            self.state.update({p: up for p, up in changes.items() if p in self.ports})
             todo = {
                 p: DOWN if not up else UP
                 for p, up in sorted(self.state.items())
@@ -254,15 +267,133 @@ class PortAgent:
         if self._stop.is_set():
             return
         self._stop.set()
-        if self._wake is not None:
-            os.write(self._wake[1], b"x")
+        self._wake.set()
+        if self._watch is not None:
+            self._watch.stop()
         if self._thread is not None:
             self._thread.join(timeout=self.resync + 2)
-        if self._reader is not None:
-            self._reader.close()
-        if self._wake is not None:
-            for fd in self._wake:
-                os.close(fd)
         close = getattr(self.writer, "close", None)
         if close is not None:
             close()
+
+
+# -- the switch agent beside BMv2: a process of its own ------------------------------------------
+def agent_command(
+    ports: dict[int, str],
+    *,
+    thrift_port: int,
+    register: str | None,
+    gnmi_addr: str,
+    bfd_ports: list[int],
+    bfd_interval_ms: float,
+    bfd_multiplier: int,
+    log_file: str,
+) -> list[str]:
+    """The command line of the agent process (`python -m testbed.port_agent`)."""
+    cmd = [sys.executable, "-m", "testbed.port_agent"]
+    cmd += [a for p, i in sorted(ports.items()) for a in ("-i", f"{p}@{i}")]
+    cmd += ["--thrift-port", str(thrift_port), "--gnmi-addr", gnmi_addr, "--log-file", log_file]
+    if register:
+        cmd += ["--register", register]
+    cmd += [a for p in bfd_ports for a in ("--bfd-port", str(p))]
+    cmd += ["--bfd-interval-ms", f"{bfd_interval_ms:g}", "--bfd-multiplier", str(bfd_multiplier)]
+    return cmd
+
+
+def main(argv: list[str] | None = None) -> int:
+    """What a BMv2 switch cannot do itself, beside it: carrier of its ports, BFD on the
+    switch-to-switch ports (linkmon), the resulting port status written into the P4
+    program's port-status register over Thrift (BIER-FRR), and served over gNMI."""
+    import argparse
+    import logging
+    import signal
+    from concurrent import futures
+
+    import grpc
+
+    from linkmon.bfd import Timers
+    from linkmon.gnmi import add_to_server
+    from linkmon.status import PortMonitor
+
+    ap = argparse.ArgumentParser(prog="python -m testbed.port_agent", description=main.__doc__)
+    ap.add_argument("-i", "--interface", action="append", default=[], metavar="PORT@IFACE")
+    ap.add_argument("--thrift-port", type=int, required=True)
+    ap.add_argument("--register", default=None, help="the port-status register to write")
+    ap.add_argument("--gnmi-addr", required=True, metavar="HOST:PORT")
+    ap.add_argument("--bfd-port", type=int, action="append", default=[])
+    ap.add_argument("--bfd-interval-ms", type=float, default=50.0)
+    ap.add_argument("--bfd-multiplier", type=int, default=3)
+    ap.add_argument("--log-file", default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(
+        filename=args.log_file,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    log = logging.getLogger("port-agent")
+    try:
+        ports = dict(parse_port(s) for s in args.interface)
+        now = dump(ports.values())
+        monitor = PortMonitor(
+            ports,
+            set(args.bfd_port),
+            Timers(args.bfd_interval_ms, args.bfd_multiplier),
+            carrier={p: i in now and now[i].up for p, i in ports.items()},
+        )
+        writer = make_writer(args.thrift_port, args.register) if args.register else None
+    except (ValueError, OSError, PortAgentError) as e:
+        print(f"port-agent: error: {e}", file=sys.stderr)
+        return 2
+    by_name = {i: p for p, i in ports.items()}
+    watch = LinkWatch(
+        lambda changes: [
+            monitor.set_carrier(by_name[c.name], c.up) for c in changes if c.name in by_name
+        ],
+        "agent-links",
+    )
+    agent = None
+    if writer is not None:
+        agent = PortAgent(
+            ports,
+            writer,
+            status=lambda: {p: st.up for p, st in monitor.status().items()},
+            log=log.info,
+        )
+        monitor.listen(lambda _st: agent.notify())
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="gnmi"))
+    add_to_server(monitor, server)
+    bound = server.add_insecure_port(args.gnmi_addr)
+    if bound == 0:
+        print(f"port-agent: error: cannot listen on {args.gnmi_addr}", file=sys.stderr)
+        return 2
+    gnmi_addr = f"{args.gnmi_addr.rpartition(':')[0]}:{bound}"  # the port it got, for :0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    watch.start()
+    for p, i in ports.items():  # carrier may have changed since the first reading
+        state = dump([i]).get(i)
+        monitor.set_carrier(p, state is not None and state.up)
+    monitor.start()
+    if agent is not None:
+        agent.start()
+    server.start()
+    print(f"port-agent: gNMI on {gnmi_addr}; ports {ports}; BFD on {args.bfd_port}", flush=True)
+    stop.wait()
+    server.stop(0.2).wait(1)
+    if agent is not None:
+        agent.stop()
+    monitor.stop()
+    watch.stop()
+    return 0
+
+
+def parse_port(spec: str) -> tuple[int, str]:
+    num, sep, iface = spec.partition("@")
+    if not sep or not iface or not num.isdigit():
+        raise ValueError(f"bad interface spec {spec!r}: expected PORT@IFACE, e.g. 1@s1-eth1")
+    return int(num), iface
+
+
+if __name__ == "__main__":
+    sys.exit(main())

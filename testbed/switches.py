@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -29,7 +30,7 @@ import psutil
 from mininet.node import Switch
 
 from linkmon.bfd import Timers
-from testbed.port_agent import PortAgent, PortAgentError, RegisterWriter, make_writer
+from testbed.port_agent import PortAgentError, RegisterWriter, agent_command, make_writer
 from testbed.state import RunState
 
 CPU_PORT = 255
@@ -348,11 +349,15 @@ BMV2_FRAME_CPU_S = 40e-6
 
 class Bmv2Switch(P4Switch):
     """BMv2 simple_switch_grpc. It also serves Thrift (default port 9090), so every switch
-    gets its own (`thrift_port`, default THRIFT_PORT_BASE + device id). With a port-status
-    register it runs a PortAgent beside the switch (BMv2 cannot write it itself)."""
+    gets its own (`thrift_port`, default THRIFT_PORT_BASE + device id). Beside it runs the
+    switch's agent (`python -m testbed.port_agent`, a process of its own): BMv2 cannot
+    originate packets nor see carrier, so the agent runs the BFD sessions and follows
+    carrier, writes the port status into the port-status register (when one is given) and
+    serves it over gNMI (`gnmi_addr`), as softswitch does itself."""
 
     target = "bmv2"
     frame_cpu_s = BMV2_FRAME_CPU_S
+    agent_timeout: ClassVar[float] = 20.0
 
     def __init__(
         self, name: str, *, thrift_port: int | None = None, agent_resync: float = 1.0, **params: Any
@@ -360,8 +365,8 @@ class Bmv2Switch(P4Switch):
         super().__init__(name, **params)
         self.thrift_port = THRIFT_PORT_BASE + self.device_id if thrift_port is None else thrift_port
         self.agent_resync = agent_resync
-        self.agent: PortAgent | None = None
-        self._writer: RegisterWriter | None = None
+        self.agent_proc: subprocess.Popen[bytes] | None = None
+        self.gnmi_addr: str | None = None
         self.agent_log = self.log_dir / f"{self.topo_name}.agent.log"
         # BMv2 logs (only with debug_log) to the console, which is the .out file
         self.log_file = self.out_file
@@ -390,6 +395,19 @@ class Bmv2Switch(P4Switch):
         ]
         return cmd
 
+    def agent_command(self) -> list[str]:
+        bfd = self.bfd or Timers()
+        return agent_command(
+            self.data_ports(),
+            thrift_port=self.thrift_port,
+            register=self.port_status_register,
+            gnmi_addr="127.0.0.1:0",  # it says which port it got
+            bfd_ports=self.bfd_ports(),
+            bfd_interval_ms=bfd.interval_ms,
+            bfd_multiplier=bfd.multiplier,
+            log_file=str(self.agent_log),
+        )
+
     def listen_ports(self) -> list[int]:
         return [self.grpc_port, self.thrift_port]
 
@@ -397,9 +415,8 @@ class Bmv2Switch(P4Switch):
         return log_tail([self.out_file, self.agent_log], lines)
 
     def start(self, controllers: list[Any]) -> None:
-        self._writer = (
-            self.port_writer() if self.port_status_register else None
-        )  # fails before anything runs when the register cannot be written
+        if self.port_status_register:
+            self.port_writer()  # fails before anything runs when the register cannot be written
         super().start(controllers)
 
     def port_writer(self) -> RegisterWriter:
@@ -411,28 +428,59 @@ class Bmv2Switch(P4Switch):
 
     def wait_ready(self, deadline: float) -> None:
         super().wait_ready(deadline)
-        if self._writer is not None and self.agent is None:
-            self.agent = PortAgent(
-                self.data_ports(), self._writer, resync=self.agent_resync, log=self._agent_log
-            )
-            self.agent.start()
+        if self.agent_proc is None:
+            self._start_agent(max(deadline, time.monotonic() + self.agent_timeout))
 
-    def _agent_log(self, msg: str) -> None:
-        with open(self.agent_log, "a") as f:
-            f.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
+    def _start_agent(self, deadline: float) -> None:
+        cmd = self.agent_command()
+        err = open(self.agent_log.with_suffix(".out"), "wb")  # noqa: SIM115 (the child's)
+        with err:
+            self.agent_proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        if self.state is not None:
+            self.state.add_process("proc", self.agent_proc.pid, f"agent:{self.name}")
+        out = self.agent_proc.stdout
+        assert out is not None
+        line = b""
+        while time.monotonic() < deadline and self.agent_proc.poll() is None:
+            ready, _, _ = select.select([out], [], [], 0.1)
+            if ready:
+                line = out.readline()
+                break
+        text = line.decode(errors="replace")
+        if not text.startswith("port-agent: gNMI on "):
+            tail = log_tail([self.agent_log, self.agent_log.with_suffix(".out")])
+            self.stop_agent()
+            raise SwitchStartError(
+                f"bmv2 switch {self.topo_name}: its agent did not start ({' '.join(cmd)}): "
+                f"{text.strip() or 'no word from it'}\n{tail}"
+            )
+        self.gnmi_addr = text.split("gNMI on ", 1)[1].split(";", 1)[0].strip()
 
     def stop_agent(self) -> None:
         """Before the links go: their removal is no port failure to report."""
-        if self.agent is not None:
-            self.agent.stop()
-            self.agent = None
+        proc, self.agent_proc = self.agent_proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def stop(self, deleteIntfs: bool = True) -> None:
         self.stop_agent()
         super().stop(deleteIntfs)
 
     def info(self) -> SwitchInfo:
-        return replace(super().info(), thrift_port=self.thrift_port)
+        return replace(super().info(), thrift_port=self.thrift_port, gnmi_addr=self.gnmi_addr)
 
 
 class LinuxBridgeSwitch(TestbedSwitch):

@@ -107,13 +107,17 @@ def switch_hops(net: Net, path: list[int], have: set[int]) -> int:
     return sum(1 for e in path if e not in have and between_switches(net, e))
 
 
-def reaction_s(tech: str, timing: ControlTiming, join_hops: int, tree_size: int = 1) -> float:
-    """From a link failure to restored delivery, per technology. SR-P2MP reinstalls make-
-    before-break: the new tree's entries on every one of its `tree_size` switches (one write
-    round, `write_ms` per switch), then the head flips to the new tree (one more write);
-    delivery resumes at the flip, the old tree's removal that follows costs no data."""
+def reaction_s(
+    tech: str, timing: ControlTiming, join_hops: int, tree_size: int = 1, mode: str = "carrier"
+) -> float:
+    """From a link failure to restored delivery, per technology; detection by the failure's
+    `mode` (carrier loss at once, a silent failure by BFD). BIER-FRR: the data plane takes
+    the backup as soon as the switch knows. SR-P2MP reinstalls make-before-break: the new
+    tree's entries on every one of its `tree_size` switches (one write round, `write_ms` per
+    switch), then the head flips to the new tree (one more write); delivery resumes at the
+    flip, the old tree's removal that follows costs no data."""
     ms = 1e-3
-    d = timing.detection_ms
+    d = timing.detection_ms(mode)
     if tech == "bier" and timing.bier_frr:
         return d * ms
     if tech in ("unicast", "bier"):

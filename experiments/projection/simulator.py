@@ -206,12 +206,13 @@ class RoundSimulation:
         hit = self._cut_receivers(eid, t)
         hops = self._repair_hops(hit) if tech == "pim-sm" else 0
         size = len(tree_switches(net, self.route(self.receivers, partial=True)))
-        react = reaction_s(tech, p.timing, hops, size)
-        det = t + p.timing.detection_ms * 1e-3
+        react = reaction_s(tech, p.timing, hops, size, ev.mode)
+        det = t + p.timing.detection_ms(ev.mode) * 1e-3
         self.event_info[eid] = {
             "event": eid,
             "kind": ev.kind,
             "element": ev.element,
+            "mode": ev.mode,
             "at_s": t,
             "detected_s": det,
         }
@@ -226,7 +227,7 @@ class RoundSimulation:
                 "switch": "",
                 "writes": self._failure_writes(hit),
                 "started_s": det,
-                "duration_s": react - p.timing.detection_ms * 1e-3,
+                "duration_s": react - p.timing.detection_ms(ev.mode) * 1e-3,
             }
         )
         self.sim.changed()
@@ -242,9 +243,10 @@ class RoundSimulation:
                 "event": up_id,
                 "kind": ev.kind,
                 "element": ev.element,
+                "mode": ev.mode,
                 "at_s": t,
-                "detected_s": t + p.timing.detection_ms * 1e-3,
-                "reconverged_s": t + reaction_s(self.tech, p.timing, 0),
+                "detected_s": t + p.timing.detection_ms(ev.mode) * 1e-3,
+                "reconverged_s": t + reaction_s(self.tech, p.timing, 0, mode=ev.mode),
                 "receiver": "",
             }
         )
@@ -254,7 +256,7 @@ class RoundSimulation:
             if not any(e in net.down for e in full):
                 self._reattach(c, full, t, t)
         self._still_cut()
-        self._at(t + reaction_s(self.tech, p.timing, 0), self.revert, None)
+        self._at(t + reaction_s(self.tech, p.timing, 0, mode=ev.mode), self.revert, None)
         self.sim.changed()
 
     def restore(self, t: float, eid: int) -> None:

@@ -81,29 +81,55 @@ def test_sr_receiver_change_is_make_before_break():
     assert ctl.labels.in_use == {100000, *range(100005, 100010)}
 
 
-def test_link_failure_waits_detection_delay_and_writes_only_the_diff():
+def test_link_failure_reacts_at_once_and_writes_only_the_diff():
     topo = ring_tree()
-    ctl, fab = make(topo, "unicast", detection_delay_s=0.05)
+    ctl, fab = make(topo, "unicast")
     run(ctl.install())
     before = len(fab.log)
     t0 = time.time()
     rec = run(ctl.on_link_event("s2-s5", up=False, occurred=t0))
-    assert rec.detected - t0 >= 0.05
+    assert rec.occurred == t0
     assert rec.occurred <= rec.detected <= rec.computed <= rec.done
     assert sorted(w.switch for w in rec.writes) == ["s1", "s2", "s3", "s5"]
     assert rec.updates == len(fab.log) - before == 1 + 1 + 1 + 4
     assert all(rec.computed <= w.started <= w.done <= rec.done for w in rec.writes)
     r = rec.record()
-    assert r["detection_delay_s"] == 0.05 and r["kind"] == "link_event"
+    assert r["kind"] == "link_event" and r["cause"] == "reported"
     # back up: the original state again
     run(ctl.on_link_event("s2-s5", up=True))
     want = compute_desired(Network(topo), "unicast")
     assert all(fab.entities(s) == set(e) for s, e in want.per_switch.items())
 
 
+def test_port_events_take_a_link_down_with_its_first_end_and_up_with_its_last():
+    from controlplane.portwatch import PortEvent
+
+    topo = ring_tree()
+    ctl, _ = make(topo, "unicast")
+    run(ctl.install())
+    lk = next(lk for lk in topo.links if lk.name == "s2-s5")
+    a, b = (lk.a, lk.a_port), (lk.b, lk.b_port)
+    rec = run(ctl.on_port_event(PortEvent(*a, False, "liveness", 10.0, 10.1)))
+    assert (rec.link, rec.up, rec.cause, rec.detected_by) == (
+        "s2-s5",
+        False,
+        "liveness",
+        f"{a[0]} port {a[1]}",
+    )
+    assert (rec.occurred, rec.detected) == (10.0, 10.1) and rec.updates > 0
+    again = run(ctl.on_port_event(PortEvent(*b, False, "liveness", 10.02, 10.12)))
+    assert again.duplicate and len(ctl.events) == 1  # the other end: nothing new
+    half = run(ctl.on_port_event(PortEvent(*a, True, "", 20.0, 20.1)))
+    assert half.duplicate and ctl.down  # one end back: the link is still down
+    back = run(ctl.on_port_event(PortEvent(*b, True, "", 20.2, 20.3)))
+    assert (back.up, back.cause, back.duplicate) == (True, "port-status", False)
+    assert not ctl.down and back.updates > 0
+    assert run(ctl.on_port_event(PortEvent("s2", 99, False, "carrier", 1.0, 1.0))) is None
+
+
 def test_sr_tree_on_failed_link_is_rebuilt_around_it():
     topo = ring_tree()
-    ctl, _ = make(topo, "sr-p2mp", detection_delay_s=0.0)
+    ctl, _ = make(topo, "sr-p2mp")
     run(ctl.install("src", ["g3"]))  # s1 -> s2 -> s5
     rec = run(ctl.on_link_event("s2-s5", up=False))
     assert rec.trees_rebuilt == ["src->g3"]
@@ -156,7 +182,7 @@ def test_state_records_count_entries_per_table():
 
 def test_sr_partition_keeps_reachable_receivers_and_restores_all_on_repair():
     topo = ring_tree()  # s4 (g1, g2) hangs off s2 only
-    ctl, _ = make(topo, "sr-p2mp", detection_delay_s=0.0)
+    ctl, _ = make(topo, "sr-p2mp")
     run(ctl.install("src", ["g1", "g3"]))
     rec = run(ctl.on_link_event("s2-s4", up=False))
     assert rec.unreachable_hosts == ["g1", "g2"]
@@ -172,7 +198,7 @@ def test_sr_partition_keeps_reachable_receivers_and_restores_all_on_repair():
 
 def test_host_link_failure_reports_the_host_unreachable():
     topo = ring_tree()
-    ctl, _ = make(topo, "bier", detection_delay_s=0.0)
+    ctl, _ = make(topo, "bier")
     run(ctl.install())
     rec = run(ctl.on_link_event("s6-g4", up=False))
     assert rec.unreachable_hosts == ["g4"] and rec.updates == 0
@@ -180,7 +206,7 @@ def test_host_link_failure_reports_the_host_unreachable():
 
 def test_a_change_reported_twice_is_handled_once():
     topo = ring_tree()
-    ctl, fab = make(topo, "unicast", detection_delay_s=0.0)
+    ctl, fab = make(topo, "unicast")
     run(ctl.install())
     first = run(ctl.on_link_event("s2-s5", up=False))
     n = len(fab.log)

@@ -53,3 +53,25 @@ def test_sampler_reads_counter_files(tmp_path: Path) -> None:
     assert "a" in s.first_change and "b" not in s.first_change
     assert len(s.arrivals("a")) == 2 and s.arrivals("b") == []
     assert s.samples["b"][0][1] == 5
+
+
+def _record(gaps: list[tuple[float, float]], first: float = 0.0, last: float = 10.0) -> dict:
+    """A receiver's arrival record: 10 s of data every 1 ms, with these gaps."""
+    return {"clock": "kernel", "min_gap_s": 0.001, "first": first, "last": last,
+            "count": 10_001, "gaps": gaps}  # fmt: skip
+
+
+def test_gap_outage_is_the_longest_gap_across_the_event() -> None:
+    from experiments.arrivals import gap_outage
+
+    # a jitter gap of 8 ms right after the event, then the silent failure's 150 ms
+    rec = _record([(2.0005, 2.0085), (2.012, 2.162), (4.0, 4.3)])
+    assert gap_outage(rec, at=2.0) == (2.012, 2.162)
+    # the event must fall inside the gap, or the gap begin right after it (frames in flight)
+    assert gap_outage(rec, at=3.5) is None  # the 4.0 s gap begins 0.5 s later: not this one
+    # a gap no longer than 3 x the mean spacing (here 1 ms) or 5 ms is jitter
+    assert gap_outage(_record([(2.0, 2.004)]), at=2.001) is None
+    assert gap_outage(_record([(2.0, 2.006)]), at=2.001) == (2.0, 2.006)
+    # only gaps that end by `until` (the first pass): a receiver not back by then
+    assert gap_outage(rec, at=2.0, until=2.1) == (2.0005, 2.0085)
+    assert gap_outage(None, at=2.0) is None

@@ -16,7 +16,7 @@ from experiments.cleanup import clean_pim_runs
 from experiments.pim_sm import pim_available, run_pim_round, timers_for
 from experiments.results import ResultsWriter, environment, read_results
 from experiments.schedule import schedule
-from experiments.spec import parse_experiment
+from experiments.spec import SpecError, parse_experiment
 from modelsync.makemodel import make_model
 from modelsync.manifest import load_manifest
 from topologies.loader import load
@@ -36,7 +36,7 @@ def _pim_sm_runs_here(request: pytest.FixtureRequest) -> None:
             pytest.skip(f"pim-sm cannot run here: {why}")
 
 
-def _exp(failures: list[dict], detection_ms: float = 150.0):
+def _exp(failures: list[dict], bfd: dict | None = None):
     return parse_experiment(
         {
             "name": "pil-pim",
@@ -46,16 +46,18 @@ def _exp(failures: list[dict], detection_ms: float = 150.0):
             "sending_rate_mbit": RATE,
             "rounds": [{"receivers": "all"}],
             "failures": failures,
-            "control": {"detection_ms": detection_ms},
+            "control": {"bfd": bfd or {"interval_ms": 50, "multiplier": 3}},
         },
         "test",
     )
 
 
-def test_bfd_timers_follow_the_descriptions_detection_time() -> None:
-    t = timers_for(_exp([], detection_ms=300), bfd=True)
-    assert (t.bfd_tx_ms, t.bfd_rx_ms, t.bfd_multiplier) == (100, 100, 3)
-    assert t.detection_bound_s(True) == pytest.approx(0.3)
+def test_bfd_timers_are_the_descriptions_bfd_setting() -> None:
+    t = timers_for(_exp([], {"interval_ms": 100, "multiplier": 4}), bfd=True)
+    assert (t.bfd_tx_ms, t.bfd_rx_ms, t.bfd_multiplier) == (100, 100, 4)
+    assert t.detection_bound_s(True) == pytest.approx(0.4)
+    with pytest.raises(SpecError, match="detection_ms is no longer a setting"):
+        parse_experiment({**_exp([]).model_dump(by_alias=True), "control": {"detection_ms": 150}})
     assert timers_for(_exp([]), bfd=False).detection_bound_s(False) == 3.0
 
 
@@ -145,7 +147,7 @@ def _check_round(res, tmp_path: Path, exp, model: Path, hosts: list[str]) -> Non
 def test_pim_round_delivers_and_survives_a_silent_failure(
     tmp_path: Path, model: Path, bfd: bool
 ) -> None:
-    exp = _exp([{"link": "s1-s2", "at": 1.0}])
+    exp = _exp([{"link": "s1-s2", "at": 1.0, "mode": "silent"}])
     topo = load(TOPO)
     hosts = ["h2", "h3", "h4"]
     res = run_pim_round(

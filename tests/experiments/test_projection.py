@@ -209,11 +209,12 @@ DIAMOND = topo(
 def _down_at_1():
     from experiments.schedule import NetEvent
 
-    return [NetEvent(1.0, "link-down", "s2-s4", (("s2", "s4"),))]
+    return [NetEvent(1.0, "link-down", "s2-s4", (("s2", "s4"),), "silent")]  # BFD: 150 ms
 
 
 def test_diamond_bier_failure_outage_and_repair() -> None:
-    out, done, links = run(DIAMOND, "bier", ["h2", "h3", "h4"], events=_down_at_1())
+    no_frr = ControlTiming(bier_frr=False)  # the controller's reaction
+    out, done, links = run(DIAMOND, "bier", ["h2", "h3", "h4"], events=_down_at_1(), timing=no_frr)
     react = 0.150 + 0.010 + 0.001  # detection + compute + write
     sent_at_cut = bps(50) * 1.0
     deficit = bps(50) * react
@@ -248,11 +249,15 @@ def test_diamond_unicast_failure_black_holes_then_reroutes() -> None:
 
 
 def test_diamond_bier_frr_reacts_at_detection() -> None:
-    out, _, _ = run(
-        DIAMOND, "bier", ["h2"], events=_down_at_1(), timing=ControlTiming(bier_frr=True)
-    )
+    from experiments.schedule import NetEvent
+
+    out, _, _ = run(DIAMOND, "bier", ["h2"], events=_down_at_1())  # BIER-FRR on by default
     (row,) = [r for r in out["failures"] if r.get("receiver")]
-    assert row["outage_s"] == pytest.approx(0.150)
+    assert row["outage_s"] == pytest.approx(0.150)  # silent: BFD detects, the backup at once
+    pulled = [NetEvent(1.0, "link-down", "s2-s4", (("s2", "s4"),), "carrier")]
+    out, _, _ = run(DIAMOND, "bier", ["h2"], events=pulled)
+    (row,) = [r for r in out["failures"] if r.get("receiver")]
+    assert row["outage_s"] == pytest.approx(0.005)  # carrier loss: at the switch at once
 
 
 def test_partitioned_receiver_waits_for_link_up() -> None:

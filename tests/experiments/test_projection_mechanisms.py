@@ -44,19 +44,25 @@ DIAMOND = from_dict(
         ],
     }
 )
-TIMING = ControlTiming(detection_ms=150, compute_ms=180, write_ms=10)
+TIMING = ControlTiming(compute_ms=180, write_ms=10)  # BFD 50 ms x 3: a silent failure 150 ms
 
 
 def test_sr_p2mp_reaction_is_detection_compute_and_write_rounds() -> None:
     # 13 switches on the new tree: 13 writes in the first round, then 1 for the head
-    assert reaction_s("sr-p2mp", TIMING, 0, 13) == pytest.approx(0.150 + 0.180 + 14 * 0.010)
+    assert reaction_s("sr-p2mp", TIMING, 0, 13, "silent") == pytest.approx(
+        0.150 + 0.180 + 14 * 0.010
+    )
+    # a cable pull is seen at once (the projection's carrier_detection_ms)
+    assert reaction_s("sr-p2mp", TIMING, 0, 13, "carrier") == pytest.approx(
+        0.005 + 0.180 + 14 * 0.010
+    )
 
 
 def test_sr_p2mp_failure_outage_spans_the_make_before_break_rounds() -> None:
     net = build_net(DIAMOND)
     p = Params(MB10, 1000e6, TIMING, Wire(headers=False))
     keys = {"sweep": "", "technology": "sr-p2mp", "repetition": 0, "round": 0}
-    ev = [NetEvent(1.0, "link-down", "s2-s4", (("s2", "s4"),))]
+    ev = [NetEvent(1.0, "link-down", "s2-s4", (("s2", "s4"),), "silent")]
     out, _ = project_round(net, "sr-p2mp", "src", ["h2", "h3"], ev, p, keys)
     # new tree s1, s3, s4: detection + compute + 3 writes (new tree) + 1 write (head flip)
     react = 0.150 + 0.180 + (3 + 1) * 0.010
@@ -113,7 +119,7 @@ def test_measured_timing_reads_compute_and_per_switch_write() -> None:
     # compute 2.40 - 2.20 = 200 ms; first round 2.40..2.48 over 2 switches: 40 ms each
     assert got["sr-p2mp"].compute_ms == pytest.approx(200.0)
     assert got["sr-p2mp"].write_ms == pytest.approx(40.0)
-    assert got["sr-p2mp"].detection_ms == 150.0  # the described value stays
+    assert got["sr-p2mp"].bfd.detection_ms == 150.0  # the described value stays
     assert measured_timing({"control": c.iloc[0:0], "failures": f}, ControlTiming()) == {}
 
 

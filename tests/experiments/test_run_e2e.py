@@ -1,9 +1,13 @@
 """`python -m experiments run` end to end in Mininet with softswitch: the diamond, a 2 MB model,
-unicast, BIER and SR-P2MP, a clean round and a round with a link cut. Every receiver of every
-round verified (sha256 of the files on disk against the manifest); the bytes on the links
-agree with the structure (unicast: receivers x model from the source; BIER and SR-P2MP: the
-model once per tree link) within 5 %; the outage after the cut measured for the receivers
-behind the link and no other; the notebook executes on the measured folder."""
+unicast, BIER and SR-P2MP, a clean round and one round per failure kind (s2-s4's cable
+pulled, s2-s4 failing silently, the switch s2 failing). Every receiver of every round
+verified (sha256 of the files on disk against the manifest); the bytes on the links agree
+with the structure (unicast: receivers x model from the source; BIER and SR-P2MP: the model
+once per tree link) within 5 %; each failure detected by the network itself (a switch's
+carrier or BFD session, reported to the controller over gNMI; nobody tells the controller)
+within its bounds; the outage measured for the receivers behind the failure and no other,
+from their own arrival times; BIER-FRR repairs a cable pull locally in under 20 ms; the
+notebook executes on the measured folder."""
 
 from __future__ import annotations
 
@@ -29,6 +33,12 @@ EXP = Path(__file__).parent / "data" / "e2e-diamond.yaml"
 TECHS = ("unicast", "bier", "sr-p2mp")
 ETH, IPV4, UDP, MSYNC = 14, 20, 8, 36  # modelsync datagram: Ethernet/IPv4/UDP/its header
 ENCAP = {"unicast": 0, "bier": 44, "sr-p2mp": 4}  # BIER header (BSL 256); one MPLS label
+ROUNDS = (0, 1, 2, 3, 4)  # clean; s2-s4 pulled, silent; switch s2 down 1 s; s1-s2 pulled
+BFD_S = 0.050  # the description's BFD interval (x 3)
+# a silent failure is seen 2 to 3 (jittered) intervals after it, plus a loaded machine's
+# scheduling; a cable pull at once (the switch's link reader): before any BFD timer could
+SILENT_DETECTION = (2 * BFD_S * 0.75, 3 * BFD_S + 0.06)
+CARRIER_DETECTION_MAX = SILENT_DETECTION[0]
 
 pytestmark = [
     pytest.mark.root,
@@ -62,20 +72,26 @@ def test_every_receiver_of_every_round_verified(measured: tuple[Path, Path]) -> 
     assert json.loads((out / "environment.json").read_text())["target"] == "softswitch"
     rec = res["receivers"]
     assert sorted(Counter(zip(rec["technology"], rec["round"], strict=True)).items()) == sorted(
-        ((t, k), 3) for t in TECHS for k in (0, 1)
+        ((t, k), 3) for t in TECHS for k in ROUNDS
     )
     assert rec["verified"].all(), rec[~rec["verified"]]
     manifest = load_manifest(out / "model" / "modelsync.manifest.json")
     for t in TECHS:
-        for k in (0, 1):
+        for k in ROUNDS:
             for h in ("h2", "h3", "h4"):
                 for f in manifest.files:  # the test's own hash of what each host wrote
                     assert sha256_file(received / f"{t}-0-{k}" / h / f.name) == f.sha256
     assert (rec["completed_s"] > 0).all()
     rounds = res["rounds"]
-    assert len(rounds) == 6 and rounds["switches_kept_up"].notna().all()
+    assert len(rounds) == 3 * len(ROUNDS) and rounds["switches_kept_up"].notna().all()
     assert (out / "prediction" / "environment.json").is_file()
     assert not (out / "logs").exists()  # every host verified: the switch logs are removed
+
+
+def pd_isna(x: object) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(x))
 
 
 def _expected_bytes(out: Path, tech: str) -> dict[tuple[str, str], float]:
@@ -123,23 +139,89 @@ def test_bytes_agree_with_the_structure(measured: tuple[Path, Path], tech: str) 
 
 
 @pytest.mark.parametrize("tech", TECHS)
-def test_outage_after_the_cut(measured: tuple[Path, Path], tech: str) -> None:
+@pytest.mark.parametrize(("rnd", "mode"), [(1, "carrier"), (2, "silent")])
+def test_link_failure_detected_by_the_network_and_its_outage(
+    measured: tuple[Path, Path], tech: str, rnd: int, mode: str
+) -> None:
     out, _ = measured
     f = read_results(out)["failures"]
-    f = f[(f["technology"] == tech) & (f["round"] == 1)]
+    f = f[(f["technology"] == tech) & (f["round"] == rnd)]
     cut = f[(f["kind"] == "link-down") & (f["receiver"] == "")]
-    assert list(cut["element"]) == ["s2-s4"]
+    assert list(cut["element"]) == ["s2-s4"] and list(cut["mode"]) == [mode]
     at = float(cut["at_s"].iloc[0])
     assert 0.5 < at < 1.5  # 0.8 s after the first data packet
-    assert float(cut["detected_s"].iloc[0]) - at == pytest.approx(0.15, abs=0.1)
+    detection = float(cut["detected_s"].iloc[0]) - at
+    if mode == "carrier":
+        assert 0 <= detection < CARRIER_DETECTION_MAX, detection
+    else:
+        assert SILENT_DETECTION[0] <= detection <= SILENT_DETECTION[1], detection
+    # who noticed: a switch at the failed link, carrier or BFD, never the testbed
+    events = json.loads((out / "records" / f"{tech}-0-{rnd}" / "events.json").read_text())
+    (down,) = [e for e in events if e["kind"] == "link-down"]
+    cause = "carrier" if mode == "carrier" else "liveness"
+    lk = read_results(out).topology().link_between("s2", "s4")
+    ends = [f"{n} port {p} ({cause})" for n, p in ((lk.a, lk.a_port), (lk.b, lk.b_port))]
+    assert down["detected_by"] in ends, down
     hit = f[(f["kind"] == "link-down") & (f["receiver"] != "")]
-    assert sorted(hit["receiver"]) == ["h2", "h3"]  # behind s2-s4; h4 hangs off s2
-    assert ((hit["outage_s"] > 0.1) & (hit["outage_s"] < 2.0)).all(), hit
+    # h2 and h3 sit behind s2-s4; h4 hangs off s2 and may only see a brief gap while the
+    # controller rewrites s1 and s2 (sub-millisecond arrivals show every gap)
+    behind = hit[hit["receiver"].isin(["h2", "h3"])]
+    assert sorted(behind["receiver"]) == ["h2", "h3"]
+    assert set(hit["receiver"]) <= {"h2", "h3", "h4"}
+    hit = behind
     assert (hit["packets_lost"] > 0).all()  # what they missed came back as repairs
+    # s2 has no loop-free alternate towards s4 (s1's own path runs back through s2): no
+    # backup, BIER too waits for the controller
+    assert ((hit["outage_s"] > 0.0) & (hit["outage_s"] < 2.0)).all(), hit
+    assert hit["local_repair_s"].isna().all() and cut["local_repair_s"].isna().all()
+    if mode == "silent":  # the data stops with the failure, comes back after BFD noticed
+        assert (hit["outage_s"] >= SILENT_DETECTION[0]).all(), hit[["receiver", "outage_s"]]
     rec = read_results(out)["receivers"]
-    rec = rec[(rec["technology"] == tech) & (rec["round"] == 1)].set_index("receiver")
+    rec = rec[(rec["technology"] == tech) & (rec["round"] == rnd)].set_index("receiver")
     assert rec.loc["h4", "chunks_repaired"] == 0
     assert (rec.loc[["h2", "h3"], "chunks_repaired"] > 0).all()
+
+
+@pytest.mark.parametrize("tech", TECHS)
+def test_bier_frr_repairs_a_cable_pull_locally_in_under_20_ms(
+    measured: tuple[Path, Path], tech: str
+) -> None:
+    """s1-s2 pulled: s1 has a loop-free alternate via s3 for h2 and h3 (behind s4). With
+    BIER-FRR the data plane takes it as soon as s1 sees the carrier go, before the controller
+    writes anything; unicast and SR-P2MP wait for the controller. h4 (on s2) needs the
+    controller in every technology."""
+    out, _ = measured
+    f = read_results(out)["failures"]
+    f = f[(f["technology"] == tech) & (f["round"] == 4) & (f["kind"] == "link-down")]
+    ev = f[f["receiver"] == ""]
+    assert list(ev["element"]) == ["s1-s2"]
+    at = float(ev["at_s"].iloc[0])
+    assert 0 <= float(ev["detected_s"].iloc[0]) - at < CARRIER_DETECTION_MAX
+    hit = f[f["receiver"] != ""].set_index("receiver")
+    assert sorted(hit.index) == ["h2", "h3", "h4"]
+    assert (hit["packets_lost"] > 0).all()
+    assert pd_isna(hit.loc["h4", "local_repair_s"])
+    if tech == "bier":  # s1 sent backup copies from the moment it saw the carrier go
+        assert float(ev["local_repair_s"].iloc[0]) - at < CARRIER_DETECTION_MAX
+        for h in ("h2", "h3"):
+            assert hit.loc[h, "outage_s"] < 0.020, hit[["outage_s", "local_repair_s"]]
+    else:
+        assert hit["local_repair_s"].isna().all() and ev["local_repair_s"].isna().all()
+
+
+@pytest.mark.parametrize("tech", TECHS)
+def test_switch_failure_detected_by_its_neighbours(measured: tuple[Path, Path], tech: str) -> None:
+    out, _ = measured
+    f = read_results(out)["failures"]
+    f = f[(f["technology"] == tech) & (f["round"] == 3)]
+    down = f[(f["kind"] == "switch-down") & (f["receiver"] == "")]
+    assert list(down["element"]) == ["s2"] and list(down["mode"]) == ["carrier"]
+    assert 0 <= float(down["detected_s"].iloc[0]) - float(down["at_s"].iloc[0]) < BFD_S
+    hit = f[(f["kind"] == "switch-down") & (f["receiver"] != "")]
+    assert "h4" in set(hit["receiver"])  # its only switch was down for a second
+    assert (hit.set_index("receiver").loc["h4", "outage_s"] > 0.9).all()
+    events = json.loads((out / "records" / f"{tech}-0-3" / "events.json").read_text())
+    assert [e["kind"] for e in events] == ["switch-down", "switch-up"]
 
 
 def test_control_plane_costs(measured: tuple[Path, Path]) -> None:

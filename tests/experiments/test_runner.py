@@ -14,13 +14,15 @@ import pytest
 from controlplane.controller import EventRecord, SwitchWrite
 from experiments.p4_backend import (
     P4Backend,
-    controller_event,
+    controller_events,
     kept_up,
     read_link_counters,
     switch_rows,
+    unexplained,
 )
 from experiments.results import rows
 from experiments.round import (
+    Applied,
     apply_failures,
     failure_rows,
     link_rows,
@@ -150,48 +152,92 @@ def test_switch_and_event_rows_from_controller_records() -> None:
         ["replication_groups", 1],
     ]
     assert sw["replicas"].iloc[1] == 3 and pd_na(sw["replicas"].iloc[0])
+    # the round applied a silent failure at 104.0; s2's BFD session noticed at 104.14 and
+    # the controller had the news at 104.15; a record of an earlier event is not this one's
     ev = EventRecord(
-        link="s1-s2", up=False, occurred=104.0, detection_delay_s=0.15, detected=104.15,
-        computed=104.16, done=104.2,
+        link="s1-s2", up=False, occurred=104.14, detected=104.15, computed=104.16, done=104.2,
         writes=[SwitchWrite("s1", 3, 104.16, 104.17), SwitchWrite("s2", 2, 104.16, 104.19)],
+        cause="liveness", detected_by="s2 port 1",
     )  # fmt: skip
-    ctrl, fail = failure_rows([controller_event(ev.record())], {}, [], KEYS, t0=100.0)
+    old = EventRecord(link="s1-s2", up=False, occurred=90.0, done=90.1)
+    applied = [Applied("link-down", "s1-s2", 4.0, 104.0, 5.0, ["s1-s2"], "silent")]
+    (net_ev,) = controller_events(applied, [old.record(), ev.record()], {"s9": 4})
+    assert (net_ev.detected, net_ev.detected_by) == (104.14, "s2 port 1 (liveness)")
+    assert net_ev.local_repair is None  # backups used far away are not this link's
+    (frr,) = controller_events(applied, [ev.record()], {"s2": 12})
+    assert frr.local_repair == 104.14  # s2 sent backup copies from its detection on
+    # a link the switches took down with no failure applied to it: said, not attributed
+    flap = EventRecord(link="s3-s4", up=False, occurred=103.0, cause="liveness")
+    assert unexplained(applied, [old.record(), ev.record(), flap.record()], 200.0) == [
+        old.record(), flap.record()
+    ]  # fmt: skip
+    assert unexplained(applied, [flap.record()], restored=102.0) == []  # after restoring
+    ctrl, fail = failure_rows([net_ev], [], KEYS, t0=100.0)
     ctrl, fail = rows("control", ctrl), rows("failures", fail)
-    assert fail[["kind", "element"]].values.tolist() == [["link-down", "s1-s2"]]
+    assert fail[["kind", "element", "mode"]].values.tolist() == [["link-down", "s1-s2", "silent"]]
     assert fail["at_s"].iloc[0] == pytest.approx(4.0)
-    assert fail["detected_s"].iloc[0] == pytest.approx(4.15)
+    assert fail["detected_s"].iloc[0] == pytest.approx(4.14)  # the switch's, not the controller's
     assert fail["reconverged_s"].iloc[0] == pytest.approx(4.2)  # the controller's own end
     assert ctrl["writes"].tolist() == [3, 2] and set(ctrl["action"]) == {"failure"}
     assert ctrl["duration_s"].tolist() == pytest.approx([0.01, 0.03])
 
 
+def _arrivals(times: list[float]) -> dict:
+    """modelsync's arrival record of these datagram times (gaps of 1 ms or more)."""
+    from modelsync.receiver import ArrivalLog
+
+    log = ArrivalLog(0.001)
+    for t in times:
+        log.add(t)
+    return log.record().model_dump()
+
+
 def test_outage_rows_for_receivers_that_lost_frames_across_the_event() -> None:
     from experiments.round import NetworkEvent
 
-    steady = [100 + i * 0.01 for i in range(500)]  # 100.00 .. 104.99 every 10 ms
+    steady = [100 + i * 0.001 for i in range(5000)]  # 100.000 .. 104.999 every ms
     cut = [t for t in steady if not 102.0 < t < 102.4]  # 0.4 s without data from 102 s
     stalled = [t for t in steady if not 102.0 < t < 102.3]  # a gap, but nothing lost
+    quick = [t for t in steady if not 102.0 < t < 102.0125]  # BIER-FRR: 13 ms
     recs = [
-        {"receiver": "g1", "counters": {"repaired": 40, "repaired_bytes": 55_000}},
-        {"receiver": "g2", "counters": {"repaired": 0, "repaired_bytes": 0}},
-        {"receiver": "g3", "counters": {"repaired": 7, "repaired_bytes": 9_000}},
-    ]
-    arrivals = {"g1": cut, "g2": stalled, "g3": steady}
+        {"receiver": "g1", "counters": {"repaired": 40, "repaired_bytes": 55_000},
+         "arrivals": _arrivals(cut)},
+        {"receiver": "g2", "counters": {"repaired": 0, "repaired_bytes": 0},
+         "arrivals": _arrivals(stalled)},
+        {"receiver": "g3", "counters": {"repaired": 7, "repaired_bytes": 9_000},
+         "arrivals": _arrivals(steady)},
+    ]  # fmt: skip
     evs = [NetworkEvent("link-down", "s1-s2", 102.0, detected=102.15)]
-    ctrl, fail = failure_rows(evs, arrivals, recs, KEYS, t0=100.0)
+    ctrl, fail = failure_rows(evs, recs, KEYS, t0=100.0)
     assert ctrl == []
     assert [r["receiver"] for r in fail] == ["", "g1"]  # g2 lost nothing, g3 saw no gap
     ev, g1 = fail
     assert g1["outage_s"] == pytest.approx(0.4) and g1["reconverged_s"] == pytest.approx(2.4)
     assert (g1["packets_lost"], g1["bytes_repaired"]) == (40, 55_000)
+    assert g1["local_repair_s"] is None and ev["local_repair_s"] is None  # none happened
     assert ev["reconverged_s"] == pytest.approx(2.4)  # no record of its own: the last receiver
     # a second event that cuts g1 again: its loss is counted once, on the first
     evs.append(NetworkEvent("link-down", "s1-s2", 103.0))
     cut2 = [t for t in cut if not 103.0 < t < 103.3]
-    _, fail = failure_rows(evs, {"g1": cut2}, recs, KEYS, t0=100.0)
+    recs[0]["arrivals"] = _arrivals(cut2)
+    _, fail = failure_rows(evs, recs[:1], KEYS, t0=100.0)
     assert [(r["event"], r["receiver"], r.get("packets_lost")) for r in fail] == [
         (0, "", None), (0, "g1", 40), (1, "", None), (1, "g1", None)
     ]  # fmt: skip
+    # the data plane took a backup at 102.001, the controller first wrote at 102.05: g1's
+    # data back before that came by the backup alone
+    recs[0]["arrivals"] = _arrivals(quick)
+    frr = [
+        NetworkEvent("link-down", "s1-s2", 102.0, detected=102.001, done=102.1,
+                     local_repair=102.001, reaction_started=102.05)
+    ]  # fmt: skip
+    _, fail = failure_rows(frr, recs[:1], KEYS, t0=100.0)
+    ev, g1 = fail
+    assert g1["outage_s"] == pytest.approx(0.013)
+    assert g1["local_repair_s"] == pytest.approx(2.013)
+    assert ev["local_repair_s"] == pytest.approx(2.001) and ev["reconverged_s"] == pytest.approx(
+        2.1
+    )
 
 
 def test_kept_up() -> None:
@@ -248,24 +294,28 @@ def test_failures_applied_after_the_first_packet() -> None:
     assert applied2 == [] and not first2.is_set()  # no first packet: nothing applied
 
 
-def test_p4_failures_are_cable_pulls_and_what_stays_down_is_plugged_back() -> None:
+def test_p4_failures_are_applied_in_their_mode_and_what_stays_down_is_restored() -> None:
     calls: list[tuple[str, str, bool]] = []
+    modes: list[str] = []
 
     class Net:
-        def set_link(self, name: str, up: bool) -> None:
+        def set_link(self, name: str, up: bool, mode: str = "carrier") -> None:
             calls.append(("link", name, up))
+            modes.append(mode)
 
-        def set_switch(self, name: str, up: bool) -> None:
+        def set_switch(self, name: str, up: bool, mode: str = "carrier") -> None:
             calls.append(("switch", name, up))
+            modes.append(mode)
 
     class Control:
         technology = "bier"
 
     b = P4Backend(Net(), LINE, Control(), Path("model"))  # type: ignore[arg-type]
     assert b.apply(NetEvent(0.0, "link-down", "s1-s2", (("s1", "s2"),))) == ["s1-s2"]
-    b.apply(NetEvent(0.1, "switch-down", "s3", (("s2", "s3"), ("h3", "s3"))))
+    b.apply(NetEvent(0.1, "switch-down", "s3", (("s2", "s3"), ("h3", "s3")), "silent"))
     b.apply(NetEvent(0.2, "link-up", "s1-s2", (("s1", "s2"),)))
     assert calls == [("link", "s1-s2", False), ("switch", "s3", False), ("link", "s1-s2", True)]
+    assert modes == ["carrier", "silent", "carrier"]  # each in its description's mode
     b.restore()  # the round outlived the switch failure
     assert calls[3:] == [("switch", "s3", True)]
     b.restore()

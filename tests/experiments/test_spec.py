@@ -57,7 +57,9 @@ def test_defaults() -> None:
     e = parse_experiment(BASE)
     assert e.target == "auto" and e.repetitions == 1 and e.seed == 1
     assert e.rounds[0].receivers == "all"
-    assert e.control.detection_ms == 150
+    assert (e.control.bfd.interval_ms, e.control.bfd.multiplier) == (50, 3)
+    assert e.control.bier_frr is True
+    assert e.control.detection_ms("silent") == 150 and e.control.detection_ms("carrier") == 5
     assert e.model.size == 16_000_000 and e.model.shards == 4
 
 

@@ -152,7 +152,7 @@ def test_delivery_over_p4_switches(
             sids.append(sid)
             sid_file.write_text(f"{sid}\n")
 
-        ctl = Controller(topo, fab, technology, detection_delay_s=0.0, on_root_sid=handover)
+        ctl = Controller(topo, fab, technology, on_root_sid=handover)
         loop.run_until_complete(ctl.install(sender=store, receivers=gpus))
         sw, port, _ = topo.host_attachment(store)
         rx = [{"name": h, "ip": str(topo.host(h).ip)} for h in gpus]

@@ -408,3 +408,64 @@ def test_agent_retries_a_failed_write_at_the_next_resync(veth: tuple[str, str]) 
     finally:
         agent.stop()
     assert said[1] == "write failed (retried in 0.2 s): could not connect"
+
+
+@pytest.mark.root
+def test_switch_agent_process_runs_bfd_writes_the_register_and_serves_gnmi(
+    veth: tuple[str, str], tmp_path: Path
+) -> None:
+    """The agent beside BMv2 as the testbed starts it, with simple_switch_CLI replaced by a
+    script that records its input: the BFD session with a peer on the other end comes Up,
+    the peer falls silent, the agent writes port_status[1] = 1 and gNMI says why."""
+    import asyncio
+    import os
+    import sys
+
+    from finsy import GNMIClient, GNMIPath
+
+    from linkmon.bfd import State, Timers
+    from linkmon.status import PortMonitor
+
+    a, b = veth
+    bin_dir, out = tmp_path / "bin", tmp_path / "cli-input"
+    bin_dir.mkdir()
+    cli = bin_dir / "simple_switch_CLI"
+    cli.write_text(f"#!/bin/sh\ncat >> {out}\n")
+    cli.chmod(0o755)
+    cmd = pa.agent_command(
+        {1: a}, thrift_port=9999, register=REG, gnmi_addr="127.0.0.1:0", bfd_ports=[1],
+        bfd_interval_ms=50, bfd_multiplier=3, log_file=str(tmp_path / "agent.log"),
+    )  # fmt: skip
+    assert cmd[:3] == [sys.executable, "-m", "testbed.port_agent"]
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    peer = PortMonitor({1: b}, {1}, Timers(50, 3))
+    peer.start()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert line.startswith("port-agent: gNMI on 127.0.0.1:"), proc.stderr.read()  # type: ignore[union-attr]
+        addr = line.split("gNMI on ", 1)[1].split(";", 1)[0]
+        deadline = time.monotonic() + 10
+        while peer.status()[1].session != State.UP:
+            assert time.monotonic() < deadline, "the session never came Up"
+            time.sleep(0.02)
+        peer.stop()  # silent from now on; carrier stays up
+        deadline = time.monotonic() + 10
+        while f"register_write {REG} 1 1" not in (out.read_text() if out.exists() else ""):
+            assert time.monotonic() < deadline, "port_status[1] never written 1"
+            time.sleep(0.02)
+
+        async def ask() -> dict[str, object]:
+            async with GNMIClient(addr) as c:
+                got = await c.get(GNMIPath("bfd"), GNMIPath("interfaces"))
+                return {str(u.path).rsplit("/", 1)[1]: u.value for u in got}
+
+        leaves = asyncio.run(ask())
+        assert leaves["oper-status"] == "UP"  # carrier
+        assert (leaves["session-state"], leaves["failure-transitions"]) == ("DOWN", 1)
+        assert leaves["ifindex"] == 1
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        peer.stop()
