@@ -222,7 +222,8 @@ def _fake_self(**kw: object) -> SimpleNamespace:
     base = dict(
         program=Path("/b/bier.json"), device_id=3, grpc_port=9562, log_file=Path("/l/s3.log"),
         log_dir=Path("/l"), port_status_register=None, pcap=False, debug_log=False,
-        iface_args=lambda: ["-i", "1@s3-eth1", "-i", "2@s3-eth2"], bfd_args=lambda: [],
+        iface_args=lambda: ["-i", "1@s3-eth1", "-i", "2@s3-eth2"],
+        bfd_args=lambda: ["--bfd-port", "2"], backend="python",
     )  # fmt: skip
     base.update(kw)
     return SimpleNamespace(**base)
@@ -250,6 +251,7 @@ def test_switch_command_lines() -> None:
         sys.executable, "-m", "softswitch", "/b/bier.json", "-i", "1@s3-eth1", "-i",
         "2@s3-eth2", "--device-id", "3", "--grpc-server-addr", "127.0.0.1:9562",
         "--cpu-port", "255", "--log-file", "/l/s3.log",
-        "--port-status-register", "MyIngress.port_down",
+        "--port-status-register", "MyIngress.port_down", "--bfd-port", "2",
+        "--backend", "python",
     ]  # fmt: skip
     # Bmv2Switch's command lines: tests/testbed/test_bmv2.py
