@@ -177,17 +177,30 @@ def ksoftirqd() -> list[int]:
 
 
 def measure(
-    tb: Testbed, cfg: Path, outs: list[int], seconds: float, forwarder: int | None
+    tb: Testbed,
+    cfg: Path,
+    outs: list[int],
+    seconds: float,
+    forwarder: int | None,
+    steer: bool = False,
 ) -> tuple[float, float, float, float, float]:
     """Flood port 1 for `seconds`: (offered pps, forwarded input pps, CPU 0 and CPU 1 busy
     shares, forwarded frames per CPU-second). The CPU is the forwarder process's (Python
     backend, bare loop) or, for the eBPF backend (forwarder None), trafgen's with the
     ksoftirqd threads': without IRQ time accounting the kernel charges the softirq work a
     sender triggers to the sender, so this is generating and forwarding together, a lower
-    bound of what one core forwards. Other processes' load does not enter it."""
+    bound of what one core forwards. Other processes' load does not enter it.
+
+    steer: the receive work of port 1 goes to CPU 1 (RPS), so that the eBPF backend forwards
+    on a core of its own, as the Python forwarders do; trafgen then sends with sendto (its
+    rate-limited path): with RPS, its zero-copy TX ring stalls once frames are redirected on
+    another CPU. The eBPF figure per CPU-second is then CPU 1's busy time (other load on
+    CPU 1 included: a lower bound)."""
     s1 = tb.switch_iface(1)
+    Path(f"/sys/class/net/{s1}/queues/rx-0/rps_cpus").write_text("2" if steer else "0")
     cmd = ["ip", "netns", "exec", tb.ns(1), "taskset", "-c", "0", "trafgen", "--dev",
-           f"{tb.tag}h1", "--conf", str(cfg), "--cpus", "1", "--no-sock-mem"]  # fmt: skip
+           f"{tb.tag}h1", "--conf", str(cfg), "--cpus", "1", "--no-sock-mem",
+           *(["-b", "20000000pps"] if steer else [])]  # fmt: skip
     # its own process group: trafgen forks its workers, and SIGINT must reach them all
     gen = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -208,6 +221,8 @@ def measure(
         b1, t1 = cpu_busy(1)
         c1, u1 = cpu_busy(0)
         cpu = task_seconds(who) - cpu0
+        if steer and forwarder is None:
+            cpu = (b1 - b0) / os.sysconf("SC_CLK_TCK")  # CPU 1's busy time
     finally:
         os.killpg(gen.pid, signal.SIGINT)
         try:
@@ -249,6 +264,11 @@ def parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload")
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    ap.add_argument(
+        "--steer",
+        action="store_true",
+        help="forward on CPU 1 (RPS), trafgen on CPU 0 with sendto: one core per forwarder",
+    )
     return ap
 
 
@@ -297,12 +317,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows: dict[str, list] = {"ebpf": [], "python": [], "bare loop": []}
                 try:
                     for _ in range(args.rounds):
-                        rows["ebpf"].append(measure(ebpf_tb, cfg, outs, args.seconds, None))
+                        st = args.steer
+                        rows["ebpf"].append(measure(ebpf_tb, cfg, outs, args.seconds, None, st))
                         rows["python"].append(
-                            measure(py_tb, cfg, outs, args.seconds, py_tb.proc.pid)
+                            measure(py_tb, cfg, outs, args.seconds, py_tb.proc.pid, st)
                         )
                         rows["bare loop"].append(
-                            measure(bare_tb, cfg, outs, args.seconds, bare.pid)
+                            measure(bare_tb, cfg, outs, args.seconds, bare.pid, st)
                         )
                 finally:
                     bare.terminate()
