@@ -23,8 +23,10 @@ over gNMI (linkmon.gnmi) for the controller, as softswitch does in its own proce
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
+import inspect
 import shutil
 import subprocess
 import sys
@@ -300,11 +302,55 @@ def agent_command(
     return cmd
 
 
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m testbed.port_agent",
+        description=inspect.cleandoc(main.__doc__ or ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "-i",
+        "--interface",
+        action="append",
+        default=[],
+        metavar="PORT@IFACE",
+        help="the switch's port PORT is Linux interface IFACE (repeatable)",
+    )
+    ap.add_argument("--thrift-port", type=int, required=True, help="the BMv2 switch's Thrift port")
+    ap.add_argument("--register", default=None, help="the port-status register to write")
+    ap.add_argument(
+        "--gnmi-addr", required=True, metavar="HOST:PORT", help="where to serve the port status"
+    )
+    ap.add_argument(
+        "--bfd-port",
+        type=int,
+        action="append",
+        default=[],
+        metavar="PORT",
+        help="run a BFD session on PORT (repeatable; the ports facing other switches)",
+    )
+    ap.add_argument(
+        "--bfd-interval-ms",
+        type=float,
+        default=50.0,
+        metavar="MS",
+        help="BFD transmit and receive interval (50)",
+    )
+    ap.add_argument(
+        "--bfd-multiplier",
+        type=int,
+        default=3,
+        metavar="N",
+        help="BFD detect multiplier: missed intervals before a session fails (3)",
+    )
+    ap.add_argument("--log-file", default=None, help="log here instead of to stderr")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
     """What a BMv2 switch cannot do itself, beside it: carrier of its ports, BFD on the
     switch-to-switch ports (linkmon), the resulting port status written into the P4
     program's port-status register over Thrift (BIER-FRR), and served over gNMI."""
-    import argparse
     import logging
     import signal
     from concurrent import futures
@@ -315,15 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     from linkmon.gnmi import add_to_server
     from linkmon.status import PortMonitor
 
-    ap = argparse.ArgumentParser(prog="python -m testbed.port_agent", description=main.__doc__)
-    ap.add_argument("-i", "--interface", action="append", default=[], metavar="PORT@IFACE")
-    ap.add_argument("--thrift-port", type=int, required=True)
-    ap.add_argument("--register", default=None, help="the port-status register to write")
-    ap.add_argument("--gnmi-addr", required=True, metavar="HOST:PORT")
-    ap.add_argument("--bfd-port", type=int, action="append", default=[])
-    ap.add_argument("--bfd-interval-ms", type=float, default=50.0)
-    ap.add_argument("--bfd-multiplier", type=int, default=3)
-    ap.add_argument("--log-file", default=None)
+    ap = parser()
     args = ap.parse_args(argv)
     logging.basicConfig(
         filename=args.log_file,
