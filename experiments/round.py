@@ -35,6 +35,7 @@ from modelsync.launch import wait_first_pass as sender_first_pass
 from modelsync.manifest import Manifest
 from testbed.sampling import CounterSampler
 from topologies.model import Topology
+from wire.technology import MULTICAST
 
 SOURCE = "__source__"  # the arrival sampler's label for the port facing the sender
 STRAY_GAP_S = 0.3  # a first-pass gap this long that no failure explains is noted
@@ -148,9 +149,24 @@ class Backend(Protocol):
 
 
 # -- the round's plan --------------------------------------------------------------------------
-def deadline_s(ideal_time_s: float | None) -> float:
-    """How long the sender and receivers get: 6 x the ideal time + 30 s, at least a minute."""
-    return max(60.0, 6 * float(ideal_time_s or 0) + 30)
+def deadline_s(ideal_time_s: float | None, sending_s: float = 0.0) -> float:
+    """How long the sender and receivers get: 6 x the ideal time + 30 s, at least a minute;
+    the ideal here being also no shorter than `sending_s`, what the sender takes to send its
+    first pass at the round's rate (below the links' when the switches' CPU chose it)."""
+    return max(60.0, 6 * max(float(ideal_time_s or 0), sending_s) + 30)
+
+
+def sending_s(
+    topo: Topology, tech: str, receivers: list[str], model_bytes: int, rate_mbit: float
+) -> float:
+    """Seconds the sender's first pass takes at `rate_mbit` (frames, headers included): the
+    model once (multicast), or once per receiver (unicast)."""
+    from experiments.ideal import Wire, payload_share
+
+    if rate_mbit <= 0:
+        return 0.0
+    copies = 1 if tech in MULTICAST else len(receivers)
+    return copies * model_bytes / payload_share(tech, Wire.of(topo)) / (rate_mbit * 1e6 / 8)
 
 
 def sending_rate(
@@ -268,7 +284,10 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
             plan.exp, plan.topo, source, backend.technology, rx_hosts, backend.frame_cpu_s
         )
     row = round_row(plan.exp, plan.topo, source, keys, rx_hosts, plan.manifest, rate)
-    deadline = deadline_s(row.get("ideal_time_s"))
+    deadline = deadline_s(
+        row.get("ideal_time_s"),
+        sending_s(plan.topo, backend.technology, rx_hosts, model_bytes(plan.manifest), rate),
+    )
 
     set_rows = backend.set_receivers(rx_hosts, source)
     sampler = backend.arrival_sampler(source).start()
@@ -329,8 +348,9 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     state = report.state or (snapshot[0] if snapshot else State([], []))
     sender = read_json(out / "sender.json") or {}
     records = rx.read_records()
+    hashed: dict[tuple[int, int], str] = {}  # the receivers share one copy per file (a store)
     for r in records:  # the round's own sha256 check of what is on disk
-        r["verified_on_disk"] = verify_on_disk(plan.manifest, rx.work / r["receiver"])
+        r["verified_on_disk"] = verify_on_disk(plan.manifest, rx.work / r["receiver"], hashed)
     if not plan.keep_received:
         shutil.rmtree(rx.work, ignore_errors=True)
     t0 = sender.get("first_packet_at") or sampler.first_change.get(SOURCE) or time.time()

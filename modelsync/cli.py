@@ -90,7 +90,7 @@ def receive_cmd(a: argparse.Namespace) -> int:
             name=a.name, manifest=load_manifest(a.manifest), out_dir=a.out, sender_ip=a.sender,
             sender_port=a.sender_port, port=a.port, bind=a.bind, group=a.group or None,
             iface_ip=a.iface_ip, deadline=a.deadline, idle_nack=a.idle_nack, linger=a.linger,
-            record=a.record, gap_s=a.gap_ms / 1000, batch=a.batch,
+            record=a.record, gap_s=a.gap_ms / 1000, batch=a.batch, store=a.store,
         )  # fmt: skip
         rx = Receiver(cfg)
     except (ValueError, OSError) as e:
@@ -256,6 +256,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="1..1024",
         default=64,
         help="datagrams per system call (recvmmsg); 1: one recvmsg each (64)",
+    )
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="a folder the receivers on this disk share: one copy of each verified file, "
+        "hard-linked into each --out; space reserved per file as it starts",
     )
     p.add_argument("--record", type=Path, default=None, help="write the JSON record here")
     p.add_argument("--verbose", "-v", action="store_true", help="log at debug level")

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 MANIFEST = "modelsync.manifest.json"
 FIRST_PASS = "first pass:"  # the sender logs this right before its first data frame
 READY = "listening on"  # a receiver logs this once its socket is bound (and joined)
+STORE = ".store"  # in a round's folder of received files: one copy of each verified file
 
 # popen(host, argv, cwd=..., stdout=..., stderr=...) -> a process running in that host
 HostPopen = Callable[..., subprocess.Popen]
@@ -42,12 +43,26 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def verify_on_disk(manifest: Manifest, folder: Path) -> bool:
+def verify_on_disk(
+    manifest: Manifest, folder: Path, hashed: dict[tuple[int, int], str] | None = None
+) -> bool:
     """Every file of the manifest is in `folder` with its sha256 (the launcher's own check,
-    beside the receiver's record)."""
+    beside the receiver's record). `hashed`: sha256 per (device, inode) already computed, kept
+    across calls, so that files the receivers share through a store (hard links to one copy)
+    are hashed once."""
+    memo = {} if hashed is None else hashed
     for f in manifest.files:
         p = folder / f.name
-        if not p.is_file() or sha256_file(p) != f.sha256:
+        try:
+            st = p.stat()
+        except OSError:
+            return False
+        key = (st.st_dev, st.st_ino)
+        if not p.is_file() or st.st_size != f.size:
+            return False
+        if key not in memo:
+            memo[key] = sha256_file(p)
+        if memo[key] != f.sha256:
             return False
     return True
 
@@ -146,7 +161,7 @@ def start_receivers(
                 "--manifest", str(manifest), "--out", str(work / h),
                 "--sender", sender_ip, "--name", h,
                 "--deadline", f"{deadline:.0f}", "--linger", "2",
-                "--record", str(records / f"{h}.json"),
+                "--record", str(records / f"{h}.json"), "--store", str(work / STORE),
             ]  # fmt: skip
             if group is not None:
                 argv += ["--group", group]

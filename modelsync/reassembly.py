@@ -8,6 +8,12 @@ Costs per chunk stay flat however large the model: a batch's chunks that follow 
 in a file are written with one pwritev, and a file's sha256 is computed as its chunks arrive
 in order (from the bytes being written), so that verifying a file reads back from disk only
 what came after its first gap (nothing, when no chunk was lost).
+
+With a store (a folder shared by the receivers of one machine), many receivers on one disk
+keep one copy of each file: a verified file is hard-linked into the store under its sha256
+(the first receiver's copy becomes the store's), or, when the store has it already, replaced
+by a link to the store's copy; and a file's space is reserved when its first chunk comes,
+not all at start, so that the disk holds the files being received and one copy of the rest.
 """
 
 from __future__ import annotations
@@ -123,8 +129,15 @@ def _sha256_fd(fd: int, size: int) -> str:
 class Reassembler:
     """Files of one model being received into `out_dir`."""
 
-    def __init__(self, manifest: Manifest, out_dir: Path, counters: RxCounters | None = None):
+    def __init__(
+        self,
+        manifest: Manifest,
+        out_dir: Path,
+        counters: RxCounters | None = None,
+        store: Path | None = None,
+    ):
         self.manifest = manifest
+        self.store = store
         self.model_id = manifest.model_id_int
         self.out_dir = Path(out_dir)
         self.counters = counters or RxCounters()
@@ -145,11 +158,14 @@ class Reassembler:
 
     # -- setup -------------------------------------------------------------------------
     def open(self, now: float) -> None:
-        """Create the directory, keep files already verified on disk, preallocate the rest.
+        """Create the directory, keep files already verified on disk, preallocate the rest
+        (with a store: as each file's first chunk comes).
 
         Raises DiskError naming the file when space cannot be reserved."""
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            if self.store is not None:
+                self.store.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DiskError(f"{self.out_dir}: cannot create directory: {e.strerror}") from None
         for f in self.files:
@@ -162,13 +178,17 @@ class Reassembler:
                 if ok:  # a restarted receiver keeps what it verified before
                     self._mark_verified(f, now)
                     continue
-            try:
-                f.fd = os.open(f.part, os.O_RDWR | os.O_CREAT, 0o644)
-                self._preallocate(f)
-            except OSError as e:
-                raise DiskError(self._disk_msg(f, "preallocate", e)) from None
+            if self.store is None or f.entry.size == 0:
+                self._allocate(f)
             if f.entry.size == 0:
                 self._verify(f, now)
+
+    def _allocate(self, f: FileState) -> None:
+        try:
+            f.fd = os.open(f.part, os.O_RDWR | os.O_CREAT, 0o644)
+            self._preallocate(f)
+        except OSError as e:
+            raise DiskError(self._disk_msg(f, "preallocate", e)) from None
 
     def _preallocate(self, f: FileState) -> None:
         try:
@@ -272,6 +292,8 @@ class Reassembler:
             # First datagram of the file, or a restarted sender with another chunk size:
             # progress under the old size cannot be mapped, start the file over.
             self._flush()
+            if f.fd < 0:
+                self._allocate(f)
             f.chunk_size, f.count = csize, count
             f.bitmap = bytearray(count)
             f.received = 0
@@ -352,7 +374,26 @@ class Reassembler:
         os.close(f.fd)
         f.fd = -1
         os.replace(f.part, f.final)
+        if self.store is not None:
+            self._into_store(f)
         self._mark_verified(f, now)
+
+    def _into_store(self, f: FileState) -> None:
+        """One copy per store: ours becomes the store's, or ours is replaced by the store's
+        (the same bytes: both were verified against the manifest's sha256)."""
+        assert self.store is not None
+        kept = self.store / f"{f.entry.sha256}-{f.entry.size}"
+        try:
+            os.link(f.final, kept)
+        except FileExistsError:
+            tmp = f.final.with_name(f.final.name + ".link")
+            try:
+                os.link(kept, tmp)
+                os.replace(tmp, f.final)
+            except OSError as e:
+                raise DiskError(self._disk_msg(f, "link the store's copy for", e)) from None
+        except OSError as e:
+            raise DiskError(self._disk_msg(f, "link into the store", e)) from None
 
     def _mark_verified(self, f: FileState, now: float) -> None:
         f.verified = True

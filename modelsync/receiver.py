@@ -79,13 +79,14 @@ class ReceiverConfig:
     rcvbuf: int = 8 << 20
     gap_s: float = 0.001  # record every pause in the data of at least this long
     batch: int = 64  # datagrams taken per system call (recvmmsg); 1: one recvmsg each
+    store: Path | None = None  # one copy per file on this disk, shared (Reassembler)
 
 
 class Receiver:
     def __init__(self, cfg: ReceiverConfig) -> None:
         self.cfg = cfg
         self.counters = RxCounters()
-        self.rx = Reassembler(cfg.manifest, cfg.out_dir, self.counters)
+        self.rx = Reassembler(cfg.manifest, cfg.out_dir, self.counters, cfg.store)
         self.started_at = time.time()
         self.first_packet_at: float | None = None
         self.last_packet_at: float | None = None

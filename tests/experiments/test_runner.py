@@ -397,3 +397,17 @@ def test_the_sender_sizes_its_frames_to_the_narrowest_link(tmp_path) -> None:
     d["links"][6]["mtu"] = 9000
     assert ideal(topo) / ideal(from_dict(d)) == pytest.approx((1514 / 1436) / (9014 / 8936))
     assert ideal(from_dict(d)) == pytest.approx(4 * 1e6 * 9014 / 8936)  # h1-s1-s2-s4-h2
+
+
+def test_the_deadline_covers_the_first_pass_at_the_rounds_rate() -> None:
+    from experiments.round import deadline_s, sending_s
+
+    # unicast: a copy per receiver; 8,936 bytes of model in every 9,014-byte frame
+    assert sending_s(LINE, "unicast", ["h2", "h3"], 10**6, 8.0) == pytest.approx(
+        2 * 10**6 * 9014 / 8936 / 1e6
+    )
+    assert sending_s(LINE, "bier", ["h2", "h3"], 10**6, 8.0) == pytest.approx(
+        10**6 * 9014 / 8892 / 1e6
+    )
+    assert deadline_s(1.0) == 60.0  # at least a minute
+    assert deadline_s(1.0, 20.0) == 6 * 20 + 30  # the rate, not the links, bounds the round

@@ -286,3 +286,37 @@ def test_a_batch_with_duplicates_polls_and_garbage(tmp_path: Path) -> None:
     _files_equal(d, tmp_path / "out", m)
     s.close()
     rx.close()
+
+
+def test_receivers_sharing_a_store_keep_one_copy(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import modelsync.launch as launch
+
+    m = small_model(tmp_path / "model", 300_000, 3, seed=6)
+    s = chunker(tmp_path / "model", m, mtu=9000)
+    dgrams = all_datagrams(s)
+    s.close()
+    store = tmp_path / "work" / ".store"
+    rxs = [Reassembler(m, tmp_path / "work" / h, store=store) for h in ("g1", "g2")]
+    for rx in rxs:
+        rx.open(0.0)
+        # space is taken as each file starts: nothing yet but the empty files
+        assert sorted(p.name for p in rx.out_dir.iterdir()) == sorted(
+            f.name for f in m.files if f.size == 0
+        )
+        rx.handle_batch([memoryview(d) for d in dgrams], 1.0)
+        assert rx.done
+        rx.close()
+    for f in m.files:
+        a, b = (tmp_path / "work" / h / f.name for h in ("g1", "g2"))
+        assert a.stat().st_ino == b.stat().st_ino == (store / f"{f.sha256}-{f.size}").stat().st_ino
+        assert a.stat().st_nlink == 3 and sha256_file(a) == f.sha256
+    assert len(list(store.iterdir())) == len({(f.sha256, f.size) for f in m.files})
+    # the launcher's own check hashes each copy once, however many receivers link it
+    calls: list[Path] = []
+    real = launch.sha256_file
+    monkeypatch.setattr(launch, "sha256_file", lambda p: calls.append(p) or real(p))
+    hashed: dict[tuple[int, int], str] = {}
+    assert all(launch.verify_on_disk(m, tmp_path / "work" / h, hashed) for h in ("g1", "g2"))
+    assert len(calls) == len({(f.sha256, f.size) for f in m.files})
+    (tmp_path / "work" / "g2" / m.files[0].name).unlink()
+    assert not launch.verify_on_disk(m, tmp_path / "work" / "g2", hashed)
