@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from linkmon.bfd import State, Timers
 from linkmon.liveness import Liveness
+from linkmon.sessions import SessionProcess
 
 log = logging.getLogger("linkmon.status")
 
@@ -60,7 +61,10 @@ class PortMonitor:
         liveness_ports: set[int] | frozenset[int] = frozenset(),
         timers: Timers | None = None,
         carrier: dict[int, bool] | None = None,
+        own_process: bool = False,
     ) -> None:
+        """`own_process`: run the BFD sessions in a child process (linkmon.sessions) rather
+        than a thread of this one: for a switch whose own process is busy forwarding."""
         unknown = set(liveness_ports) - set(ports)
         if unknown:
             raise ValueError(f"liveness on ports {sorted(unknown)} that the switch does not have")
@@ -80,21 +84,23 @@ class PortMonitor:
         }
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
-        self.liveness = (
-            Liveness({p: ports[p] for p in sorted(liveness_ports)}, self.timers, self._session)
-            if liveness_ports
-            else None
-        )
+        self.liveness: Liveness | SessionProcess | None = None
+        if liveness_ports:
+            mine = {p: ports[p] for p in sorted(liveness_ports)}
+            if own_process:
+                self.liveness = SessionProcess(mine, self.timers, self._session)
+            else:
+                self.liveness = Liveness(mine, self.timers, self._session)
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def start(self) -> None:
         if self.liveness is not None:
+            self.liveness.start()
             for p, st in self._status.items():
                 if not st.carrier:
                     self.liveness.set_carrier(p, False)
-            self.liveness.start()
 
     def stop(self) -> None:
         if self.liveness is not None:
@@ -109,12 +115,13 @@ class PortMonitor:
         if self.liveness is not None:
             self.liveness.set_carrier(port, up)
 
-    def _session(self, port: int, old: State, new: State) -> None:
-        self._update(port, session=new, failed=old == State.UP and new != State.UP)
+    def _session(self, port: int, old: State, new: State, at_ns: int | None = None) -> None:
+        failed = old == State.UP and new != State.UP
+        self._update(port, session=new, failed=failed, at_ns=at_ns)
 
     def _update(
         self, port: int, *, carrier: bool | None = None, session: State | None = None,
-        failed: bool = False,
+        failed: bool = False, at_ns: int | None = None,
     ) -> None:  # fmt: skip
         with self._lock:
             st = self._status.get(port)
@@ -132,7 +139,7 @@ class PortMonitor:
                 )
             if new == st:
                 return
-            new = replace(new, time_ns=time.time_ns())
+            new = replace(new, time_ns=at_ns if at_ns is not None else time.time_ns())
             self._status[port] = new
         log.info(
             "port %d (%s): carrier %s, session %s -> %s",

@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             set(args.bfd_port),
             Timers(args.bfd_interval_ms, args.bfd_multiplier),
             carrier={n: p.carrier for n, p in ports.ports.items()},
+            own_process=True,  # the forwarding thread must not hold up the sessions
         )
     except OSError as exc:
         print(f"softswitch: error: {exc}", file=sys.stderr)

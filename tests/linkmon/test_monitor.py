@@ -47,8 +47,9 @@ def _silent(intf: str, on: bool) -> None:
 
 
 class _End:
-    def __init__(self, intf: str) -> None:
-        self.mon = PortMonitor({1: intf}, {1}, T, carrier={1: dump([intf])[intf].up})
+    def __init__(self, intf: str, own_process: bool = False) -> None:
+        carrier = {1: dump([intf])[intf].up}
+        self.mon = PortMonitor({1: intf}, {1}, T, carrier=carrier, own_process=own_process)
         self.seen: list[PortStatus] = []
         self.mon.listen(self.seen.append)
 
@@ -56,12 +57,15 @@ class _End:
         return self.mon.status()[1]
 
 
+@pytest.mark.parametrize("own_process", [False, True], ids=["thread", "process"])
 def test_bfd_detects_a_silent_failure_within_its_bounds_and_carrier_loss_at_once(
-    veth_pair,
+    veth_pair, own_process: bool
 ) -> None:
+    """In a thread of the monitor's process, and in a process of its own (linkmon.sessions,
+    as softswitch runs them), whose times of change are the child's."""
     a_if, b_if = veth_pair()
     _wait(lambda: all(s.up for s in dump([a_if, b_if]).values()), "veth pair never up")
-    a, b = _End(a_if), _End(b_if)
+    a, b = _End(a_if, own_process), _End(b_if)
     a.mon.start()
     b.mon.start()
     try:
