@@ -135,9 +135,18 @@ class P4Backend:
             time.sleep(0.05)
         return True
 
-    def read_state(self) -> State:
-        raw = asyncio.run(self.ctl.cp.read_records())
-        return State(switch_rows(raw), raw)
+    def read_state(self, attempts: int = 3) -> State:
+        """Tables, groups and counters read back from every switch; a read that times out
+        (a switch process starved on a loaded machine) is tried again, `attempts` in all."""
+        for attempt in range(attempts):
+            try:
+                raw = asyncio.run(self.ctl.cp.read_records())
+                return State(switch_rows(raw), raw)
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     def end(self, applied: list[Applied]) -> NetworkReport:
         with contextlib.suppress(Exception):
