@@ -28,8 +28,21 @@ def predict_beside(results_dir: str | Path, fmt: Format = "parquet") -> Path:
     # A projection's control rows are the model's own, not measurements of the controller.
     measured = res.kind == "measurement"
     timing = measured_timing(res.tables, res.experiment.control) if measured else {}
-    proj = project(res.experiment, scale=False, topology=res.topology, timing=timing)
+    rates = measured_rates(res.tables) if measured else {}
+    proj = project(res.experiment, scale=False, topology=res.topology, timing=timing, rates=rates)
     return write_projection(proj, Path(results_dir) / "prediction", fmt, new_dir=False)
+
+
+def measured_rates(tables: dict[str, pd.DataFrame]) -> dict[tuple[str, str, int], float]:
+    """The sending rate each round's sender was given (Mbit/s; the mean over repetitions) per
+    (sweep label, technology, round). Under `auto` the runner may have chosen one below the
+    links' rate, because the machine's CPU forwards no more (experiments.ideal.capacity_rate):
+    the prediction then paces at the same rate, or it would predict the links' time."""
+    rounds = tables.get("rounds")
+    if rounds is None or rounds.empty or "sending_rate_mbit" not in rounds:
+        return {}
+    mean = rounds.groupby(["sweep", "technology", "round"])["sending_rate_mbit"].mean()
+    return {(str(s), str(t), int(k)): float(v) for (s, t, k), v in mean.items() if v > 0}
 
 
 def write_stages(control: pd.DataFrame) -> list[pd.DataFrame]:

@@ -20,7 +20,7 @@ experiments.ideal's; the flow model itself is experiments.flowmodel.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +79,15 @@ def project(
     scale: bool = True,
     topology: Callable[[Any], Topology] | None = None,
     timing: Mapping[str, ControlTiming] | None = None,
+    rates: Mapping[tuple[str, str, int], float] | None = None,
 ) -> Projection:
     """Project every sweep value, technology and round of an experiment (one repetition: the
     model is deterministic). `scale=False` ignores the description's `projection:` block, for
     the prediction stored beside an emulated measurement. `topology(sweep_value)` supplies the
     topologies (default: built from the description); `timing` replaces the description's
-    `control:` delays per technology (e.g. as measured: experiments.validation.measured_timing)."""
+    `control:` delays per technology (e.g. as measured: experiments.validation.measured_timing);
+    `rates` the sending rate (Mbit/s) per (sweep label, technology, round), e.g. the one the
+    emulation's sender was given (below the links' when the machine's CPU chose it)."""
     collected: dict[str, list[dict]] = {}
     topos: dict[Any, Topology] = {}
     for value, e in expand_sweep(exp):
@@ -107,6 +110,8 @@ def project(
             prev = None
             for k in range(len(e.rounds)):
                 receivers = resolve_receivers(e, topo, k)
+                given_k = (rates or {}).get((sweep_label(value), tech, k))
+                p_k = params if given_k is None else replace(params, rate_bps=given_k * 1e6)
                 keys = {
                     "sweep": sweep_label(value),
                     "technology": tech,
@@ -114,7 +119,7 @@ def project(
                     "round": k,
                 }
                 got, prev = project_round(
-                    net, tech, src, receivers, schedule(e, topo, k), params, keys, prev
+                    net, tech, src, receivers, schedule(e, topo, k), p_k, keys, prev
                 )
                 for t, rs in got.items():
                     collected.setdefault(t, []).extend(rs)

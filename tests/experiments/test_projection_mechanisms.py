@@ -179,3 +179,33 @@ def test_pim_sm_stale_branch_ends_at_the_hold_time() -> None:
     out, _ = project_round(net, "pim-sm", "src", ["h2"], [], p, keys(1), prev)
     links = {(r["src"], r["dst"]): r["bytes"] for r in out["links"]}
     assert links[("s1", "s3")] == round(17.5 * 1e7)
+
+
+def test_the_prediction_paces_as_the_emulation_did() -> None:
+    import pandas as pd
+
+    from experiments.projection import project
+    from experiments.spec import parse_experiment
+    from experiments.validation import measured_rates
+
+    exp = parse_experiment(
+        {"name": "t", "topology": {"generator": "fixed", "params": {"name": "tree"}},
+         "technologies": ["bier"], "model": {"size": "10MB"}, "sending_rate_mbit": "auto",
+         "rounds": [{"receivers": "all"}, {"receivers": "all"}]}
+    )  # fmt: skip
+    rounds = pd.DataFrame(
+        {"sweep": ["", "", ""], "technology": ["bier"] * 3, "round": [0, 0, 1],
+         "repetition": [0, 1, 0], "sending_rate_mbit": [1.0, 3.0, float("nan")]}
+    )  # fmt: skip
+    rates = measured_rates({"rounds": rounds})
+    assert rates == {("", "bier", 0): 2.0}  # the mean over repetitions; NaN: none given
+    links = project(exp, scale=False).tables["receivers"]
+    paced = project(exp, scale=False, rates=rates).tables["receivers"]
+    # round 0 at 2 Mbit/s of frames (8,892 bytes of model in 9,014): slower than the links
+    done = paced[paced["round"] == 0]["completed_s"].max()
+    assert done == pytest.approx(10e6 * 8 / (2e6 * 8892 / 9014), rel=1e-6)
+    assert done > links[links["round"] == 0]["completed_s"].max()
+    # round 1 kept the links' auto rate
+    assert paced[paced["round"] == 1]["completed_s"].max() == pytest.approx(
+        links[links["round"] == 1]["completed_s"].max()
+    )
