@@ -48,6 +48,7 @@ from experiments.spec import (
 )
 from experiments.topology_source import build_topology
 from modelsync.manifest import Manifest
+from softswitch.build_all import is_current
 from topologies.model import Topology
 from wire.technology import Technology
 
@@ -97,11 +98,14 @@ def backend_record(switch_cls: type) -> dict[str, Any]:
 
 
 def ensure_programs(build: Path, target: str, say: Callable[[str], None]) -> None:
-    """The P4 programs compiled into build/<target>/ (softswitch.build_all) when missing."""
+    """The P4 programs compiled into build/<target>/ (softswitch.build_all) when missing or
+    built from other sources than p4src/ holds now (the build's stamp)."""
     need = [build / target / f"{p}.{ext}" for p in PROGRAMS for ext in ("json", "p4info.txtpb")]
-    if all(p.is_file() for p in need):
+    present = all(p.is_file() for p in need)
+    if present and is_current(REPO / "p4src", build):
         return
-    say(f"compiling the P4 programs into {build}/ (python -m softswitch.build_all)")
+    why = "p4src/ or the compiler changed since" if present else "missing"
+    say(f"compiling the P4 programs into {build}/ ({why}; python -m softswitch.build_all)")
     r = subprocess.run(
         [sys.executable, "-m", "softswitch.build_all", "--out", str(build)],
         cwd=REPO, capture_output=True, text=True, check=False,

@@ -12,6 +12,7 @@ This module only shells out to the compilers; it never compiles anything itself.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import shutil
 import subprocess
@@ -39,6 +40,37 @@ class Outputs:
 
     p4info: Path
     device_config: Path
+
+
+SOURCES_STAMP = ".sources.sha256"  # in the output root: what the artefacts were built from
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def sources_digest(
+    src_dir: Path, defines: dict[str, str] | None = None, include_dirs: Sequence[Path] = ()
+) -> str:
+    """sha256 of everything the artefacts depend on: the P4 sources and includes, softswitch's
+    own compiler (its JSON is ours), the definitions, and p4c's version when p4c is on PATH.
+    A build/ whose stamp differs is stale, even when every file is there."""
+    h = hashlib.sha256()
+    files = sorted(src_dir.glob("*.p4"))
+    for d in include_dirs:
+        files += sorted(Path(d).glob("*.p4"))
+    files += sorted((_PACKAGE / "p4include").glob("*.p4"))
+    files += [*sorted((_PACKAGE / "core").glob("*.py")), _PACKAGE / "compile.py"]
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    h.update(repr(sorted((defines or {}).items())).encode())
+    if shutil.which(P4C):
+        r = subprocess.run([P4C, "--version"], capture_output=True, text=True, check=False)
+        h.update(r.stdout.encode())
+    return h.hexdigest()
+
+
+def is_current(src_dir: Path, out_dir: Path) -> bool:
+    """Whether out_dir was built by a successful run from the sources as they are now."""
+    stamp = out_dir / SOURCES_STAMP
+    return stamp.is_file() and stamp.read_text().strip() == sources_digest(src_dir)
 
 
 def find_programs(src_dir: Path) -> list[Path]:
@@ -290,6 +322,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             same = " (same P4Info)" if have_p4c else ""
             print(f"build_all: {program}: {targets}{same} -> {args.out}/")
+    stamp = args.out / SOURCES_STAMP
+    try:
+        if failed:
+            stamp.unlink(missing_ok=True)
+        elif not args.includes and not defines:  # the stamp describes the default build only
+            stamp.write_text(sources_digest(args.src) + "\n")
+    except OSError as e:  # the build's own error, if any, was reported above
+        print(f"build_all: cannot update {stamp}: {e.strerror}.", file=sys.stderr)
+        failed = True
     return 1 if failed else 0
 
 

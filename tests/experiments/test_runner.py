@@ -347,6 +347,23 @@ def test_programs_compiled_when_missing_and_reused(tmp_path) -> None:
     assert len(said) == 1  # present: not compiled again
 
 
+def test_a_build_from_other_sources_is_compiled_again(tmp_path) -> None:
+    """A build/ left from older p4src/ (its stamp differs) is stale even with every file there."""
+    from experiments.runner import ensure_programs
+    from softswitch.build_all import SOURCES_STAMP, sources_digest
+
+    build = tmp_path / "build"
+    ensure_programs(build, "softswitch", lambda m: None)
+    assert (build / SOURCES_STAMP).read_text().strip() == sources_digest(ROOT / "p4src")
+    bier = build / "softswitch" / "bier.json"
+    bier.write_text("{}")  # what a build from other sources would have left
+    (build / SOURCES_STAMP).write_text("0" * 64 + "\n")
+    said: list[str] = []
+    ensure_programs(build, "softswitch", said.append)
+    assert len(said) == 1 and "p4src/ or the compiler changed since" in said[0]
+    assert json.loads(bier.read_text())["program"] == "bier.p4"
+
+
 def test_programs_that_cannot_be_built_are_reported_whole(tmp_path) -> None:
     """build_all's own report reaches the user uncut, with the target named."""
     from experiments.runner import RunnerUnavailable, ensure_programs
