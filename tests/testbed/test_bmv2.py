@@ -469,3 +469,17 @@ def test_switch_agent_process_runs_bfd_writes_the_register_and_serves_gnmi(
         proc.terminate()
         assert proc.wait(10) == 0
         peer.stop()
+
+
+def test_carrier_is_read_from_sysfs(tmp_path: Path) -> None:
+    """Up = IFF_UP and carrier; a missing interface is None (no netlink dump per read)."""
+    for name, flags, carrier in (("up", "0x1003", "1\n"), ("nocarrier", "0x1003", "0\n"),
+                                 ("admindown", "0x1002", None)):  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "flags").write_text(flags + "\n")
+        if carrier is not None:
+            (tmp_path / name / "carrier").write_text(carrier)
+    assert pa.carrier_up("up", tmp_path) is True
+    assert pa.carrier_up("nocarrier", tmp_path) is False
+    assert pa.carrier_up("admindown", tmp_path) is False
+    assert pa.carrier_up("gone", tmp_path) is None
