@@ -56,16 +56,14 @@ class SessionProcess:
             self.command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
-        )
+        )  # its stderr is ours: nothing it says there can fill a pipe and stall it
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline().strip()
         if first != "ready":
-            err = self.proc.stderr.read() if self.proc.stderr else ""
             self.stop()
-            raise OSError(f"BFD sessions process did not start: {first or err.strip()}")
+            raise OSError(f"BFD sessions process did not start: {first or 'no word from it'}")
         self._reader = threading.Thread(target=self._read, name="bfd-sessions", daemon=True)
         self._reader.start()
 
@@ -108,9 +106,8 @@ class SessionProcess:
             proc.wait()
         if self._reader is not None:
             self._reader.join(timeout=2)
-        for f in (proc.stdout, proc.stderr):
-            if f is not None:
-                f.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"error: {e}", flush=True)
         return 2
+    print("ready", flush=True)  # before any session can change and say so
     lv.start()
-    print("ready", flush=True)
     for line in sys.stdin:  # until the parent closes our input (or dies)
         words = line.split()
         if len(words) == 3 and words[0] == "carrier":
