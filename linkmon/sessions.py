@@ -71,9 +71,14 @@ class SessionProcess:
         assert self.proc is not None and self.proc.stdout is not None
         for line in self.proc.stdout:
             words = line.split()
-            if len(words) != 5 or words[0] != "state":
+            try:
+                if len(words) != 5 or words[0] != "state":
+                    raise ValueError(line)
+                port, old, new = int(words[1]), State[words[2]], State[words[3]]
+                t = int(words[4])
+            except (ValueError, KeyError):  # one bad line must not end the reading
+                log.warning("BFD sessions process said something unreadable: %r", line)
                 continue
-            port, old, new, t = int(words[1]), State[words[2]], State[words[3]], int(words[4])
             with self._lock:
                 self._states[port] = new
             try:
