@@ -389,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             set(args.bfd_port),
             Timers(args.bfd_interval_ms, args.bfd_multiplier),
             carrier={p: i in now and now[i].up for p, i in ports.items()},
+            own_process=True,  # apart from the gRPC and register threads (linkmon.sessions)
         )
         writer = make_writer(args.thrift_port, args.register) if args.register else None
     except (ValueError, OSError, PortAgentError) as e:
