@@ -158,5 +158,7 @@ def test_simple_switch_grpc_has_the_options_softswitch_mirrors() -> None:
     assert exe is not None
     text = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     listed = text.stdout + text.stderr
-    missing = [o for o in sorted(SIMPLE_SWITCH_GRPC) if o not in listed]
+    # --debugger exists only in a BMv2 configured with --enable-debugger (1.15.5's default
+    # build, as the p4lang packages, has none); every other option is always there
+    missing = [o for o in sorted(SIMPLE_SWITCH_GRPC - {"--debugger"}) if o not in listed]
     assert missing == [], f"simple_switch_grpc --help does not list {missing}"
