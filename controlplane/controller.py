@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from finsy import GRPCStatusCode, P4ClientError
+
 from controlplane.bier import BSL, MAX_SETS
 from controlplane.client import BatchWriteError, Fabric, WriteTiming
 from controlplane.desired import Desired, compute_desired, p4_technology, tree_uses_link
@@ -59,6 +61,8 @@ OUT_CODES = {
     21: "DROP_BAD_PROTO",
 }  # fmt: skip
 COUNTERS = {"MyIngress.in_stats": IN_CODES, "MyEgress.out_stats": OUT_CODES}
+READ_CONCURRENCY = 8  # switches read back at once (read_records)
+READ_ATTEMPTS = 3  # a switch's read is tried again when it ran past finsy's 10 s deadline
 
 
 @dataclass
@@ -535,7 +539,22 @@ class Controller:
                     )  # fmt: skip
             return recs
 
-        parts = await asyncio.gather(*(one(sw) for sw in fab.switches))
+        # A few switches at a time, each read again if it ran past its deadline: 49 switch
+        # processes on 2 busy cores, all asked at once, answered too late (DEADLINE_EXCEEDED).
+        limit = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def guarded(sw: str) -> list[dict[str, Any]]:
+            async with limit:
+                for attempt in range(READ_ATTEMPTS):
+                    try:
+                        return await one(sw)
+                    except P4ClientError as e:
+                        late = e.code == GRPCStatusCode.DEADLINE_EXCEEDED
+                        if not late or attempt + 1 == READ_ATTEMPTS:
+                            raise
+            raise AssertionError("unreachable")
+
+        parts = await asyncio.gather(*(guarded(sw) for sw in fab.switches))
         return [r for p in parts for r in p]
 
 

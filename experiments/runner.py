@@ -278,6 +278,9 @@ class _P4Testbed:
             # drops copies to them and BIER-FRR switches to its backups at once.
             port_status_register=PORT_STATUS_REGISTER,
             bfd=Timers(e.control.bfd.interval_ms, e.control.bfd.multiplier),
+            # the switch processes boot together, sharing the cores: 49 of them took 25-45 s
+            # on 2 busy cores (testbed README); 2 s each, at least the usual 30
+            ready_timeout=max(30.0, 2.0 * len(topo.switches)),
         )  # fmt: skip
         self.ctl = TechnologyControl(build, point.scratch / "root-sid", e.control.bier_frr)
 
