@@ -149,11 +149,24 @@ class Backend(Protocol):
 
 
 # -- the round's plan --------------------------------------------------------------------------
-def deadline_s(ideal_time_s: float | None, sending_s: float = 0.0) -> float:
+# CPU a receiver spends per MB it takes in (bench.modelsync_receive here: 1.4-2.1 ms per MB,
+# sha256 the largest part); the larger figure
+RECEIVER_CPU_S_PER_MB = 2.1e-3
+
+
+def deadline_s(
+    ideal_time_s: float | None, sending_s: float = 0.0, receiving_s: float = 0.0
+) -> float:
     """How long the sender and receivers get: 6 x the ideal time + 30 s, at least a minute;
     the ideal here being also no shorter than `sending_s`, what the sender takes to send its
-    first pass at the round's rate (below the links' when the switches' CPU chose it)."""
-    return max(60.0, 6 * max(float(ideal_time_s or 0), sending_s) + 30)
+    first pass at the round's rate (below the links' when the switches' CPU chose it), nor
+    than `receiving_s`, the receivers' CPU for the model on the machine's cores."""
+    return max(60.0, 6 * max(float(ideal_time_s or 0), sending_s, receiving_s) + 30)
+
+
+def receiving_s(receivers: int, model_bytes: int, cores: int | None = None) -> float:
+    """Seconds the receivers' CPU needs for the model on all cores (RECEIVER_CPU_S_PER_MB)."""
+    return receivers * model_bytes / 1e6 * RECEIVER_CPU_S_PER_MB / (cores or os.cpu_count() or 1)
 
 
 def sending_s(
@@ -284,9 +297,11 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
             plan.exp, plan.topo, source, backend.technology, rx_hosts, backend.frame_cpu_s
         )
     row = round_row(plan.exp, plan.topo, source, keys, rx_hosts, plan.manifest, rate)
+    size = model_bytes(plan.manifest)
     deadline = deadline_s(
         row.get("ideal_time_s"),
-        sending_s(plan.topo, backend.technology, rx_hosts, model_bytes(plan.manifest), rate),
+        sending_s(plan.topo, backend.technology, rx_hosts, size, rate),
+        receiving_s(len(rx_hosts), size),
     )
 
     set_rows = backend.set_receivers(rx_hosts, source)

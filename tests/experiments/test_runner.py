@@ -417,7 +417,7 @@ def test_the_sender_sizes_its_frames_to_the_narrowest_link(tmp_path) -> None:
 
 
 def test_the_deadline_covers_the_first_pass_at_the_rounds_rate() -> None:
-    from experiments.round import deadline_s, sending_s
+    from experiments.round import RECEIVER_CPU_S_PER_MB, deadline_s, receiving_s, sending_s
 
     # unicast: a copy per receiver; 8,936 bytes of model in every 9,014-byte frame
     assert sending_s(LINE, "unicast", ["h2", "h3"], 10**6, 8.0) == pytest.approx(
@@ -428,3 +428,6 @@ def test_the_deadline_covers_the_first_pass_at_the_rounds_rate() -> None:
     )
     assert deadline_s(1.0) == 60.0  # at least a minute
     assert deadline_s(1.0, 20.0) == 6 * 20 + 30  # the rate, not the links, bounds the round
+    # 128 receivers of 1 GB on 2 cores: their CPU bounds it
+    assert receiving_s(128, 10**9, 2) == pytest.approx(64 * 1000 * RECEIVER_CPU_S_PER_MB)
+    assert deadline_s(1.0, 20.0, receiving_s(128, 10**9, 2)) > 6 * 130
