@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
@@ -113,13 +114,21 @@ class LinkReader:
 def dump(names: Iterable[str] | None = None) -> dict[str, LinkState]:
     """The state of every interface of this namespace now (only `names`, when given; a
     name that does not exist is missing from the result)."""
-    wanted = set(names) if names is not None else None
     with IPRoute() as ip:
-        links = ip.get_links()
+        if names is None:
+            links = ip.get_links()
+        else:  # one small request per name: a namespace may hold thousands of interfaces
+            links = []
+            for name in dict.fromkeys(names):
+                try:
+                    links += ip.link("get", ifname=name)
+                except NetlinkError as e:
+                    if e.code not in (errno.ENODEV, errno.EINVAL):  # none by that name
+                        raise
     out = {}
     for m in links:
         s = _state(m)
-        if s is not None and (wanted is None or s.name in wanted):
+        if s is not None:
             out[s.name] = s
     return out
 

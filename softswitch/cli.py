@@ -264,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     loop = threading.Thread(target=ports.run, name="ports", daemon=True)
     loop.start()
+    ports.ready.wait(timeout=30)  # "listening" promises that the ports are being read
     if kernel is not None:
         kernel.start()
     monitor.start()

@@ -192,6 +192,8 @@ class PortSet:
         self._nl = LinkReader()
         self._stop_r, self._stop_w = os.pipe()
         self._stopped = False
+        # set once run() reads: frames sent after it are taken (the CLI's "listening" waits)
+        self.ready = threading.Event()
 
     # --- sending -------------------------------------------------------------------------
     def send(self, port: int, frame: bytes) -> bool:
@@ -259,6 +261,7 @@ class PortSet:
         ep.register(self._stop_r, select.EPOLLIN)
         # Carrier may have changed between opening and now.
         self._resync_carrier()
+        self.ready.set()
         try:
             while not self._stopped:
                 for fd, _ in ep.poll(1.0):
