@@ -59,6 +59,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -365,22 +366,30 @@ class P4RTClient:
         assert self.index is not None
         return self.index.tables_by_name[table].id
 
-    @staticmethod
+    # BMv2's P4Runtime server (PI) refuses a replica whose `port` bytes say 0 ("Port must be
+    # non-negative.") and takes port 0 in the deprecated `egress_port` field instead
+    zero_port_in_egress_port = False
+
+    def _replica(self, replicas: Any, port: int, rid: int) -> None:
+        if port == 0 and self.zero_port_in_egress_port:
+            replicas.add(egress_port=0, instance=rid)
+        else:
+            replicas.add(port=bytestr.encode(port), instance=rid)
+
     def multicast_group(
-        group: int, replicas: list[tuple[int, int]]
+        self, group: int, replicas: list[tuple[int, int]]
     ) -> p4r.PacketReplicationEngineEntry:
         g = p4r.MulticastGroupEntry(multicast_group_id=group)
         for port, rid in replicas:
-            g.replicas.add(port=bytestr.encode(port), instance=rid)
+            self._replica(g.replicas, port, rid)
         return p4r.PacketReplicationEngineEntry(multicast_group_entry=g)
 
-    @staticmethod
     def clone_session(
-        session: int, replicas: list[tuple[int, int]]
+        self, session: int, replicas: list[tuple[int, int]]
     ) -> p4r.PacketReplicationEngineEntry:
         c = p4r.CloneSessionEntry(session_id=session)
         for port, rid in replicas:
-            c.replicas.add(port=bytestr.encode(port), instance=rid)
+            self._replica(c.replicas, port, rid)
         return p4r.PacketReplicationEngineEntry(clone_session_entry=c)
 
     # --- packet I/O --------------------------------------------------------------------------
@@ -605,8 +614,24 @@ class Testbed:
     # --- control ---------------------------------------------------------------------------
     def client(self, election_id: int | None = 1) -> P4RTClient:
         c = P4RTClient(self.addr, self.device_id, election_id)
+        c.zero_port_in_egress_port = self.target == "bmv2"
         self._clients.append(c)
         return c
+
+    def register_read(self, name: str) -> list[int]:
+        """BMv2: a whole register read over its Thrift server (simple_switch_CLI), since its
+        P4Runtime server answers register reads with UNIMPLEMENTED."""
+        if self.thrift_port is None:
+            raise RuntimeError("register_read: no BMv2 switch running (no Thrift port)")
+        r = subprocess.run(
+            ["simple_switch_CLI", "--thrift-ip", "127.0.0.1", "--thrift-port",
+             str(self.thrift_port)],
+            input=f"register_read {name}\n", capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        for line in r.stdout.splitlines():
+            if f"{name}=" in line:
+                return [int(v) for v in line.split("=", 1)[1].replace(",", " ").split()]
+        raise RuntimeError(f"register_read {name}: no values in {r.stdout + r.stderr!r}")
 
     def port_agent(self, register: str, writer=None):
         """BMv2: what softswitch's --port-status-register does, done beside the switch by
