@@ -1,7 +1,8 @@
 """Rounds of `pim-sm` (experiments.round.Backend) on pimsm's FRR network: zebra, OSPF, pimd
-with a static RP, optionally bfdd; the kernel forwards. modelsync sends the model with
-`--technology pim-sm`, plain IP multicast (repairs by unicast), to receivers that join the
-group over IGMP through their ordinary socket (pimsm.delivery).
+with a static RP, optionally bfdd; the kernel forwards, or where the kernel has no multicast
+routing, pimsm.mroute's emulation of it (environment.json's pim_sm.dataplane says which).
+modelsync sends the model with `--technology pim-sm`, plain IP multicast (repairs by unicast),
+to receivers that join the group over IGMP through their ordinary socket (pimsm.delivery).
 
 The runner brings one `pimsm.network.PimNetwork` up per sweep point, converged (OSPF Full,
 routes, PIM neighbours, RP, BFD), and runs every pim-sm round on it. `run_pim_round` runs one
@@ -53,11 +54,12 @@ from wire.technology import Technology
 
 STATE_DELAY_S = 0.3  # state snapshot this long after the first data datagram
 MIN_OUTAGE_S = 0.005  # receivers' own kernel stamps: a few datagram spacings
-MROUTE = Path("/proc/net/ip_mr_vif")  # the kernel's multicast routing table
 
 
 def pim_available() -> str | None:
-    """None when a pim-sm round can run here; else why not."""
+    """None when a pim-sm round can run here; else why not. The routers' multicast is
+    forwarded by the kernel where it routes multicast, else by pimsm.mroute's emulation;
+    with neither, every datagram would arrive by unicast repair and be reported as PIM-SM."""
     import os
 
     if os.geteuid() != 0:
@@ -66,12 +68,14 @@ def pim_available() -> str | None:
         import mininet.node  # noqa: F401
 
         from pimsm.frr import frr_available
+        from pimsm.network import choose_dataplane
     except ImportError as e:
         return f"cannot import Mininet or pimsm: {e}"
     if not frr_available():
         return "FRR (zebra, ospfd, pimd) is not installed"
-    if not MROUTE.exists():  # pimd would run, but no router could forward the group
-        return "the kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE, /proc/net/ip_mr_vif)"
+    dataplane, note = choose_dataplane()
+    if dataplane == "none":
+        return f"no router could forward multicast: {note}"
     return None
 
 
@@ -226,6 +230,9 @@ class PimBackend:
             "bfd": bfd,
             "timers": self.net.timers.model_dump(),
             "delivery": "modelsync --technology pim-sm (IP multicast), repairs by unicast",
+            # who forwarded the group: the kernel's ipmr, or pimsm.mroute's emulation
+            "dataplane": self.net.dataplane,
+            "dataplane_note": self.net.dataplane_note,
         }
 
 

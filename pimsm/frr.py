@@ -24,10 +24,14 @@ from typing import Any
 
 from linkmon.liveness import realtime
 from pimsm.config import with_log_file
+from pimsm.mroute import SOCKET_NAME, Build, daemon_argv, shim_env
 
 FRR_DIR = Path("/usr/lib/frr")
 VTYSH = shutil.which("vtysh") or "/usr/bin/vtysh"
-START_ORDER = ("zebra", "staticd", "bfdd", "ospfd", "pimd")
+# mrtd (pimsm.mroute, where the kernel cannot route multicast) first: pimd's mroute socket
+# needs it; stop() ends them in reverse order
+START_ORDER = ("mrtd", "zebra", "staticd", "bfdd", "ospfd", "pimd")
+MROUTE_USERS = ("zebra", "pimd")  # pimd's mroute socket; zebra's (S,G) last-use query
 
 # Starts a command inside the router's namespace; returns the Popen (pid = the daemon's pid).
 Spawner = Callable[..., subprocess.Popen]
@@ -44,11 +48,19 @@ def frr_available() -> bool:
 class FrrRouter:
     """The FRR daemons of one router."""
 
-    def __init__(self, name: str, directory: Path, files: dict[str, str], spawn: Spawner):
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        files: dict[str, str],
+        spawn: Spawner,
+        mroute: Build | None = None,
+    ):
         self.name = name
         self.dir = directory
         self.files = files
         self._spawn = spawn
+        self.mroute = mroute  # the emulated multicast data plane, or the kernel's (None)
         self.procs: dict[str, subprocess.Popen] = {}
 
     # -- files ---------------------------------------------------------------------------
@@ -86,19 +98,51 @@ class FrrRouter:
         ]
 
     # -- processes -----------------------------------------------------------------------
+    @property
+    def mroute_socket(self) -> Path:
+        return self.dir / SOCKET_NAME
+
+    def mroute_env(self) -> dict[str, str]:
+        """The environment a process of this router needs to reach its multicast routing
+        (empty where the kernel routes multicast)."""
+        return shim_env(self.mroute, self.mroute_socket) if self.mroute else {}
+
     def start(self, timeout: float = 15.0) -> None:
         self.write_files()
+        if self.mroute is not None:
+            self._start_mrtd(timeout)
         for daemon in self.daemons():
             out = open(self.dir / f"{daemon}.stdout", "wb")  # noqa: SIM115 (kept by Popen)
+            kw: dict[str, Any] = {}
+            if daemon in MROUTE_USERS and self.mroute is not None:
+                kw["env"] = {**os.environ, **self.mroute_env()}
             try:
                 self.procs[daemon] = self._spawn(
-                    self.argv(daemon), stdout=out, stderr=subprocess.STDOUT
+                    self.argv(daemon), stdout=out, stderr=subprocess.STDOUT, **kw
                 )
             finally:
                 out.close()
             self._wait_socket(daemon, timeout)
             if daemon == "bfdd":  # as the P4 switches' sessions run (linkmon.liveness)
                 realtime(self.procs[daemon].pid)
+
+    def _start_mrtd(self, timeout: float) -> None:
+        assert self.mroute is not None
+        log_path = self.dir / "mrtd.log"
+        argv = daemon_argv(self.mroute, self.mroute_socket, pwd.getpwnam("frr").pw_uid)
+        with open(log_path, "wb") as out:
+            self.procs["mrtd"] = self._spawn(argv, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not self.mroute_socket.exists():
+            if self.procs["mrtd"].poll() is not None:
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+                raise FrrError(
+                    f"router {self.name}: mrtd (multicast routing emulation) exited with "
+                    f"{self.procs['mrtd'].returncode}: {tail}"
+                )
+            if time.monotonic() > deadline:
+                raise FrrError(f"router {self.name}: mrtd made no socket in {timeout}s")
+            time.sleep(0.02)
 
     def _wait_socket(self, daemon: str, timeout: float) -> None:
         sock = self.dir / f"{daemon}.vty"

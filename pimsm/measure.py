@@ -4,6 +4,7 @@ direction, tree build time per receiver, outage per receiver after a link failur
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -76,12 +77,14 @@ def parse_pim_state(router: str, data: Mapping) -> list[PimStateEntry]:
 
 
 def kernel_mroutes(net: PimNetwork, router: str) -> list[str]:
-    """`ip mroute show` in the router's namespace through nsenter, not the node's shell: safe
-    to call from a thread while another one drives the shell (a failure being applied)."""
+    """`ip mroute show` in the router's namespace (through nsenter, not the node's shell: safe
+    to call from a thread while another one drives the shell, a failure being applied). Where
+    multicast routing is emulated, `ip` reads the emulation's table through its shim."""
     pid = net.nodes[router].pid
     r = subprocess.run(
         ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "mroute", "show"],
         capture_output=True, text=True, timeout=10, check=False,
+        env={**os.environ, **net.mroute_env(router)},
     )  # fmt: skip
     if r.returncode != 0:
         raise RuntimeError(f"{router}: ip mroute show failed: {r.stderr.strip()}")
@@ -89,15 +92,13 @@ def kernel_mroutes(net: PimNetwork, router: str) -> list[str]:
 
 
 def mcast_state(net: PimNetwork, router: str, threadsafe: bool = False) -> RouterMcastState:
-    """threadsafe: read the kernel's table with nsenter instead of the node's shell."""
+    """FRR's view (show ip mroute / pim state) and the forwarding table (`ip mroute show`).
+    `threadsafe` is kept for callers; the table is always read with nsenter."""
     r = net.routers[router]
     t = time.monotonic()
     mroutes = parse_mroutes(router, r.show_json("show ip mroute json", "pimd"))
     state = parse_pim_state(router, r.show_json("show ip pim state json", "pimd"))
-    if threadsafe:
-        kernel = kernel_mroutes(net, router)
-    else:
-        kernel = [ln for ln in net.cmd(router, "ip mroute show").splitlines() if ln.strip()]
+    kernel = kernel_mroutes(net, router)
     return RouterMcastState(
         router=router, t=t, mroutes=mroutes, pim_state=state, kernel_mroutes=kernel
     )

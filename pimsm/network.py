@@ -38,6 +38,40 @@ log = logging.getLogger(__name__)
 
 FailureMode = Mode  # testbed.failures: the same modes as the P4 network
 DelayPolicy = Literal["refuse", "ignore"]
+DataplaneChoice = Literal["auto", "kernel", "emulated"]
+Dataplane = Literal["kernel", "emulated", "none"]
+
+
+def choose_dataplane(choice: DataplaneChoice = "auto") -> tuple[Dataplane, str]:
+    """Who forwards the routers' multicast, and why: the kernel where it has IPv4 multicast
+    routing (CONFIG_IP_MROUTE), else pimsm.mroute's emulation where it can run, else nobody
+    (pimd speaks PIM, no group is forwarded). Asking for what cannot be had raises."""
+    from pimsm import mroute
+
+    if mroute.kernel_routes_multicast():
+        if choice == "emulated":
+            raise PimNetError(
+                "the multicast routing emulation runs only where the kernel has none; "
+                "this kernel routes multicast itself (CONFIG_IP_MROUTE)"
+            )
+        return "kernel", "the kernel's IPv4 multicast routing (CONFIG_IP_MROUTE)"
+    if choice == "kernel":
+        raise PimNetError(
+            "this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE is not set, no "
+            "/proc/net/ip_mr_vif); dataplane='emulated' or 'auto' emulates it"
+        )
+    why = mroute.missing()
+    if why is None:
+        return "emulated", (
+            "emulated: the kernel has no CONFIG_IP_MROUTE; pimsm.mroute forwards in tc-BPF "
+            "and answers pimd's mroute socket (LD_PRELOAD)"
+        )
+    if choice == "emulated":
+        raise PimNetError(f"the multicast routing emulation cannot run here: {why}")
+    return "none", (
+        "none: the kernel has no IPv4 multicast routing and the emulation cannot run "
+        f"({why}); pimd speaks PIM but no router forwards a group"
+    )
 
 
 class PimNetError(RuntimeError):
@@ -85,6 +119,7 @@ class PimNetwork:
         run_dir: str | Path | None = None,
         keep_files: bool = False,
         delay: DelayPolicy = "refuse",
+        dataplane: DataplaneChoice = "auto",
     ):
         delayed = [lk.name for lk in topo.links if lk.delay_ms]
         if delayed and delay != "ignore":
@@ -98,6 +133,8 @@ class PimNetwork:
             except ShapingError as e:
                 raise PimNetError(str(e)) from e
         self.topo = topo
+        # who forwards multicast: "kernel", "emulated" (pimsm.mroute) or "none"
+        self.dataplane, self.dataplane_note = choose_dataplane(dataplane)
         self.timers = timers or Timers()
         self.bfd = bfd
         self.tag = prefix + secrets.token_hex(2)
@@ -109,7 +146,7 @@ class PimNetwork:
         self.nodes: dict[str, Any] = {}
         self.routers: dict[str, FrrRouter] = {}
         self.links: dict[str, _LinkEnds] = {}
-        self.notes: list[str] = []
+        self.notes: list[str] = [f"multicast data plane: {self.dataplane_note}"]
         self._procs: list[subprocess.Popen] = []
         # An open fd per namespace keeps it (and its inode number) ours until stop() is done:
         # a freed namespace's inode can be reused by another user's namespace at once.
@@ -141,12 +178,20 @@ class PimNetwork:
             (self.run_dir / "tag").write_text(self.tag + "\n")  # for clean_run_dir after a crash
             # who owns the run (pid and start time): cleanup leaves a live owner's run alone
             (self.run_dir / "owner").write_text(f"{os.getpid()} {start_ticks(os.getpid())}\n")
+            emulation = None
+            if self.dataplane == "emulated":
+                from pimsm.mroute import MrouteError, build
+
+                try:
+                    emulation = build()
+                except MrouteError as e:
+                    raise PimNetError(str(e)) from e
             self._make_nodes()
             self._make_links()
             self._configure_kernel()
             for name, cfg in self.configs.items():
                 node = self.nodes[name]
-                r = FrrRouter(name, self.run_dir / name, cfg.files, node.popen)
+                r = FrrRouter(name, self.run_dir / name, cfg.files, node.popen, emulation)
                 self.routers[name] = r
                 r.start()
         except BaseException as e:
@@ -291,6 +336,27 @@ class PimNetwork:
         p = self._node(name).popen(list(argv), **kwargs)
         self._procs.append(p)
         return p
+
+    def mroute_env(self, router: str) -> dict[str, str]:
+        """Environment for a process in `router`'s namespace that reads its multicast routing
+        (`ip mroute show`): the emulation's shim where it is emulated, else nothing."""
+        if router not in self.routers:
+            raise KeyError(f"no router {router!r}")
+        return self.routers[router].mroute_env()
+
+    def multicast_routing_on(self, router: str) -> bool:
+        """Whether pimd holds `router`'s mroute socket: the kernel's mc_forwarding, or the
+        emulation's table answering with pimd's vifs."""
+        if self.dataplane == "kernel":
+            return self.cmd(router, "sysctl -n net.ipv4.conf.all.mc_forwarding").strip() == "1"
+        if self.dataplane == "emulated":
+            from pimsm.mroute import MrouteError, status
+
+            try:
+                return status(self.routers[router].mroute_socket).active
+            except (OSError, MrouteError):
+                return False
+        return False
 
     def host_ip(self, host: str) -> str:
         return str(self.plan.hosts[host].address.ip)

@@ -42,11 +42,20 @@ _NEEDS = {
         lambda: _ebpf_ok()[0],
         "needs the eBPF backend's environment: " + "root, clang, libbpf, BPF JIT",
     ),
-    "frr": (
-        lambda: os.path.exists("/usr/lib/frr/pimd") and os.geteuid() == 0,
-        "needs root and FRR's pimd (/usr/lib/frr/pimd, Debian package 'frr')",
-    ),
+    "frr": (lambda: _frr_missing() is None, lambda: _frr_missing()),
 }
+
+
+def _frr_missing() -> str | None:
+    """Why the FRR (PIM-SM) network cannot forward multicast here, or None."""
+    if os.geteuid() != 0 or not os.path.exists("/usr/lib/frr/pimd"):
+        return "needs root and FRR's pimd (/usr/lib/frr/pimd, Debian package 'frr')"
+    from pimsm.network import choose_dataplane
+
+    dataplane, note = choose_dataplane()
+    if dataplane == "none":
+        return f"no router could forward multicast: {note}"
+    return None
 
 
 # `--fast` (make test-fast) leaves out every test with one of these markers: what remains needs
@@ -84,4 +93,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if name not in verdicts:
                 verdicts[name] = check()
             if not verdicts[name]:
-                item.add_marker(pytest.mark.skip(reason=reason))
+                item.add_marker(pytest.mark.skip(reason=reason() if callable(reason) else reason))
