@@ -5,9 +5,9 @@ FRR's pimd programs the kernel's multicast routing (net/ipv4/ipmr.c) through its
 socket. A kernel built without CONFIG_IP_MROUTE refuses MRT_INIT, so pimd can speak PIM but no
 router forwards the group. Here the kernel's part is emulated below pimd, which runs
 unmodified: `shim.c` (LD_PRELOAD into pimd, zebra and `ip`) carries the mroute socket calls
-to `mrtd.c`, one daemon per router namespace, which forwards in a tc-BPF program on every vif
-(`fwd.bpf.c`) and gives pimd the kernel's upcalls. `build()` compiles the three with clang/cc
-and libbpf (Debian packages; cached by the sources' sha256).
+to `mrtd` (`mrtd.c`, `table.c`, `punt.c`), one daemon per router namespace, which forwards in a
+tc-BPF program on every vif (`fwd.bpf.c`) and gives pimd the kernel's upcalls. `build()`
+compiles them with clang/cc and libbpf (Debian packages; cached by the sources' sha256).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOURCES = Path(__file__).resolve().parent
-C_FILES = ("mrt.h", "proto.h", "fwd.bpf.c", "mrtd.c", "shim.c")
+C_FILES = ("mrt.h", "proto.h", "fwd.bpf.c", "mrtd.h", "mrtd.c", "table.c", "punt.c", "shim.c")
+DAEMON_FILES = ("mrtd.c", "table.c", "punt.c")
 KERNEL_MROUTE = Path("/proc/net/ip_mr_vif")  # exists when the kernel routes multicast
 SOCKET_NAME = "mrt.sock"
 ENV_SOCKET = "MRT_EMU_SOCKET"
@@ -111,7 +112,16 @@ def build() -> Build:
             "the tc-BPF forwarding program",
         )  # fmt: skip
         _run(
-            [cc, "-O2", "-Wall", *inc, "-o", str(tmp / "mrtd"), str(SOURCES / "mrtd.c"), "-lbpf"],
+            [
+                cc,
+                "-O2",
+                "-Wall",
+                *inc,
+                "-o",
+                str(tmp / "mrtd"),
+                *(str(SOURCES / f) for f in DAEMON_FILES),
+                "-lbpf",
+            ],
             "mrtd",
         )
         _run(
