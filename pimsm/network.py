@@ -315,7 +315,11 @@ class PimNetwork:
             self._sh(n, f"ip addr add {a.address} dev eth0")
             self._sh(n, f"ip addr add {a.contract_ip}/32 dev eth0")
             self._sh(n, "ip link set eth0 up")
-            self._sh(n, f"ip route add default via {a.gateway} dev eth0 src {a.address.ip}")
+            self._sh(n, self._default_route(h.name, "add"))
+
+    def _default_route(self, host: str, verb: str) -> str:
+        a = self.plan.hosts[host]
+        return f"ip route {verb} default via {a.gateway} dev eth0 src {a.address.ip}"
 
     def _sh(self, node: Any, command: str) -> str:
         out = node.cmd(command + "; echo __rc=$?")
@@ -504,6 +508,10 @@ class PimNetwork:
         for end, itf in ((e.a, e.a_if), (e.b, e.b_if)):
             if mode == "carrier":
                 self.cmd(end, f"ip link set {itf} up")
+                if end in self.plan.hosts:
+                    # the kernel dropped the host's default route with its interface; a
+                    # router's routes come back through zebra, a host has none to do it
+                    self.cmd(end, self._default_route(end, "replace"))
             else:
                 self.cmd(end, silent_command(itf, on=False, shaped=True))
         return t

@@ -326,3 +326,19 @@ def _pids_naming(tag: str) -> list[int]:
             if tag.encode() in cl:
                 found.append(int(e))
     return found
+
+
+def test_carrier_failure_of_a_host_link_restores_the_hosts_route(pair: Topology) -> None:
+    """Carrier mode takes both ends down, and the kernel drops the host's default route with
+    its interface; restoring the link brings the route back (routers get theirs from zebra)."""
+    with PimNetwork(pair, prefix="pim") as net:
+        net.wait_converged(timeout=60)
+        route = net.cmd("h2", "ip route show default").strip()
+        assert route.startswith("default via")
+        net.fail_link("h2", "s2", "carrier")
+        assert net.cmd("h2", "ip route show default").strip() == ""
+        net.restore_link("h2", "s2")
+        assert net.cmd("h2", "ip route show default").strip() == route
+        net.wait_converged(timeout=60)  # OSPF learns h2's subnet again
+        net.cmd("h2", "ping -c1 -W5 10.0.0.1")  # the store's contract address, across s1
+    assert net.leftovers() == []
