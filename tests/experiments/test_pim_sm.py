@@ -278,7 +278,7 @@ def test_pim_experiment_folder_reads_back_and_summarizes(tmp_path: Path) -> None
 def test_pim_round_switch_failure_cuts_its_host_until_restored(tmp_path: Path, model: Path) -> None:
     """s2 fails (every link of it, silently) at 1 s for 1.5 s with BFD: h2 and h3 (on s4) are
     rerouted over s3 within BFD's detection, h4 (on s2) has no way round until s2 returns."""
-    exp = _exp([{"switch": "s2", "at": 1.0, "for": 1.5}])
+    exp = _exp([{"switch": "s2", "at": 1.0, "for": 1.5, "mode": "silent"}])
     topo = load(TOPO)
     hosts = ["h2", "h3", "h4"]
     res = run_pim_round(
