@@ -684,7 +684,34 @@ def gap_notes(
         )
     if stray:
         notes.append(
-            "data gaps no scheduled failure explains (first pass): "
-            + ", ".join(f"{h} {g:.2f} s at {t - t0:.2f} s" for h, t, g in sorted(stray))
+            "data gaps no scheduled failure explains (first pass): " + stray_text(stray, t0)
         )
     return notes
+
+
+TOGETHER_S = 0.1  # gaps beginning this close together are one stall
+MANY = 5  # a stall in this many receivers or more is told once, with its count
+
+
+def stray_text(stray: list[tuple[str, float, float]], t0: float) -> str:
+    """Gaps (receiver, start, seconds) as text: one entry per receiver, except that gaps
+    beginning together in many receivers (the whole machine stalled, as with 128 hosts on 2
+    cores) are one entry with their count, so that the note stays short at scale."""
+    parts: list[str] = []
+    group: list[tuple[str, float, float]] = []
+
+    def close() -> None:
+        if len(group) >= MANY:
+            lo, hi = min(g for _, _, g in group), max(g for _, _, g in group)
+            span = f"{lo:.2f}" if hi - lo < 0.005 else f"{lo:.2f}-{hi:.2f}"
+            parts.append(f"{len(group)} receivers {span} s at {group[0][1] - t0:.2f} s")
+        else:
+            parts.extend(f"{h} {g:.2f} s at {t - t0:.2f} s" for h, t, g in sorted(group))
+        group.clear()
+
+    for h, t, g in sorted(stray, key=lambda x: (x[1], x[0])):
+        if group and t - group[0][1] > TOGETHER_S:
+            close()
+        group.append((h, t, g))
+    close()
+    return ", ".join(parts)

@@ -431,3 +431,13 @@ def test_the_deadline_covers_the_first_pass_at_the_rounds_rate() -> None:
     # 128 receivers of 1 GB on 2 cores: their CPU bounds it
     assert receiving_s(128, 10**9, 2) == pytest.approx(64 * 1000 * RECEIVER_CPU_S_PER_MB)
     assert deadline_s(1.0, 20.0, receiving_s(128, 10**9, 2)) > 6 * 130
+
+
+def test_a_stall_of_many_receivers_is_told_once() -> None:
+    from experiments.round import stray_text
+
+    stall = [(f"g{k}", 144.08 + k / 1000, 0.31 + k / 100) for k in range(6)]
+    lone = [("h2", 110.5, 0.4), ("h1", 110.52, 0.5)]
+    assert stray_text(stall + lone, 100.0) == (
+        "h1 0.50 s at 10.52 s, h2 0.40 s at 10.50 s, 6 receivers 0.31-0.36 s at 44.08 s"
+    )
