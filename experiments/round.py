@@ -164,6 +164,17 @@ def deadline_s(
     return max(60.0, 6 * max(float(ideal_time_s or 0), sending_s, receiving_s) + 30)
 
 
+MAX_STRETCH = 10.0
+
+
+def load_stretch(load: float | None = None, cores: int | None = None) -> float:
+    """How much longer a round may take because other work shares the machine: its load
+    (runnable processes, 1-minute average) per core, 1 to MAX_STRETCH. At load 40 on 2 cores
+    a sender got a sixteenth of a core and needed 84 s for 3.4 s of sending."""
+    load = os.getloadavg()[0] if load is None else load
+    return min(MAX_STRETCH, max(1.0, load / (cores or os.cpu_count() or 1)))
+
+
 def receiving_s(receivers: int, model_bytes: int, cores: int | None = None) -> float:
     """Seconds the receivers' CPU needs for the model on all cores (RECEIVER_CPU_S_PER_MB)."""
     return receivers * model_bytes / 1e6 * RECEIVER_CPU_S_PER_MB / (cores or os.cpu_count() or 1)
@@ -298,10 +309,13 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         )
     row = round_row(plan.exp, plan.topo, source, keys, rx_hosts, plan.manifest, rate)
     size = model_bytes(plan.manifest)
-    deadline = deadline_s(
-        row.get("ideal_time_s"),
-        sending_s(plan.topo, backend.technology, rx_hosts, size, rate),
-        receiving_s(len(rx_hosts), size),
+    deadline = (
+        deadline_s(
+            row.get("ideal_time_s"),
+            sending_s(plan.topo, backend.technology, rx_hosts, size, rate),
+            receiving_s(len(rx_hosts), size),
+        )
+        * load_stretch()
     )
 
     set_rows = backend.set_receivers(rx_hosts, source)

@@ -441,3 +441,11 @@ def test_a_stall_of_many_receivers_is_told_once() -> None:
     assert stray_text(stall + lone, 100.0) == (
         "h1 0.50 s at 10.52 s, h2 0.40 s at 10.50 s, 6 receivers 0.31-0.36 s at 44.08 s"
     )
+
+
+def test_the_deadline_stretches_with_the_machines_load() -> None:
+    from experiments.round import MAX_STRETCH, load_stretch
+
+    assert load_stretch(1.0, 2) == 1.0  # an idle machine: as computed
+    assert load_stretch(9.0, 2) == 4.5
+    assert load_stretch(60.0, 2) == MAX_STRETCH
