@@ -61,6 +61,17 @@ OUT_CODES = {
     21: "DROP_BAD_PROTO",
 }  # fmt: skip
 COUNTERS = {"MyIngress.in_stats": IN_CODES, "MyEgress.out_stats": OUT_CODES}
+CPU_PORT = 255  # p4src/common.p4: packet-outs come in on it, punts leave on it
+
+
+def counter_indices(codes: dict[int, str], ports: list[int]) -> list[int]:
+    """The cells of a counter the programs can count in on a switch with these ports: every
+    named code at every port and the CPU port (index = code * 256 + the port's low 8 bits,
+    as p4src/common.p4 says); the rest of the counter's cells stay zero."""
+    low = sorted({p & 0xFF for p in [*ports, CPU_PORT]})
+    return [code * 256 + p for code in sorted(codes) for p in low]
+
+
 READ_CONCURRENCY = 8  # switches read back at once (read_records)
 READ_ATTEMPTS = 3  # a switch's read is tried again when it ran past finsy's 10 s deadline
 
@@ -529,8 +540,10 @@ class Controller:
                 {"kind": "read_groups", "switch": sw, "groups": len(groups),
                  "replicas": sum(len(g.replicas) for g in groups)}
             )  # fmt: skip
+            ports = sorted(self.topo.neighbours(sw))
             for name, codes in COUNTERS.items():
-                for i, (pk, by) in sorted((await fab.read_counter(sw, name)).items()):
+                cells = await fab.read_counter(sw, name, counter_indices(codes, ports))
+                for i, (pk, by) in sorted(cells.items()):
                     code, port = divmod(i, 256)
                     recs.append(
                         {"kind": "counter", "switch": sw, "counter": name, "code": code,

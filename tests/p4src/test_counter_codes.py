@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from controlplane.controller import COUNTERS, IN_CODES, OUT_CODES
+from controlplane.controller import COUNTERS, CPU_PORT, IN_CODES, OUT_CODES, counter_indices
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,3 +59,18 @@ def test_the_controller_reads_the_two_counters_as_the_programs_index_them() -> N
             # index = code * 256 + port: the controller splits it with divmod(index, 256)
             calls = re.findall(rf"{short}\.count\(\((\w+) << (\d+)\)", text)
             assert calls and {shift for _, shift in calls} == {"8"}, (prog, name, calls)
+
+
+def test_the_controller_reads_every_cell_a_switch_can_count_in() -> None:
+    """read_records asks for named codes at the switch's ports and the CPU port only: that
+    must be every cell the programs can touch on that switch, inside the counter."""
+    text = (ROOT / "p4src" / "common.p4").read_text()
+    assert re.search(rf"const\s+bit<9>\s+CPU_PORT\s*=\s*{CPU_PORT}\s*;", text)
+    size = int(re.search(r"#define\s+STATS_SIZE\s+(\d+)", text).group(1))  # type: ignore[union-attr]
+    cells = counter_indices(IN_CODES, [1, 2, 3])
+    assert len(cells) == len(IN_CODES) * 4 and max(cells) < size
+    assert {divmod(i, 256) for i in cells} == {
+        (c, p) for c in IN_CODES for p in (1, 2, 3, CPU_PORT)
+    }
+    # the programs index with the port's low 8 bits: port 257 is counted at cell code*256+1
+    assert counter_indices({5: "X"}, [257]) == [5 * 256 + 1, 5 * 256 + 255]
