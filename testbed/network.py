@@ -36,6 +36,7 @@ from linkmon.bfd import Timers
 from testbed import bulk
 from testbed.cable import middle_names
 from testbed.failures import LinkEvent, Mode, Subscriber, check_mode, is_shaped, silent_command
+from testbed.linkops import LinkOpError, RootLinks
 from testbed.names import IFNAMSIZ, KernelNames, NamingError
 from testbed.shaping import ShapingError, check_rate
 from testbed.state import RunState, netns_inode, netns_map, start_ticks
@@ -175,6 +176,7 @@ class Network:
         self._pull: dict[str, list[str]] = {lk.name: self._pull_points(i, lk) for i, lk in
                                             enumerate(topo.links)}  # fmt: skip
         self._watcher: LinkWatcher | None = None
+        self._root_links: RootLinks | None = None
 
     # -- names ---------------------------------------------------------------------------
     def node_name(self, name: str) -> str:
@@ -522,6 +524,12 @@ class Network:
         check_mode(mode)
         ends = [(e, p or 0) for e, p in ((lk.a, lk.a_port), (lk.b, lk.b_port))]
         with self._change:  # the watcher must not see (and report) our change half-made
+            # where a silent failure's queues go, asked before the failure is timed
+            points = {
+                (e, p): self._links.silent_point(self.intf_name(e, p))
+                for e, p in ends
+                if self.topo.is_switch(e) and mode == "silent"
+            }
             started = time.time()  # the failure begins with the first command
             again = False
             if up:
@@ -538,10 +546,10 @@ class Network:
             elif mode == "carrier":
                 self._link_up[lk.name] = up
                 for intf in self._pull[lk.name]:
-                    _ip_link(intf, up)
-            else:
-                for end, port in ends:
-                    self._silent(end, port, on=not up)
+                    self._set_up(intf, up)
+            else:  # switch ends first: in this process, within a millisecond of `started`
+                for end, port in sorted(ends, key=lambda e: not self.topo.is_switch(e[0])):
+                    self._silent(end, port, not up, points.get((end, port)))
             if not up:
                 self._failed[lk.name] = mode
         kind = "up" if up else "down"
@@ -558,23 +566,31 @@ class Network:
         self._publish(ev)
         return ev
 
-    def _silent(self, node: str, port: int, on: bool) -> None:
+    @property
+    def _links(self) -> RootLinks:
+        """Failure commands on the root namespace's interfaces, opened at the first one."""
+        if self._root_links is None:
+            self._root_links = RootLinks()
+        return self._root_links
+
+    def _set_up(self, intf: str, up: bool) -> None:
+        try:
+            self._links.set_up(intf, up)
+        except LinkOpError as e:
+            raise NetworkError(str(e)) from None
+
+    def _silent(self, node: str, port: int, on: bool, point: tuple[int, int] | None = None) -> None:
         """One end of a link drops everything it sends (`on`), or stops dropping."""
         if self.topo.is_switch(node):
-            intf = self.intf_name(node, port)
-            show = subprocess.run(
-                ["tc", "qdisc", "show", "dev", intf], capture_output=True, text=True
-            ).stdout
-            r = subprocess.run(
-                silent_command(intf, on, is_shaped(show)).split(), capture_output=True, text=True
-            )
-            out, ok = r.stderr, r.returncode == 0
-        else:
-            host = self.host(node)
-            show = host.cmd("tc qdisc show dev eth0")
-            out = host.cmd(silent_command("eth0", on, is_shaped(show)) + " && echo DONE")
-            ok = "DONE" in out
-        if not ok:
+            try:
+                self._links.silent(self.intf_name(node, port), on, point)
+            except LinkOpError as e:
+                raise NetworkError(f"{node} port {port}: {e}") from None
+            return
+        host = self.host(node)
+        show = host.cmd("tc qdisc show dev eth0")
+        out = host.cmd(silent_command("eth0", on, is_shaped(show)) + " && echo DONE")
+        if "DONE" not in out:
             raise NetworkError(
                 f"{node} port {port}: cannot {'start' if on else 'stop'} dropping: {out.strip()}"
             )
@@ -608,6 +624,8 @@ class Network:
             atexit.unregister(self.stop)
         if self._watcher is not None:
             self._watcher.stop()
+        if self._root_links is not None:
+            self._root_links.close()
         if self.net is not None:
             for sw in self.net.switches:  # before Mininet removes the links under them
                 if isinstance(sw, Bmv2Switch):
@@ -681,14 +699,3 @@ def switch_tcp_ports(
             owner[port] = f"{name} ({what})"
         out[name] = (grpc, thrift)
     return out
-
-
-def _ip_link(intf: str, up: bool) -> None:
-    r = subprocess.run(
-        ["ip", "link", "set", "dev", intf, "up" if up else "down"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if r.returncode != 0:
-        raise NetworkError(f"ip link set dev {intf}: {r.stderr.strip()}")
