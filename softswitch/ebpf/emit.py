@@ -305,13 +305,15 @@ class CEmitter(CExprs, CStmts, CExterns):
             "    struct ss_cnt *c = bpf_map_lookup_elem(&ss_dcount, &k);",
             "    if (c) { c->packets += 1; c->bytes += len; }",
             "}",
+            # the barrier keeps clang from turning a long loop into memcpy or memset, which
+            # the BPF target cannot call (structs past about 512 bytes: bier.p4 at BSL 512)
             "static __always_inline void ss_copy(void *d, const void *s, u32 n) {",
             "    u64 *dd = d; const u64 *ss = s;",
-            "    for (u32 i = 0; i < n / 8; i++) dd[i] = ss[i];",
+            "    for (u32 i = 0; i < n / 8; i++) { dd[i] = ss[i]; ss_barrier(); }",
             "}",
             "static __always_inline void ss_zero(void *d, u32 n) {",
             "    u64 *dd = d;",
-            "    for (u32 i = 0; i < n / 8; i++) dd[i] = 0;",
+            "    for (u32 i = 0; i < n / 8; i++) { dd[i] = 0; ss_barrier(); }",
             "}",
         ]
 
@@ -494,6 +496,12 @@ int ss_ingress(struct __sk_buff *skb) {
 /* move the payload from P to E (E < P) and cut the frame's tail by P - E */
 static __always_inline int ss_shrink(struct __sk_buff *skb, u32 E, u32 P, u8 *buf) {
     u32 len = skb->len;
+    /* An IPv4 or IPv6 frame (as the kernel knows it) loses the bytes right after its Ethernet
+       header in place: bpf_skb_change_tail refuses to cut a frame below the transport header
+       the kernel found when it was sent (a short IPv4-in-IPv6 packet decapsulated). */
+    if ((skb->protocol == bpf_htons(0x0800) || skb->protocol == bpf_htons(0x86DD)) && E >= 14 &&
+        P - E < 0x1000 && !bpf_skb_adjust_room(skb, -(s32)(P - E), BPF_ADJ_ROOM_MAC, 0))
+        return 0;
     for (u32 i = 0; i < MOVE_CHUNKS; i++) {
         u32 from = P + i * MOVE_CHUNK;
         if (from >= len)
