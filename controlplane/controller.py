@@ -19,6 +19,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from ipaddress import IPv6Address
 from typing import Any
 
 from finsy import GRPCStatusCode, P4ClientError
@@ -29,6 +30,7 @@ from controlplane.desired import Desired, compute_desired, p4_technology, tree_u
 from controlplane.entities import Entity, McGroup, TableEntry, Update, diff, index
 from controlplane.errors import ControlPlaneError, ReceiverError, WriteError
 from controlplane.graph import Network
+from controlplane.paths import compute_routing
 from controlplane.portwatch import PortEvent
 from controlplane.srp2mp import (
     DEFAULT_BLOCK,
@@ -41,8 +43,9 @@ from controlplane.srp2mp import (
     compute_tree,
     release_instance,
 )
-from controlplane.translate import sr_segment_entities
+from controlplane.translate import segment_entities
 from topologies.model import Topology
+from wire.srv6 import replication_sid
 from wire.technology import Technology
 
 ROOT_RID_ALT = 32768  # a root's branches alternate between rids 1.. and 32769.. per instance
@@ -50,13 +53,15 @@ ROOT_RID_ALT = 32768  # a root's branches alternate between rids 1.. and 32769..
 # counter codes of p4src/README.md
 IN_CODES = {
     0: "RX", 1: "IPV4_ROUTED", 2: "BIER_RX", 3: "MPLS_REPLICATED", 4: "MPLS_TRANSIT",
-    5: "PUNT", 6: "PACKET_OUT", 7: "LIVENESS", 16: "DROP_NO_ROUTE", 17: "DROP_TTL",
+    5: "PUNT", 6: "PACKET_OUT", 7: "LIVENESS", 8: "SRV6_REPLICATED", 9: "SRV6_TRANSIT",
+    16: "DROP_NO_ROUTE", 17: "DROP_TTL",
     18: "DROP_BAD_BIER", 19: "DROP_UNKNOWN_BIFT", 20: "DROP_NO_BITS", 21: "DROP_UNKNOWN_SID",
     22: "DROP_BAD_CHECKSUM", 23: "DROP_UNSUPPORTED", 24: "DROP_PUNT_ACL",
 }  # fmt: skip
 OUT_CODES = {
     0: "TX", 1: "BIER_FORWARDED", 2: "BIER_FRR", 3: "BIER_DECAP", 4: "MPLS_SWAP",
-    5: "MPLS_SWAP_PUSH", 6: "MPLS_POP_DELIVER", 7: "TO_CPU", 16: "DROP_ZERO_BITS",
+    5: "MPLS_SWAP_PUSH", 6: "MPLS_POP_DELIVER", 7: "TO_CPU", 8: "SRV6_REPLICA",
+    9: "SRV6_DECAP", 16: "DROP_ZERO_BITS",
     17: "DROP_TTL", 18: "DROP_PORT_DOWN", 19: "DROP_NO_BRANCH", 20: "FRR_STANDBY",
     21: "DROP_BAD_PROTO",
 }  # fmt: skip
@@ -119,7 +124,7 @@ class ReceiverChange:
     receivers: list[str]
     writes: int
     bitstrings: dict[int, int] = field(default_factory=dict)  # BIER: SI -> BitString
-    root_sid: int | None = None  # SR-P2MP: the label the sender pushes
+    root_sid: int | IPv6Address | None = None  # SR-P2MP: the label (SRv6: the address) it sends to
     cost: TreeCost | None = None
     seconds: float = 0.0
 
@@ -137,7 +142,7 @@ class Controller:
         label_block: tuple[int, int] = DEFAULT_BLOCK,
         sr_algorithm: Algorithm = "spt",
         compress_transit: bool = False,
-        on_root_sid: Callable[[int], Awaitable[None] | None] | None = None,
+        on_root_sid: Callable[[int | IPv6Address], Awaitable[None] | None] | None = None,
     ) -> None:
         try:
             self.technology = p4_technology(technology)
@@ -183,7 +188,7 @@ class Controller:
         sender -> receivers when both are given)."""
         async with self._lock:
             trees: list[TreeInstance] = []
-            if self.technology == Technology.SR_P2MP and sender and receivers:
+            if self.technology.replication_segments and sender and receivers:
                 trees = [self._new_tree(self.net, sender, receivers)]
             try:
                 desired = self._compute(self.net, trees)
@@ -198,7 +203,7 @@ class Controller:
             if receivers is not None:
                 self.receivers = list(receivers)
             for t in trees:
-                await self._handover(t.root_sid)
+                await self._handover(t)
             return timings
 
     def _compute(self, net: Network, trees: list[TreeInstance]) -> Desired:
@@ -230,6 +235,7 @@ class Controller:
             self.compress_transit,
             root_sid,
             rid_base,
+            compute_routing(net) if self.technology == Technology.SRV6_P2MP else None,
         )
         self._wanted[inst.instance] = list(receivers)
         return inst
@@ -259,7 +265,7 @@ class Controller:
                 Technology.UNICAST, list(receivers), 0, seconds=time.perf_counter() - t0
             )
         if sender is None:
-            raise ReceiverError("SR-P2MP needs a sender for the tree")
+            raise ReceiverError(f"{self.technology} needs a sender for the tree")
         async with self._lock:
             net = self._current_net()
             same_root = [t for t in self.trees if t.sender == sender]
@@ -268,7 +274,7 @@ class Controller:
         self.sender, self.receivers = sender, list(receivers)
         cost = self._cost(new, writes, time.perf_counter() - t0)
         return ReceiverChange(
-            Technology.SR_P2MP, list(receivers), writes, root_sid=new.root_sid, cost=cost,
+            self.technology, list(receivers), writes, root_sid=self.root_sid_of(new), cost=cost,
             seconds=time.perf_counter() - t0,
         )  # fmt: skip
 
@@ -291,7 +297,7 @@ class Controller:
         t1 = await self._apply(stage1.per_switch)
         t2 = await self._apply(stage2.per_switch)
         for t in new:
-            await self._handover(t.root_sid)
+            await self._handover(t)
         t3 = await self._apply(final.per_switch)
         kept = {t.root_sid for t in new}
         for t in old:
@@ -301,14 +307,25 @@ class Controller:
         timings = [*t1.values(), *t2.values(), *t3.values()]
         return sum(t.updates for t in timings), [_sw(t) for t in timings]
 
-    async def _handover(self, sid: int) -> None:
+    def root_sid_of(self, t: TreeInstance) -> int | IPv6Address:
+        """The root Replication-SID as the sender writes it: the MPLS label, or over SRv6
+        the root switch's IPv6 SID with that function."""
+        if self.technology == Technology.SRV6_P2MP:
+            return replication_sid(self.net.device_id[t.root], t.root_sid)
+        return t.root_sid
+
+    async def _handover(self, t: TreeInstance) -> None:
         if self.on_root_sid is not None:
-            r = self.on_root_sid(sid)
+            r = self.on_root_sid(self.root_sid_of(t))
             if asyncio.iscoroutine(r):
                 await r
 
     def _cost(self, t: TreeInstance, writes: int, seconds: float) -> TreeCost:
-        ents = [e for seg in t.segments.values() for e in sr_segment_entities(seg)]
+        ents = [
+            e
+            for seg in t.segments.values()
+            for e in segment_entities(self.technology, self.net, seg)
+        ]
         c = TreeCost(
             t.policy,
             t.instance,
@@ -392,7 +409,7 @@ class Controller:
         net = self._current_net()
         # hosts whose own link is down
         cut = {h for h, hp in net.hosts.items() if self._host_link[h] in self.down}
-        if self.technology == Technology.SR_P2MP:
+        if self.technology.replication_segments:
             old, new = [], []
             for t in self.trees:
                 wanted = self._wanted.get(t.instance, list(t.receivers))

@@ -4,6 +4,8 @@ Technologies (wire.technology's P4 ones) and the program each runs on:
 - unicast: bier.p4 (only ipv4_lpm and port_mac are used)
 - bier: bier.p4 (unicast routes too: repair requests and reports are unicast)
 - sr-p2mp: sr_p2mp.p4 (unicast routes, adjacency SIDs, the replication segments of the trees)
+- srv6-p2mp: srv6_p2mp.p4 (unicast routes, every other switch's locator, the replication
+  segments of the trees)
 """
 
 from __future__ import annotations
@@ -18,14 +20,20 @@ from controlplane.srp2mp import TreeInstance
 from controlplane.translate import (
     bier_entities,
     port_mac_entries,
-    sr_segment_entities,
+    segment_entities,
     sr_static_entries,
+    srv6_locator_entries,
     unicast_entries,
 )
 from controlplane.unicast import UnicastState, compute_unicast
 from wire.technology import P4, Technology
 
-PROGRAM = {Technology.UNICAST: "bier", Technology.BIER: "bier", Technology.SR_P2MP: "sr_p2mp"}
+PROGRAM = {
+    Technology.UNICAST: "bier",
+    Technology.BIER: "bier",
+    Technology.SR_P2MP: "sr_p2mp",
+    Technology.SRV6_P2MP: "srv6_p2mp",
+}
 
 
 def p4_technology(name: str) -> Technology:
@@ -56,8 +64,8 @@ def compute_desired(
     frr: bool = True,
 ) -> Desired:
     technology = p4_technology(technology)
-    frr_all = technology == Technology.BIER and frr
-    routing = compute_routing(net, None if frr_all else _host_switches(net))
+    every_switch = (technology == Technology.BIER and frr) or technology == Technology.SRV6_P2MP
+    routing = compute_routing(net, None if every_switch else _host_switches(net))
     uni = compute_unicast(net, routing)
     out: dict[str, list[Entity]] = {}
     bier = None
@@ -69,12 +77,15 @@ def compute_desired(
             ents += bier_entities(bier, sw)
         if technology == Technology.SR_P2MP:
             ents += sr_static_entries(net, sw)
+        if technology == Technology.SRV6_P2MP:
+            ents += srv6_locator_entries(net, routing, sw)
+        if technology.replication_segments:
             seen: set[tuple] = set()
             for t in trees or []:
                 seg = t.segments.get(sw)
                 if seg is None:
                     continue
-                for e in sr_segment_entities(seg):
+                for e in segment_entities(technology, net, seg):
                     # two instances sharing a root SID: the SID entry of the first listed
                     # wins (make-before-break lists the one traffic must use first)
                     if e.key not in seen:

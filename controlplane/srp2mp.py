@@ -1,4 +1,4 @@
-"""SR-P2MP (RFC 9524 replication segments, RFC 9960 P2MP policies) over SR-MPLS.
+"""SR-P2MP (RFC 9524 replication segments, RFC 9960 P2MP policies) over SR-MPLS or SRv6.
 
 A policy is (sender host, receiver set). Its tree instance: a shortest-path tree rooted at
 the sender's switch (default) or a Steiner tree (networkx's approximation) spanning the
@@ -11,11 +11,20 @@ adjacency SIDs (at most two, the program's push depth) above the downstream SID.
 
 Adjacency SIDs are local: label ADJ_SID_BASE + port on every switch, installed once per
 switch-switch port (`transit_sid`, pop and send out of that port).
+
+Over SRv6 (`routed_transit`) the same tree gets the same segments and SIDs (a label's value
+is the function of the node's Replication-SID, wire/srv6.py), but a node that only passes the
+tree on is left out wherever the switches' locator routes carry the copy along the tree's own
+edges to the next node that keeps a segment: the branch addresses that node's SID directly
+and the nodes between forward it as plain IPv6, without any state of the tree and without a
+segment list. Where routing would leave the tree (another shortest path, a Steiner tree's
+detour) the node keeps its segment.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,7 +32,7 @@ import networkx as nx
 
 from controlplane.errors import LabelBlockExhausted, ReceiverError
 from controlplane.graph import Network
-from controlplane.paths import compute_routing
+from controlplane.paths import Routing, compute_routing
 
 ADJ_SID_BASE = 15000
 DEFAULT_BLOCK = (100000, 199999)
@@ -225,12 +234,19 @@ def build_instance(
     compress_transit: bool = False,
     root_sid: int | None = None,
     root_rid_base: int = 0,
+    routed_transit: Routing | None = None,
 ) -> TreeInstance:
     """Compute the tree and allocate SIDs and groups. Allocation is all-or-nothing.
 
     `root_sid`: keep this SID at the root (the instance replaces one with the same root):
     the sender's label stays, the root's SID entry is moved to the new group. The root's
-    branches then need rids other than the old instance's: `root_rid_base` is added."""
+    branches then need rids other than the old instance's: `root_rid_base` is added.
+    `routed_transit` (SRv6): the switches' routing towards every switch; transit nodes whose
+    route follows the tree get no segment (module docstring)."""
+    if compress_transit and routed_transit is not None:
+        raise ValueError(
+            "compress_transit (segment lists) and routed_transit (SRv6) exclude each other"
+        )
     t0 = time.perf_counter()
     root, edges = compute_tree(net, sender, receivers, algorithm)
     children: dict[str, list[str]] = {}
@@ -257,6 +273,8 @@ def build_instance(
                     if i % (MAX_PUSH + 1) != MAX_PUSH:
                         skip.add(v)
                     i, v = i + 1, children[v][0]
+    if routed_transit is not None:
+        skip |= _routed_transit_nodes(order, children, transit, routed_transit)
     seg_nodes = [n for n in order if n not in skip]
     fresh = seg_nodes[1:] if root_sid is not None else seg_nodes
     sids = labels.take(len(fresh), f"tree of {sender} to {len(receivers)} receivers")
@@ -271,10 +289,12 @@ def build_instance(
             a = net.adj[n][c]
             seglist: list[int] = []
             v = c
-            while v in skip:  # push the adjacency SIDs of the skipped transit nodes
+            while v in skip:  # push the adjacency SIDs of the skipped transit nodes (MPLS)
                 nxt = children[v][0]
                 seglist.append(ADJ_SID_BASE + net.adj[v][nxt].port)
                 v = nxt
+            if routed_transit is not None:
+                seglist = []  # SRv6: the nodes between route the SID by its locator
             kind = "swap_push" if seglist else "swap"
             branches.append(SrBranch(rid, a.port, c, kind, a.dst_mac, sid_of[v], tuple(seglist), v))
             rid += 1
@@ -295,6 +315,36 @@ def build_instance(
     )
     inst.compute_s = time.perf_counter() - t0
     return inst
+
+
+def _routed_transit_nodes(
+    order: list[str],
+    children: dict[str, list[str]],
+    transit: Callable[[str], bool],
+    routing: Routing,
+) -> set[str]:
+    """Transit nodes that plain routing passes a copy through along the tree: walking each
+    chain of transit nodes up from the node that ends it, a node is left out when the route
+    from it to the nearest kept node below follows the chain; otherwise it is kept itself."""
+    out: set[str] = set()
+    for n in order:
+        if transit(n):
+            continue
+        for c in children.get(n, []):
+            chain, v = [], c
+            while transit(v):
+                chain.append(v)
+                v = children[v][0]
+            anchor = v
+            for u in reversed(chain):
+                w = u
+                while w != anchor and routing.next_hop(w, anchor) == children[w][0]:
+                    w = children[w][0]
+                if w == anchor:
+                    out.add(u)
+                else:
+                    anchor = u
+    return out
 
 
 def release_instance(inst: TreeInstance, labels: LabelAllocator, groups: GroupAllocator) -> None:

@@ -1,4 +1,5 @@
-"""Computed state -> the entities of p4src/bier.p4 and p4src/sr_p2mp.p4 (p4src/README.md).
+"""Computed state -> the entities of p4src/bier.p4, sr_p2mp.p4 and srv6_p2mp.p4
+(p4src/README.md).
 
 Pure functions of one switch's state. Replica ids (rid) are stable across recomputation so
 that a failure changes only the entries it affects: a primary next hop's rid is its port,
@@ -10,8 +11,11 @@ from __future__ import annotations
 from controlplane.bier import BierState, Bift, si_slice
 from controlplane.entities import Entity, Lpm, McGroup, TableEntry, mac_int
 from controlplane.graph import Network
+from controlplane.paths import Routing
 from controlplane.srp2mp import ADJ_SID_BASE, ReplicationSegment
 from controlplane.unicast import UnicastState
+from wire.srv6 import locator, replication_sid
+from wire.technology import Technology
 
 SLOTS = 8
 BACKUP_RID_BASE = 1024
@@ -24,7 +28,11 @@ T_BIER_NH = "MyEgress.bier_nh"
 T_REP_SID = "MyIngress.rep_sid"
 T_TRANSIT_SID = "MyIngress.transit_sid"
 T_SR_BRANCH = "MyEgress.sr_branch"
+T_SRV6_SID = "MyIngress.srv6_sid"
+T_SRV6_LOCATOR = "MyIngress.srv6_locator"
+T_SRV6_BRANCH = "MyEgress.srv6_branch"
 MPLS_LABEL = "hdr.mpls[0].label"
+IPV6_DST = "hdr.ipv6.dst_addr"
 EGRESS_RID = "standard_metadata.egress_rid"
 
 
@@ -207,3 +215,58 @@ def sr_segment_entities(seg: ReplicationSegment) -> list[Entity]:
             )
     out.append(_e(T_REP_SID, {MPLS_LABEL: seg.sid}, "MyIngress.replicate", group=seg.group))
     return out
+
+
+# -- srv6_p2mp.p4 ----------------------------------------------------------------------------
+def srv6_locator_entries(net: Network, routing: Routing, switch: str) -> list[TableEntry]:
+    """Every other switch's locator, routed towards it (its next hop's port and MAC)."""
+    out = []
+    for dst in net.switches:
+        adj = routing.next_adj(switch, dst) if dst != switch else None
+        if adj is None:
+            continue  # itself, or cut off
+        loc = locator(net.device_id[dst])
+        out.append(
+            _e(
+                T_SRV6_LOCATOR,
+                {IPV6_DST: Lpm(int(loc.network_address), loc.prefixlen)},
+                "MyIngress.locator_route",
+                port=adj.port,
+                dmac=mac_int(adj.dst_mac),
+            )
+        )
+    return out
+
+
+def srv6_sid(net: Network, node: str, function: int) -> int:
+    """The Replication-SID of `node` with this function, as the integer the tables match."""
+    return int(replication_sid(net.device_id[node], function))
+
+
+def srv6_segment_entities(net: Network, seg: ReplicationSegment) -> list[Entity]:
+    """In install order: the group, the branches, then the SID entry (End.Replicate)."""
+    sid = srv6_sid(net, seg.node, seg.sid)
+    out: list[Entity] = [McGroup(seg.group, tuple((b.port, b.rid) for b in seg.branches))]
+    for b in seg.branches:
+        key = {IPV6_DST: sid, EGRESS_RID: b.rid}
+        if b.kind == "pop_deliver":
+            out.append(_e(T_SRV6_BRANCH, key, "MyEgress.branch_decap", host_mac=mac_int(b.dmac)))
+        else:
+            out.append(
+                _e(
+                    T_SRV6_BRANCH,
+                    key,
+                    "MyEgress.branch_replicate",
+                    sid=srv6_sid(net, b.target, b.sid),
+                    dmac=mac_int(b.dmac),
+                )
+            )
+    out.append(_e(T_SRV6_SID, {IPV6_DST: sid}, "MyIngress.end_replicate", group=seg.group))
+    return out
+
+
+def segment_entities(technology: str, net: Network, seg: ReplicationSegment) -> list[Entity]:
+    """A replication segment's entities in the program of its technology (SR-MPLS or SRv6)."""
+    if technology == Technology.SRV6_P2MP:
+        return srv6_segment_entities(net, seg)
+    return sr_segment_entities(seg)

@@ -47,8 +47,9 @@ class TechnologyControl:
         self.cp = None
 
     # -- for the runner --------------------------------------------------------------------
-    def _on_root_sid(self, sid: int) -> None:
-        # The SR controller's make-before-break hand-off: the sender re-reads this file.
+    def _on_root_sid(self, sid: Any) -> None:
+        # The SR controller's make-before-break hand-off: the sender re-reads this file (an
+        # MPLS label, or over SRv6 the root's SID address).
         self.root_sids.append(sid)
         tmp = self.root_sid_file.with_suffix(".tmp")
         tmp.write_text(f"{sid}\n")
@@ -65,7 +66,7 @@ class TechnologyControl:
         self.root_sid_file.unlink(missing_ok=True)
         self.root_sids = []
         kw: dict[str, Any] = {}
-        if technology == Technology.SR_P2MP:
+        if Technology(technology).replication_segments:
             kw["on_root_sid"] = self._on_root_sid
         if technology == Technology.BIER:
             kw["frr"] = self.bier_frr

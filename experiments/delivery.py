@@ -1,6 +1,6 @@
 """modelsync in the emulated hosts of the P4 testbed: the model prepared once, receivers
 started in the GPU hosts of a round, the sender in the model-store host (modelsync.launch),
-with the addresses and technology arguments of unicast, BIER and SR-P2MP.
+with the addresses and technology arguments of unicast, BIER and SR-P2MP (over MPLS or SRv6).
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def start_sender(
     root_sid_file: Path | None = None,
 ) -> SenderProcess:
     """`modelsync send` in the model-store host; BIER needs the receivers' BFR-ids, SR-P2MP
-    the file the control plane writes the root SID to (make-before-break hand-off)."""
+    (MPLS or SRv6) the file the control plane writes the root SID to (make-before-break
+    hand-off)."""
     targets = []
     for h in receivers:
         r: dict[str, Any] = {"name": h, "ip": str(topo.host(h).ip)}
@@ -93,14 +94,15 @@ def start_sender(
             r["bfr_id"] = bfr_ids[h]
         targets.append(r)
     extra = ["--mtu", str(topo.path_mtu())]  # frames that fit every link (a reroute included)
-    if technology in (Technology.BIER, Technology.SR_P2MP):
+    tech = Technology(technology)
+    if tech.raw_frames:
         sw, port, _ = topo.host_attachment(source)
         extra += ["--iface", "eth0", "--dst-mac", switch_port_mac(topo.switch(sw).device_id, port)]
     if technology == Technology.BIER:
         extra += ["--bfir-id", "0"]
-    if technology == Technology.SR_P2MP:
+    if tech.replication_segments:
         if root_sid_file is None or not root_sid_file.is_file():
-            raise LaunchError("SR-P2MP: the control plane handed no root SID over")
+            raise LaunchError(f"{tech}: the control plane handed no root SID over")
         extra += ["--root-sid-file", str(root_sid_file)]
     return launch_sender(
         _popen(net), source, targets, model, Technology(technology), str(topo.host(source).ip),

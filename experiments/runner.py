@@ -53,7 +53,7 @@ from topologies.model import Topology
 from wire.technology import Technology
 
 REPO = Path(__file__).resolve().parents[1]
-PROGRAMS = ("bier", "sr_p2mp")
+PROGRAMS = ("bier", "sr_p2mp", "srv6_p2mp")
 PORT_STATUS_REGISTER = "MyEgress.port_status"  # declared by every program in p4src/ (README)
 
 

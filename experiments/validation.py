@@ -62,17 +62,18 @@ def write_stages(control: pd.DataFrame) -> list[pd.DataFrame]:
 def measured_timing(
     tables: dict[str, pd.DataFrame], described: ControlTiming
 ) -> dict[str, ControlTiming]:
-    """SR-P2MP's reaction costs as the emulation's controller recorded them: `compute_ms` from
-    detection to its first write, `write_ms` the first make-before-break round's span per
-    switch written (the round installs the new tree on every switch of it). Medians over the
-    link events; technologies without such records keep the described `control:`."""
+    """SR-P2MP's (MPLS and SRv6) reaction costs as the emulation's controller recorded them:
+    `compute_ms` from detection to its first write, `write_ms` the first make-before-break
+    round's span per switch written (the round installs the new tree on every switch of it).
+    Medians over the link events; technologies without such records keep the described
+    `control:`."""
     control, failures = tables.get("control"), tables.get("failures")
     if control is None or failures is None or control.empty or failures.empty:
         return {}
     out: dict[str, ControlTiming] = {}
     events = failures[failures["receiver"].fillna("") == ""]
     keys = ["sweep", "repetition", "round"]
-    for tech in (Technology.SR_P2MP,):
+    for tech in (Technology.SR_P2MP, Technology.SRV6_P2MP):
         computes: list[float] = []
         writes: list[float] = []
         for action, kind in (("failure", "link-down"), ("revert", "link-up")):

@@ -185,7 +185,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bfir-id", type=int, default=0, help="BIER BFIR-id of the sender")
     p.add_argument("--bsl", type=int, default=256, help="BIER BitString length")
     p.add_argument("--bift-id-base", type=int, default=1, help="BIFT-id of SI k is k + this")
-    p.add_argument("--root-sid", type=int, default=None, help="SR-P2MP root Replication-SID")
+    p.add_argument(
+        "--root-sid", default=None,
+        help="SR-P2MP root Replication-SID: an MPLS label (sr-p2mp), an IPv6 address (srv6-p2mp)",
+    )  # fmt: skip
     p.add_argument(
         "--root-sid-file",
         type=Path,

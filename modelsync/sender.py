@@ -14,6 +14,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from ipaddress import IPv6Address
 from pathlib import Path
 
 from modelsync.control import ControlMsg, decode_control, merge_needs
@@ -34,7 +35,10 @@ from wire.frames import (
     overhead,
     sr_p2mp_prefix,
     sr_p2mp_template,
+    srv6_p2mp_prefix,
+    srv6_p2mp_template,
 )
+from wire.srv6 import host_address, parse_sid
 from wire.technology import Technology
 
 log = logging.getLogger("modelsync.sender")
@@ -87,7 +91,7 @@ class SenderConfig:
     bfir_id: int = 0
     bsl: int = 256
     bift_id_base: int = 1  # BIFT-id of SI k is k + base (the control plane installs SI + 1)
-    root_sid: int | None = None
+    root_sid: int | str | IPv6Address | None = None  # SR-MPLS: a label; SRv6: an address
     root_sid_file: Path | None = None  # SR-P2MP: re-read when it changes (new tree instance)
     deadline: float = 600.0
     poll_wait: float = 0.5  # how long one poll collects answers
@@ -185,7 +189,7 @@ class Sender:
 
     def _setup_raw(self) -> None:
         cfg = self.cfg
-        if cfg.technology not in (Technology.BIER, Technology.SR_P2MP):
+        if not cfg.technology.raw_frames:
             return
         for name, val in (("--iface", cfg.iface), ("--dst-mac", cfg.dst_mac)):
             if not val:
@@ -210,10 +214,20 @@ class Sender:
             if cfg.root_sid_file is not None:
                 self._check_root_sid_initial()
             if cfg.root_sid is None:
-                raise ValueError("technology sr-p2mp needs --root-sid or --root-sid-file")
-            self.tpl = sr_p2mp_template(
-                cfg.dst_mac, src_mac, cfg.src_ip, cfg.root_sid, maxd, cfg.group
-            )
+                raise ValueError(f"technology {cfg.technology} needs --root-sid or --root-sid-file")
+            try:
+                cfg.root_sid = self._parse_sid(str(cfg.root_sid))
+            except ValueError as e:
+                raise ValueError(f"--root-sid: {e}") from None
+            if cfg.technology == Technology.SRV6_P2MP:
+                self._src6 = host_address(cfg.src_ip)
+                self.tpl = srv6_p2mp_template(
+                    cfg.dst_mac, src_mac, cfg.src_ip, self._src6, cfg.root_sid, maxd, cfg.group
+                )
+            else:
+                self.tpl = sr_p2mp_template(
+                    cfg.dst_mac, src_mac, cfg.src_ip, cfg.root_sid, maxd, cfg.group
+                )
 
     def open_raw(self) -> None:
         """Open the AF_PACKET socket (raw technologies; root or CAP_NET_RAW)."""
@@ -237,11 +251,29 @@ class Sender:
             for si, bs in by_si.items()
         ]
 
+    def _parse_sid(self, text: str) -> int | IPv6Address:
+        """A root SID as the technology writes it: an MPLS label, or an SRv6 SID address."""
+        if self.cfg.technology == Technology.SRV6_P2MP:
+            return parse_sid(text)
+        try:
+            label = int(text.strip())
+        except ValueError:
+            raise ValueError(f"{text.strip()!r} is not an MPLS label") from None
+        if not 0 <= label < 1 << 20:
+            raise ValueError(f"MPLS label {label} does not fit in 20 bits")
+        return label
+
+    def _sr_prefix(self, sid: int | IPv6Address) -> bytes:
+        assert self.cfg.dst_mac
+        if isinstance(sid, IPv6Address):
+            return srv6_p2mp_prefix(self.cfg.dst_mac, self._src_mac, self._src6, sid)
+        return sr_p2mp_prefix(self.cfg.dst_mac, self._src_mac, sid)
+
     def _check_root_sid_initial(self) -> None:
         path = self.cfg.root_sid_file
         assert path is not None
         try:
-            self.cfg.root_sid = int(path.read_text().strip())
+            self.cfg.root_sid = self._parse_sid(path.read_text())
             self._sid_mtime = path.stat().st_mtime_ns
         except (OSError, ValueError) as e:
             if self.cfg.root_sid is None:
@@ -257,7 +289,7 @@ class Sender:
             if st.st_mtime_ns == self._sid_mtime:
                 return
             text = path.read_text().strip()
-            sid = int(text)
+            sid = self._parse_sid(text)
         except OSError:
             return  # not there (yet): keep the SID we have
         except ValueError:
@@ -267,9 +299,9 @@ class Sender:
         self._sid_mtime = st.st_mtime_ns
         if sid != self.cfg.root_sid and self.tpl is not None:
             assert self.cfg.dst_mac
-            log.info("root SID %s -> %d (from %s)", self.cfg.root_sid, sid, path)
+            log.info("root SID %s -> %s (from %s)", self.cfg.root_sid, sid, path)
             self.cfg.root_sid = sid
-            self.tpl.set_l2_prefix(sr_p2mp_prefix(self.cfg.dst_mac, self._src_mac, sid))
+            self.tpl.set_l2_prefix(self._sr_prefix(sid))
             self.c.root_sid_changes += 1
 
     # -- datagrams ---------------------------------------------------------------------

@@ -1,6 +1,6 @@
-/* common.p4: what bier.p4 and sr_p2mp.p4 share: constants, headers (Ethernet, RFC 8296
- * BIER, MPLS stack, IPv4, UDP, packet_in/packet_out), metadata, the parser, the checksum
- * controls and the deparser. Only current v1model features are used.
+/* common.p4: what bier.p4, sr_p2mp.p4 and srv6_p2mp.p4 share: constants, headers (Ethernet,
+ * RFC 8296 BIER, MPLS stack, IPv6, IPv4, UDP, packet_in/packet_out), metadata, the parser,
+ * the checksum controls and the deparser. Only current v1model features are used.
  * The control-plane contract (table names, codes, groups) is p4src/README.md. */
 #ifndef MCAST_COMMON_P4
 #define MCAST_COMMON_P4
@@ -36,6 +36,8 @@ const bit<16> ETHERTYPE_IPV6 = 0x86DD;
 const bit<16> ETHERTYPE_MPLS = 0x8847;
 const bit<16> ETHERTYPE_BIER = 0xAB37;
 const bit<16> ETHERTYPE_LLDP = 0x88CC;
+/* IPv6 Next Header of an IPv4 packet encapsulated in IPv6 (IANA protocol number 4) */
+const bit<8> IP_PROTO_IPV4 = 4;
 /* Link liveness (BFD control packets, linkmon/README.md): the switch's own agent reads them
  * from the port; the pipeline counts and drops them. IEEE 802 local experimental 1. */
 const bit<16> ETHERTYPE_LIVENESS = 0x88B5;
@@ -54,6 +56,8 @@ const bit<32> IN_MPLS_TRANSIT = 4;
 const bit<32> IN_PUNT = 5;
 const bit<32> IN_PACKET_OUT = 6;
 const bit<32> IN_LIVENESS = 7;
+const bit<32> IN_SRV6_REPLICATED = 8;
+const bit<32> IN_SRV6_TRANSIT = 9;
 const bit<32> IN_DROP_NO_ROUTE = 16;
 const bit<32> IN_DROP_TTL = 17;
 const bit<32> IN_DROP_BAD_BIER = 18;
@@ -72,6 +76,8 @@ const bit<32> OUT_MPLS_SWAP = 4;
 const bit<32> OUT_MPLS_SWAP_PUSH = 5;
 const bit<32> OUT_MPLS_POP_DELIVER = 6;
 const bit<32> OUT_TO_CPU = 7;
+const bit<32> OUT_SRV6_REPLICA = 8;
+const bit<32> OUT_SRV6_DECAP = 9;
 const bit<32> OUT_DROP_ZERO_BITS = 16;
 const bit<32> OUT_DROP_TTL = 17;
 const bit<32> OUT_DROP_PORT_DOWN = 18;
@@ -111,6 +117,18 @@ header mpls_h {
     bit<3> tc;
     bit<1> bos;
     bit<8> ttl;
+}
+
+/* RFC 8200. SRv6 (RFC 8986): the destination address is the active SID. */
+header ipv6_h {
+    bit<4> version;
+    bit<8> traffic_class;
+    bit<20> flow_label;
+    bit<16> payload_len;
+    bit<8> next_header;
+    bit<8> hop_limit;
+    bit<128> src_addr;
+    bit<128> dst_addr;
 }
 
 header ipv4_h {
@@ -153,6 +171,7 @@ struct headers_t {
     ethernet_h ethernet;
     bier_h bier;
     mpls_h[MPLS_DEPTH] mpls;
+    ipv6_h ipv6;
     ipv4_h ipv4;
     udp_h udp;
 }
@@ -221,12 +240,13 @@ parser CommonParser(packet_in packet,
             ETHERTYPE_IPV4: parse_ipv4;
             ETHERTYPE_BIER: parse_bier;
             ETHERTYPE_MPLS: parse_mpls;
+            ETHERTYPE_IPV6: parse_ipv6;
             default: accept;
         }
     }
 
-    /* The payload behind BIER (Proto) and behind the MPLS stack is not parsed: forwarding
-     * never looks into it and it leaves unchanged. */
+    /* The payload behind BIER (Proto), behind the MPLS stack and behind an IPv6 header is not
+     * parsed: forwarding never looks into it and it leaves unchanged. */
     state parse_bier {
         packet.extract(hdr.bier);
         transition accept;
@@ -238,6 +258,11 @@ parser CommonParser(packet_in packet,
             1w1: accept;
             default: parse_mpls;
         }
+    }
+
+    state parse_ipv6 {
+        packet.extract(hdr.ipv6);
+        transition accept;
     }
 
     state parse_ipv4 {
@@ -288,6 +313,7 @@ control CommonDeparser(packet_out packet, in headers_t hdr) {
         packet.emit(hdr.ethernet);
         packet.emit(hdr.bier);
         packet.emit(hdr.mpls);
+        packet.emit(hdr.ipv6);
         packet.emit(hdr.ipv4);
         packet.emit(hdr.udp);
     }

@@ -4,7 +4,8 @@ Modules:
 - wire.constants   ports, group, Ethertypes (no scapy)
 - wire.bitstring   RFC 8296 BSL codes, Proto values, BitString <-> BFR-ids with SI (no scapy)
 - wire.codec       the delivery header as a struct codec (no scapy)
-- wire.frames      fast frame templates: Ethernet/BIER|MPLS/IPv4/UDP (no scapy)
+- wire.frames      fast frame templates: Ethernet/BIER|MPLS|IPv6/IPv4/UDP (no scapy)
+- wire.srv6        SRv6 locators, Replication-SIDs, the sender's IPv6 address (no scapy)
 - wire.technology  the technologies' one spelling for every part (no scapy)
 - wire.bier        scapy layer BIER (RFC 8296), bound to Ether type 0xAB37; BIER->IP (proto 4),
                    BIER->IPv6 (6), BIER->Ether (3)

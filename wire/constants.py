@@ -8,6 +8,7 @@ MODEL_GROUP = "239.1.0.1"  # inner IPv4 destination of every multicast technolog
 
 ETH_P_IP = 0x0800
 ETH_P_MPLS = 0x8847
+ETH_P_IPV6 = 0x86DD
 ETH_P_BIER = 0xAB37  # RFC 8296 non-MPLS BIER over Ethernet
 
 IP_PROTO_UDP = 17

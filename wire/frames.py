@@ -3,15 +3,19 @@ checking, with scapy.
 
     BIER:    Ethernet(0xAB37) / BIER(RFC 8296) / IPv4 / UDP / delivery header / payload
     SR-P2MP: Ethernet(0x8847) / MPLS(root Replication-SID, S=1) / IPv4 / UDP / header / payload
+    SRv6:    Ethernet(0x86DD) / IPv6(dst root Replication-SID, Next Header 4) / IPv4 / UDP /
+             header / payload
 
 `FrameTemplate` keeps one preallocated buffer whose fixed prefix is written once; per chunk the
 sender writes the delivery datagram at `dgram_offset` and calls `finish(n)`, which patches the
 IPv4 total length and checksum and the UDP length (UDP checksum 0: allowed for IPv4, and the
-delivery header's CRC-32 protects the datagram end to end).
+delivery header's CRC-32 protects the datagram end to end), and an outer IPv6 header's payload
+length.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 
@@ -21,10 +25,12 @@ from wire.constants import (
     DEFAULT_TTL,
     ETH_P_BIER,
     ETH_P_IP,
+    ETH_P_IPV6,
     ETH_P_MPLS,
     IP_PROTO_UDP,
     MODEL_GROUP,
 )
+from wire.srv6 import IPV6_LEN, NEXT_HEADER_IPV4
 from wire.technology import Technology
 
 ETH_LEN = 14
@@ -124,6 +130,25 @@ def mpls_label(label: int, tc: int = 0, s: int = 1, ttl: int = DEFAULT_TTL) -> b
     return struct.pack("!I", label << 12 | tc << 9 | s << 8 | ttl)
 
 
+def ipv6_header(
+    src: ipaddress.IPv6Address | str,
+    dst: ipaddress.IPv6Address | str,
+    payload_len: int,
+    next_header: int = NEXT_HEADER_IPV4,
+    hop_limit: int = DEFAULT_TTL,
+) -> bytes:
+    """RFC 8200 fixed header: version 6, traffic class and flow label 0."""
+    for name, value, bits in (("payload_len", payload_len, 16), ("next_header", next_header, 8),
+                              ("hop_limit", hop_limit, 8)):  # fmt: skip
+        if not 0 <= value < (1 << bits):
+            raise ValueError(f"IPv6 field {name}={value} does not fit in {bits} bits")
+    return (
+        struct.pack("!IHBB", 6 << 28, payload_len, next_header, hop_limit)
+        + ipaddress.IPv6Address(src).packed
+        + ipaddress.IPv6Address(dst).packed
+    )
+
+
 class FrameTemplate:
     """A reusable frame buffer: fixed L2/encap prefix, then IPv4/UDP, then the datagram."""
 
@@ -136,6 +161,7 @@ class FrameTemplate:
         sport: int = DATA_PORT,
         dport: int = DATA_PORT,
         ttl: int = DEFAULT_TTL,
+        outer_ipv6: bool = False,
     ) -> None:
         self.ip_offset = len(l2_prefix)
         self.dgram_offset = self.ip_offset + IPV4_LEN + UDP_LEN
@@ -148,6 +174,8 @@ class FrameTemplate:
         self._ip_head = bytes(self.buf[self.ip_offset : self.dgram_offset - UDP_LEN])
         self._csum: dict[int, int] = {}  # IPv4 checksum per datagram length
         self._len = -1
+        # an outer IPv6 header right before the IPv4 packet: its payload length is patched too
+        self._ipv6_len_at = self.ip_offset - IPV6_LEN + 4 if outer_ipv6 else None
 
     def finish(self, dgram_len: int) -> memoryview:
         """Patch the length fields for a datagram of `dgram_len` bytes; return the frame."""
@@ -163,6 +191,8 @@ class FrameTemplate:
             struct.pack_into("!H", self.buf, o + 2, total)
             struct.pack_into("!H", self.buf, o + 10, csum)
             struct.pack_into("!H", self.buf, o + IPV4_LEN + 4, UDP_LEN + dgram_len)
+            if self._ipv6_len_at is not None:
+                struct.pack_into("!H", self.buf, self._ipv6_len_at, total)
             self._len = dgram_len
         return self.view[: self.dgram_offset + dgram_len]
 
@@ -171,6 +201,8 @@ class FrameTemplate:
         if len(l2_prefix) != self.ip_offset:
             raise ValueError(f"prefix is {len(l2_prefix)} bytes, template has {self.ip_offset}")
         self.buf[: self.ip_offset] = l2_prefix
+        if self._ipv6_len_at is not None:
+            self._len = -1  # the new prefix's IPv6 payload length is patched by finish()
 
 
 def bier_prefix(
@@ -183,6 +215,20 @@ def bier_prefix(
 def sr_p2mp_prefix(dst_mac: str, src_mac: str, root_sid: int, ttl: int = DEFAULT_TTL) -> bytes:
     """Ethernet(0x8847) + one MPLS label (the root Replication-SID, S=1)."""
     return ethernet(dst_mac, src_mac, ETH_P_MPLS) + mpls_label(root_sid, s=1, ttl=ttl)
+
+
+def srv6_p2mp_prefix(
+    dst_mac: str,
+    src_mac: str,
+    src: ipaddress.IPv6Address | str,
+    root_sid: ipaddress.IPv6Address | str,
+    hop_limit: int = DEFAULT_TTL,
+) -> bytes:
+    """Ethernet(0x86DD) + IPv6 to the root Replication-SID, Next Header 4 (IPv4); the payload
+    length is patched per frame by the template."""
+    return ethernet(dst_mac, src_mac, ETH_P_IPV6) + ipv6_header(
+        src, root_sid, 0, hop_limit=hop_limit
+    )
 
 
 def bier_template(
@@ -214,6 +260,21 @@ def sr_p2mp_template(
     return FrameTemplate(sr_p2mp_prefix(dst_mac, src_mac, root_sid), src_ip, group, max_datagram)
 
 
+def srv6_p2mp_template(
+    dst_mac: str,
+    src_mac: str,
+    src_ip: str,
+    src6: ipaddress.IPv6Address | str,
+    root_sid: ipaddress.IPv6Address | str,
+    max_datagram: int,
+    group: str = MODEL_GROUP,
+) -> FrameTemplate:
+    return FrameTemplate(
+        srv6_p2mp_prefix(dst_mac, src_mac, src6, root_sid), src_ip, group, max_datagram,
+        outer_ipv6=True,
+    )  # fmt: skip
+
+
 def ipv4_template(
     dst_mac: str, src_mac: str, src_ip: str, dst_ip: str, max_datagram: int
 ) -> FrameTemplate:
@@ -222,9 +283,12 @@ def ipv4_template(
 
 
 def overhead(technology: str, bsl: int = 256) -> int:
-    """Bytes a technology adds in front of the IPv4 packet inside the Ethernet payload."""
+    """Bytes a technology adds in front of the IPv4 packet inside the Ethernet payload (BIER
+    header, MPLS label, IPv6 header)."""
     if technology == Technology.BIER:
         return bier_header_len(bsl)
     if technology == Technology.SR_P2MP:
         return MPLS_LEN
+    if technology == Technology.SRV6_P2MP:
+        return IPV6_LEN
     return 0  # unicast, pim-sm: plain IPv4

@@ -13,6 +13,7 @@ class Technology(StrEnum):
     UNICAST = "unicast"  # ingress replication: one IPv4/UDP copy per receiver
     BIER = "bier"  # RFC 8296 frames, BitString per receiver set (P4 switches)
     SR_P2MP = "sr-p2mp"  # SR-MPLS replication segments (P4 switches)
+    SRV6_P2MP = "srv6-p2mp"  # SR-P2MP over SRv6: Replication-SIDs are IPv6 addresses (P4)
     PIM_SM = "pim-sm"  # plain IPv4 multicast to the group, routed by PIM-SM (FRR routers)
 
     @property
@@ -24,6 +25,17 @@ class Technology(StrEnum):
     def p4(self) -> bool:
         """Runs on the P4 switches and their controller (PIM-SM runs on FRR routers)."""
         return self is not Technology.PIM_SM
+
+    @property
+    def replication_segments(self) -> bool:
+        """SR-P2MP (over MPLS or SRv6): a controller writes a tree instance per receiver set
+        and hands the sender the root's Replication-SID."""
+        return self in (Technology.SR_P2MP, Technology.SRV6_P2MP)
+
+    @property
+    def raw_frames(self) -> bool:
+        """The sender builds whole frames (the encapsulation) on an AF_PACKET socket."""
+        return self in (Technology.BIER, Technology.SR_P2MP, Technology.SRV6_P2MP)
 
     @classmethod
     def parse(cls, name: str) -> Technology:

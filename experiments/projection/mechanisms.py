@@ -24,6 +24,21 @@ def tree_switches(net: Net, paths: dict[str, list[int]]) -> dict[str, int]:
     return {s: len(c) for s, c in children.items()}
 
 
+def segment_switches(net: Net, tech: str, paths: dict[str, list[int]]) -> dict[str, int]:
+    """Tree switches that hold a replication segment, with their replicas. SR-MPLS: every tree
+    switch. SRv6: the root and every switch that branches or delivers to a local host; a
+    switch that passes the tree on to one other switch routes it by its locator and holds
+    nothing of it (controlplane.srp2mp keeps a segment there only where routing would leave
+    the tree, which shortest-path trees do only on equal-cost ties)."""
+    tree = tree_switches(net, paths)
+    if tech != "srv6-p2mp":
+        return tree
+    edges = [net.edges[e] for e in tree_edges(paths)]
+    roots = {v for u, v in edges if u in net.hosts and v not in net.hosts}
+    to_host = {u for u, v in edges if u not in net.hosts and v in net.hosts}
+    return {s: r for s, r in tree.items() if r != 1 or s in roots or s in to_host}
+
+
 def switch_state(
     net: Net, tech: str, paths: dict[str, list[int]], n_gpu: int
 ) -> list[tuple[str, str, int, int | None]]:
@@ -34,7 +49,9 @@ def switch_state(
     unicast: one /32 route per host on every switch. BIER: per BitString set (SI) one F-BM
     row per BIER neighbour, and one decapsulation entry per local GPU host, whatever the
     receiver set. SR-P2MP: per tree node its replication segment: the SID entry and one
-    branch entry per replica, and the replication group. PIM-SM: (*,G) and (S,G) on every
+    branch entry per replica, and the replication group (over SRv6 only where
+    `segment_switches` keeps one; the locator routes, like unicast routes, are not
+    counted). PIM-SM: (*,G) and (S,G) on every
     on-tree router (the static RP at the source's first-hop router: both trees coincide)."""
     switches = [s.name for s in net.topo.switches]
     out: list[tuple[str, str, int, int | None]] = []
@@ -51,8 +68,8 @@ def switch_state(
             elif u in peers and v in gpus:
                 local[u] += 1
         out = [(s, "bift", sets * len(peers[s]) + local[s], None) for s in switches]
-    elif tech == "sr-p2mp":
-        for s, r in tree_switches(net, paths).items():
+    elif tech in ("sr-p2mp", "srv6-p2mp"):
+        for s, r in segment_switches(net, tech, paths).items():
             out.append((s, "sr_segment", 1 + r, None))
             out.append((s, "replication_groups", 1, r))
     elif tech == "pim-sm":
@@ -75,17 +92,18 @@ def new_set_cost(
     new: dict[str, list[int]],
     old: dict[str, list[int]] | None,
 ) -> SetCost:
-    """What making a receiver set deliverable costs. unicast, BIER: nothing. SR-P2MP: a new tree
-    instance make-before-break (per node the group, its branches and the SID entry; the root
-    move; then the old instance deleted; two write rounds on the critical path). PIM-SM: joins
+    """What making a receiver set deliverable costs. unicast, BIER: nothing. SR-P2MP (MPLS or
+    SRv6): a new tree instance make-before-break (per segment the group, its branches and the
+    SID entry; the root move; then the old instance deleted; two write rounds on the critical
+    path). PIM-SM: joins
     on new branches and prunes on old ones, hop by hop."""
     ms = 1e-3
     if tech in ("unicast", "bier"):
         return SetCost(0, 0.0)
-    if tech == "sr-p2mp":
-        # per node: the group, a branch entry per replica, the SID entry
-        n_new = sum(2 + r for r in tree_switches(net, new).values())
-        n_old = sum(2 + r for r in tree_switches(net, old).values()) if old else 0
+    if tech in ("sr-p2mp", "srv6-p2mp"):
+        # per segment: the group, a branch entry per replica, the SID entry
+        n_new = sum(2 + r for r in segment_switches(net, tech, new).values())
+        n_old = sum(2 + r for r in segment_switches(net, tech, old).values()) if old else 0
         writes = n_new + 1 + n_old
         return SetCost(writes, (timing.compute_ms + 2 * timing.write_ms) * ms)
     new_e = tree_edges(new)
@@ -122,7 +140,7 @@ def reaction_s(
         return d * ms
     if tech in ("unicast", "bier"):
         return (d + timing.compute_ms + timing.write_ms) * ms
-    if tech == "sr-p2mp":
+    if tech in ("sr-p2mp", "srv6-p2mp"):
         return (d + timing.compute_ms + (max(tree_size, 1) + 1) * timing.write_ms) * ms
     return (d + timing.igp_spf_ms + join_hops * timing.pim_join_ms) * ms
 

@@ -39,10 +39,10 @@ from experiments.projection.mechanisms import (
     PIM_JP_HOLD_S,
     new_set_cost,
     reaction_s,
+    segment_switches,
     stale_branches,
     switch_hops,
     switch_state,
-    tree_switches,
 )
 from experiments.schedule import NetEvent
 from experiments.spec import ControlTiming
@@ -205,7 +205,7 @@ class RoundSimulation:
         self.outages[eid] = []
         hit = self._cut_receivers(eid, t)
         hops = self._repair_hops(hit) if tech == "pim-sm" else 0
-        size = len(tree_switches(net, self.route(self.receivers, partial=True)))
+        size = len(segment_switches(net, tech, self.route(self.receivers, partial=True)))
         react = reaction_s(tech, p.timing, hops, size, ev.mode)
         det = t + p.timing.detection_ms(ev.mode) * 1e-3
         self.event_info[eid] = {

@@ -219,6 +219,6 @@ def test_a_change_reported_twice_is_handled_once():
 def test_a_technology_is_spelled_as_everywhere_and_runs_on_p4(name: str) -> None:
     topo = tree()
     with pytest.raises(ControlPlaneError, match=f"unknown technology '{name}'; one of "
-                       "unicast, bier, sr-p2mp$"):  # fmt: skip
+                       "unicast, bier, sr-p2mp, srv6-p2mp$"):  # fmt: skip
         make(topo, name)
     assert make(topo, "sr-p2mp")[0].technology == "sr-p2mp"

@@ -22,6 +22,7 @@ from testsupport import corpus
 REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = [("p4src/bier.p4", {"BSL": str(b)}) for b in (64, 128, 256, 512)] + [
     ("p4src/sr_p2mp.p4", {}),
+    ("p4src/srv6_p2mp.p4", {}),
 ]
 
 

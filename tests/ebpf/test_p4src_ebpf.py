@@ -1,7 +1,7 @@
-"""The p4src packet tests (tests/p4src: BIER, BIER-FRR, BFER, SR-P2MP, IPv4 unicast, packet
-I/O, the RFC 8296 layout) on the eBPF backend over real veths: the same test functions,
-whose switch (`p4model.switch`) is here an EbpfSwitch on veth pairs, one per port 1..8 and the
-CPU port 255; `process(port, frame)` sends the frame on that port's host end and returns
+"""The p4src packet tests (tests/p4src: BIER, BIER-FRR, BFER, SR-P2MP over MPLS and SRv6, IPv4
+unicast, packet I/O, the RFC 8296 layout) on the eBPF backend over real veths: the same test
+functions, whose switch (`p4model.switch`) is here an EbpfSwitch on veth pairs, one per port 1..8
+and the CPU port 255; `process(port, frame)` sends the frame on that port's host end and returns
 every frame that came out of any port until the ports fell quiet."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from tests.p4src import p4model as M
 from tests.p4src.test_bier import *  # noqa: F403 (collected here with the eBPF backend)
 from tests.p4src.test_bier_layout import *  # noqa: F403
 from tests.p4src.test_sr_p2mp import *  # noqa: F403
+from tests.p4src.test_srv6_p2mp import *  # noqa: F403
 from tests.p4src.test_unicast_packetio import *  # noqa: F403
 from tests.p4src.test_unicast_packetio import HOST, NEXT, PROGRAMS, _in, _routed_switch
 

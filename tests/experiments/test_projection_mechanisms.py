@@ -8,9 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from experiments.flowmodel import build_net
+from experiments.flowmodel import build_net, shortest_paths
 from experiments.ideal import Wire
-from experiments.projection.mechanisms import reaction_s
+from experiments.projection.mechanisms import new_set_cost, reaction_s, switch_state
 from experiments.projection.simulator import Params, project_round
 from experiments.schedule import NetEvent
 from experiments.spec import ControlTiming
@@ -56,6 +56,24 @@ def test_sr_p2mp_reaction_is_detection_compute_and_write_rounds() -> None:
     assert reaction_s("sr-p2mp", TIMING, 0, 13, "carrier") == pytest.approx(
         0.005 + 0.180 + 14 * 0.010
     )
+
+
+def test_srv6_segments_only_where_the_tree_branches_starts_or_delivers() -> None:
+    """src -> s1 -> s2 -> s4 (h2, h3): s2 only passes the tree on. Over MPLS every tree switch
+    holds a segment; over SRv6 s1 (the root) and s4 (delivers) do, s2 routes by locator."""
+    net = build_net(DIAMOND)
+    paths = shortest_paths(net, "src", ["h2", "h3"], rpf=True)
+    mpls = {(s, tab): (n, r) for s, tab, n, r in switch_state(net, "sr-p2mp", paths, 2)}
+    v6 = {(s, tab): (n, r) for s, tab, n, r in switch_state(net, "srv6-p2mp", paths, 2)}
+    assert mpls == {
+        ("s1", "sr_segment"): (2, None), ("s1", "replication_groups"): (1, 1),
+        ("s2", "sr_segment"): (2, None), ("s2", "replication_groups"): (1, 1),
+        ("s4", "sr_segment"): (3, None), ("s4", "replication_groups"): (1, 2),
+    }  # fmt: skip
+    assert v6 == {k: v for k, v in mpls.items() if k[0] != "s2"}
+    # a new set: per segment the group, a branch per replica, the SID; the root move
+    assert new_set_cost(net, "sr-p2mp", TIMING, paths, None).writes == 3 + 3 + 4 + 1
+    assert new_set_cost(net, "srv6-p2mp", TIMING, paths, None).writes == 3 + 4 + 1
 
 
 def test_sr_p2mp_failure_outage_spans_the_make_before_break_rounds() -> None:

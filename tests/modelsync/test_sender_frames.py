@@ -6,12 +6,14 @@ test_veth.py sends the same frames through a real AF_PACKET socket."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
 import modelsync.sender as sender_mod
@@ -43,10 +45,11 @@ def _sender(
     monkeypatch.setattr(
         sender_mod, "send_udp", lambda s, d, a, st: udp.append((bytes(d), a)) or True
     )
+    sid = extra.pop("root_sid_text", 16005)
     cfg = SenderConfig(
         manifest=m, model_dir=tmp / "m", receivers=RX, technology=technology,
         src_ip="10.0.0.1", iface="lo", dst_mac=SW_MAC, src_mac=SRC_MAC, bfir_id=17,
-        root_sid=16005, control_port=0, listen_ip="127.0.0.1", session=0x1234, **extra,
+        root_sid=sid, control_port=0, listen_ip="127.0.0.1", session=0x1234, **extra,
     )  # fmt: skip
     s = Sender(cfg)
     # Recorders instead of sockets: nothing leaves this process.
@@ -134,6 +137,49 @@ def test_sr_p2mp_first_pass_and_unicast_repair(tmp_path: Path, monkeypatch) -> N
     s.close()
 
 
+def test_srv6_p2mp_first_pass_and_unicast_repair(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sid = "5f00:0:1:1:86a0::"
+    s, m, frames, udp = _sender(tmp_path, "srv6-p2mp", monkeypatch, root_sid_text=sid)
+    s.first_pass()
+    assert len(frames) == sum(s.counts) and not udp
+    dgrams = []
+    for raw in frames:
+        f = Ether(raw)
+        assert (f.dst, f.src, f.type) == (SW_MAC, SRC_MAC, 0x86DD)
+        v6 = f[IPv6]
+        assert (v6.src, v6.dst, v6.nh, v6.hlim, v6.tc, v6.fl) == ("fd00::a00:1", sid, 4, 64, 0, 0)
+        n = 36 + f[Delivery].payload_len
+        assert v6.plen == 20 + 8 + n  # the inner IPv4 packet, whatever the chunk's length
+        _check_ip(f, n)
+        dgrams.append(bytes(f[UDP].payload))
+    assert len({len(f) for f in frames}) > 1  # a short last chunk was checked too
+    _reassemble(tmp_path, m, dgrams)
+    s.repair({0: {0: frozenset({"h3"})}})
+    assert [a for _, a in udp] == [("10.0.0.3", 50000)]
+    s.close()
+
+
+def test_srv6_p2mp_follows_a_new_root_sid(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sid_file = tmp_path / "root-sid"
+    sid_file.write_text("5f00:0:1:1:86a0::\n")
+    s, m, frames, _udp = _sender(tmp_path, "srv6-p2mp", monkeypatch, root_sid_file=sid_file)
+    big = max(range(len(m.files)), key=lambda k: m.files[k].size)
+    s._frame(s._build(big, 0, 0, 0), False)
+    sid_file.write_text("5f00:0:1:1:86a7::\n")
+    os.utime(sid_file, ns=(1, 2))
+    s._drain()
+    s._frame(s._build(big, 1, 0, 0), False)
+    sid_file.write_text("16005\n")  # an MPLS label is no SRv6 SID: kept, with a warning
+    os.utime(sid_file, ns=(3, 4))
+    s._drain()
+    s._frame(s._build(big, 2, 0, 0), False)
+    dsts = [Ether(f)[IPv6].dst for f in frames]
+    assert dsts == ["5f00:0:1:1:86a0::", "5f00:0:1:1:86a7::", "5f00:0:1:1:86a7::"]
+    assert {Ether(f)[IPv6].plen for f in frames} == {Ether(frames[0])[IPv6].plen}
+    assert s.c.root_sid_changes == 1
+    s.close()
+
+
 @pytest.mark.parametrize("tech", ["unicast", "pim-sm"])
 def test_udp_technologies(tmp_path: Path, monkeypatch, tech: str) -> None:  # type: ignore[no-untyped-def]
     s, m, frames, udp = _sender(tmp_path, tech, monkeypatch)
@@ -164,6 +210,15 @@ def test_config_errors_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs --root-sid"):
         Sender(SenderConfig(receivers=rx, technology="sr-p2mp", iface="lo", dst_mac=SW_MAC,
                             src_ip="10.0.0.1", **base))  # type: ignore[arg-type]  # fmt: skip
+    for tech, sid, why in (
+        ("srv6-p2mp", "16005", "'16005' is not an IPv6 address"),
+        ("srv6-p2mp", "2001:db8::1", "2001:db8::1 is not a Replication-SID"),
+        ("sr-p2mp", "5f00:0:1:1:86a0::", "'5f00:0:1:1:86a0::' is not an MPLS label"),
+        ("sr-p2mp", "1048576", "MPLS label 1048576 does not fit in 20 bits"),
+    ):
+        with pytest.raises(ValueError, match=f"^--root-sid: {re.escape(why)}"):
+            Sender(SenderConfig(receivers=rx, technology=tech, iface="lo", dst_mac=SW_MAC,
+                                src_ip="10.0.0.1", root_sid=sid, **base))  # type: ignore[arg-type]  # fmt: skip
     with pytest.raises(ValueError, match="technology 'pim'"):
         Sender(SenderConfig(receivers=rx, technology="pim", **base))  # type: ignore[arg-type]
     (tmp_path / "m" / "config.json").write_text("{}")

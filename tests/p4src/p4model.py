@@ -10,6 +10,7 @@ from pathlib import Path
 
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
@@ -33,6 +34,8 @@ OUT_TX, OUT_BIER_FORWARDED, OUT_BIER_FRR, OUT_BIER_DECAP = 0, 1, 2, 3
 OUT_MPLS_SWAP, OUT_MPLS_SWAP_PUSH, OUT_MPLS_POP_DELIVER, OUT_TO_CPU = 4, 5, 6, 7
 OUT_DROP_ZERO_BITS, OUT_DROP_TTL, OUT_DROP_PORT_DOWN, OUT_DROP_NO_BRANCH = 16, 17, 18, 19
 OUT_FRR_STANDBY = 20
+IN_SRV6_REPLICATED, IN_SRV6_TRANSIT, OUT_SRV6_REPLICA, OUT_SRV6_DECAP = 8, 9, 8, 9
+OUT_DROP_BAD_PROTO = 21
 
 
 def port_mac(device_id: int, port: int) -> str:
@@ -265,3 +268,11 @@ def mpls_frame(labels: list[tuple[int, int]], *, dst: str, src: str) -> Packet:
 
 def delivered_ipv4(port: int, mac: str) -> bytes:
     return frame_bytes(Ether(dst=mac, src=port_mac(DEVICE_ID, port), type=0x0800) / inner())
+
+
+def srv6_frame(
+    sid: str, hlim: int, *, dst: str, src: str, nh: int = 4, payload: Packet | None = None
+) -> Packet:
+    """Ethernet / IPv6 (source the sender's fd00:: address, destination a SID) / inner IPv4."""
+    ip6 = IPv6(src="fd00::a00:64", dst=sid, nh=nh, hlim=hlim, tc=0, fl=0)
+    return Ether(dst=dst, src=src, type=0x86DD) / ip6 / (inner() if payload is None else payload)

@@ -51,7 +51,7 @@ def test_the_readme_table_lists_the_same_codes() -> None:
 
 def test_the_controller_reads_the_two_counters_as_the_programs_index_them() -> None:
     assert COUNTERS == {"MyIngress.in_stats": IN_CODES, "MyEgress.out_stats": OUT_CODES}
-    for prog in ("bier.p4", "sr_p2mp.p4"):
+    for prog in ("bier.p4", "sr_p2mp.p4", "srv6_p2mp.p4"):
         text = (ROOT / "p4src" / prog).read_text()
         for name in COUNTERS:
             short = name.split(".")[1]

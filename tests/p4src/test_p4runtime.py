@@ -4,6 +4,8 @@ programmed over P4Runtime (testsupport/harness.py), against softswitch and again
 
 from __future__ import annotations
 
+import ipaddress
+
 import grpc
 import pytest
 from scapy.layers.l2 import Ether
@@ -19,6 +21,7 @@ from testsupport.harness import P4RTClient, Testbed, program_config, sh, write_e
 
 TARGETS = ["softswitch", "bmv2"]
 PORT_STATUS = "MyEgress.port_status"
+SRV6_SIDS = ("5f00:0:1:1:86a1::", "5f00:0:2:1:86a2::", "5f00:0:7:1:86a7::")
 pytestmark = pytest.mark.slow
 
 
@@ -183,7 +186,51 @@ def test_sr_p2mp_bud_node_over_p4runtime(target: str) -> None:
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("name", ["bier.p4", "sr_p2mp.p4"])
+def test_srv6_p2mp_bud_node_over_p4runtime(target: str) -> None:
+    """End.Replicate with a 128-bit exact key, a branch to node 2 and the local decapsulation;
+    a node without a segment routes by locator (128-bit LPM)."""
+    sid, sid2, sid7 = (int(ipaddress.IPv6Address(a)) for a in SRV6_SIDS)
+    with Testbed(target, ports=[1, 2, 3, 4, 5], extra_args=_extra(target)) as tb:
+        c = tb.client()
+        _program(c, target, "srv6_p2mp.p4")
+        d2, n5, host4 = M.port_mac(2, 1), M.port_mac(5, 1), M.host_mac(4)
+        c.write([c.insert(c.multicast_group(300, [(2, 1), (4, 3)]))])
+        da = {"hdr.ipv6.dst_addr": api.Exact(sid)}
+        _write_entries(
+            c,
+            [
+                api.TableEntry("MyIngress.srv6_sid", da, "MyIngress.end_replicate", {"group": 300}),
+                api.TableEntry(
+                    "MyEgress.srv6_branch",
+                    da | {"standard_metadata.egress_rid": api.Exact(1)},
+                    "MyEgress.branch_replicate",
+                    {"sid": sid2, "dmac": M.mac_int(d2)},
+                ),
+                api.TableEntry(
+                    "MyEgress.srv6_branch",
+                    da | {"standard_metadata.egress_rid": api.Exact(3)},
+                    "MyEgress.branch_decap",
+                    {"host_mac": M.mac_int(host4)},
+                ),
+                api.TableEntry(
+                    "MyIngress.srv6_locator",
+                    {"hdr.ipv6.dst_addr": api.Lpm(sid7 >> 80 << 80, 48)},
+                    "MyIngress.locator_route",
+                    {"port": 5, "dmac": M.mac_int(n5)},
+                ),
+            ],
+        )
+        up = M.port_mac(9, 1)
+        tb.send(1, M.frame_bytes(M.srv6_frame(SRV6_SIDS[0], 64, dst=M.port_mac(1, 1), src=up)))
+        out2 = M.srv6_frame(SRV6_SIDS[1], 63, dst=d2, src=M.port_mac(1, 2))
+        tb.expect({2: [M.frame_bytes(out2)], 4: [M.delivered_ipv4(4, host4)]})
+        tb.send(1, M.frame_bytes(M.srv6_frame(SRV6_SIDS[2], 64, dst=M.port_mac(1, 1), src=up)))
+        out5 = M.srv6_frame(SRV6_SIDS[2], 63, dst=n5, src=M.port_mac(1, 5))
+        tb.expect({5: [M.frame_bytes(out5)]})
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", ["bier.p4", "sr_p2mp.p4", "srv6_p2mp.p4"])
 def test_unicast_and_packet_io_over_p4runtime(target: str, name: str) -> None:
     with Testbed(target, ports=[1, 2, 3], extra_args=_extra(target)) as tb:
         c = tb.client()

@@ -1,4 +1,5 @@
-"""IPv4 unicast and packet-in/packet-out, the same in bier.p4 and sr_p2mp.p4 (in process)."""
+"""IPv4 unicast and packet-in/packet-out, the same in bier.p4, sr_p2mp.p4 and srv6_p2mp.p4 (in
+process)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from scapy.layers.l2 import Ether
 from softswitch import api
 from tests.p4src import p4model as M
 
-PROGRAMS = ["bier.p4", "sr_p2mp.p4"]
+PROGRAMS = ["bier.p4", "sr_p2mp.p4", "srv6_p2mp.p4"]
 NEXT = M.port_mac(2, 1)
 HOST = M.host_mac(9)
 

@@ -1,14 +1,14 @@
-"""Differential test: the same table state and the same frames through bier.p4 and sr_p2mp.p4
-on softswitch and on BMv2; every frame out of every port (and every packet-in) equal.
+"""Differential test: the same table state and the same frames through bier.p4, sr_p2mp.p4 and
+srv6_p2mp.p4 on softswitch and on BMv2; every frame out of every port (and every packet-in) equal.
 
 Entries and frames are random with a fixed seed, drawn from small pools (a few BIFT-ids, SIs,
-labels, prefixes, ports 1-4, replication ids) so that frames hit entries, miss them, and
-meet every branch of the programs: BIER with random BitStrings and TTLs, MPLS stacks of one
-to three labels, IPv4 with random TTLs and destinations, frames the punt ACL matches, and
-random bytes. softswitch runs in this process (softswitch.api.Switch, the pipeline its
-server runs); BMv2 runs as simple_switch_grpc on veth pairs (testsupport.harness), written
-the same entries over P4Runtime. For every frame BMv2 must send exactly softswitch's frames
-on every port, in order, and nothing anywhere else."""
+labels, prefixes, ports 1-4, replication ids) so that frames hit entries, miss them, and meet every
+branch of the programs: BIER with random BitStrings and TTLs, MPLS stacks of one to three labels,
+IPv6 to SIDs and locators with random Hop Limits and Next Headers, IPv4 with random TTLs and
+destinations, frames the punt ACL matches, and random bytes. softswitch runs in this process
+(softswitch.api.Switch, the pipeline its server runs); BMv2 runs as simple_switch_grpc on veth
+pairs (testsupport.harness), written the same entries over P4Runtime. For every frame BMv2 must
+send exactly softswitch's frames on every port, in order, and nothing anywhere else."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
@@ -39,6 +40,10 @@ LABELS = [100, 101, 102, 103]
 PREFIXES = [("10.0.0.0", 8), ("10.1.0.0", 16), ("10.1.2.0", 24), ("239.1.0.0", 16)]
 DSTS = ["10.0.0.5", "10.1.9.9", "10.1.2.3", "239.1.0.1", "192.168.1.1"]
 RIDS = [1, 2, 3, 4]
+# SRv6: SIDs in the locators of nodes 1-3 (5f00:0:D::/48), some routed by /48 or /64
+SIDS6 = [0x5F00 << 112 | d << 80 | f << 48 for d in (1, 2, 3) for f in (1, 2)]
+LOCATORS6 = [(0x5F00 << 112 | 2 << 80, 48), (0x5F00 << 112 | 3 << 80, 48),
+             (0x5F00 << 112 | 3 << 80 | 1 << 64, 64)]  # fmt: skip
 
 
 def _mac(rng: random.Random) -> int:
@@ -156,6 +161,41 @@ def _branch(rng: random.Random, label: int, rid: int) -> api.TableEntry:
     return api.TableEntry("MyEgress.sr_branch", key, f"MyEgress.branch_{kind}", params)
 
 
+def srv6_state(rng: random.Random) -> tuple[list[api.TableEntry], dict[int, list[api.Replica]]]:
+    entries = common_entries(rng)
+    groups = {}
+    for sid in SIDS6:
+        if rng.random() < 0.5:
+            key = {"hdr.ipv6.dst_addr": api.Exact(sid)}
+            group = rng.randint(1, 6)
+            entries.append(api.TableEntry("MyIngress.srv6_sid", key, "MyIngress.end_replicate",
+                                          {"group": group}))  # fmt: skip
+            groups.setdefault(group, _replicas(rng))
+            for rid in RIDS:
+                if rng.random() < 0.7:
+                    rkey = key | {"standard_metadata.egress_rid": api.Exact(rid)}
+                    if rng.random() < 0.6:
+                        action = "MyEgress.branch_replicate"
+                        params = {"sid": rng.choice(SIDS6), "dmac": _mac(rng)}
+                    else:
+                        action, params = "MyEgress.branch_decap", {"host_mac": _mac(rng)}
+                    entries.append(api.TableEntry("MyEgress.srv6_branch", rkey, action, params))
+    for prefix, plen in LOCATORS6:
+        if rng.random() < 0.8:
+            entries.append(
+                api.TableEntry(
+                    "MyIngress.srv6_locator",
+                    {"hdr.ipv6.dst_addr": api.Lpm(prefix, plen)},
+                    "MyIngress.locator_route",
+                    {"port": rng.choice(PORTS), "dmac": _mac(rng)},
+                )
+            )
+    return entries, groups
+
+
+STATES = {"bier.p4": bier_state, "sr_p2mp.p4": sr_state, "srv6_p2mp.p4": srv6_state}
+
+
 def _replicas(rng: random.Random) -> list[api.Replica]:
     # BMv2's PI refuses replicas on port 0 ("Port must be non-negative"); ports 1-4 only
     pairs = {(rng.choice(PORTS), rng.choice(RIDS)) for _ in range(rng.randint(1, 4))}
@@ -179,6 +219,12 @@ def frames(rng: random.Random, program: str) -> Iterator[tuple[int, bytes]]:
             hdr.bitstring = _bits(rng, 6).to_bytes(32, "big")
             pkt = eth / hdr / inner
             pkt[Ether].type = 0xAB37
+        elif kind == "native" and program == "srv6_p2mp.p4":
+            dst = rng.choice([*SIDS6, 0x5F00 << 112 | 9 << 80, 0x5F00 << 112 | 3 << 80 | 1 << 64])
+            nh = rng.choice([4, 4, 4, 41, 17])
+            pkt = eth / IPv6(src="fd00::a00:64", dst="::", nh=nh,
+                             hlim=rng.choice([0, 1, 2, 64, 64])) / inner  # fmt: skip
+            pkt[IPv6].dst = ":".join(f"{dst:032x}"[i : i + 4] for i in range(0, 32, 4))
         elif kind == "native":
             pkt = eth
             pkt.type = 0x8847
@@ -203,11 +249,11 @@ def frames(rng: random.Random, program: str) -> Iterator[tuple[int, bytes]]:
 @pytest.mark.root
 @pytest.mark.bmv2
 @pytest.mark.p4c
-@pytest.mark.parametrize("program", ["bier.p4", "sr_p2mp.p4"])
+@pytest.mark.parametrize("program", sorted(STATES))
 def test_softswitch_and_bmv2_send_the_same_frames(program: str) -> None:
     need_target("bmv2")
     rng = random.Random(f"{SEED}-{program}")
-    entries, groups = (bier_state if program == "bier.p4" else sr_state)(rng)
+    entries, groups = STATES[program](rng)
     ss = api.Switch(M.program(program), cpu_port=M.CPU_PORT)
     for e in entries:
         ss.insert_entry(e)

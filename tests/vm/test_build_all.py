@@ -20,7 +20,7 @@ P4SRC = REPO / "p4src"
 
 
 def test_find_programs_skips_include_files() -> None:
-    assert [p.name for p in B.find_programs(P4SRC)] == ["bier.p4", "sr_p2mp.p4"]
+    assert [p.name for p in B.find_programs(P4SRC)] == ["bier.p4", "sr_p2mp.p4", "srv6_p2mp.p4"]
 
 
 def test_find_programs_errors_name_the_directory(tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
 from wire.bier import BIER, bfr_ids_of, bitstring
 from wire.delivery import Delivery, DeliveryHeader, MsgType, decode, pack_into
-from wire.frames import bier_template, ipv4_checksum, sr_p2mp_template
+from wire.frames import bier_template, ipv4_checksum, sr_p2mp_template, srv6_p2mp_template
 
 SW_MAC = "02:5e:00:01:00:03"
 HOST_MAC = "02:00:00:00:00:01"
@@ -66,3 +67,29 @@ def test_sr_p2mp_frame_field_by_field() -> None:
     assert (m.label, m.s, m.ttl, m.cos) == (16001, 1, 64, 0)
     _check_ip_udp(f, 36 + 333)
     assert f[Delivery].chunk == 3 and bytes(f[Delivery].payload) == b"z" * 333
+
+
+SID = "5f00:0:3:1:86a0::"
+
+
+def test_srv6_p2mp_frame_field_by_field() -> None:
+    tpl = srv6_p2mp_template(SW_MAC, HOST_MAC, "10.0.0.1", "fd00::a00:1", SID, 1500)
+    for chunk, payload in ((0, b"q" * 900), (5, b"end")):  # a full chunk, then a short one
+        f = Ether(_fill(tpl, payload, chunk))
+        assert f.type == 0x86DD and f.dst == SW_MAC and f.src == HOST_MAC
+        v6 = f[IPv6]
+        assert (v6.version, v6.tc, v6.fl, v6.nh, v6.hlim) == (6, 0, 0, 4, 64)
+        assert (v6.src, v6.dst) == ("fd00::a00:1", SID)
+        assert v6.plen == 20 + 8 + 36 + len(payload)  # the inner IPv4 packet, whole
+        _check_ip_udp(f, 36 + len(payload))
+        assert f[Delivery].chunk == chunk and bytes(f[Delivery].payload) == payload
+
+
+def test_srv6_template_new_root_sid_keeps_the_lengths() -> None:
+    from wire.frames import srv6_p2mp_prefix
+
+    tpl = srv6_p2mp_template(SW_MAC, HOST_MAC, "10.0.0.1", "fd00::a00:1", SID, 1500)
+    _fill(tpl, b"x" * 10, 0)
+    tpl.set_l2_prefix(srv6_p2mp_prefix(SW_MAC, HOST_MAC, "fd00::a00:1", "5f00:0:3:1:86a1::"))
+    f = Ether(_fill(tpl, b"x" * 10, 1))  # same datagram length as before the swap
+    assert f[IPv6].dst == "5f00:0:3:1:86a1::" and f[IPv6].plen == 20 + 8 + 36 + 10
