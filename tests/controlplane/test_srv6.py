@@ -163,7 +163,7 @@ def test_controller_hands_the_root_sid_over_as_an_address_and_keeps_it():
 def test_controller_rebuilds_a_tree_around_a_failed_link():
     topo = ring_tree()
     fab = MemoryFabric([s.name for s in topo.switches])
-    ctl = Controller(topo, fab, "srv6-p2mp", detection_delay_s=0.0)
+    ctl = Controller(topo, fab, "srv6-p2mp")
     asyncio.run(ctl.install("src", ["g3"]))  # s1 -> s2 -> s5: s2 only routes
     assert list(ctl.trees[0].segments) == ["s1", "s5"]
     rec = asyncio.run(ctl.on_link_event("s2-s5", up=False))

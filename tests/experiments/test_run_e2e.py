@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXP = Path(__file__).parent / "data" / "e2e-diamond.yaml"
 TECHS = ("unicast", "bier", "sr-p2mp")
 ETH, IPV4, UDP, MSYNC = 14, 20, 8, 36  # modelsync datagram: Ethernet/IPv4/UDP/its header
-ENCAP = {"unicast": 0, "bier": 44, "sr-p2mp": 4}  # BIER header (BSL 256); one MPLS label
+# BIER header (BSL 256); one MPLS label; SRv6's IPv6 header (test_run_srv6.py)
+ENCAP = {"unicast": 0, "bier": 44, "sr-p2mp": 4, "srv6-p2mp": 40}
 ROUNDS = (0, 1, 2, 3, 4)  # clean; s2-s4 pulled, silent; switch s2 down 1 s; s1-s2 pulled
 BFD_S = 0.050  # the description's BFD interval (x 3)
 # a silent failure is seen 2 to 3 (jittered) intervals after it, plus a loaded machine's
@@ -94,14 +95,17 @@ def pd_isna(x: object) -> bool:
     return bool(pd.isna(x))
 
 
-def _expected_bytes(out: Path, tech: str) -> dict[tuple[str, str], float]:
+def _expected_bytes(
+    out: Path, tech: str, receivers: list[str] | None = None
+) -> dict[tuple[str, str], float]:
     """Per link direction of the technology's structure in the clean round: copies x (model
-    bytes + data frames x header bytes on that hop), as modelsync frames them."""
+    bytes + data frames x header bytes on that hop), as modelsync frames them. `receivers`:
+    the round's (default: every GPU host)."""
     res = read_results(out)
     topo = res.topology()
     sender = json.loads((out / "records" / f"{tech}-0-0" / "sender.json").read_text())
     net = build_net(topo)
-    gpus = [h.name for h in topo.gpu_hosts()]
+    gpus = receivers or [h.name for h in topo.gpu_hosts()]
     paths = shortest_paths(net, "h1", gpus, rpf=uses_rpf(tech))
     copies: Counter[tuple[str, str]] = Counter()
     for edges in paths.values():
