@@ -62,11 +62,14 @@ def start_receivers(
     work: Path,
     records: Path,
     deadline: float,
+    standby: bool = False,
 ) -> ReceiverSet:
-    """`modelsync receive` in every host; returns once each says it listens."""
+    """`modelsync receive` in every host; returns once each says it listens (on `standby`:
+    joining only when signalled)."""
     return launch_receivers(
-        _popen(net), hosts, model / MANIFEST, str(topo.host(sender).ip), work, records, deadline
-    )
+        _popen(net), hosts, model / MANIFEST, str(topo.host(sender).ip), work, records, deadline,
+        standby=standby,
+    )  # fmt: skip
 
 
 def start_sender(

@@ -88,10 +88,16 @@ class P4Backend:
         return read_link_counters(self.topo, self.net.intf_name)
 
     def start_receivers(
-        self, hosts: list[str], source: str, work: Path, records: Path, deadline: float
+        self,
+        hosts: list[str],
+        source: str,
+        work: Path,
+        records: Path,
+        deadline: float,
+        standby: bool = False,
     ) -> ReceiverSet:
         return start_receivers(self.net, self.topo, hosts, self.model, source, work, records,
-                               deadline)  # fmt: skip
+                               deadline, standby)  # fmt: skip
 
     def start_sender(
         self, receivers: list[str], source: str, rate_mbit: float, records: Path, deadline: float

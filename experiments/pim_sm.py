@@ -145,13 +145,20 @@ class PimBackend:
         return out
 
     def start_receivers(
-        self, hosts: list[str], source: str, work: Path, records: Path, deadline: float
+        self,
+        hosts: list[str],
+        source: str,
+        work: Path,
+        records: Path,
+        deadline: float,
+        standby: bool = False,
     ) -> ReceiverSet:
         from pimsm import delivery
 
         return delivery.start_receivers(
-            self.net, hosts, self.model / MANIFEST, source, work, records, deadline
-        )
+            self.net, hosts, self.model / MANIFEST, source, work, records, deadline,
+            standby=standby,
+        )  # fmt: skip
 
     def start_sender(
         self, receivers: list[str], source: str, rate_mbit: float, records: Path, deadline: float

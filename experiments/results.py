@@ -81,6 +81,11 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "nacks_sent": "Int64",
         "chunks_repaired": "Int64",
         "bytes_repaired": "Int64",
+        # receivers that joined or left while the model flowed (NA for the others): when,
+        # and how long after its leave the last datagram still reached it
+        "joined_s": "float64",
+        "left_s": "float64",
+        "stopped_s": "float64",
     },
     "links": {
         **KEYS,
@@ -101,8 +106,8 @@ SCHEMAS: dict[str, dict[str, str]] = {
     },
     "control": {
         **KEYS,
-        "action": "string",  # install | new-set | failure | revert
-        "switch": "string",  # "" when the action is not per switch
+        "action": "string",  # install | new-set | failure | revert | join | leave
+        "switch": "string",  # "" when the action is not per switch; join, leave: the host
         "writes": "Int64",
         "started_s": "float64",
         "duration_s": "float64",
@@ -128,6 +133,7 @@ TABLES: tuple[str, ...] = tuple(SCHEMAS)
 LATER_COLUMNS: dict[str, set[str]] = {
     "rounds": {"stale_link_bytes"},
     "failures": {"mode", "local_repair_s"},
+    "receivers": {"joined_s", "left_s", "stopped_s"},
 }
 
 

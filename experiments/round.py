@@ -28,9 +28,24 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from experiments.arrivals import gap_outage
+from experiments.membership import (
+    MembersFile,
+    Membership,
+    receiver_columns,
+    signal_join,
+    signal_leave,
+)
+from experiments.membership import control_rows as membership_rows
 from experiments.schedule import NetEvent
 from experiments.spec import Experiment
-from modelsync.launch import MANIFEST, ReceiverSet, SenderProcess, read_json, verify_on_disk
+from modelsync.launch import (
+    MANIFEST,
+    MEMBERS,
+    ReceiverSet,
+    SenderProcess,
+    read_json,
+    verify_on_disk,
+)
 from modelsync.launch import wait_first_pass as sender_first_pass
 from modelsync.manifest import Manifest
 from testbed.sampling import CounterSampler
@@ -126,8 +141,16 @@ class Backend(Protocol):
     def link_counters(self) -> Counters: ...
 
     def start_receivers(
-        self, hosts: list[str], source: str, work: Path, records: Path, deadline: float
-    ) -> ReceiverSet: ...
+        self,
+        hosts: list[str],
+        source: str,
+        work: Path,
+        records: Path,
+        deadline: float,
+        standby: bool = False,
+    ) -> ReceiverSet:
+        """`modelsync receive` in the hosts; on `standby` (joiners) they join when signalled."""
+        ...
 
     def start_sender(
         self, receivers: list[str], source: str, rate_mbit: float, records: Path, deadline: float
@@ -276,6 +299,9 @@ class RoundPlan:
     keep_received: bool = False  # else removed once hashed
     rate_mbit: float | None = None  # None: sending_rate()
     say: Callable[[str], None] = print
+    # receivers joining and leaving while the model flows: (at, join | leave, host), in time
+    # order (spec.membership_changes; experiments.membership applies them)
+    changes: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -327,6 +353,8 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     joins: dict[str, float] = {}
     rx = snd = None
     threads: list[threading.Thread] = []
+    late: list[ReceiverSet] = []  # receivers of hosts that join while the model flows
+    members = _membership(backend, plan)
     try:
         backend.begin()
         before = backend.link_counters()
@@ -334,7 +362,17 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         if set_rows is None:  # listening means joined: the bound of each receiver's join
             now = time.time()
             joins = {h: _listen_time(out / f"{h}.log") or now for h in rx_hosts}
-        snd = backend.start_sender(rx_hosts, source, rate, out, deadline)
+        if members is not None:  # joiners listen on standby; the sender knows them all
+            late.append(
+                backend.start_receivers(
+                    members.joiners, source, plan.received, out, deadline + 20, standby=True
+                )
+            )
+            members.signal_join = lambda h: signal_join(_procs(rx, late), h)
+            members.signal_leave = lambda h: signal_leave(_procs(rx, late), h)
+            members.begin()
+        targets = rx_hosts + (members.joiners if members is not None else [])
+        snd = backend.start_sender(targets, source, rate, out, deadline)
 
         def read_state() -> None:
             while not first.is_set():
@@ -355,11 +393,15 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         if backend.state_delay_s is not None:
             threads.append(threading.Thread(target=read_state, name="exi-state", daemon=True))
             threads[-1].start()
+        if members is not None:
+            threads.append(members.run(lambda: sender_first_pass(log, stop), stop))
         try:
             snd.proc.wait(deadline + 30)
         except subprocess.TimeoutExpired:
             plan.say(f"{backend.label} round {keys['round']}: the sender passed its deadline")
         rx.wait(30)
+        for s in late:
+            s.wait(30)
     finally:
         stop.set()
         for th in threads:
@@ -371,12 +413,14 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
                 snd.kill()
             if rx is not None:
                 rx.kill()
+            for s in late:
+                s.kill()
             sampler.stop()
     report = backend.end(applied)
     after = backend.link_counters()
     state = report.state or (snapshot[0] if snapshot else State([], []))
     sender = read_json(out / "sender.json") or {}
-    records = rx.read_records()
+    records = rx.read_records() + [r for s in late for r in s.read_records()]
     hashed: dict[tuple[int, int], str] = {}  # the receivers share one copy per file (a store)
     for r in records:  # the round's own sha256 check of what is on disk
         r["verified_on_disk"] = verify_on_disk(plan.manifest, rx.work / r["receiver"], hashed)
@@ -387,15 +431,22 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     rrows = receiver_rows(sender, records, keys, {h.name: h.cloud for h in plan.topo.hosts})
     for rr, r in zip(rrows, records, strict=True):
         rr["verified"] = bool(rr["verified"]) and r["verified_on_disk"]
+    if members is not None:
+        changed = receiver_columns(members.applied, records, t0)
+        for rr in rrows:
+            rr.update(changed.get(rr["receiver"], {}))
+        errors += members.errors
     control = [{**keys, **r} for r in set_rows] if set_rows is not None else []
-    if set_rows is None:
-        control = tree_build_rows(records, joins, t0, keys)
+    if set_rows is None:  # the receivers that started the round (joiners: membership rows)
+        control = tree_build_rows([r for r in records if r["receiver"] in joins], joins, t0, keys)
     pass_end = sender.get("first_pass_done_at")
     until = None
     if backend.outage_in_first_pass and pass_end:  # frames in flight still arrive for a moment
         until = pass_end + 0.1
     ev_ctrl, failures = failure_rows(report.events, records, keys, t0, backend.min_outage_s, until)
     control += ev_ctrl
+    if members is not None:
+        control += membership_rows(members.applied, records, keys, t0)
     notes = ["measurement", *([rate_note] if rate_note else []), *report.notes]
     notes += gap_notes(sampler, records, t0, pass_end, [a.wall for a in applied])
     if errors:
@@ -424,6 +475,25 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         (out / name).write_text(json.dumps(data, indent=1))
     plan.say(_summary_line(backend.label, keys, rrows, failures, errors))
     return RoundResult(tables, sender, records, state.raw, ev_rec, rate, errors)
+
+
+def _membership(backend: Backend, plan: RoundPlan) -> Membership | None:
+    """The round's joins and leaves (experiments.membership), or None without any; the
+    network is told through set_receivers, the receivers by signals (set once they run)."""
+    if not plan.changes:
+        return None
+    return Membership(
+        list(plan.changes), list(plan.receivers), MembersFile(plan.records / MEMBERS),
+        lambda _h: None, lambda hosts: backend.set_receivers(hosts, plan.source),
+        lambda _h: None,
+    )  # fmt: skip
+
+
+def _procs(rx: ReceiverSet | None, late: list[ReceiverSet]) -> dict[str, Any]:
+    out = dict(rx.procs) if rx is not None else {}
+    for s in late:
+        out.update(s.procs)
+    return out
 
 
 def apply_failures(
@@ -473,12 +543,13 @@ def _listen_time(log: Path) -> float | None:
 def _summary_line(
     label: str, keys: Mapping[str, Any], rrows: list[dict], failures: list[dict], errors: list
 ) -> str:
-    bad = [r["receiver"] for r in rrows if not r["verified"]]
-    done = [r["completed_s"] for r in rrows if r["completed_s"] is not None]
+    stayed = [r for r in rrows if r.get("left_s") is None]  # a leaver has no model to verify
+    bad = [r["receiver"] for r in stayed if not r["verified"]]
+    done = [r["completed_s"] for r in stayed if r["completed_s"] is not None]
     outs = [r["outage_s"] for r in failures if r["receiver"]]
     return (
         f"{label} repetition {keys['repetition'] + 1} round {keys['round'] + 1}: "
-        f"{len(rrows) - len(bad)}/{len(rrows)} receivers verified"
+        f"{len(stayed) - len(bad)}/{len(stayed)} receivers verified"
         + (f" in {max(done):.1f} s" if done else "")
         + (f"; max outage {max(outs):.2f} s" if outs else "")
         + (f"; NOT verified: {', '.join(bad)}" if bad else "")

@@ -42,6 +42,7 @@ from experiments.schedule import schedule
 from experiments.spec import (
     Experiment,
     expand_sweep,
+    membership_changes,
     resolve_path,
     resolve_receivers,
     source_host,
@@ -155,7 +156,7 @@ class SweepPoint:
                     e, self.topo, keys, resolve_receivers(e, self.topo, k), self.source,
                     self.model, self.manifest, schedule(e, self.topo, k),
                     self.out / "records" / tag, self.received / tag, self.keep,
-                    say=self.bar.say,
+                    say=self.bar.say, changes=membership_changes(e, self.topo, k),
                 )  # fmt: skip
                 for table, rows in run_round(backend, plan).tables.items():
                     self.writer.add(table, rows)

@@ -137,9 +137,35 @@ ReceiverSet = Annotated[
 ]
 
 
+class Join(_Strict):
+    """A GPU host joins the round's receivers `at` seconds after its first data packet."""
+
+    join: str
+    at: float = Field(ge=0)
+
+
+class Leave(_Strict):
+    """A receiver of the round leaves `at` seconds after its first data packet."""
+
+    leave: str
+    at: float = Field(ge=0)
+
+
+MembershipChange = Annotated[
+    Annotated[Join, Tag("join")] | Annotated[Leave, Tag("leave")],
+    Discriminator(
+        _tag_by_key("join", "leave"),
+        custom_error_type="membership_change",
+        custom_error_message="a change of receivers is a mapping with one of join, leave",
+    ),
+]
+
+
 class Round(_Strict):
     name: str | None = None
     receivers: ReceiverSet = "all"
+    # receivers joining and leaving while the model flows (the round's set is who starts)
+    changes: list[MembershipChange] = Field(default_factory=list)
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -313,7 +339,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     for i, part in enumerate(loc):
         prev = loc[i - 1] if i >= 1 else None
         prev2 = loc[i - 2] if i >= 2 else None
-        is_tag = prev == "receivers" or (prev2 == "failures" and isinstance(prev, int))
+        is_tag = prev == "receivers" or (prev2 in ("failures", "changes") and isinstance(prev, int))
         if is_tag and isinstance(part, str):
             continue
         if isinstance(part, int):
@@ -433,11 +459,43 @@ def resolve_receivers(exp: Experiment, topo: Topology, round_index: int) -> list
     return [h for h in gpus if h in chosen]
 
 
+def membership_changes(
+    exp: Experiment, topo: Topology, round_index: int
+) -> list[tuple[float, str, str]]:
+    """The round's joins and leaves as (at, "join" | "leave", host), in time order, checked
+    against the round's receivers: a joiner is a GPU host that has not received in the round
+    yet, a leaver one that receives at that moment."""
+    members = set(resolve_receivers(exp, topo, round_index))
+    seen = set(members)
+    gpus = {h.name for h in topo.gpu_hosts()}
+    changes = exp.rounds[round_index].changes
+    out = []
+    for i in sorted(range(len(changes)), key=lambda k: changes[k].at):
+        c = changes[i]
+        where = f"rounds[{round_index}].changes[{i}]"
+        if isinstance(c, Join):
+            if c.join not in gpus:
+                raise SpecError(f"{where}.join: {c.join!r} is not a GPU host")
+            if c.join in members:
+                raise SpecError(f"{where}.join: {c.join} receives already at {c.at} s")
+            if c.join in seen:
+                raise SpecError(f"{where}.join: {c.join} left earlier in the round")
+            members.add(c.join)
+            seen.add(c.join)
+            out.append((c.at, "join", c.join))
+        else:
+            if c.leave not in members:
+                raise SpecError(f"{where}.leave: {c.leave!r} does not receive at {c.at} s")
+            members.discard(c.leave)
+            out.append((c.at, "leave", c.leave))
+    return out
+
+
 def check_against(exp: Experiment, topo: Topology) -> None:
     """Names in rounds and failures must exist in the topology."""
     source_host(exp, topo)
     for i in range(len(exp.rounds)):
-        resolve_receivers(exp, topo, i)
+        membership_changes(exp, topo, i)
     links = {frozenset((lk.a, lk.b)) for lk in topo.links}
     switches = {s.name for s in topo.switches}
     for i, f in enumerate(exp.failures):

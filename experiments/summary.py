@@ -2,7 +2,8 @@
 its ideal, and the fidelity ratio measured / ideal (docs/architecture.md, "Where each number
 comes from").
 
-    round time      max completion over a round's receivers; mean over rounds and repetitions
+    round time      max completion over a round's receivers (not those that left mid-round);
+                    mean over rounds and repetitions
                     ideal: the model's frames over the bottleneck link (rounds.ideal_time_s)
     link bytes      all links, both directions, per round
                     ideal: tree edges x model frames (unicast: path hops x model frames)
@@ -43,6 +44,8 @@ def aggregate(
     """Per (sweep, technology): metrics, ideals and ratios. `topology(sweep_label)` gives the
     topology of a sweep value (for the source host)."""
     rec = tables["receivers"]
+    if "left_s" in rec:  # a receiver that left mid-round has no model to wait for or verify
+        rec = rec[rec["left_s"].isna()]
     rnd = tables["rounds"]
     links = tables["links"]
     per_round = rec.groupby(ROUND, sort=False).agg(

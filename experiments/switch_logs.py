@@ -30,7 +30,10 @@ def unverified(writer: ResultsWriter) -> int:
     parts = [df for df in writer.tables.get("receivers", []) if len(df)]
     if not parts:
         return 0
-    verified = pd.concat(parts, ignore_index=True)["verified"].astype("boolean")
+    rows = pd.concat(parts, ignore_index=True)
+    if "left_s" in rows:  # a receiver that left mid-round has no model to verify
+        rows = rows[rows["left_s"].isna()]
+    verified = rows["verified"].astype("boolean")
     return int((~verified.fillna(False)).sum())  # NA (no verdict) counts as not verified
 
 

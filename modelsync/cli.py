@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,7 +65,8 @@ def send_cmd(a: argparse.Namespace) -> int:
             listen_ip=a.listen_ip, control_port=a.control_port, group=a.group,
             data_port=a.data_port, iface=a.iface, dst_mac=a.dst_mac, src_mac=a.src_mac,
             bfir_id=a.bfir_id, bsl=a.bsl, bift_id_base=a.bift_id_base,
-            root_sid=a.root_sid, root_sid_file=a.root_sid_file, deadline=a.deadline,
+            root_sid=a.root_sid, root_sid_file=a.root_sid_file, members_file=a.members_file,
+            deadline=a.deadline,
             poll_wait=a.poll_wait, drop=a.drop, drop_seed=a.drop_seed, record=a.record,
             progress=sys.stderr.isatty() if a.progress is None else a.progress,
         )  # fmt: skip
@@ -91,10 +93,13 @@ def receive_cmd(a: argparse.Namespace) -> int:
             sender_port=a.sender_port, port=a.port, bind=a.bind, group=a.group or None,
             iface_ip=a.iface_ip, deadline=a.deadline, idle_nack=a.idle_nack, linger=a.linger,
             record=a.record, gap_s=a.gap_ms / 1000, batch=a.batch, store=a.store,
+            standby=a.standby,
         )  # fmt: skip
         rx = Receiver(cfg)
     except (ValueError, OSError) as e:
         raise CommandError(str(e)) from e
+    signal.signal(signal.SIGUSR1, lambda _s, _f: rx.leave())  # leave the delivery
+    signal.signal(signal.SIGUSR2, lambda _s, _f: rx.join())  # join it (from --standby)
     try:
         code = rx.run()
     finally:
@@ -195,6 +200,13 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="SR-P2MP: file with the root SID, re-read on change",
     )
+    p.add_argument(
+        "--members-file",
+        type=Path,
+        default=None,
+        help='who of --receivers receives now, re-read on change: JSON {"members": [names], '
+        '"open": true while joiners may still come}',
+    )
     p.add_argument("--group", default=MODEL_GROUP, help=f"model group ({MODEL_GROUP})")
     p.add_argument(
         "--data-port",
@@ -228,7 +240,9 @@ def parser() -> argparse.ArgumentParser:
         sub,
         "receive",
         receive_cmd,
-        "Receive a model into --out, verify every file, report to the sender.",
+        "Receive a model into --out, verify every file, report to the sender. SIGUSR1: leave "
+        "the delivery (drop the group, stop answering, log arrivals for --linger, outcome left); "
+        "SIGUSR2: join it (after --standby).",
     )
     p.add_argument("--manifest", type=Path, required=True, help="manifest of the expected model")
     p.add_argument("--out", type=Path, required=True, help="directory to write the model into")
@@ -266,6 +280,11 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="a folder the receivers on this disk share: one copy of each verified file, "
         "hard-linked into each --out; space reserved per file as it starts",
+    )
+    p.add_argument(
+        "--standby",
+        action="store_true",
+        help="listen, but join the group and ask the sender for data only on SIGUSR2",
     )
     p.add_argument("--record", type=Path, default=None, help="write the JSON record here")
     p.add_argument("--verbose", "-v", action="store_true", help="log at debug level")

@@ -26,6 +26,7 @@ MANIFEST = "modelsync.manifest.json"
 FIRST_PASS = "first pass:"  # the sender logs this right before its first data frame
 READY = "listening on"  # a receiver logs this once its socket is bound (and joined)
 STORE = ".store"  # in a round's folder of received files: one copy of each verified file
+MEMBERS = "members.json"  # in a round's records: who receives now (the sender's --members-file)
 
 # popen(host, argv, cwd=..., stdout=..., stderr=...) -> a process running in that host
 HostPopen = Callable[..., subprocess.Popen]
@@ -146,9 +147,11 @@ def start_receivers(
     deadline: float,
     group: str | None = None,
     ready_timeout: float = 60.0,
+    standby: bool = False,
 ) -> ReceiverSet:
     """`modelsync receive` in every host (joining `group` if given); returns once each one
-    listens, or stops them all and raises LaunchError with the failing one's log."""
+    listens, or stops them all and raises LaunchError with the failing one's log. `standby`:
+    they listen but join only when signalled (receivers joining while the model flows)."""
     work.mkdir(parents=True, exist_ok=True)
     records.mkdir(parents=True, exist_ok=True)
     rx = ReceiverSet(list(hosts), work, records)
@@ -165,6 +168,8 @@ def start_receivers(
             ]  # fmt: skip
             if group is not None:
                 argv += ["--group", group]
+            if standby:
+                argv += ["--standby"]
             rx.procs[h] = popen(h, argv, cwd=str(REPO), stdout=log, stderr=log)
         for h in hosts:
             log_path = records / f"{h}.log"
@@ -207,7 +212,9 @@ def start_sender(
 ) -> SenderProcess:
     """`modelsync send` in `host` to `targets` (name, ip and, for BIER, bfr_id each);
     `extra`: the technology's own arguments (interface, next-hop MAC, group, root SID file).
-    The targets go to records/receivers.json, the record to records/sender.json."""
+    The targets go to records/receivers.json, the record to records/sender.json; a members
+    file already in `records` (receivers joining and leaving) is the sender's
+    --members-file."""
     records.mkdir(parents=True, exist_ok=True)
     (records / "receivers.json").write_text(json.dumps(targets))
     argv = [
@@ -217,6 +224,8 @@ def start_sender(
         "--deadline", f"{deadline:.0f}", "--record", str(records / "sender.json"),
         "--no-progress", *(extra or []),
     ]  # fmt: skip
+    if (records / MEMBERS).is_file():
+        argv += ["--members-file", str(records / MEMBERS)]
     log = records / "sender.log"
     logf = open(log, "wb")  # noqa: SIM115 (closed by kill())
     proc = popen(host, argv, cwd=str(REPO), stdout=logf, stderr=logf)

@@ -1,5 +1,12 @@
 """Receiver: UDP socket on port 50000 (model group joined, unicast too), reassembly onto disk,
-NACKs to the sender, cold-start check, JSON record."""
+NACKs to the sender, cold-start check, JSON record.
+
+A receiver started on standby (`standby`) listens but neither joins the group nor says a word
+to the sender until it is asked to join (`join()`; the command line's SIGUSR2): then it joins
+and asks for everything it lacks, as a receiver that starts late does. A receiver asked to
+leave (`leave()`; SIGUSR1) drops its group membership, stops answering the sender, keeps
+logging what still arrives for `linger` seconds (what the network sends it after it left) and
+ends with outcome `left`."""
 
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ from wire.constants import CONTROL_PORT, DATA_PORT, MODEL_GROUP
 
 log = logging.getLogger("modelsync.receiver")
 
-EXIT_COMPLETE, EXIT_INCOMPLETE, EXIT_FAILED = 0, 2, 3
+EXIT_COMPLETE, EXIT_INCOMPLETE, EXIT_FAILED, EXIT_LEFT = 0, 2, 3, 4
 _TIMESPEC = struct.Struct("@qq")  # the kernel's stamp of a datagram (SO_TIMESTAMPNS)
 
 
@@ -80,6 +87,7 @@ class ReceiverConfig:
     gap_s: float = 0.001  # record every pause in the data of at least this long
     batch: int = 64  # datagrams taken per system call (recvmmsg); 1: one recvmsg each
     store: Path | None = None  # one copy per file on this disk, shared (Reassembler)
+    standby: bool = False  # listen, but join (group and delivery) only when join() is called
 
 
 class Receiver:
@@ -91,6 +99,10 @@ class Receiver:
         self.first_packet_at: float | None = None
         self.last_packet_at: float | None = None
         self.joined = False
+        self.leave_asked = False  # set by leave() (a signal handler may call it)
+        self.left_at: float | None = None
+        self.join_asked = not cfg.standby  # set by join() (a signal handler may call it)
+        self.joined_at: float | None = None
         self.seq = 0
         self.error: str | None = None
         self.load = None
@@ -115,6 +127,11 @@ class Receiver:
             raise OSError(
                 f"cannot bind UDP {self.cfg.bind}:{self.cfg.port}: {e.strerror}"
             ) from None
+        if self.cfg.group and not self.cfg.standby:
+            self._join_group(s)
+        return s
+
+    def _join_group(self, s: socket.socket) -> None:
         if self.cfg.group:
             mreq = struct.pack(
                 "4s4s", socket.inet_aton(self.cfg.group), socket.inet_aton(self.cfg.iface_ip)
@@ -130,7 +147,31 @@ class Receiver:
                     self.cfg.iface_ip,
                     e.strerror,
                 )
-        return s
+
+    # -- joining and leaving ---------------------------------------------------------------
+    def join(self) -> None:
+        """Join the delivery (a receiver on standby): takes effect in the main loop."""
+        self.join_asked = True
+
+    def _join_now(self) -> None:
+        self.joined_at = time.time()
+        self._join_group(self.sock)
+        log.info("joined the delivery (group %s)", self.cfg.group if self.joined else "none")
+        self.report()  # the late receiver's hello: everything it lacks
+
+    def leave(self) -> None:
+        """Leave the delivery: takes effect in the main loop (safe from a signal handler)."""
+        self.leave_asked = True
+
+    def _leave_now(self) -> None:
+        self.left_at = time.time()
+        if self.joined and self.cfg.group:
+            mreq = struct.pack(
+                "4s4s", socket.inet_aton(self.cfg.group), socket.inet_aton(self.cfg.iface_ip)
+            )
+            with contextlib.suppress(OSError):  # the group is left with the socket anyway
+                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, mreq)
+        log.info("left the delivery; logging what still arrives for %g s", self.cfg.linger)
 
     # -- control -----------------------------------------------------------------------
     def _base(self, poll: int) -> dict[str, object]:
@@ -206,6 +247,7 @@ class Receiver:
         last_nack = t_start - cfg.nack_interval
         pending_poll = 0  # POLL seq to answer when data is quiet
         pending_since = 0.0
+        left_mono = 0.0
         done_since: float | None = None
         n_since_check = 0
         log.info(
@@ -217,7 +259,8 @@ class Receiver:
             self._finish_load()
             done_since = mono()
         # Hello: a late receiver asks for everything it lacks; a finished one says DONE.
-        self.report()
+        if self.join_asked:
+            self.report()
         last_nack = mono()
         try:
             while True:
@@ -244,13 +287,27 @@ class Receiver:
                     elif h.type == MsgType.FIN:
                         fin = True
                 if fin:
-                    if not self.rx.done:
+                    if not self.rx.done and self.left_at is None:
                         self.error = "sender finished (FIN) before every file was verified"
                     break
                 if n and not ctl and n_since_check < 256:
                     continue
                 n_since_check = 0
                 t = mono()
+                if not self.join_asked and not self.leave_asked:
+                    if t >= deadline:
+                        break
+                    continue  # on standby: quiet until asked to join
+                if self.cfg.standby and self.joined_at is None and not self.leave_asked:
+                    self._join_now()
+                    last_nack = t
+                if self.leave_asked:
+                    if self.left_at is None:
+                        self._leave_now()
+                        left_mono = t
+                    if t - left_mono >= cfg.linger or t >= deadline:
+                        break
+                    continue  # no answers once left: only the arrivals are logged
                 if pending_poll and (t - last_data >= cfg.poll_quiet or t - pending_since > 1.0):
                     self.report(pending_poll)
                     pending_poll = 0
@@ -292,6 +349,9 @@ class Receiver:
 
     def _end(self) -> int:
         self.rx.close()
+        if self.left_at is not None:
+            self._write_record("left")
+            return EXIT_LEFT
         if self.rx.done and self.load is not None and not self.error:
             self._write_record("complete")
             return EXIT_COMPLETE
@@ -320,6 +380,8 @@ class Receiver:
             counters=self.counters.record(),
             files=self.rx.file_records(),
             arrivals=self.arrivals.record(),
+            joined_at=self.joined_at,
+            left_at=self.left_at,
         )
 
     def _write_record(self, outcome: str) -> None:

@@ -68,7 +68,7 @@ class ReceiverRecord(BaseModel):
     model_id: str
     model_name: str
     out_dir: str
-    outcome: Literal["complete", "incomplete", "failed"]
+    outcome: Literal["complete", "incomplete", "failed", "left"]
     error: str | None = Field(None, description="why the outcome is not complete")
     started_at: float
     first_packet_at: float | None = None
@@ -83,18 +83,28 @@ class ReceiverRecord(BaseModel):
     counters: Counters
     files: list[FileRecord]
     arrivals: Arrivals | None = None
+    joined_at: float | None = Field(
+        None, description="a receiver started on standby: when it was asked to join"
+    )
+    left_at: float | None = Field(
+        None, description="when it was asked to leave (outcome left); arrivals after it are "
+        "what the network still sent it",
+    )  # fmt: skip
 
 
 class ReceiverStatus(BaseModel):
     name: str
     ip: str
     bfr_id: int | None = None
-    state: Literal["done", "failed", "missing", "silent"]
+    # absent: on the list, never a member; left: a member no more (the members file)
+    state: Literal["done", "failed", "missing", "silent", "absent", "left"]
     done_at: float | None = Field(None, description="when its DONE report arrived")
     error: str | None = None
     missing: dict[str, Ranges] = Field(
         default_factory=dict, description="file name -> missing chunk ranges at the end"
     )
+    joined_at: float | None = Field(None, description="when the members file added it")
+    left_at: float | None = Field(None, description="when the members file removed it")
 
 
 class SenderCounters(BaseModel):
@@ -113,6 +123,7 @@ class SenderCounters(BaseModel):
     bad_control: int = 0  # unparsable or foreign control datagrams
     root_sid_changes: int = 0  # SR-P2MP: new root SIDs picked up from --root-sid-file
     stale_nacks: int = 0  # NACKs not answering the current POLL (not used for repairs)
+    member_changes: int = 0  # receivers that joined or left (--members-file)
 
 
 class SenderRecord(BaseModel):

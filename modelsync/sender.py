@@ -1,11 +1,20 @@
 """Sender: chunks the model's files into datagrams and delivers them by one technology, then
 polls the receivers and repairs exactly what each one misses, until all are verified or a
-deadline passes."""
+deadline passes.
+
+With a members file (`--members-file`) the receivers of the list join and leave while the
+model flows: the file, JSON `{"members": [names], "open": true|false}`, names who receives
+now; the sender re-reads it as it sends (every 20 ms and every 256 frames) and while it
+polls. A joiner gets the frames from then on (unicast: its own stream; BIER: its bit in the
+BitString; SR-P2MP and IP multicast: whatever the network's tree gives it) and what it
+missed by repair; a leaver is sent nothing more and no longer polled. While `open` is true
+the session stays up for joiners even when every member is done."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import mmap
 import random
@@ -65,10 +74,12 @@ class _Counters:
     bad_control: int = 0
     root_sid_changes: int = 0
     stale_nacks: int = 0
+    member_changes: int = 0
 
 
 ETH_LEN = 14
 EXIT_COMPLETE, EXIT_INCOMPLETE = 0, 2
+MEMBERS_LOOK_S = 0.02  # with a members file: how often the first pass looks at it at least
 
 
 @dataclass
@@ -93,6 +104,7 @@ class SenderConfig:
     bift_id_base: int = 1  # BIFT-id of SI k is k + base (the control plane installs SI + 1)
     root_sid: int | str | IPv6Address | None = None  # SR-MPLS: a label; SRv6: an address
     root_sid_file: Path | None = None  # SR-P2MP: re-read when it changes (new tree instance)
+    members_file: Path | None = None  # who receives now (module docstring); None: everyone
     deadline: float = 600.0
     poll_wait: float = 0.5  # how long one poll collects answers
     drop: float = 0.0  # test fault injection: drop this share of copies on purpose
@@ -117,6 +129,9 @@ class Peer:
     missing: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)
     answer: dict[int, list[tuple[int, int | None]]] | None = None  # answer being collected
     answered: bool = False  # complete answer since the last poll
+    member: bool = True  # receives now (a members file may say otherwise)
+    joined_at: float | None = None  # when a members file added it
+    left_at: float | None = None  # when a members file removed it
 
 
 class Sender:
@@ -129,6 +144,11 @@ class Sender:
         self.c = _Counters()
         self.st = SendStats()
         self.peers = {r.name: Peer(r) for r in cfg.receivers}
+        self.open = False  # the members file keeps the session open for joiners
+        self.members_version = 0  # counts membership changes (the first pass follows them)
+        self._members_mtime = -1
+        if cfg.members_file is not None:
+            self._read_members(initial=True)
         self.counts = [-(-f.size // self.C) for f in self.m.files]
         self.started_at = time.time()
         self.first_packet_at: float | None = None
@@ -304,6 +324,56 @@ class Sender:
             self.tpl.set_l2_prefix(self._sr_prefix(sid))
             self.c.root_sid_changes += 1
 
+    # -- membership ----------------------------------------------------------------------
+    def members(self) -> list[str]:
+        """Who receives now, in the receivers list's order."""
+        return [n for n, p in self.peers.items() if p.member]
+
+    def _read_members(self, initial: bool = False) -> None:
+        """Apply the members file if it changed. A bad file at start is an error; later the
+        current members stay, with a warning."""
+        path = self.cfg.members_file
+        assert path is not None
+        try:
+            st = path.stat()
+            if st.st_mtime_ns == self._members_mtime:
+                return
+            data = json.loads(path.read_text())
+            names = data["members"]
+            is_open = bool(data.get("open", False))
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError("'members' is not a list of names")
+            unknown = sorted(set(names) - set(self.peers))
+            if unknown:
+                raise ValueError(f"names no receiver of the list: {unknown}")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            why = f"--members-file {path}: " + (
+                f"no {e} key" if isinstance(e, KeyError) else str(getattr(e, "strerror", "") or e)
+            )
+            if initial:
+                raise ValueError(why) from None
+            log.warning("%s; keeping the members as they are", why)
+            return
+        self._members_mtime = st.st_mtime_ns
+        self.open = is_open
+        now, wanted = time.time(), set(names)
+        for name, p in self.peers.items():
+            if name in wanted and not p.member:
+                p.member, p.joined_at, p.left_at = True, now, None
+                p.state, p.missing, p.answer, p.answered = "silent", {}, None, False
+            elif name not in wanted and p.member:
+                p.member = False
+                if initial:
+                    p.state = "absent"
+                else:
+                    p.state, p.left_at = "left", now
+            else:
+                continue
+            if not initial:
+                self.c.member_changes += 1
+                log.info("%s %s", name, "joins" if p.member else "leaves")
+        self.members_version += 1
+
     # -- datagrams ---------------------------------------------------------------------
     def _build(self, f: int, c: int, rnd: int, flags: int) -> int:
         """Write the datagram of chunk c of file f at buf[o:]; return its length."""
@@ -407,7 +477,8 @@ class Sender:
     # -- phases ------------------------------------------------------------------------
     def first_pass(self) -> None:
         tech = self.cfg.technology
-        everyone = list(self.peers)
+        version = self.members_version
+        everyone = self.members()
         prefixes = self._bier_prefixes(everyone) if tech == Technology.BIER else [b""]
         total = sum(self.counts)
         copies = total * (len(everyone) if tech == Technology.UNICAST else len(prefixes))
@@ -416,9 +487,18 @@ class Sender:
             self.m.model_id, total, self.C, tech, len(everyone), self.cfg.session,
         )  # fmt: skip
         self._stamp(False)
+        follow = self.cfg.members_file is not None
+        mono, next_look = time.monotonic, time.monotonic() + MEMBERS_LOOK_S
         with self._progress("first pass", copies) as advance:
             for f, count in enumerate(self.counts):
                 for c in range(count):
+                    if follow and mono() >= next_look:  # joins and leaves take effect soon
+                        next_look = mono() + MEMBERS_LOOK_S
+                        self._drain()
+                    if version != self.members_version:  # joined or left: new targets
+                        version, everyone = self.members_version, self.members()
+                        if tech == Technology.BIER:
+                            prefixes = self._bier_prefixes(everyone)
                     n = self._build(f, c, 0, 0)
                     if tech == Technology.UNICAST:
                         self._unicast(n, everyone, False)
@@ -470,9 +550,12 @@ class Sender:
 
     # -- control -----------------------------------------------------------------------
     def _drain(self) -> None:
-        """Read pending control datagrams; also pick up a new root SID (SR-P2MP)."""
+        """Read pending control datagrams; also pick up a new root SID (SR-P2MP) and a change
+        of members."""
         if self.cfg.root_sid_file is not None:
             self._check_root_sid()
+        if self.cfg.members_file is not None:
+            self._read_members()
         while True:
             try:
                 data, _addr = self.ctl.recvfrom(4096)
@@ -496,6 +579,9 @@ class Sender:
         self._apply(peer, msg)
 
     def _apply(self, peer: Peer, msg: ControlMsg) -> None:
+        if not peer.member:  # not (or no longer) receiving: nothing it says counts
+            self.c.stale_nacks += msg.type == "nack"
+            return
         if msg.type == "done":
             self.c.reports_received += 1
             if peer.state != "done":
@@ -534,7 +620,7 @@ class Sender:
             p.answered, p.answer = False, None
         self.poll_seq += 1
         dgram = self._control_dgram(MsgType.POLL, self.poll_seq)
-        waiting = [p for p in self.peers.values() if p.state not in ("done", "failed")]
+        waiting = [p for p in self.peers.values() if p.member and p.state not in ("done", "failed")]
         for p in waiting:
             send_udp(self.udp, dgram, (p.spec.ip, p.spec.port), self.st)
             self.c.polls_sent += 1
@@ -556,6 +642,8 @@ class Sender:
         dgram = self._control_dgram(MsgType.FIN, self.poll_seq)
         for _ in range(3):
             for p in self.peers.values():
+                if p.state == "absent":  # never joined: nothing runs there for us
+                    continue
                 if send_udp(self.udp, dgram, (p.spec.ip, p.spec.port), self.st):
                     self.c.fins_sent += 1
             time.sleep(0.01)
@@ -567,8 +655,11 @@ class Sender:
         try:
             self.first_pass()
             while time.monotonic() < deadline:
-                if all(p.state in ("done", "failed") for p in self.peers.values()):
-                    break
+                if self._all_done():
+                    if not self.open:
+                        break
+                    self._wait_for_joiners()
+                    continue
                 reports = self.poll()
                 needs = merge_needs(reports, self.counts)
                 if needs:
@@ -576,8 +667,17 @@ class Sender:
             self.fin()
         finally:
             self._write_record()
-        ok = all(p.state == "done" for p in self.peers.values())
-        return EXIT_COMPLETE if ok else EXIT_INCOMPLETE
+        return EXIT_COMPLETE if self._all_done(ok_only=True) else EXIT_INCOMPLETE
+
+    def _all_done(self, ok_only: bool = False) -> bool:
+        """Every member is done (or failed, unless `ok_only`)."""
+        end = ("done",) if ok_only else ("done", "failed")
+        return all(p.state in end for p in self.peers.values() if p.member)
+
+    def _wait_for_joiners(self) -> None:
+        """The session is open and every member done: read control and membership a while."""
+        select.select([self.ctl], [], [], self.cfg.poll_wait)
+        self._drain()
 
     def record(self) -> SenderRecord:
         self.c.send_errors = self.st.errors
@@ -599,10 +699,12 @@ class Sender:
                     state=p.state,  # type: ignore[arg-type]
                     done_at=p.done_at,
                     error=p.error,
-                    missing=missing if p.state != "done" else {},
+                    missing=missing if p.member and p.state != "done" else {},
+                    joined_at=p.joined_at,
+                    left_at=p.left_at,
                 )
             )
-        ok = all(p.state == "done" for p in self.peers.values())
+        ok = self._all_done(ok_only=True)
         return SenderRecord(
             technology=self.cfg.technology,
             model_id=self.m.model_id,

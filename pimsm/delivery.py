@@ -27,11 +27,14 @@ def start_receivers(
     records: Path,
     deadline: float,
     group: str = GROUP,
+    standby: bool = False,
 ) -> ReceiverSet:
-    """`modelsync receive` in every host (joins `group` at once); returns when each listens."""
+    """`modelsync receive` in every host (joins `group` at once, or on `standby` when
+    signalled); returns when each listens."""
     return launch_receivers(
-        net.popen, hosts, manifest, net.host_ip(source), work, records, deadline, group=group
-    )
+        net.popen, hosts, manifest, net.host_ip(source), work, records, deadline, group=group,
+        standby=standby,
+    )  # fmt: skip
 
 
 def start_sender(

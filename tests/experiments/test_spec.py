@@ -13,6 +13,7 @@ from experiments.spec import (
     check_against,
     expand_sweep,
     load_experiment,
+    membership_changes,
     parse_experiment,
     resolve_receivers,
     source_host,
@@ -154,6 +155,54 @@ def test_names_checked_against_topology(change, expected) -> None:
     e = parse_experiment(with_(**change))
     with pytest.raises(SpecError, match=expected.replace("[", r"\[").replace("]", r"\]")):
         check_against(e, build_topology(e))
+
+
+def test_joins_and_leaves_in_time_order() -> None:
+    rounds = [
+        {
+            "receivers": {"hosts": ["g1_1_1", "g2_1_1"]},
+            "changes": [
+                {"leave": "g1_1_1", "at": 2.0},
+                {"join": "g3_1_1", "at": 0.5},
+                {"leave": "g3_1_1", "at": 3.0},
+            ],
+        }
+    ]
+    e = parse_experiment(with_(rounds=rounds))
+    topo = build_topology(e)
+    assert membership_changes(e, topo, 0) == [
+        (0.5, "join", "g3_1_1"),
+        (2.0, "leave", "g1_1_1"),
+        (3.0, "leave", "g3_1_1"),
+    ]
+    check_against(e, topo)
+    assert membership_changes(parse_experiment(with_()), topo, 0) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ([{"join": "g1_1_1", "at": 1}], "rounds[0].changes[0].join: g1_1_1 receives already at 1"),
+        ([{"join": "store", "at": 1}], "rounds[0].changes[0].join: 'store' is not a GPU host"),
+        ([{"leave": "g3_1_1", "at": 1}], "changes[0].leave: 'g3_1_1' does not receive at 1"),
+        (
+            [{"leave": "g1_1_1", "at": 2}, {"leave": "g1_1_1", "at": 1}],
+            "rounds[0].changes[0].leave: 'g1_1_1' does not receive at 2",
+        ),
+        (
+            [{"leave": "g1_1_1", "at": 1}, {"join": "g1_1_1", "at": 2}],
+            "rounds[0].changes[1].join: g1_1_1 left earlier in the round",
+        ),
+    ],
+)
+def test_a_change_that_cannot_happen_is_named(changes, expected) -> None:
+    rounds = [{"receivers": {"hosts": ["g1_1_1"]}, "changes": changes}]
+    e = parse_experiment(with_(rounds=rounds))
+    with pytest.raises(SpecError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+        check_against(e, build_topology(e))
+    assert "a change of receivers is a mapping with one of join, leave" in error_of(
+        with_(rounds=[{"changes": [{"joins": "g1_1_1"}]}])
+    )
 
 
 def test_topology_errors() -> None:

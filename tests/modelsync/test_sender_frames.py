@@ -39,7 +39,7 @@ RX = [
 def _sender(
     tmp: Path, technology: str, monkeypatch, **extra
 ) -> tuple[Sender, Manifest, list, list]:  # type: ignore[no-untyped-def]
-    m = small_model(tmp / "m", 60_000, 1)
+    m = small_model(tmp / "m", extra.pop("model_size", 60_000), 1)
     frames: list[bytes] = []
     udp: list[tuple[bytes, tuple[str, int]]] = []
     monkeypatch.setattr(
