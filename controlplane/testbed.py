@@ -154,6 +154,19 @@ class ControlPlane:
     def events(self) -> list[EventRecord]:
         return self.controller.events if self.controller else []
 
+    def wait_reaction(self, link: str, up: bool, timeout: float = 30.0) -> EventRecord:
+        """Wait until the controller has heard of `link` going up or down from a switch and
+        finished reacting to it; that reaction's record (later reports of the same change by
+        the link's other end are duplicates, not reactions)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for rec in self.events:
+                if (rec.link, rec.up) == (link, up) and not rec.duplicate and rec.done:
+                    return rec
+            time.sleep(0.01)
+        state = "up" if up else "down"
+        raise TimeoutError(f"no switch reported {link} {state} within {timeout:.0f} s")
+
     def wait_events(self, timeout: float = 60.0) -> list[EventRecord]:
         """Wait for every link-event reaction scheduled so far; their records."""
         out = [f.result(timeout) for f in self.pending]

@@ -115,14 +115,29 @@ class SessionProcess:
             proc.stdout.close()
 
 
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m linkmon.sessions",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "-i",
+        "--interface",
+        action="append",
+        default=[],
+        metavar="PORT@IFACE",
+        help="a port to run a BFD session on (repeat for each)",
+    )
+    ap.add_argument("--interval-ms", type=float, default=50.0, help="BFD transmit interval (50 ms)")
+    ap.add_argument("--multiplier", type=int, default=3, help="BFD detection multiplier (3)")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
     from linkmon.liveness import Liveness
 
-    ap = argparse.ArgumentParser(prog="python -m linkmon.sessions", description=__doc__)
-    ap.add_argument("-i", "--interface", action="append", default=[], metavar="PORT@IFACE")
-    ap.add_argument("--interval-ms", type=float, default=50.0)
-    ap.add_argument("--multiplier", type=int, default=3)
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
     with contextlib.suppress(OSError, AttributeError):  # end with the parent
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, SIGTERM)
     ports = {}

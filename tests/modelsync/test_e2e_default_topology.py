@@ -41,7 +41,7 @@ DESCRIPTION = {
     "sending_rate_mbit": "auto",
     "rounds": [{"name": "all", "receivers": "all"}, {"name": "cut", "receivers": "all"}],
     "failures": [{"link": "ms-c1", "at": 1.5, "for": 2.0, "round": 1}],
-    "control": {"detection_ms": 150},
+    "control": {"bfd": {"interval_ms": 50, "multiplier": 3}},
     "repetitions": 1,
     "seed": 5,
 }
