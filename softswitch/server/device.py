@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from finsy.proto import p4i, p4r
 
@@ -46,6 +46,20 @@ class Pipeline:
     program: LoadedProgram
 
 
+@dataclass
+class Staged:
+    """A config saved by VERIFY_AND_SAVE, not yet committed. P4Runtime: the forwarding state
+    stays as it is, but later Reads and Writes refer to the new config, and COMMIT realizes it
+    by replaying the writes made since the save. The writes land in a Python core switch of the
+    saved program (Reads see them, bad ones are refused at once) and are kept for the replay
+    into the switch that COMMIT makes (of any backend; the eBPF one attaches on creation)."""
+
+    pipeline: Pipeline
+    switch: SwitchBackend
+    metadata: dict[tuple, bytes] = field(default_factory=dict)
+    writes: list[p4r.Update] = field(default_factory=list)
+
+
 class Device:
     """All state of one switch as P4Runtime sees it. Thread-safe: one lock around the Switch."""
 
@@ -63,7 +77,7 @@ class Device:
         self.cpu_port = cpu_port
         self.lock = threading.RLock()
         self.pipeline: Pipeline | None = None
-        self.saved: Pipeline | None = None  # VERIFY_AND_SAVE, awaiting COMMIT
+        self.staged: Staged | None = None  # VERIFY_AND_SAVE, awaiting COMMIT
         self.switch: SwitchBackend | None = None
         self.send = send or (lambda port, frame: False)
         # Sends a whole batch in one call (PortSet.send_many); per frame through `send` if unset.
@@ -100,10 +114,20 @@ class Device:
             if config is not None:
                 raise error("INVALID_ARGUMENT", "COMMIT takes no config")
             with self.lock:
-                if self.saved is None:
+                staged = self.staged
+                if staged is None:
                     raise error("FAILED_PRECONDITION", "COMMIT without a saved config")
-                self._commit(self.saved, keep_state=False)
-                self.saved = None
+                self.staged = None
+                self._commit(staged.pipeline, keep_state=False)
+                for update in staged.writes:
+                    try:
+                        self._apply(update)
+                    except SwitchError as exc:
+                        raise error(
+                            exc.code,
+                            f"COMMIT: a write made since VERIFY_AND_SAVE could not be replayed"
+                            f" ({exc.message})",
+                        ) from exc
             return
         if action not in (
             Action.VERIFY,
@@ -117,10 +141,13 @@ class Device:
         pipe = self._build(config)
         with self.lock:
             if action == Action.VERIFY_AND_SAVE:
-                self.saved = pipe
+                # the Python core holds what is written until COMMIT (see Staged)
+                self.staged = Staged(pipe, python_backend().new_switch(pipe.program, self.cpu_port))
             elif action == Action.VERIFY_AND_COMMIT:
+                self.staged = None
                 self._commit(pipe, keep_state=False)
             elif action == Action.RECONCILE_AND_COMMIT:
+                self.staged = None
                 self._commit(pipe, keep_state=True)
 
     def _commit(self, pipe: Pipeline, keep_state: bool) -> None:
@@ -174,9 +201,11 @@ class Device:
 
     def get_pipeline(self, response_type: int) -> p4r.ForwardingPipelineConfig:
         with self.lock:
-            if self.pipeline is None:
+            # after VERIFY_AND_SAVE the saved config, as Reads refer to it (and BMv2 says)
+            pipe = self.staged.pipeline if self.staged is not None else self.pipeline
+            if pipe is None:
                 return p4r.ForwardingPipelineConfig()  # no pipeline: empty config
-            src = self.pipeline.config
+            src = pipe.config
         rt = p4r.GetForwardingPipelineConfigRequest
         out = p4r.ForwardingPipelineConfig()
         if src.HasField("cookie"):
@@ -187,14 +216,40 @@ class Device:
             out.p4_device_config = src.p4_device_config
         return out
 
+    @property
+    def programmed(self) -> bool:
+        """Whether Writes and Reads have a config to refer to (committed or saved)."""
+        return self.pipeline is not None or self.staged is not None
+
     def _need_pipeline(self) -> P4InfoIndex:
+        """The P4Info index Writes and Reads refer to: the saved config's while one waits for
+        COMMIT, else the committed one's."""
+        if self.staged is not None:
+            return self.staged.pipeline.index
         if self.pipeline is None:
             raise error("FAILED_PRECONDITION", "no forwarding pipeline config has been set")
         return self.pipeline.index
 
+    @property
+    def _sw(self) -> SwitchBackend:
+        """The switch Writes and Reads address (the data plane keeps self.switch)."""
+        return self.staged.switch if self.staged is not None else self.switch
+
+    @property
+    def _md(self) -> dict[tuple, bytes]:
+        return self.staged.metadata if self.staged is not None else self._metadata
+
     # --- Write ---------------------------------------------------------------------------
     def write(self, update: p4r.Update) -> None:
         """Apply one update; raises SwitchError with the P4Runtime code on rejection."""
+        with self.lock:
+            self._apply(update)
+            if self.staged is not None:  # replayed by COMMIT
+                kept = p4r.Update()
+                kept.CopyFrom(update)
+                self.staged.writes.append(kept)
+
+    def _apply(self, update: p4r.Update) -> None:
         with self.lock:
             idx = self._need_pipeline()
             kind = update.entity.WhichOneof("entity")
@@ -218,7 +273,7 @@ class Device:
                 raise error("UNIMPLEMENTED", f"{kind} is not supported by softswitch")
 
     def _write_table(self, idx: P4InfoIndex, utype: int, pe: p4r.TableEntry) -> None:
-        sw = self.switch
+        sw = self._sw
         for unsupported in ("meter_config", "meter_counter_data", "time_since_last_hit"):
             if pe.HasField(unsupported):
                 raise error("UNIMPLEMENTED", f"table entry field {unsupported} is not supported")
@@ -233,7 +288,7 @@ class Device:
         if utype == p4r.Update.DELETE:
             _, e = tr.key_from_p4r(idx, pe)
             sw.delete_entry(e)
-            self._metadata.pop(tr.entry_key(e), None)
+            self._md.pop(tr.entry_key(e), None)
             return
         _, e = tr.entry_from_p4r(idx, pe)
         if pe.HasField("counter_data") and not t.direct_counter_id:
@@ -244,9 +299,9 @@ class Device:
             sw.modify_entry(e)
         key = tr.entry_key(e)
         if pe.metadata:
-            self._metadata[key] = pe.metadata
+            self._md[key] = pe.metadata
         else:
-            self._metadata.pop(key, None)
+            self._md.pop(key, None)
         if pe.HasField("counter_data"):
             sw.set_direct_counter(e, pe.counter_data.packet_count, pe.counter_data.byte_count)
 
@@ -260,15 +315,15 @@ class Device:
             raise error("PERMISSION_DENIED", f"{t.name}: the default action is const")
         kind = pe.action.WhichOneof("type")
         if kind is None:
-            self.switch.reset_default_action(t.name)
+            self._sw.reset_default_action(t.name)
             return
         if kind != "action":
             raise error("UNIMPLEMENTED", f"{t.name}: {kind} (action profiles) not supported")
         name, params = tr.action_from_p4r(idx, t, pe.action.action, default=True)
-        self.switch.set_default_action(t.name, name, params)
+        self._sw.set_default_action(t.name, name, params)
 
     def _write_pre(self, utype: int, pre: p4r.PacketReplicationEngineEntry) -> None:
-        sw = self.switch
+        sw = self._sw
         kind = pre.WhichOneof("type")
         if kind == "multicast_group_entry":
             g = pre.multicast_group_entry
@@ -325,7 +380,7 @@ class Device:
         if utype != p4r.Update.MODIFY:
             raise error("INVALID_ARGUMENT", f"counter {c.name}: only MODIFY is allowed")
         for i in self._indices(c.size, ce, f"counter {c.name}"):
-            self.switch.set_counter(c.name, i, ce.data.packet_count, ce.data.byte_count)
+            self._sw.set_counter(c.name, i, ce.data.packet_count, ce.data.byte_count)
 
     def _write_direct_counter(
         self, idx: P4InfoIndex, utype: int, dc: p4r.DirectCounterEntry
@@ -335,7 +390,7 @@ class Device:
         t, e = tr.key_from_p4r(idx, dc.table_entry)
         if not t.direct_counter_id:
             raise error("INVALID_ARGUMENT", f"{t.name} has no direct counter")
-        self.switch.set_direct_counter(e, dc.data.packet_count, dc.data.byte_count)
+        self._sw.set_direct_counter(e, dc.data.packet_count, dc.data.byte_count)
 
     def _write_register(self, idx: P4InfoIndex, utype: int, re: p4r.RegisterEntry) -> None:
         r = idx.register(re.register_id)
@@ -343,7 +398,7 @@ class Device:
             raise error("INVALID_ARGUMENT", f"register {r.name}: only MODIFY is allowed")
         value = tr.bitstring_value(re.data, r.bitwidth, f"register {r.name}")
         for i in self._indices(r.size, re, f"register {r.name}"):
-            self.switch.set_register(r.name, i, value)
+            self._sw.set_register(r.name, i, value)
 
     # --- Read ----------------------------------------------------------------------------
     def read(self, ent: p4r.Entity) -> list[p4r.Entity]:
@@ -372,7 +427,7 @@ class Device:
         want_counter = q.HasField("counter_data")
         for t in self._tables(idx, q.table_id):
             if q.is_default_action:
-                name, params = self.switch.default_action(t.name)
+                name, params = self._sw.default_action(t.name)
                 d = p4r.TableEntry(table_id=t.id, is_default_action=True)
                 d.action.action.CopyFrom(tr.action_to_p4r(idx, name, params))
                 out.append(d)
@@ -380,17 +435,17 @@ class Device:
             key = None
             if len(q.match):  # a match filters to that one entry
                 _, key = tr.key_from_p4r(idx, q)
-            for e in self.switch.entries(t.name):
+            for e in self._sw.entries(t.name):
                 if key is not None and (e.match != key.match or e.priority != key.priority):
                     continue
                 if key is None and q.priority and e.priority != q.priority:
                     continue
                 pe = tr.entry_to_p4r(idx, e)
-                md = self._metadata.get(tr.entry_key(e))
+                md = self._md.get(tr.entry_key(e))
                 if md:
                     pe.metadata = md
                 if want_counter and t.direct_counter_id:
-                    packets, bytes_ = self.switch.direct_counter(e)
+                    packets, bytes_ = self._sw.direct_counter(e)
                     pe.counter_data.packet_count = packets
                     pe.counter_data.byte_count = bytes_
                 out.append(pe)
@@ -401,7 +456,7 @@ class Device:
         kind = q.WhichOneof("type")
         if kind == "multicast_group_entry":
             want = q.multicast_group_entry.multicast_group_id
-            for g, reps in sorted(self.switch.multicast_groups().items()):
+            for g, reps in sorted(self._sw.multicast_groups().items()):
                 if want in (0, g):
                     m = p4r.MulticastGroupEntry(multicast_group_id=g)
                     m.replicas.extend(tr.replicas_to_p4r(reps))
@@ -414,7 +469,7 @@ class Device:
                     )
         elif kind == "clone_session_entry":
             want = q.clone_session_entry.session_id
-            for s, reps in sorted(self.switch.clone_sessions().items()):
+            for s, reps in sorted(self._sw.clone_sessions().items()):
                 if want in (0, s):
                     c = p4r.CloneSessionEntry(session_id=s)
                     c.replicas.extend(tr.replicas_to_p4r(reps))
@@ -434,7 +489,7 @@ class Device:
         out = []
         for c in counters:
             for i in self._indices(c.size, q, f"counter {c.name}"):
-                packets, bytes_ = self.switch.counter(c.name, i)
+                packets, bytes_ = self._sw.counter(c.name, i)
                 ce = p4r.CounterEntry(counter_id=c.id)
                 ce.index.index = i
                 ce.data.packet_count, ce.data.byte_count = packets, bytes_
@@ -461,7 +516,7 @@ class Device:
         for r in regs:
             for i in self._indices(r.size, q, f"register {r.name}"):
                 re = p4r.RegisterEntry(
-                    register_id=r.id, data=tr.bitstring(self.switch.register(r.name, i))
+                    register_id=r.id, data=tr.bitstring(self._sw.register(r.name, i))
                 )
                 re.index.index = i
                 out.append(p4r.Entity(register_entry=re))
@@ -492,7 +547,8 @@ class Device:
     def packet_out(self, msg: p4r.PacketOut) -> None:
         """Inject a PacketOut at the CPU port, prefixed with the packet_out header."""
         with self.lock:
-            self._need_pipeline()
+            if self.pipeline is None:  # the data plane's: a saved config does not forward yet
+                raise error("FAILED_PRECONDITION", "no forwarding pipeline config has been set")
             if self.cpu_port is None:
                 raise error("FAILED_PRECONDITION", "no CPU port (start with --cpu-port)")
             frame = msg.payload

@@ -81,7 +81,7 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):
         try:
             self._check_device(request.device_id)
             self._check_primary(request, "Write")
-            if self.device.pipeline is None:
+            if not self.device.programmed:
                 raise error("FAILED_PRECONDITION", "no forwarding pipeline config has been set")
             if request.atomicity != p4r.WriteRequest.CONTINUE_ON_ERROR:
                 raise error("UNIMPLEMENTED", "only CONTINUE_ON_ERROR atomicity is supported")

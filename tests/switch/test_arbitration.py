@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from finsy.proto import U128, p4i, p4r
+from finsy.proto import U128, p4r
 
 from softswitch.api import SwitchError
 from softswitch.server.arbitration import Arbiter
@@ -83,14 +83,9 @@ def test_packet_in_header_roundtrip() -> None:
 
 
 def test_packet_out_header_from_corpus_p4info() -> None:
-    from google.protobuf import text_format
+    from tests.switch.test_translate import load_p4info
 
-    from tests.switch.test_translate import CORPUS
-
-    path = CORPUS / "ref_clone_recirc.p4info.txtpb"
-    if not path.exists():
-        pytest.skip(f"{path} absent")
-    idx = P4InfoIndex(text_format.Parse(path.read_text(), p4i.P4Info()))
+    idx = P4InfoIndex(load_p4info("ref_clone_recirc"))
     po = idx.cpm["packet_out"]
     assert pack(po, [p4r.PacketMetadata(metadata_id=1, value=b"\x02")]) == b"\x01\x00"
     with pytest.raises(SwitchError) as info:
