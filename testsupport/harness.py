@@ -546,19 +546,20 @@ class Testbed:
             # "softswitch: listening on 127.0.0.1:PORT ..."
             self.addr = line.split("listening on ", 1)[1].split()[0]
         else:
+            # Waited for by connecting to its gRPC port, not with gRPC channels: closing a
+            # channel whose readiness future timed out can hang (grpc/grpc#20026).
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"switch exited: {self.proc.stderr.read()}")
-                ch = grpc.insecure_channel(self.addr)
-                try:
-                    grpc.channel_ready_future(ch).result(timeout=1)
+                    out, err = self.proc.communicate()
+                    raise RuntimeError(
+                        f"simple_switch_grpc exited with status {self.proc.returncode} before"
+                        f" it served P4Runtime: {(err + out).strip()[-2000:]}"
+                    )
+                if _listening(self.addr):
                     return
-                except grpc.FutureTimeoutError:
-                    pass
-                finally:
-                    ch.close()
-            raise RuntimeError("bmv2 did not start serving within 30 s")
+                time.sleep(0.1)
+            raise RuntimeError("simple_switch_grpc did not start serving within 30 s.")
 
     def _read_line(self, timeout: float) -> str:
         assert self.proc is not None and self.proc.stdout is not None
@@ -711,6 +712,13 @@ def _diff(exp: dict[int, list[bytes]], got: dict[int, list[bytes]]) -> str:
                 lines.append(f"    [{i}] exp {e[i].hex() if i < len(e) else '-'}")
                 lines.append(f"    [{i}] got {g[i].hex() if i < len(g) else '-'}")
     return "\n".join(lines)
+
+
+def _listening(addr: str) -> bool:
+    host, port = addr.rsplit(":", 1)
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, int(port))) == 0
 
 
 def _free_port() -> int:

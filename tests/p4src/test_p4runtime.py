@@ -19,7 +19,8 @@ from testbed.port_agent import make_writer
 from tests.p4src import p4model as M
 from testsupport.harness import P4RTClient, Testbed, program_config, sh, write_error_codes
 
-TARGETS = ["softswitch", "bmv2"]
+# BMv2 runs where simple_switch_grpc and p4c-bm2-ss are (pytest -m "bmv2 or p4c" selects it)
+TARGETS = ["softswitch", pytest.param("bmv2", marks=[pytest.mark.bmv2, pytest.mark.p4c])]
 PORT_STATUS = "MyEgress.port_status"
 SRV6_SIDS = ("5f00:0:1:1:86a1::", "5f00:0:2:1:86a2::", "5f00:0:7:1:86a7::")
 pytestmark = pytest.mark.slow

@@ -109,7 +109,9 @@ def test_port_socket_never_queues_other_interfaces_frames() -> None:
         finally:
             stop.set()
             sender.join()
-        assert leaked == []
+        # port 2's frames are what must not leak; a frame the kernel itself may send on
+        # port 1's own link is that link's, which the socket may hold
+        assert [f for f in leaked if f == other] == []
 
 
 def test_portset_rejects_missing_interface() -> None:
