@@ -143,6 +143,7 @@ class Controller:
         sr_algorithm: Algorithm = "spt",
         compress_transit: bool = False,
         on_root_sid: Callable[[int | IPv6Address], Awaitable[None] | None] | None = None,
+        on_tree_root_sid: Callable[[str, int | IPv6Address], Awaitable[None] | None] | None = None,
     ) -> None:
         try:
             self.technology = p4_technology(technology)
@@ -156,6 +157,8 @@ class Controller:
         self.sr_algorithm: Algorithm = sr_algorithm
         self.compress_transit = compress_transit
         self.on_root_sid = on_root_sid
+        # the root SID of a tree of one of several deliveries at once (set_receivers' key)
+        self.on_tree_root_sid = on_tree_root_sid
         self.net = Network(topo)  # raises on a disconnected topology or a host without switch
         self.down: frozenset[int] = frozenset()
         self.installed: dict[str, list[Entity]] = {s: [] for s in self.net.switches}
@@ -215,9 +218,11 @@ class Controller:
         sender: str,
         receivers: list[str],
         replaces: TreeInstance | None = None,
+        key: str = "",
     ) -> TreeInstance:
         """A new tree instance; replacing one from the same root, it keeps that root SID
-        (the sender's label does not change; the root's SID entry moves to the new group)."""
+        (the sender's label does not change; the root's SID entry moves to the new group).
+        `key`: the delivery it serves (several at once)."""
         self._instance += 1
         root_sid, rid_base = None, 0
         if replaces is not None and net.hosts[sender].switch == replaces.root:
@@ -238,14 +243,17 @@ class Controller:
             compute_routing(net) if self.technology == Technology.SRV6_P2MP else None,
         )
         self._wanted[inst.instance] = list(receivers)
+        inst.key = key
         return inst
 
     # -- receivers -------------------------------------------------------------------------
     async def set_receivers(
-        self, receivers: list[str], sender: str | None = None
+        self, receivers: list[str], sender: str | None = None, key: str = ""
     ) -> ReceiverChange:
         """A new receiver set. BIER: only new bitstrings for the sender (no writes). SR-P2MP:
-        a new tree instance, make-before-break. Unicast: nothing to write."""
+        a new tree instance, make-before-break. Unicast: nothing to write. `key`: which of
+        several deliveries at once this set is for (SR-P2MP: its own tree and root SID, the
+        others' trees stay)."""
         t0 = time.perf_counter()
         sender = sender or self.sender
         if self.technology == Technology.BIER:
@@ -268,15 +276,26 @@ class Controller:
             raise ReceiverError(f"{self.technology} needs a sender for the tree")
         async with self._lock:
             net = self._current_net()
-            same_root = [t for t in self.trees if t.sender == sender]
-            new = self._new_tree(net, sender, receivers, same_root[0] if same_root else None)
-            writes, _ = await self._replace_trees(net, list(self.trees), [new])
+            mine = [t for t in self.trees if t.key == key]
+            same_root = [t for t in mine if t.sender == sender]
+            new = self._new_tree(net, sender, receivers, same_root[0] if same_root else None, key)
+            writes, _ = await self._replace_trees(net, mine, [new])
         self.sender, self.receivers = sender, list(receivers)
         cost = self._cost(new, writes, time.perf_counter() - t0)
         return ReceiverChange(
             self.technology, list(receivers), writes, root_sid=self.root_sid_of(new), cost=cost,
             seconds=time.perf_counter() - t0,
         )  # fmt: skip
+
+    async def keep_trees(self, keys: list[str]) -> int:
+        """Remove the trees of every delivery but `keys` (their senders have ended); the
+        writes it took."""
+        async with self._lock:
+            gone = [t for t in self.trees if t.key not in keys]
+            if not gone:
+                return 0
+            writes, _ = await self._replace_trees(self._current_net(), gone, [])
+            return writes
 
     async def _replace_trees(
         self, net: Network, old: list[TreeInstance], new: list[TreeInstance]
@@ -315,10 +334,14 @@ class Controller:
         return t.root_sid
 
     async def _handover(self, t: TreeInstance) -> None:
-        if self.on_root_sid is not None:
-            r = self.on_root_sid(self.root_sid_of(t))
-            if asyncio.iscoroutine(r):
-                await r
+        sid = self.root_sid_of(t)
+        r = None
+        if t.key and self.on_tree_root_sid is not None:
+            r = self.on_tree_root_sid(t.key, sid)
+        elif not t.key and self.on_root_sid is not None:
+            r = self.on_root_sid(sid)
+        if asyncio.iscoroutine(r):
+            await r
 
     def _cost(self, t: TreeInstance, writes: int, seconds: float) -> TreeCost:
         ents = [
@@ -429,7 +452,7 @@ class Controller:
                     continue  # same tree as before (e.g. a link came back that it never used)
                 old.append(t)
                 if receivers:
-                    nt = self._new_tree(net, t.sender, receivers, t)
+                    nt = self._new_tree(net, t.sender, receivers, t, t.key)
                     self._wanted[nt.instance] = wanted
                     new.append(nt)
             rec.computed = time.time()

@@ -128,6 +128,7 @@ class TreeInstance:
     segments: dict[str, ReplicationSegment]  # by node, root first, then BFS order
     compute_s: float = 0.0
     owns_root_sid: bool = True  # False once a newer instance took the root SID over
+    key: str = ""  # the delivery it serves when several run at once ("": the one)
 
     @property
     def root_sid(self) -> int:

@@ -140,10 +140,14 @@ class ControlPlane:
         return await self._forward(self.controller.install(sender, receivers))
 
     async def set_receivers(
-        self, receivers: list[str], sender: str | None = None
+        self, receivers: list[str], sender: str | None = None, key: str = ""
     ) -> ReceiverChange:
         assert self.controller is not None, "start() first"
-        return await self._forward(self.controller.set_receivers(receivers, sender))
+        return await self._forward(self.controller.set_receivers(receivers, sender, key))
+
+    async def keep_trees(self, keys: list[str]) -> int:
+        assert self.controller is not None, "start() first"
+        return await self._forward(self.controller.keep_trees(keys))
 
     async def read_records(self) -> list[dict[str, Any]]:
         """Read back from the switches: entries per table, groups, counters."""

@@ -47,6 +47,16 @@ class TechnologyControl:
         self.cp = None
 
     # -- for the runner --------------------------------------------------------------------
+    def root_sid_file_for(self, key: str) -> Path:
+        """Where the root SID of one of several deliveries at once is handed over."""
+        return self.root_sid_file.with_name(f"{self.root_sid_file.name}-{key}")
+
+    def _on_tree_root_sid(self, key: str, sid: Any) -> None:
+        path = self.root_sid_file_for(key)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{sid}\n")
+        tmp.replace(path)
+
     def _on_root_sid(self, sid: Any) -> None:
         # The SR controller's make-before-break hand-off: the sender re-reads this file (an
         # MPLS label, or over SRv6 the root's SID address).
@@ -68,6 +78,9 @@ class TechnologyControl:
         kw: dict[str, Any] = {}
         if Technology(technology).replication_segments:
             kw["on_root_sid"] = self._on_root_sid
+            kw["on_tree_root_sid"] = self._on_tree_root_sid
+            for old in self.root_sid_file.parent.glob(f"{self.root_sid_file.name}-*"):
+                old.unlink(missing_ok=True)
         if technology == Technology.BIER:
             kw["frr"] = self.bier_frr
         cp = ControlPlane(technology, build=self.build, **kw)

@@ -11,6 +11,7 @@ from typing import Any
 
 from modelsync.launch import (
     MANIFEST,
+    Channel,
     LaunchError,
     ReceiverSet,
     SenderProcess,
@@ -63,12 +64,13 @@ def start_receivers(
     records: Path,
     deadline: float,
     standby: bool = False,
+    channel: Channel | None = None,
 ) -> ReceiverSet:
     """`modelsync receive` in every host; returns once each says it listens (on `standby`:
-    joining only when signalled)."""
+    joining only when signalled; `channel`: one of several deliveries at once)."""
     return launch_receivers(
         _popen(net), hosts, model / MANIFEST, str(topo.host(sender).ip), work, records, deadline,
-        standby=standby,
+        standby=standby, channel=channel,
     )  # fmt: skip
 
 
@@ -84,6 +86,7 @@ def start_sender(
     deadline: float,
     bfr_ids: dict[str, int] | None = None,
     root_sid_file: Path | None = None,
+    channel: Channel | None = None,
 ) -> SenderProcess:
     """`modelsync send` in the model-store host; BIER needs the receivers' BFR-ids, SR-P2MP
     (MPLS or SRv6) the file the control plane writes the root SID to (make-before-break
@@ -109,7 +112,7 @@ def start_sender(
         extra += ["--root-sid-file", str(root_sid_file)]
     return launch_sender(
         _popen(net), source, targets, model, Technology(technology), str(topo.host(source).ip),
-        rate_mbit, records, deadline, extra,
+        rate_mbit, records, deadline, extra, channel,
     )  # fmt: skip
 
 

@@ -27,10 +27,12 @@ from experiments import switch_load
 from experiments.arrivals import SYSFS, ArrivalSampler
 from experiments.control import TechnologyControl
 from experiments.delivery import start_receivers, start_sender
+from experiments.modeltap import TapEnd
 from experiments.round import SOURCE, Applied, Counters, NetworkEvent, NetworkReport, State
 from experiments.schedule import NetEvent
-from modelsync.launch import ReceiverSet, SenderProcess
+from modelsync.launch import Channel, ReceiverSet, SenderProcess
 from topologies.model import Topology
+from wire.technology import Technology
 
 OUT_BIER_FRR = 2  # MyEgress.out_stats code: a copy sent by a BIER-FRR backup (p4src/README.md)
 RECONVERGE_S = 10.0  # how long a round waits for the network to be whole again
@@ -61,12 +63,19 @@ class P4Backend:
         self._state_before: list[dict[str, Any]] = []
         self._cpu_before: switch_load.CpuSample | None = None
 
-    def set_receivers(self, receivers: list[str], source: str) -> list[dict[str, Any]]:
-        change = asyncio.run(self.ctl.cp.set_receivers(receivers, source))
+    def set_receivers(
+        self, receivers: list[str], source: str, key: str = ""
+    ) -> list[dict[str, Any]]:
+        change = asyncio.run(self.ctl.cp.set_receivers(receivers, source, key))
         return [
             {"action": "new-set", "switch": "", "writes": change.writes, "started_s": None,
              "duration_s": change.seconds}
         ]  # fmt: skip
+
+    def keep_trees(self, keys: list[str]) -> None:
+        """Only the trees of these deliveries stay (SR-P2MP; the others write nothing)."""
+        if Technology(self.technology).replication_segments:
+            asyncio.run(self.ctl.cp.keep_trees(keys))
 
     def arrival_sampler(self, source: str) -> ArrivalSampler:
         """The rx packets of the switch port facing the source (its first data frame)."""
@@ -87,6 +96,17 @@ class P4Backend:
     def link_counters(self) -> Counters:
         return read_link_counters(self.topo, self.net.intf_name)
 
+    def tap_ends(self) -> list[TapEnd]:
+        """One switch end of every link (as link_counters reads them), for per-model bytes."""
+        switches = {s.name for s in self.topo.switches}
+        out = []
+        for lk in self.topo.links:
+            sw, port, peer = (
+                (lk.a, lk.a_port, lk.b) if lk.a in switches else (lk.b, lk.b_port, lk.a)
+            )
+            out.append(TapEnd(self.net.intf_name(sw, port or 0), out=(sw, peer)))
+        return out
+
     def start_receivers(
         self,
         hosts: list[str],
@@ -95,16 +115,27 @@ class P4Backend:
         records: Path,
         deadline: float,
         standby: bool = False,
+        channel: Channel | None = None,
     ) -> ReceiverSet:
-        return start_receivers(self.net, self.topo, hosts, self.model, source, work, records,
-                               deadline, standby)  # fmt: skip
+        model = channel.model if channel is not None else self.model
+        return start_receivers(self.net, self.topo, hosts, model, source, work, records,
+                               deadline, standby, channel)  # fmt: skip
 
     def start_sender(
-        self, receivers: list[str], source: str, rate_mbit: float, records: Path, deadline: float
+        self,
+        receivers: list[str],
+        source: str,
+        rate_mbit: float,
+        records: Path,
+        deadline: float,
+        channel: Channel | None = None,
     ) -> SenderProcess:
+        model, sid_file = self.model, self.ctl.root_sid_file
+        if channel is not None:
+            model, sid_file = channel.model, self.ctl.root_sid_file_for(channel.key)
         return start_sender(
-            self.net, self.topo, source, receivers, self.technology, self.model, rate_mbit,
-            records, deadline, self.ctl.bfr_ids(), self.ctl.root_sid_file,
+            self.net, self.topo, source, receivers, self.technology, model, rate_mbit,
+            records, deadline, self.ctl.bfr_ids(), sid_file, channel,
         )  # fmt: skip
 
     def apply(self, event: NetEvent) -> list[str]:

@@ -47,7 +47,7 @@ from experiments.round import (
 )
 from experiments.schedule import NetEvent, schedule
 from experiments.spec import Experiment, resolve_receivers, source_host
-from modelsync.launch import MANIFEST, ReceiverSet, SenderProcess
+from modelsync.launch import MANIFEST, Channel, ReceiverSet, SenderProcess
 from modelsync.manifest import Manifest
 from topologies.model import Topology
 from wire.technology import Technology
@@ -119,8 +119,11 @@ class PimBackend:
         self.label = f"pim-sm (bfd={net.bfd})"
         self._down: dict[str, tuple[str, str]] = {}  # failed link name -> ends
 
-    def set_receivers(self, receivers: list[str], source: str) -> None:
+    def set_receivers(self, receivers: list[str], source: str, key: str = "") -> None:
         return None  # the receivers' IGMP joins build the tree
+
+    def keep_trees(self, keys: list[str]) -> None:
+        pass  # trees are the routers' (S,G) state, which expires by itself
 
     def arrival_sampler(self, source: str) -> Any:
         from pimsm.arrivals import PortSampler
@@ -144,6 +147,15 @@ class PimBackend:
             out[(e.b, e.a)] = (b.tx_bytes, b.tx_packets)
         return out
 
+    def tap_ends(self) -> list[Any]:
+        """One end of every link (in its router's or host's namespace), for per-model bytes."""
+        from experiments.modeltap import TapEnd
+
+        return [
+            TapEnd(e.a_if, out=(e.a, e.b), netns=f"/proc/{self.net.nodes[e.a].pid}/ns/net")
+            for e in self.net.links.values()
+        ]
+
     def start_receivers(
         self,
         hosts: list[str],
@@ -152,21 +164,30 @@ class PimBackend:
         records: Path,
         deadline: float,
         standby: bool = False,
+        channel: Channel | None = None,
     ) -> ReceiverSet:
         from pimsm import delivery
 
+        model = channel.model if channel is not None else self.model
         return delivery.start_receivers(
-            self.net, hosts, self.model / MANIFEST, source, work, records, deadline,
-            standby=standby,
+            self.net, hosts, model / MANIFEST, source, work, records, deadline,
+            standby=standby, channel=channel,
         )  # fmt: skip
 
     def start_sender(
-        self, receivers: list[str], source: str, rate_mbit: float, records: Path, deadline: float
+        self,
+        receivers: list[str],
+        source: str,
+        rate_mbit: float,
+        records: Path,
+        deadline: float,
+        channel: Channel | None = None,
     ) -> SenderProcess:
         from pimsm import delivery
 
+        model = channel.model if channel is not None else self.model
         return delivery.start_sender(
-            self.net, source, receivers, self.model, rate_mbit, records, deadline
+            self.net, source, receivers, model, rate_mbit, records, deadline, channel=channel
         )
 
     def apply(self, event: NetEvent) -> list[str]:

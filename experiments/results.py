@@ -10,6 +10,8 @@
         switches.<fmt>         one row per switch table (or replication group) of a round
         control.<fmt>          one row per control-plane action
         failures.<fmt>         one row per failure event and affected receiver
+        model_links.<fmt>      one row per link direction and model, in rounds that deliver
+                               several models at once
         prediction/            the projection for the same parameters, same layout
         figures/               written by `python -m experiments.report`
 
@@ -59,6 +61,9 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "ideal_time_s": "float64",  # the model's frames over the bottleneck (load / capacity)
         "ideal_link_bytes": "float64",  # tree edges x model frames (unicast: path hops x them)
         "tree_edges": "Int64",
+        # several models at once: what the description's source ideally sends (their frames
+        # once per model, unicast once per receiver); NA otherwise (the summary computes it)
+        "ideal_source_bytes": "float64",
         # projection, PIM-SM after a new receiver set: wire bytes it puts on branches of the
         # previous tree whose state may outlive the set (0 otherwise; NA when measured)
         "stale_link_bytes": "float64",
@@ -69,6 +74,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
     "receivers": {
         **KEYS,
         "receiver": "string",
+        "model": "string",  # which model (several at once: `models` names); NA with one
         "cloud": "string",
         "first_packet_s": "float64",
         "completed_s": "float64",  # last shard verified (sha256)
@@ -127,14 +133,25 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "packets_lost": "Int64",
         "bytes_repaired": "Int64",
     },
+    "model_links": {
+        **KEYS,
+        "model": "string",  # a model's name; "" for frames of no model (NACKs, BFD, ...)
+        "link": "string",
+        "src": "string",
+        "dst": "string",
+        "bytes": "Int64",  # its frames' bytes on the wire in that direction
+        "packets": "Int64",
+    },
 }
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 # columns added after results folders were first written: NA when an older folder lacks them
 LATER_COLUMNS: dict[str, set[str]] = {
-    "rounds": {"stale_link_bytes"},
+    "rounds": {"stale_link_bytes", "ideal_source_bytes"},
     "failures": {"mode", "local_repair_s"},
-    "receivers": {"joined_s", "left_s", "stopped_s"},
+    "receivers": {"model", "joined_s", "left_s", "stopped_s"},
 }
+# tables added after results folders were first written: empty when an older folder lacks one
+LATER_TABLES: set[str] = {"model_links"}
 
 
 class ResultsError(ValueError):
@@ -389,5 +406,12 @@ def read_results(path: str | Path) -> Results:
         exp = parse_experiment(desc, str(p / "description.yaml"))
     except SpecError as e:
         raise ResultsError(str(e)) from None
-    tables = {t: read_table(p, t) for t in TABLES}
+    tables = {
+        t: empty(t) if t in LATER_TABLES and not _has_table(p, t) else read_table(p, t)
+        for t in TABLES
+    }
     return Results(p, exp, env, tables)
+
+
+def _has_table(folder: Path, table: str) -> bool:
+    return (folder / f"{table}.parquet").exists() or (folder / f"{table}.csv").exists()

@@ -41,6 +41,7 @@ from experiments.spec import Experiment
 from modelsync.launch import (
     MANIFEST,
     MEMBERS,
+    Channel,
     ReceiverSet,
     SenderProcess,
     read_json,
@@ -123,10 +124,18 @@ class Backend(Protocol):
     state_delay_s: float | None  # state read this long after the first data; None: at the end
     frame_cpu_s: float | None  # CPU a switch spends per frame (the auto rate); None: no limit
 
-    def set_receivers(self, receivers: list[str], source: str) -> list[dict[str, Any]] | None:
+    def set_receivers(
+        self, receivers: list[str], source: str, key: str = ""
+    ) -> list[dict[str, Any]] | None:
         """Make the set deliverable; the control rows (without keys) of doing so, or None
         when the network builds its tree from the receivers' joins (the round then measures
-        each receiver's join to its first datagram)."""
+        each receiver's join to its first datagram). `key`: which of several deliveries at
+        once (experiments.concurrent) the set is for."""
+        ...
+
+    def keep_trees(self, keys: list[str]) -> None:
+        """Remove the trees of every delivery but `keys` (a controller's; nothing where the
+        routers' state expires by itself)."""
         ...
 
     def arrival_sampler(self, source: str) -> CounterSampler:
@@ -140,6 +149,11 @@ class Backend(Protocol):
 
     def link_counters(self) -> Counters: ...
 
+    def tap_ends(self) -> list[Any]:
+        """One end of every link (experiments.modeltap.TapEnd): bytes per link and model
+        when several models are delivered at once."""
+        ...
+
     def start_receivers(
         self,
         hosts: list[str],
@@ -148,12 +162,20 @@ class Backend(Protocol):
         records: Path,
         deadline: float,
         standby: bool = False,
+        channel: Channel | None = None,
     ) -> ReceiverSet:
-        """`modelsync receive` in the hosts; on `standby` (joiners) they join when signalled."""
+        """`modelsync receive` in the hosts; on `standby` (joiners) they join when signalled;
+        `channel`: one of several deliveries at once (its model, ports and group)."""
         ...
 
     def start_sender(
-        self, receivers: list[str], source: str, rate_mbit: float, records: Path, deadline: float
+        self,
+        receivers: list[str],
+        source: str,
+        rate_mbit: float,
+        records: Path,
+        deadline: float,
+        channel: Channel | None = None,
     ) -> SenderProcess: ...
 
     def apply(self, event: NetEvent) -> list[str]:

@@ -27,11 +27,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from experiments import switch_logs
+from experiments.concurrent import ConcurrentPlan, DeliveryPlan, run_concurrent_round
 from experiments.control import TechnologyControl
 from experiments.delivery import MANIFEST, load_manifest, prepare_model
 from experiments.p4_backend import P4Backend
@@ -43,11 +44,13 @@ from experiments.spec import (
     Experiment,
     expand_sweep,
     membership_changes,
+    resolve_deliveries,
     resolve_path,
     resolve_receivers,
     source_host,
 )
 from experiments.topology_source import build_topology
+from modelsync.launch import Channel
 from modelsync.manifest import Manifest
 from softswitch.build_all import is_current
 from topologies.model import Topology
@@ -141,6 +144,8 @@ class SweepPoint:
     manifest: Manifest
     source: str
     prefix: str  # name prefix of the networks' nodes
+    # the description's other models (rounds with several at once): name -> directory
+    models: dict[str, Path] = field(default_factory=dict)
 
     def rounds(self, backend: Backend) -> None:
         """Every repetition and round of `backend`'s technology, tables flushed after each."""
@@ -152,6 +157,13 @@ class SweepPoint:
                 keys |= {"repetition": rep, "round": k}
                 self.bar.begin(tech, rep, k)
                 tag = f"{sw}{tech}-{rep}-{k}"
+                if e.rounds[k].deliveries:
+                    result = run_concurrent_round(backend, _concurrent_plan(self, keys, k, tag))
+                    for table, rows in result.tables.items():
+                        self.writer.add(table, rows)
+                    self.writer.flush()
+                    self.bar.advance()
+                    continue
                 plan = RoundPlan(
                     e, self.topo, keys, resolve_receivers(e, self.topo, k), self.source,
                     self.model, self.manifest, schedule(e, self.topo, k),
@@ -162,6 +174,24 @@ class SweepPoint:
                     self.writer.add(table, rows)
                 self.writer.flush()
                 self.bar.advance()
+
+
+def _concurrent_plan(point: SweepPoint, keys: dict[str, Any], k: int, tag: str) -> ConcurrentPlan:
+    """A round of several models at once (experiments.concurrent), their channels numbered
+    in the round's order."""
+    ds = []
+    for i, d in enumerate(resolve_deliveries(point.exp, point.topo, k)):
+        path = point.model if d.model == "model" else point.models[d.model]
+        manifest = point.manifest if d.model == "model" else load_manifest(path / MANIFEST)
+        ds.append(
+            DeliveryPlan(
+                d.key, path, manifest, d.source, d.receivers, Channel.numbered(i, d.key, path)
+            )
+        )
+    return ConcurrentPlan(
+        point.exp, point.topo, keys, ds, point.out / "records" / tag, point.received / tag,
+        point.keep, say=point.bar.say,
+    )  # fmt: skip
 
 
 def run_experiment(
@@ -214,10 +244,11 @@ def run_experiment(
                 sized = exp.sweep is not None and exp.sweep.parameter == "model_size"
                 name = f"model-{sweep_label(value)}" if sized else "model"
                 model = _model(e, name, out, scratch, base)
+                others = {m: _named_model(e, m, out, scratch, base) for m in _models_used(e)}
                 point = SweepPoint(
                     e, value, topo, out, scratch, writer, bar, keep_received or scratch,
                     keep_received is not None, model, load_manifest(model / MANIFEST),
-                    source_host(e, topo), pfx,
+                    source_host(e, topo), pfx, others,
                 )  # fmt: skip
                 _run_sweep_point(point, build, pim_bfd)
         finished = True
@@ -244,6 +275,24 @@ def _model(e: Experiment, name: str, out: Path, scratch: Path, base: Path | None
     if e.model.dir is not None:
         return prepare_model(None, None, resolve_path(e.model.dir, base), scratch / "model", 0)
     return prepare_model(e.model.size, e.model.shards, None, out / name, e.seed)
+
+
+def _models_used(e: Experiment) -> list[str]:
+    """The named models the rounds deliver (besides `model`)."""
+    used = {d.model for r in e.rounds for d in r.deliveries} - {"model"}
+    return [m for m in e.models if m in used]
+
+
+def _named_model(e: Experiment, name: str, out: Path, scratch: Path, base: Path | None) -> Path:
+    """One of the description's `models`: generated into the results folder's model-<name>/
+    (seeded apart from the others; once for every sweep value), or the manifest of an
+    existing directory."""
+    spec = e.models[name]
+    folder = f"model-{name}"
+    if spec.dir is not None:
+        return prepare_model(None, None, resolve_path(spec.dir, base), scratch / folder, 0)
+    seed = e.seed + 1 + list(e.models).index(name)
+    return prepare_model(spec.size, spec.shards, None, out / folder, seed)
 
 
 def _run_sweep_point(point: SweepPoint, build: Path, pim_bfd: bool) -> None:

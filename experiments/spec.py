@@ -8,6 +8,8 @@ fails with `SpecError`, whose message names the file, the path of the bad field
 from __future__ import annotations
 
 import random
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -161,11 +163,33 @@ MembershipChange = Annotated[
 ]
 
 
+class Delivery(_Strict):
+    """One of several models delivered at once in a round: which model (a name of the
+    description's `models`, or `model` for its `model`), from which model-store host
+    (default: the description's source) to which receivers."""
+
+    model: str = "model"
+    source: str | None = None
+    receivers: ReceiverSet = "all"
+
+
 class Round(_Strict):
     name: str | None = None
     receivers: ReceiverSet = "all"
     # receivers joining and leaving while the model flows (the round's set is who starts)
     changes: list[MembershipChange] = Field(default_factory=list)
+    # several models at once, sharing the network (instead of `receivers`)
+    deliveries: list[Delivery] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Round:
+        if self.deliveries and self.receivers != "all":
+            raise ValueError("give either 'receivers' or 'deliveries', not both")
+        if self.deliveries and self.changes:
+            raise ValueError("joins and leaves ('changes') go with one delivery, not 'deliveries'")
+        if len(self.deliveries) == 1:
+            raise ValueError("'deliveries' is for two or more models at once; one is 'receivers'")
+        return self
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -297,6 +321,8 @@ class Experiment(_Strict):
     target: Target = "auto"
     technologies: list[Technology] = Field(min_length=1)
     model: ModelSpec
+    # more models, by name, for rounds that deliver several at once (Round.deliveries)
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
     # the sender's pacing rate, all copies together; "auto": per technology and round, the
     # highest rate that overloads no link (experiments.projection.auto_rate)
     sending_rate_mbit: Rate
@@ -328,6 +354,30 @@ class Experiment(_Strict):
             raise ValueError("sweep over 'clouds' needs a topology generator, not a file")
         if self.sweep and self.sweep.parameter == "model_size" and self.model.dir is not None:
             raise ValueError("sweep over 'model_size' needs a generated model, not 'dir'")
+        for name in self.models:
+            if name == "model" or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}", name):
+                raise ValueError(
+                    f"models.{name}: a model's name is [A-Za-z0-9_.-] (up to 32) and not 'model'"
+                )
+        for k, r in enumerate(self.rounds):
+            for i, d in enumerate(r.deliveries):
+                if d.model in [x.model for x in r.deliveries[:i]]:
+                    raise ValueError(
+                        f"rounds[{k}].deliveries[{i}].model: {d.model} is delivered twice in "
+                        "the round (a model's bytes on a link are told apart by its id)"
+                    )
+                if d.model != "model" and d.model not in self.models:
+                    raise ValueError(
+                        f"rounds[{k}].deliveries[{i}].model: no model {d.model!r} (have "
+                        f"{', '.join(['model', *self.models])})"
+                    )
+        for i, f in enumerate(self.failures):
+            hit = range(len(self.rounds)) if f.round is None else [f.round]
+            if any(self.rounds[k].deliveries for k in hit):
+                raise ValueError(
+                    f"failures[{i}]: failures are not applied in rounds with 'deliveries' "
+                    "(give the failure a round with one delivery)"
+                )
         return self
 
 
@@ -428,9 +478,45 @@ def source_host(exp: Experiment, topo: Topology) -> str:
 
 def resolve_receivers(exp: Experiment, topo: Topology, round_index: int) -> list[str]:
     """The GPU hosts of one round, in topology order. Random sets are seeded per round."""
-    sel = exp.rounds[round_index].receivers
+    r = exp.rounds[round_index]
+    return _resolve_set(r.receivers, topo, f"rounds[{round_index}].receivers",
+                        exp.seed + round_index)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ResolvedDelivery:
+    """One model's delivery in a round: `key` names it in records, tables and the network
+    (the model's name; "" for a round of one delivery)."""
+
+    key: str
+    model: str  # "model" or a name of the description's `models`
+    source: str
+    receivers: list[str]
+
+
+def resolve_deliveries(exp: Experiment, topo: Topology, round_index: int) -> list[ResolvedDelivery]:
+    """The round's deliveries: the `deliveries` it lists, else the one of `model` from the
+    source to its receivers (key ""). Random sets are seeded per round and delivery."""
+    r = exp.rounds[round_index]
+    if not r.deliveries:
+        receivers = resolve_receivers(exp, topo, round_index)
+        return [ResolvedDelivery("", "model", source_host(exp, topo), receivers)]
+    out = []
+    hosts = {h.name for h in topo.hosts}
+    for i, d in enumerate(r.deliveries):
+        where = f"rounds[{round_index}].deliveries[{i}]"
+        src = d.source or source_host(exp, topo)
+        if src not in hosts:
+            raise SpecError(f"{where}.source: no host {src!r} in topology {topo.name!r}")
+        rx = _resolve_set(d.receivers, topo, f"{where}.receivers", exp.seed + round_index + i)
+        if src in rx:
+            raise SpecError(f"{where}: its source {src} is also one of its receivers")
+        out.append(ResolvedDelivery(d.model, d.model, src, rx))
+    return out
+
+
+def _resolve_set(sel: ReceiverSet, topo: Topology, where: str, default_seed: int) -> list[str]:
     gpus = [h.name for h in topo.gpu_hosts()]
-    where = f"rounds[{round_index}].receivers"
     if not gpus:
         raise SpecError(f"topology {topo.name!r} has no GPU hosts")
     if sel == "all":
@@ -448,7 +534,7 @@ def resolve_receivers(exp: Experiment, topo: Topology, round_index: int) -> list
                 raise SpecError(f"{where}.hosts[{i}]: {h!r} is not a GPU host")
         wanted = set(sel.hosts)
         return [h for h in gpus if h in wanted]
-    seed = sel.seed if sel.seed is not None else exp.seed + round_index
+    seed = sel.seed if sel.seed is not None else default_seed
     if isinstance(sel, FractionSet):
         n = max(1, round(sel.fraction * len(gpus)))
     else:
@@ -496,6 +582,7 @@ def check_against(exp: Experiment, topo: Topology) -> None:
     source_host(exp, topo)
     for i in range(len(exp.rounds)):
         membership_changes(exp, topo, i)
+        resolve_deliveries(exp, topo, i)
     links = {frozenset((lk.a, lk.b)) for lk in topo.links}
     switches = {s.name for s in topo.switches}
     for i, f in enumerate(exp.failures):

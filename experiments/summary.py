@@ -76,6 +76,10 @@ def aggregate(
     df["ideal_source_egress"] = np.where(
         multicast, frames, df["receivers"] * np.asarray(frames, dtype=float)
     ).astype(float)
+    given = r["ideal_source_bytes"].reindex(pd.MultiIndex.from_frame(df[ROUND])).to_numpy()
+    df["ideal_source_egress"] = np.where(  # rounds of several models say theirs
+        pd.isna(given), df["ideal_source_egress"], given
+    ).astype(float)
     ctrl = tables["control"]
     newset = ctrl[ctrl["action"] == "new-set"].groupby(GROUP, sort=False)
     outage = tables["failures"].groupby(GROUP, sort=False)["outage_s"].max()

@@ -32,6 +32,25 @@ MEMBERS = "members.json"  # in a round's records: who receives now (the sender's
 HostPopen = Callable[..., subprocess.Popen]
 
 
+@dataclass(frozen=True)
+class Channel:
+    """One of several deliveries at once (`numbered`): its model, and a data port, control
+    port and group of its own, so that a host receives two models and a store sends two."""
+
+    key: str
+    model: Path  # the model directory, holding the manifest
+    data_port: int
+    control_port: int
+    group: str
+
+    @classmethod
+    def numbered(cls, k: int, key: str, model: Path) -> Channel:
+        """Delivery k: data port 50000 + 10 k, control port 50001 + 10 k, group 239.1.0.(1 + k)."""
+        if not 0 <= k < 250:
+            raise LaunchError(f"delivery {k}: at most 250 deliveries at once")
+        return cls(key, model, 50000 + 10 * k, 50001 + 10 * k, f"239.1.0.{1 + k}")
+
+
 class LaunchError(RuntimeError):
     """A receiver that did not start, or a sender that cannot be started as asked."""
 
@@ -148,10 +167,12 @@ def start_receivers(
     group: str | None = None,
     ready_timeout: float = 60.0,
     standby: bool = False,
+    channel: Channel | None = None,
 ) -> ReceiverSet:
     """`modelsync receive` in every host (joining `group` if given); returns once each one
     listens, or stops them all and raises LaunchError with the failing one's log. `standby`:
-    they listen but join only when signalled (receivers joining while the model flows)."""
+    they listen but join only when signalled (receivers joining while the model flows).
+    `channel`: one of several deliveries at once (its ports and group)."""
     work.mkdir(parents=True, exist_ok=True)
     records.mkdir(parents=True, exist_ok=True)
     rx = ReceiverSet(list(hosts), work, records)
@@ -166,7 +187,10 @@ def start_receivers(
                 "--deadline", f"{deadline:.0f}", "--linger", "2",
                 "--record", str(records / f"{h}.json"), "--store", str(work / STORE),
             ]  # fmt: skip
-            if group is not None:
+            if channel is not None:
+                argv += ["--port", str(channel.data_port), "--sender-port",
+                         str(channel.control_port), "--group", channel.group]  # fmt: skip
+            elif group is not None:
                 argv += ["--group", group]
             if standby:
                 argv += ["--standby"]
@@ -209,13 +233,18 @@ def start_sender(
     records: Path,
     deadline: float,
     extra: list[str] | None = None,
+    channel: Channel | None = None,
 ) -> SenderProcess:
     """`modelsync send` in `host` to `targets` (name, ip and, for BIER, bfr_id each);
     `extra`: the technology's own arguments (interface, next-hop MAC, group, root SID file).
     The targets go to records/receivers.json, the record to records/sender.json; a members
     file already in `records` (receivers joining and leaving) is the sender's
-    --members-file."""
+    --members-file. `channel`: one of several deliveries at once (its ports and group)."""
     records.mkdir(parents=True, exist_ok=True)
+    if channel is not None:
+        targets = [{"port": channel.data_port, **t} for t in targets]
+        extra = [*(extra or []), "--data-port", str(channel.data_port), "--control-port",
+                 str(channel.control_port), "--group", channel.group]  # fmt: skip
     (records / "receivers.json").write_text(json.dumps(targets))
     argv = [
         sys.executable, "-m", "modelsync", "send", "--model", str(model),

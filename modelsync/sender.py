@@ -94,7 +94,7 @@ class SenderConfig:
     listen_ip: str = "0.0.0.0"
     control_port: int = CONTROL_PORT
     group: str = MODEL_GROUP
-    data_port: int = DATA_PORT  # group destination port
+    data_port: int = DATA_PORT  # destination port of the group and of BIER and SR-P2MP frames
     mcast_ttl: int = 16
     iface: str | None = None  # raw technologies
     dst_mac: str | None = None  # the attached switch port's MAC
@@ -226,8 +226,9 @@ class Sender:
                 raise ValueError(f"bier needs a bfr_id for every receiver; missing: {missing}")
             self._src_mac = src_mac
             self.tpl = bier_template(
-                cfg.dst_mac, src_mac, cfg.src_ip, bytes(cfg.bsl // 8), cfg.bfir_id, maxd, cfg.group
-            )
+                cfg.dst_mac, src_mac, cfg.src_ip, bytes(cfg.bsl // 8), cfg.bfir_id, maxd,
+                cfg.group, cfg.data_port,
+            )  # fmt: skip
         else:
             self._src_mac = src_mac
             self._sid_mtime = -1
@@ -242,12 +243,14 @@ class Sender:
             if cfg.technology == Technology.SRV6_P2MP:
                 self._src6 = host_address(cfg.src_ip)
                 self.tpl = srv6_p2mp_template(
-                    cfg.dst_mac, src_mac, cfg.src_ip, self._src6, cfg.root_sid, maxd, cfg.group
-                )
+                    cfg.dst_mac, src_mac, cfg.src_ip, self._src6, cfg.root_sid, maxd, cfg.group,
+                    cfg.data_port,
+                )  # fmt: skip
             else:
                 self.tpl = sr_p2mp_template(
-                    cfg.dst_mac, src_mac, cfg.src_ip, cfg.root_sid, maxd, cfg.group
-                )
+                    cfg.dst_mac, src_mac, cfg.src_ip, cfg.root_sid, maxd, cfg.group,
+                    cfg.data_port,
+                )  # fmt: skip
 
     def open_raw(self) -> None:
         """Open the AF_PACKET socket (raw technologies; root or CAP_NET_RAW)."""

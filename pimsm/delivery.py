@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelsync.launch import ReceiverSet, SenderProcess
+from modelsync.launch import Channel, ReceiverSet, SenderProcess
 from modelsync.launch import start_receivers as launch_receivers
 from modelsync.launch import start_sender as launch_sender
 from pimsm.network import PimNetwork
@@ -28,12 +28,13 @@ def start_receivers(
     deadline: float,
     group: str = GROUP,
     standby: bool = False,
+    channel: Channel | None = None,
 ) -> ReceiverSet:
     """`modelsync receive` in every host (joins `group` at once, or on `standby` when
     signalled); returns when each listens."""
     return launch_receivers(
         net.popen, hosts, manifest, net.host_ip(source), work, records, deadline, group=group,
-        standby=standby,
+        standby=standby, channel=channel,
     )  # fmt: skip
 
 
@@ -46,11 +47,13 @@ def start_sender(
     records: Path,
     deadline: float,
     group: str = GROUP,
+    channel: Channel | None = None,
 ) -> SenderProcess:
     """`modelsync send --technology pim-sm` (one UDP copy to the group) in the model-store
-    host."""
+    host; `channel`: one of several deliveries at once (its group, inside the static RP's
+    239.0.0.0/8, and ports)."""
     targets = [{"name": h, "ip": net.host_ip(h)} for h in receivers]
     return launch_sender(
         net.popen, source, targets, model, Technology.PIM_SM, net.host_ip(source), rate_mbit,
-        records, deadline, ["--group", group, "--mtu", str(net.topo.path_mtu())],
+        records, deadline, ["--group", group, "--mtu", str(net.topo.path_mtu())], channel,
     )  # fmt: skip

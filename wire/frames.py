@@ -239,6 +239,7 @@ def bier_template(
     bfir_id: int,
     max_datagram: int,
     group: str = MODEL_GROUP,
+    dport: int = DATA_PORT,
     **bier_fields: int,
 ) -> FrameTemplate:
     return FrameTemplate(
@@ -246,6 +247,7 @@ def bier_template(
         src_ip,
         group,
         max_datagram,
+        dport=dport,
     )
 
 
@@ -256,8 +258,11 @@ def sr_p2mp_template(
     root_sid: int,
     max_datagram: int,
     group: str = MODEL_GROUP,
+    dport: int = DATA_PORT,
 ) -> FrameTemplate:
-    return FrameTemplate(sr_p2mp_prefix(dst_mac, src_mac, root_sid), src_ip, group, max_datagram)
+    return FrameTemplate(
+        sr_p2mp_prefix(dst_mac, src_mac, root_sid), src_ip, group, max_datagram, dport=dport
+    )
 
 
 def srv6_p2mp_template(
@@ -268,10 +273,11 @@ def srv6_p2mp_template(
     root_sid: ipaddress.IPv6Address | str,
     max_datagram: int,
     group: str = MODEL_GROUP,
+    dport: int = DATA_PORT,
 ) -> FrameTemplate:
     return FrameTemplate(
         srv6_p2mp_prefix(dst_mac, src_mac, src6, root_sid), src_ip, group, max_datagram,
-        outer_ipv6=True,
+        dport=dport, outer_ipv6=True,
     )  # fmt: skip
 
 

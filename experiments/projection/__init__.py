@@ -29,7 +29,15 @@ import pandas as pd
 from experiments.flowmodel import build_net
 from experiments.ideal import Wire
 from experiments.projection.simulator import Params, project_round
-from experiments.results import Format, ResultsWriter, environment, new_run_dir, rows, sweep_label
+from experiments.results import (
+    TABLES,
+    Format,
+    ResultsWriter,
+    environment,
+    new_run_dir,
+    rows,
+    sweep_label,
+)
 from experiments.schedule import schedule
 from experiments.spec import (
     ControlTiming,
@@ -109,6 +117,8 @@ def project(
             params = Params(mbytes, None if rate is None else rate * 1e6, ctl, Wire.of(topo))
             prev = None
             for k in range(len(e.rounds)):
+                if e.rounds[k].deliveries:
+                    continue  # several models at once: not modelled (experiments README)
                 receivers = resolve_receivers(e, topo, k)
                 given_k = (rates or {}).get((sweep_label(value), tech, k))
                 p_k = params if given_k is None else replace(params, rate_bps=given_k * 1e6)
@@ -123,7 +133,7 @@ def project(
                 )
                 for t, rs in got.items():
                     collected.setdefault(t, []).extend(rs)
-    tables = {t: rows(t, rs) for t, rs in collected.items()}
+    tables = {t: rows(t, collected.get(t, [])) for t in TABLES}  # every table, empty ones too
     return Projection(exp, tables, topos)
 
 

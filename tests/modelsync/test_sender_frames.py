@@ -243,3 +243,13 @@ def test_sr_p2mp_follows_a_new_root_sid(tmp_path: Path, monkeypatch) -> None:  #
     assert [Ether(f)[MPLS].label for f in frames] == [16005, 16077, 16077]
     assert s.c.root_sid_changes == 1
     s.close()
+
+
+@pytest.mark.parametrize("tech", ["bier", "sr-p2mp", "srv6-p2mp"])
+def test_raw_frames_go_to_the_data_port(tmp_path: Path, monkeypatch, tech: str) -> None:  # type: ignore[no-untyped-def]
+    """One of several models at once has a data port of its own (its receivers listen there)."""
+    sid = "5f00:0:1:1:86a0::" if tech == "srv6-p2mp" else 16005
+    s, _m, frames, _udp = _sender(tmp_path, tech, monkeypatch, data_port=50010, root_sid_text=sid)
+    s.first_pass()
+    assert frames and {Ether(f)[UDP].dport for f in frames} == {50010}
+    s.close()
