@@ -36,11 +36,12 @@ testbed.port_agent beside it instead (carrier -> register over BMv2's Thrift por
 `Testbed(..., start=False)` gives only the namespaces and veths (no switch).
 
 Expectations: `expect(frames_by_port)` waits until every listed frame has arrived (up to
-`timeout`), then for a quiet period, and asserts that each port got exactly the listed frames
-in order and every other port nothing. Link-liveness frames (BFD: to 01:80:c2:00:00:0e with
-Ethertype 0x88B5, sent by a switch with `--bfd-port`) are not counted: they are the link's
-chatter, not forwarding. `tb.client()` returns a synchronous P4Runtime client (`P4RTClient`)
-with helpers that build entities by P4Info names from softswitch.api values.
+`timeout`), then for a quiet period (at most another `timeout`), and asserts that each port
+got exactly the listed frames in order and every other port nothing. Link-liveness frames
+(BFD: to 01:80:c2:00:00:0e with Ethertype 0x88B5, sent by a switch with `--bfd-port`) are not
+counted: they are the link's chatter, not forwarding. `tb.client()` returns a synchronous
+P4Runtime client (`P4RTClient`) with helpers that build entities by P4Info names from
+softswitch.api values.
 """
 
 from __future__ import annotations
@@ -666,7 +667,8 @@ class Testbed:
         self, want: dict[int, int] | None = None, timeout: float = 3.0, quiet: float = 0.25
     ) -> dict[int, list[bytes]]:
         """Frames received on host ends: until `want` counts are met (or timeout), then until
-        nothing arrives for `quiet` seconds."""
+        nothing arrives for `quiet` seconds, for at most another `timeout` (a switch that
+        never falls quiet, e.g. one looping a frame, ends the wait with what came)."""
         got: dict[int, list[bytes]] = {}
         socks = {hp.sock.fileno(): hp for hp in self.ports.values()}
         deadline = time.monotonic() + timeout
@@ -679,7 +681,8 @@ class Testbed:
             now = time.monotonic()
             if satisfied() and quiet_until is None:
                 quiet_until = now + quiet
-            end = quiet_until if quiet_until is not None else deadline
+                deadline = now + timeout
+            end = min(quiet_until, deadline) if quiet_until is not None else deadline
             if now >= end:
                 break
             r, _, _ = select.select(list(socks), [], [], end - now)
