@@ -56,7 +56,7 @@ def uses_rpf(tech: str) -> bool:
     controller's SR-P2MP shortest-path tree (controlplane.srp2mp.compute_tree, "spt", the same
     over MPLS and SRv6) walks each leaf's next hops towards the root. Unicast routes and BIFTs
     forward towards each receiver."""
-    return tech in ("pim-sm", "sr-p2mp", "srv6-p2mp")
+    return tech in ("pim-sm", "pim-ssm", "sr-p2mp", "srv6-p2mp")
 
 
 def efficiency(net: Net, tech: str, wire: Wire) -> np.ndarray:

@@ -1,8 +1,11 @@
-"""Rounds of `pim-sm` (experiments.round.Backend) on pimsm's FRR network: zebra, OSPF, pimd
-with a static RP, optionally bfdd; the kernel forwards, or where the kernel has no multicast
-routing, pimsm.mroute's emulation of it (environment.json's pim_sm.dataplane says which).
+"""Rounds of `pim-sm` and `pim-ssm` (experiments.round.Backend) on pimsm's FRR network: zebra,
+OSPF, pimd with a static RP, optionally bfdd; the kernel forwards, or where the kernel has no
+multicast routing, pimsm.mroute's emulation of it (environment.json's pim_sm.dataplane says which).
 modelsync sends the model with `--technology pim-sm`, plain IP multicast (repairs by unicast),
 to receivers that join the group over IGMP through their ordinary socket (pimsm.delivery).
+`pim-ssm` runs on the same network: the group in pimd's SSM range 232.0.0.0/8, joined by the
+receivers for the store's address only (IGMPv3 source-specific), so every router joins (S,G)
+towards the source and no RP, (*,G) or register takes part.
 
 The runner brings one `pimsm.network.PimNetwork` up per sweep point, converged (OSPF Full,
 routes, PIM neighbours, RP, BFD), and runs every pim-sm round on it. `run_pim_round` runs one
@@ -16,8 +19,9 @@ environment's `pim_sm` entry state BFD and every timer either way.
 What this backend measures: bytes and packets per link direction from the routers'
 interface counters; the sender's first datagram from the router port facing it
 (pimsm.arrivals, 10 ms samples); each receiver's outage from its own arrival record (the
-round); per router `mroute_sg` and `mroute_starg` (entries from `show ip mroute json`,
-replicas = installed data oifs), read 0.3 s after the first data datagram; per failure event
+round); per router `mroute_sg` and `mroute_starg` (entries of the technology's own groups
+from `show ip mroute json`, replicas = installed data oifs), read 0.3 s after the first data
+datagram; per failure event
 the first OSPF adjacency or PIM neighbour loss in the FRR logs of the failed link's routers
 (detected_s) and who noticed it (records/events.json). A new receiver set is the receivers'
 IGMP joins: the round measures each one's tree build. Each failure is applied in its own
@@ -30,6 +34,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +56,9 @@ from modelsync.launch import MANIFEST, Channel, ReceiverSet, SenderProcess
 from modelsync.manifest import Manifest
 from topologies.model import Topology
 from wire.technology import Technology
+
+GROUP_RANGE = "239.0.0.0/8"  # pim-sm's groups (pimsm.config: the static RP's range)
+SSM_RANGE = "232.0.0.0/8"  # pim-ssm's groups (pimd's default SSM range)
 
 STATE_DELAY_S = 0.3  # state snapshot this long after the first data datagram
 MIN_OUTAGE_S = 0.005  # receivers' own kernel stamps: a few datagram spacings
@@ -108,15 +116,21 @@ def timers_note(t: Any, bfd: bool) -> str:
 class PimBackend:
     """pim-sm rounds on a running, converged PimNetwork."""
 
-    technology = Technology.PIM_SM
     min_outage_s = MIN_OUTAGE_S
     outage_in_first_pass = False
     state_delay_s = STATE_DELAY_S
     frame_cpu_s = None  # the kernel forwards: not what limits the rate here
 
-    def __init__(self, net: Any, topo: Topology, model: Path) -> None:
+    def __init__(
+        self, net: Any, topo: Topology, model: Path, technology: Technology = Technology.PIM_SM
+    ) -> None:
+        if not technology.ip_multicast:
+            raise ValueError(f"{technology} does not run on FRR routers (pim-sm or pim-ssm do)")
         self.net, self.topo, self.model = net, topo, model
-        self.label = f"pim-sm (bfd={net.bfd})"
+        self.technology = technology
+        self.ssm = technology == Technology.PIM_SSM
+        self.groups = ip_network(SSM_RANGE if self.ssm else GROUP_RANGE)
+        self.label = f"{technology} (bfd={net.bfd})"
         self._down: dict[str, tuple[str, str]] = {}  # failed link name -> ends
 
     def set_receivers(self, receivers: list[str], source: str, key: str = "") -> None:
@@ -171,7 +185,7 @@ class PimBackend:
         model = channel.model if channel is not None else self.model
         return delivery.start_receivers(
             self.net, hosts, model / MANIFEST, source, work, records, deadline,
-            standby=standby, channel=channel,
+            standby=standby, channel=channel, ssm=self.ssm,
         )  # fmt: skip
 
     def start_sender(
@@ -187,7 +201,15 @@ class PimBackend:
 
         model = channel.model if channel is not None else self.model
         return delivery.start_sender(
-            self.net, source, receivers, model, rate_mbit, records, deadline, channel=channel
+            self.net,
+            source,
+            receivers,
+            model,
+            rate_mbit,
+            records,
+            deadline,
+            channel=channel,
+            ssm=self.ssm,
         )
 
     def apply(self, event: NetEvent) -> list[str]:
@@ -215,8 +237,11 @@ class PimBackend:
         state = mcast_state_all(self.net, threadsafe=True)
         rows = []
         for st in state:
-            sg = [m for m in st.mroutes if m.source != "*"]
-            starg = [m for m in st.mroutes if m.source == "*"]
+            # this technology's groups only: the other's state on the same network lingers
+            # until its hold time runs out
+            mine = [m for m in st.mroutes if ip_address(m.group) in self.groups]
+            sg = [m for m in mine if m.source != "*"]
+            starg = [m for m in mine if m.source == "*"]
             for table, ms in (("mroute_sg", sg), ("mroute_starg", starg)):
                 rows.append(
                     {"switch": st.router, "table": table, "entries": len(ms),
@@ -237,9 +262,11 @@ class PimBackend:
                 )
             )  # fmt: skip
         timers = self.net.timers.model_dump()
+        how = "SSM group 232/8, (S,G) joins, no RP" if self.ssm else "static RP"
         note = (
-            f"pim-sm on FRR routers (kernel forwarding), modelsync IP multicast, repairs by "
-            f"unicast; {timers_note(self.net.timers, self.net.bfd)}"
+            f"{self.technology} on FRR routers ({how}; {self.net.dataplane} forwarding), "
+            f"modelsync IP multicast, repairs by unicast; "
+            f"{timers_note(self.net.timers, self.net.bfd)}"
         )
         return NetworkReport(
             events,
@@ -257,7 +284,8 @@ class PimBackend:
             "routers": "FRR 8.4 (zebra, staticd, ospfd, pimd" + (", bfdd)" if bfd else ")"),
             "bfd": bfd,
             "timers": self.net.timers.model_dump(),
-            "delivery": "modelsync --technology pim-sm (IP multicast), repairs by unicast",
+            "delivery": f"modelsync --technology {self.technology} (IP multicast), repairs by "
+            "unicast",
             # who forwarded the group: the kernel's ipmr, or pimsm.mroute's emulation
             "dataplane": self.net.dataplane,
             "dataplane_note": self.net.dataplane_note,

@@ -297,12 +297,16 @@ def _named_model(e: Experiment, name: str, out: Path, scratch: Path, base: Path 
 
 def _run_sweep_point(point: SweepPoint, build: Path, pim_bfd: bool) -> None:
     """The technologies of one sweep value in their order; the P4 testbed is brought up at
-    the first P4 technology and kept for the others."""
+    the first P4 technology and kept for the others, the FRR network at the first of pim-sm
+    and pim-ssm and kept for the other."""
     with contextlib.ExitStack() as stack:
         p4: _P4Testbed | None = None
+        pim: _PimNetwork | None = None
         for tech in point.exp.technologies:
             if not tech.p4:
-                _run_pim(point, pim_bfd)
+                if pim is None:
+                    pim = stack.enter_context(_PimNetwork(point, pim_bfd))
+                pim.run(tech)
                 continue
             if p4 is None:
                 p4 = stack.enter_context(_P4Testbed(point, build))
@@ -365,32 +369,52 @@ class _P4Testbed:
         p.rounds(P4Backend(self.net, p.topo, self.ctl, p.model))
 
 
-def _run_pim(point: SweepPoint, bfd: bool) -> None:
-    """pim-sm: modelsync over IP multicast on pimsm's FRR network (kernel forwarding, OSPF,
-    pimd, BFD with the description's `control.bfd`), brought up and converged once for all
-    its rounds of the sweep value."""
-    from pimsm.network import PimNetwork
+class _PimNetwork:
+    """pimsm's FRR network of one sweep value (kernel or emulated forwarding, OSPF, pimd, BFD
+    with the description's `control.bfd`), brought up and converged once for the rounds of
+    pim-sm and pim-ssm (modelsync over IP multicast); neither runs where it cannot."""
 
-    e, bar = point.exp, point.bar
-    why = pim_available()
-    if why is not None:
-        bar.say(f"pim-sm: not run: {why}")
-        point.writer.update_environment(not_run_pim_sm=why)
-        bar.skip(Technology.PIM_SM, e)
-        return
-    pnet = PimNetwork(
-        point.topo, timers=timers_for(e, bfd), bfd=bfd, prefix=point.prefix, delay="ignore"
-    )
-    try:
-        pnet.start()
-        bar.say(f"pim-sm: FRR network up ({len(pnet.routers)} routers, bfd={bfd}); converging")
-        conv = pnet.wait_converged(timeout=180)
-        bar.say(f"pim-sm: converged in {conv:.1f} s")
-        backend = PimBackend(pnet, point.topo, point.model)
-        point.writer.update_environment(pim_sm=backend.environment(), pim_sm_converge_s=conv)
-        point.rounds(backend)
-    finally:
-        pnet.stop()
+    def __init__(self, point: SweepPoint, bfd: bool) -> None:
+        self.point, self.bfd = point, bfd
+        self.why = pim_available()
+        self.net: Any = None
+
+    def __enter__(self) -> _PimNetwork:
+        from pimsm.network import PimNetwork
+
+        p, bfd = self.point, self.bfd
+        if self.why is not None:
+            p.writer.update_environment(not_run_pim_sm=self.why)
+            return self
+        self.net = PimNetwork(
+            p.topo, timers=timers_for(p.exp, bfd), bfd=bfd, prefix=p.prefix, delay="ignore"
+        )
+        try:
+            self.net.start()
+            p.bar.say(f"FRR network up ({len(self.net.routers)} routers, bfd={bfd}); converging")
+            conv = self.net.wait_converged(timeout=180)
+        except BaseException:
+            self.__exit__()
+            raise
+        p.bar.say(f"FRR network converged in {conv:.1f} s")
+        p.writer.update_environment(pim_sm_converge_s=conv)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.net is not None:
+            self.net.stop()
+
+    def run(self, tech: Technology) -> None:
+        """Every round of `tech` (pim-sm or pim-ssm) on the network."""
+        p = self.point
+        if self.why is not None:
+            p.bar.say(f"{tech}: not run: {self.why}")
+            p.bar.skip(tech, p.exp)
+            return
+        backend = PimBackend(self.net, p.topo, p.model, tech)
+        key = str(tech).replace("-", "_")  # pim_sm, pim_ssm
+        p.writer.update_environment(**{key: backend.environment()})
+        p.rounds(backend)
 
 
 def _grpc_base(n: int) -> int:

@@ -172,7 +172,7 @@ def new_set_cell(r: pd.Series) -> str:
     """What a new receiver set cost: writes (PIM-SM: join/prune messages) and time, or '-'."""
     if pd.isna(r["new_set_writes"]):
         return "-"
-    unit = "msgs" if r["technology"] == Technology.PIM_SM else "writes"
+    unit = "msgs" if Technology(r["technology"]).ip_multicast else "writes"
     return f"{r['new_set_writes']:.0f} {unit}, {human_time(r['new_set_s'])}"
 
 

@@ -93,7 +93,7 @@ def receive_cmd(a: argparse.Namespace) -> int:
             sender_port=a.sender_port, port=a.port, bind=a.bind, group=a.group or None,
             iface_ip=a.iface_ip, deadline=a.deadline, idle_nack=a.idle_nack, linger=a.linger,
             record=a.record, gap_s=a.gap_ms / 1000, batch=a.batch, store=a.store,
-            standby=a.standby,
+            standby=a.standby, source_specific=a.source_specific,
         )  # fmt: skip
         rx = Receiver(cfg)
     except (ValueError, OSError) as e:
@@ -285,6 +285,11 @@ def parser() -> argparse.ArgumentParser:
         "--standby",
         action="store_true",
         help="listen, but join the group and ask the sender for data only on SIGUSR2",
+    )
+    p.add_argument(
+        "--source-specific",
+        action="store_true",
+        help="join the group for --sender's address only (IGMPv3 source-specific, PIM-SSM)",
     )
     p.add_argument("--record", type=Path, default=None, help="write the JSON record here")
     p.add_argument("--verbose", "-v", action="store_true", help="log at debug level")

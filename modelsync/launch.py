@@ -168,11 +168,13 @@ def start_receivers(
     ready_timeout: float = 60.0,
     standby: bool = False,
     channel: Channel | None = None,
+    source_specific: bool = False,
 ) -> ReceiverSet:
     """`modelsync receive` in every host (joining `group` if given); returns once each one
     listens, or stops them all and raises LaunchError with the failing one's log. `standby`:
     they listen but join only when signalled (receivers joining while the model flows).
-    `channel`: one of several deliveries at once (its ports and group)."""
+    `channel`: one of several deliveries at once (its ports and group). `source_specific`:
+    they join the group for `sender_ip` only (PIM-SSM)."""
     work.mkdir(parents=True, exist_ok=True)
     records.mkdir(parents=True, exist_ok=True)
     rx = ReceiverSet(list(hosts), work, records)
@@ -194,6 +196,8 @@ def start_receivers(
                 argv += ["--group", group]
             if standby:
                 argv += ["--standby"]
+            if source_specific:
+                argv += ["--source-specific"]
             rx.procs[h] = popen(h, argv, cwd=str(REPO), stdout=log, stderr=log)
         for h in hosts:
             log_path = records / f"{h}.log"

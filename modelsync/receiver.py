@@ -6,7 +6,8 @@ to the sender until it is asked to join (`join()`; the command line's SIGUSR2): 
 and asks for everything it lacks, as a receiver that starts late does. A receiver asked to
 leave (`leave()`; SIGUSR1) drops its group membership, stops answering the sender, keeps
 logging what still arrives for `linger` seconds (what the network sends it after it left) and
-ends with outcome `left`."""
+ends with outcome `left`. A source-specific receiver (`source_specific`, PIM-SSM) joins the
+group for the sender's address only (IGMPv3 INCLUDE {sender})."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ log = logging.getLogger("modelsync.receiver")
 
 EXIT_COMPLETE, EXIT_INCOMPLETE, EXIT_FAILED, EXIT_LEFT = 0, 2, 3, 4
 _TIMESPEC = struct.Struct("@qq")  # the kernel's stamp of a datagram (SO_TIMESTAMPNS)
+# linux/in.h; Python's socket module does not export them on Linux
+IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39)
+IP_DROP_SOURCE_MEMBERSHIP = getattr(socket, "IP_DROP_SOURCE_MEMBERSHIP", 40)
 
 
 class ArrivalLog:
@@ -88,6 +92,8 @@ class ReceiverConfig:
     batch: int = 64  # datagrams taken per system call (recvmmsg); 1: one recvmsg each
     store: Path | None = None  # one copy per file on this disk, shared (Reassembler)
     standby: bool = False  # listen, but join (group and delivery) only when join() is called
+    # join the group for the sender's address only (IGMPv3 INCLUDE {sender}: PIM-SSM)
+    source_specific: bool = False
 
 
 class Receiver:
@@ -131,13 +137,21 @@ class Receiver:
             self._join_group(s)
         return s
 
+    def _membership(self, add: bool) -> tuple[int, bytes]:
+        """setsockopt's option and argument: (*,G), or (S,G) with the sender as the source
+        (struct ip_mreq_source: group, interface, source)."""
+        group, iface = socket.inet_aton(self.cfg.group or ""), socket.inet_aton(self.cfg.iface_ip)
+        if self.cfg.source_specific:
+            opt = IP_ADD_SOURCE_MEMBERSHIP if add else IP_DROP_SOURCE_MEMBERSHIP
+            return opt, group + iface + socket.inet_aton(self.cfg.sender_ip)
+        opt = socket.IP_ADD_MEMBERSHIP if add else socket.IP_DROP_MEMBERSHIP
+        return opt, group + iface
+
     def _join_group(self, s: socket.socket) -> None:
         if self.cfg.group:
-            mreq = struct.pack(
-                "4s4s", socket.inet_aton(self.cfg.group), socket.inet_aton(self.cfg.iface_ip)
-            )
+            opt, mreq = self._membership(True)
             try:
-                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+                s.setsockopt(socket.IPPROTO_IP, opt, mreq)
                 self.joined = True
             except OSError as e:
                 # Unicast still works (e.g. no multicast route in a bare namespace).
@@ -166,11 +180,9 @@ class Receiver:
     def _leave_now(self) -> None:
         self.left_at = time.time()
         if self.joined and self.cfg.group:
-            mreq = struct.pack(
-                "4s4s", socket.inet_aton(self.cfg.group), socket.inet_aton(self.cfg.iface_ip)
-            )
+            opt, mreq = self._membership(False)
             with contextlib.suppress(OSError):  # the group is left with the socket anyway
-                self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, mreq)
+                self.sock.setsockopt(socket.IPPROTO_IP, opt, mreq)
         log.info("left the delivery; logging what still arrives for %g s", self.cfg.linger)
 
     # -- control -----------------------------------------------------------------------

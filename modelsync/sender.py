@@ -505,7 +505,7 @@ class Sender:
                     n = self._build(f, c, 0, 0)
                     if tech == Technology.UNICAST:
                         self._unicast(n, everyone, False)
-                    elif tech == Technology.PIM_SM:  # plain IP multicast: the routers replicate
+                    elif tech.ip_multicast:  # plain IP multicast: the routers replicate
                         self._group(n)
                     else:
                         for p in prefixes:

@@ -15,6 +15,7 @@ class Technology(StrEnum):
     SR_P2MP = "sr-p2mp"  # SR-MPLS replication segments (P4 switches)
     SRV6_P2MP = "srv6-p2mp"  # SR-P2MP over SRv6: Replication-SIDs are IPv6 addresses (P4)
     PIM_SM = "pim-sm"  # plain IPv4 multicast to the group, routed by PIM-SM (FRR routers)
+    PIM_SSM = "pim-ssm"  # the same to a 232/8 group the receivers join for the source (no RP)
 
     @property
     def multicast(self) -> bool:
@@ -22,9 +23,14 @@ class Technology(StrEnum):
         return self is not Technology.UNICAST
 
     @property
+    def ip_multicast(self) -> bool:
+        """Plain IPv4 multicast routed by PIM on FRR routers: one UDP copy to the group."""
+        return self in (Technology.PIM_SM, Technology.PIM_SSM)
+
+    @property
     def p4(self) -> bool:
-        """Runs on the P4 switches and their controller (PIM-SM runs on FRR routers)."""
-        return self is not Technology.PIM_SM
+        """Runs on the P4 switches and their controller (PIM-SM and PIM-SSM on FRR routers)."""
+        return not self.ip_multicast
 
     @property
     def replication_segments(self) -> bool:

@@ -52,7 +52,8 @@ def switch_state(
     branch entry per replica, and the replication group (over SRv6 only where
     `segment_switches` keeps one; the locator routes, like unicast routes, are not
     counted). PIM-SM: (*,G) and (S,G) on every
-    on-tree router (the static RP at the source's first-hop router: both trees coincide)."""
+    on-tree router (the static RP at the source's first-hop router: both trees coincide);
+    PIM-SSM: (S,G) only."""
     switches = [s.name for s in net.topo.switches]
     out: list[tuple[str, str, int, int | None]] = []
     if tech == "unicast":
@@ -72,10 +73,11 @@ def switch_state(
         for s, r in segment_switches(net, tech, paths).items():
             out.append((s, "sr_segment", 1 + r, None))
             out.append((s, "replication_groups", 1, r))
-    elif tech == "pim-sm":
+    elif tech in ("pim-sm", "pim-ssm"):
         for s, r in tree_switches(net, paths).items():
             out.append((s, "mroute_sg", 1, r))
-            out.append((s, "mroute_starg", 1, r))
+            if tech == "pim-sm":
+                out.append((s, "mroute_starg", 1, r))
     return out
 
 

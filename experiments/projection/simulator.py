@@ -116,7 +116,7 @@ class RoundSimulation:
             self._at(ev.t, self.link_up if ev.up else self.link_down, ev)
         # PIM-SM: stale branches carry the stream until their state's hold time runs out
         self.stale: set[int] = set()
-        if tech == "pim-sm" and previous:
+        if tech in ("pim-sm", "pim-ssm") and previous:
             self.stale = stale_branches(net, previous, self.paths)
         self.stale_sent: float | None = None
         if self.stale:
@@ -204,7 +204,7 @@ class RoundSimulation:
         self.events_seen += 1
         self.outages[eid] = []
         hit = self._cut_receivers(eid, t)
-        hops = self._repair_hops(hit) if tech == "pim-sm" else 0
+        hops = self._repair_hops(hit) if tech in ("pim-sm", "pim-ssm") else 0
         size = len(segment_switches(net, tech, self.route(self.receivers, partial=True)))
         react = reaction_s(tech, p.timing, hops, size, ev.mode)
         det = t + p.timing.detection_ms(ev.mode) * 1e-3
