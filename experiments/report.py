@@ -4,9 +4,10 @@
 
 writes PNG files into RESULTS_DIR/figures/ (or DIR): completion-time distributions per
 technology, bytes per link on the topology drawing, state per switch, the timeline of each
-failure, the cost of a new receiver set, the sweep (when the description has one), and
-predicted against measured (when prediction/ exists). Every figure says in its title whether
-its numbers were measured or projected.
+failure, the cost of a new receiver set, the sweep (when the description has one), bytes per
+model in rounds of several models at once, the joiners' and leavers' timeline (when a round
+has changes), and predicted against measured (when prediction/ exists). Every figure says
+in its title whether its numbers were measured or projected.
 """
 
 from __future__ import annotations
@@ -186,6 +187,48 @@ def sweep_plot(res: Results) -> Figure | None:
     return fig
 
 
+def model_bytes(res: Results) -> Figure | None:
+    """Rounds of several models at once: per technology the bytes each model put on the
+    links (every link direction summed; from the frames themselves, `model_links`)."""
+    ml = res["model_links"]
+    ml = ml[ml["model"] != ""]  # frames of no model: NACKs, BFD
+    if ml.empty:
+        return None
+    g = ml.groupby(["technology", "model"], sort=False)["bytes"].sum().unstack(fill_value=0)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    (g / 1e6).plot.bar(ax=ax, stacked=True)
+    ax.set_ylabel("MB on all links")
+    ax.legend(title="model", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(f"Several models at once: bytes per model, {_kind(res)}")
+    fig.tight_layout()
+    return fig
+
+
+def membership_timeline(res: Results) -> Figure | None:
+    """Receivers joining and leaving while the model flows: per technology, each joiner from
+    its join to its first datagram and on to its verified model, each leaver's leave."""
+    rec = res["receivers"]
+    if (rec["joined_s"].isna() & rec["left_s"].isna()).all():
+        return None
+    moved = rec[rec["joined_s"].notna() | rec["left_s"].notna()]
+    techs = list(dict.fromkeys(moved["technology"]))
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.5 * len(moved)))
+    for i, (_, r) in enumerate(moved.iterrows()):
+        if pd.notna(r["joined_s"]):
+            first = r["first_packet_s"] if pd.notna(r["first_packet_s"]) else r["joined_s"]
+            ax.barh(i, first - r["joined_s"], left=r["joined_s"], color="tab:orange", height=0.6)
+            if pd.notna(r["completed_s"]):
+                ax.barh(i, r["completed_s"] - first, left=first, color="tab:green", height=0.6)
+        if pd.notna(r["left_s"]):
+            ax.plot([r["left_s"]], [i], marker="x", color="k")
+    labels = [f"{r['technology']} {r['receiver']}" for _, r in moved.iterrows()]
+    ax.set_yticks(range(len(moved)), labels, fontsize=7)
+    ax.set_xlabel("time from first data packet (s): join to first datagram | to verified | x left")
+    ax.set_title(f"Joiners and leavers ({', '.join(techs)}), {_kind(res)}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def predicted_vs_measured(res: Results) -> Figure | None:
     from experiments.validation import compare
 
@@ -214,6 +257,8 @@ FIGURES = {
     "failure_timeline": failure_timeline,
     "new_set_cost": new_set_cost,
     "sweep": sweep_plot,
+    "model_bytes": model_bytes,
+    "membership_timeline": membership_timeline,
     "predicted_vs_measured": predicted_vs_measured,
 }
 

@@ -58,3 +58,6 @@ def test_notebook_executes_on_a_projection_folder(tmp_path, monkeypatch) -> None
         png = figs / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert not (figs / "sweep.png").exists()  # the default has no sweep
+    # nor several models at once, nor joiners and leavers
+    assert not (figs / "model_bytes.png").exists()
+    assert not (figs / "membership_timeline.png").exists()

@@ -110,3 +110,20 @@ def test_the_leaver(measured: tuple[Path, Path], tech: str) -> None:
         assert h4["stopped_s"] < 0.25, h4
     else:  # the network: a new tree (SR-P2MP), an IGMP leave and a prune (PIM-SM)
         assert h4["stopped_s"] < 3.0, h4
+
+
+def test_the_figure_of_joiners_and_leavers(measured: tuple[Path, Path]) -> None:
+    """One bar row per technology's joiner (join to first datagram, then to verified) and
+    leaver, in the table's order."""
+    from experiments import report
+
+    out, _ = measured
+    res = read_results(out)
+    fig = report.membership_timeline(res)
+    assert fig is not None
+    rec = res["receivers"]
+    moved = rec[rec["joined_s"].notna() | rec["left_s"].notna()]
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == [f"{r.technology} {r.receiver}" for r in moved.itertuples()]
+    assert {lb.split()[1] for lb in labels} == {"h3", "h4"}  # the joiner and the leaver
+    report.plt.close(fig)

@@ -139,3 +139,18 @@ def test_the_smaller_model_completes_first(measured: tuple[Path, Path]) -> None:
     done = two.groupby(["technology", "model"])["completed_s"].max()
     for t in ("bier", "sr-p2mp", "srv6-p2mp"):
         assert done[(t, "second")] < done[(t, "model")]  # 1 MB against 2 MB at one rate each
+
+
+def test_the_figure_of_bytes_per_model(measured: tuple[Path, Path]) -> None:
+    """Per technology a stacked bar per model, as high as the model's bytes on every link."""
+    from experiments import report
+
+    out, _ = measured
+    res = read_results(out)
+    fig = report.model_bytes(res)
+    assert fig is not None
+    ml = res["model_links"]
+    want = ml[ml["model"] != ""].groupby(["technology", "model"])["bytes"].sum() / 1e6
+    heights = sorted(round(p.get_height(), 6) for p in fig.axes[0].patches if p.get_height())
+    assert heights == sorted(round(v, 6) for v in want)
+    report.plt.close(fig)

@@ -1,7 +1,7 @@
 """PIM-SSM beside PIM-SM on the same FRR network through the runner (`data/e2e-ssm.yaml`: the
 diamond, 1 MB to h2, h3 and h4): every receiver verified (the test's own sha256) in both;
 PIM-SSM's state is (S,G) only, for the SSM group and the store's address, on the tree's
-routers (PIM-SM's also holds (*,G) for its group); each tree link carries one copy of the
+routers only (PIM-SM's also holds (*,G) for its group); each tree link carries one copy of the
 model and the links off the tree next to nothing."""
 
 from __future__ import annotations
@@ -69,9 +69,14 @@ def test_ssm_state_is_source_specific_only(measured: tuple[Path, Path]) -> None:
     # pim-sm's entries of 239.1.0.1 linger from the round before, until their hold time
     ssm = [m for r in _state(out, "pim-ssm") for m in r["mroutes"] if m["group"].startswith("232.")]
     assert ssm and all(m["source"] == store and m["group"] == "232.1.0.1" for m in ssm), ssm
-    # the GPU hosts' routers forward the group to their hosts: s4 to h2 and h3, s2 to h4
-    oifs = {m["router"]: [o for o in m["oifs"] if o != "pimreg"] for m in ssm if m["installed"]}
-    assert len(oifs.get("s4", [])) == 2 and len(oifs.get("s2", [])) >= 1, oifs
+    # only routers of the tree hold it (the snapshot is taken 0.3 s after the first datagram:
+    # on a loaded machine the last hops may not have installed theirs yet; that they forward
+    # is what test_one_copy_per_tree_link measures)
+    topo = read_results(out).topology()
+    net = build_net(topo)
+    tree = {n for p in shortest_paths(net, "h1", GPU, rpf=True).values() for i in p
+            for n in net.edges[i] if topo.is_switch(n)}  # fmt: skip
+    assert {m["router"] for m in ssm} <= tree, (ssm, tree)
     sm = [m for r in _state(out, "pim-sm") for m in r["mroutes"]]
     assert any(m["source"] == "*" and m["group"] == "239.1.0.1" for m in sm), sm
     sw = read_results(out)["switches"]
