@@ -31,6 +31,7 @@ VTYSH = shutil.which("vtysh") or "/usr/bin/vtysh"
 # mrtd (pimsm.mroute, where the kernel cannot route multicast) first: pimd's mroute socket
 # needs it; stop() ends them in reverse order
 START_ORDER = ("mrtd", "zebra", "staticd", "bfdd", "ospfd", "pimd")
+CHECK_WORKERS = 4  # routers asked at once (a vtysh each) for convergence or state
 MROUTE_USERS = ("zebra", "pimd")  # pimd's mroute socket; zebra's (S,G) last-use query
 
 # Starts a command inside the router's namespace; returns the Popen (pid = the daemon's pid).
@@ -109,29 +110,45 @@ class FrrRouter:
 
     def start(self, timeout: float = 15.0) -> None:
         self.write_files()
-        if self.mroute is not None:
-            self._start_mrtd(timeout)
-        for daemon in self.daemons():
-            out = open(self.dir / f"{daemon}.stdout", "wb")  # noqa: SIM115 (kept by Popen)
-            kw: dict[str, Any] = {}
-            if daemon in MROUTE_USERS and self.mroute is not None:
-                kw["env"] = {**os.environ, **self.mroute_env()}
-            try:
-                self.procs[daemon] = self._spawn(
-                    self.argv(daemon), stdout=out, stderr=subprocess.STDOUT, **kw
-                )
-            finally:
-                out.close()
-            self._wait_socket(daemon, timeout)
-            if daemon == "bfdd":  # as the P4 switches' sessions run (linkmon.liveness)
-                realtime(self.procs[daemon].pid)
+        for step in self.steps():
+            self.spawn(step)
+            self.wait_started(step, timeout)
 
-    def _start_mrtd(self, timeout: float) -> None:
-        assert self.mroute is not None
+    def steps(self) -> list[str]:
+        """What start() starts, in order: the multicast routing emulation (if any) and the
+        daemons. A network starts each step on all its routers before waiting for any."""
+        return (["mrtd"] if self.mroute is not None else []) + self.daemons()
+
+    def spawn(self, step: str) -> None:
+        """Start one step of steps() (files written) without waiting for it."""
+        if step == "mrtd":
+            assert self.mroute is not None
+            argv = daemon_argv(self.mroute, self.mroute_socket, pwd.getpwnam("frr").pw_uid)
+            with open(self.dir / "mrtd.log", "wb") as out:
+                self.procs["mrtd"] = self._spawn(argv, stdout=out, stderr=subprocess.STDOUT)
+            return
+        out = open(self.dir / f"{step}.stdout", "wb")  # noqa: SIM115 (kept by Popen)
+        kw: dict[str, Any] = {}
+        if step in MROUTE_USERS and self.mroute is not None:
+            kw["env"] = {**os.environ, **self.mroute_env()}
+        try:
+            argv = self.argv(step)
+            self.procs[step] = self._spawn(argv, stdout=out, stderr=subprocess.STDOUT, **kw)
+        finally:
+            out.close()
+
+    def wait_started(self, step: str, timeout: float) -> None:
+        """Block until a spawned step serves (its socket exists); raise if it died or took
+        longer than `timeout`."""
+        if step == "mrtd":
+            self._wait_mrtd(timeout)
+            return
+        self._wait_socket(step, timeout)
+        if step == "bfdd":  # as the P4 switches' sessions run (linkmon.liveness)
+            realtime(self.procs[step].pid)
+
+    def _wait_mrtd(self, timeout: float) -> None:
         log_path = self.dir / "mrtd.log"
-        argv = daemon_argv(self.mroute, self.mroute_socket, pwd.getpwnam("frr").pw_uid)
-        with open(log_path, "wb") as out:
-            self.procs["mrtd"] = self._spawn(argv, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not self.mroute_socket.exists():
             if self.procs["mrtd"].poll() is not None:
@@ -195,7 +212,37 @@ class FrrRouter:
         return r.stdout
 
     def show_json(self, command: str, daemon: str) -> Any:
-        out = self.vtysh(command, daemon)
+        return self._parse(command, self.vtysh(command, daemon))
+
+    def show_json_many(self, commands: Sequence[str], timeout: float = 20.0) -> list[Any]:
+        """The JSON of several show commands from one vtysh (connected to every daemon of
+        the router; each command goes to the daemon that has it): one process where a command
+        each took one per command, which at tens of routers polled for convergence on a loaded
+        machine was what the waiting cost. vtysh echoes each command (-E) before its output."""
+        argv = [VTYSH, "--vty_socket", str(self.dir), "-E"]
+        for c in commands:
+            argv += ["-c", c]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise FrrError(
+                f"router {self.name}: vtysh {list(commands)!r} failed ({r.returncode}): "
+                f"{(r.stderr or r.stdout).strip()}"
+            )
+        lines = r.stdout.splitlines()
+        starts: list[int] = []
+        for c in commands:  # the echo: "<prompt># <command>", in order
+            after = starts[-1] + 1 if starts else 0
+            at = next((i for i in range(after, len(lines)) if lines[i].endswith(f"# {c}")), None)
+            if at is None:
+                raise FrrError(f"router {self.name}: vtysh did not echo {c!r}: {r.stdout[:200]!r}")
+            starts.append(at)
+        ends = [*starts[1:], len(lines)]
+        return [
+            self._parse(c, "\n".join(lines[a + 1 : b]))
+            for c, a, b in zip(commands, starts, ends, strict=True)
+        ]
+
+    def _parse(self, command: str, out: str) -> Any:
         try:
             return json.loads(out) if out.strip() else {}
         except json.JSONDecodeError as e:

@@ -8,9 +8,11 @@ import os
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pimsm.frr import CHECK_WORKERS
 from pimsm.records import (
     IfCounters,
     LinkBytes,
@@ -96,8 +98,8 @@ def mcast_state(net: PimNetwork, router: str, threadsafe: bool = False) -> Route
     `threadsafe` is kept for callers; the table is always read with nsenter."""
     r = net.routers[router]
     t = time.monotonic()
-    mroutes = parse_mroutes(router, r.show_json("show ip mroute json", "pimd"))
-    state = parse_pim_state(router, r.show_json("show ip pim state json", "pimd"))
+    mr, ps = r.show_json_many(["show ip mroute json", "show ip pim state json"])
+    mroutes, state = parse_mroutes(router, mr), parse_pim_state(router, ps)
     kernel = kernel_mroutes(net, router)
     return RouterMcastState(
         router=router, t=t, mroutes=mroutes, pim_state=state, kernel_mroutes=kernel
@@ -105,7 +107,9 @@ def mcast_state(net: PimNetwork, router: str, threadsafe: bool = False) -> Route
 
 
 def mcast_state_all(net: PimNetwork, threadsafe: bool = False) -> list[RouterMcastState]:
-    return [mcast_state(net, r, threadsafe) for r in net.routers]
+    """mcast_state of every router, a few asked at once (CHECK_WORKERS), in router order."""
+    with ThreadPoolExecutor(CHECK_WORKERS, thread_name_prefix="pimsm-state") as pool:
+        return list(pool.map(lambda r: mcast_state(net, r, threadsafe), net.routers))
 
 
 def forwarding_peers(net: PimNetwork, state: RouterMcastState, group: str) -> set[str]:

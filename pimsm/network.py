@@ -21,13 +21,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pimsm.addressing import Plan, plan
 from pimsm.config import router_configs
-from pimsm.frr import FrrError, FrrRouter, kill_pids
+from pimsm.frr import CHECK_WORKERS, START_ORDER, FrrError, FrrRouter, kill_pids
 from pimsm.timers import Timers
 from testbed.failures import Mode, check_mode, silent_command
 from testbed.shaping import ShapingError, check_rate, shaped_intf
@@ -193,11 +194,24 @@ class PimNetwork:
                 node = self.nodes[name]
                 r = FrrRouter(name, self.run_dir / name, cfg.files, node.popen, emulation)
                 self.routers[name] = r
-                r.start()
+                r.write_files()
+            self._start_routers()
         except BaseException as e:
             log.error("starting the PIM network failed (%s); tearing down", e)
             self.stop()
             raise
+
+    def _start_routers(self, timeout: float = 30.0) -> None:
+        """Each step (mrtd, zebra, ..., pimd) started on every router before any is waited
+        for: a daemon's start-up overlaps its peers' where one router after the other spent
+        seconds per router waiting on a loaded machine. Order holds per router: a step
+        starts once the previous one serves on every router."""
+        for step in START_ORDER:
+            these = [r for r in self.routers.values() if step in r.steps()]
+            for r in these:
+                r.spawn(step)
+            for r in these:
+                r.wait_started(step, timeout)
 
     def stop(self) -> None:
         """Remove everything start() made. Safe to call more than once."""
@@ -403,43 +417,49 @@ class PimNetwork:
     # -- convergence ---------------------------------------------------------------------
     def converged(self) -> list[str]:
         """What is not ready yet (empty list: OSPF Full everywhere, every prefix routed,
-        PIM neighbours up, the RP reachable, BFD sessions up)."""
-        missing: list[str] = []
+        PIM neighbours up, the RP reachable, BFD sessions up). The routers are asked at
+        once, a few at a time (one vtysh each)."""
         prefixes = {f"{a}/32" for a in self.plan.loopbacks.values()}
         prefixes |= {str(h.address.network) for h in self.plan.hosts.values()}
         prefixes |= {f"{h.contract_ip}/32" for h in self.plan.hosts.values()}
-        for name, r in self.routers.items():
-            dead = r.dead_daemons()
-            if dead:
-                raise FrrError(f"router {name}: daemons died: {dead} (logs in {r.dir})")
-            core = [i for i in self.plan.interfaces[name] if i.kind == "core"]
-            nbrs = r.show_json("show ip ospf neighbor json", "ospfd").get("neighbors", {})
-            full = sum(
-                1
-                for lst in nbrs.values()
-                for n in lst
-                if str(n.get("nbrState", "")).startswith("Full")
-            )
-            if full < len(core):
-                missing.append(f"{name}: OSPF {full}/{len(core)} Full")
-            routes = r.show_json("show ip route json", "zebra")
-            lacking = sorted(prefixes - set(routes))
-            if lacking:
-                missing.append(f"{name}: no route to {lacking[:3]}")
-            pn = r.show_json("show ip pim neighbor json", "pimd")
-            have = {i for i, v in pn.items() if isinstance(v, dict) and v}
-            want = {i.name for i in core}
-            if want - have:
-                missing.append(f"{name}: no PIM neighbour on {sorted(want - have)}")
-            rp = r.show_json("show ip pim rp-info json", "pimd")
-            entries = rp.get(str(self.plan.rp_address), [])
-            if not any(e.get("iAmRP") or e.get("outboundInterface") for e in entries):
-                missing.append(f"{name}: RP {self.plan.rp_address} not reachable")
-            if self.bfd:
-                peers = r.show_json("show bfd peers json", "bfdd")
-                up = sum(1 for p in peers if p.get("status") == "up")
-                if up < len(core):
-                    missing.append(f"{name}: BFD {up}/{len(core)} up")
+        with ThreadPoolExecutor(CHECK_WORKERS, thread_name_prefix="pimsm-converged") as pool:
+            found = pool.map(lambda n: self._router_missing(n, prefixes), self.routers)
+            return [m for missing in found for m in missing]
+
+    def _router_missing(self, name: str, prefixes: set[str]) -> list[str]:
+        r = self.routers[name]
+        dead = r.dead_daemons()
+        if dead:
+            raise FrrError(f"router {name}: daemons died: {dead} (logs in {r.dir})")
+        missing: list[str] = []
+        core = [i for i in self.plan.interfaces[name] if i.kind == "core"]
+        commands = [
+            "show ip ospf neighbor json",
+            "show ip route json",
+            "show ip pim neighbor json",
+            "show ip pim rp-info json",
+        ] + (["show bfd peers json"] if self.bfd else [])
+        ospf, routes, pn, rp, *bfd = r.show_json_many(commands)
+        nbrs = ospf.get("neighbors", {})
+        full = sum(
+            1 for lst in nbrs.values() for n in lst if str(n.get("nbrState", "")).startswith("Full")
+        )
+        if full < len(core):
+            missing.append(f"{name}: OSPF {full}/{len(core)} Full")
+        lacking = sorted(prefixes - set(routes))
+        if lacking:
+            missing.append(f"{name}: no route to {lacking[:3]}")
+        have = {i for i, v in pn.items() if isinstance(v, dict) and v}
+        want = {i.name for i in core}
+        if want - have:
+            missing.append(f"{name}: no PIM neighbour on {sorted(want - have)}")
+        entries = rp.get(str(self.plan.rp_address), [])
+        if not any(e.get("iAmRP") or e.get("outboundInterface") for e in entries):
+            missing.append(f"{name}: RP {self.plan.rp_address} not reachable")
+        if bfd:
+            up = sum(1 for p in bfd[0] if p.get("status") == "up")
+            if up < len(core):
+                missing.append(f"{name}: BFD {up}/{len(core)} up")
         return missing
 
     def wait_converged(self, timeout: float = 60.0) -> float:
