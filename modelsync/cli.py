@@ -259,7 +259,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--deadline", type=float, default=600.0, help="seconds until giving up")
     p.add_argument("--idle-nack", type=float, default=1.0, help="NACK after this long without data")
-    p.add_argument("--linger", type=float, default=5.0, help="seconds to wait for FIN after done")
+    p.add_argument(
+        "--linger",
+        type=float,
+        default=5.0,
+        help="seconds to wait for FIN after done, counted again from each POLL after it (5)",
+    )
     p.add_argument(
         "--gap-ms",
         type=float,

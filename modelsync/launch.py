@@ -25,6 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 MANIFEST = "modelsync.manifest.json"
 FIRST_PASS = "first pass:"  # the sender logs this right before its first data frame
 READY = "listening on"  # a receiver logs this once its socket is bound (and joined)
+# A receiver that is done waits this long for the sender's FIN (which ends it at once): its
+# DONE and the sender's POLLs are lost while a link on the way is down, and one gone before
+# the link came back left the sender polling nobody until its deadline.
+LINGER_S = 10.0
 STORE = ".store"  # in a round's folder of received files: one copy of each verified file
 MEMBERS = "members.json"  # in a round's records: who receives now (the sender's --members-file)
 
@@ -186,7 +190,7 @@ def start_receivers(
                 sys.executable, "-m", "modelsync", "receive",
                 "--manifest", str(manifest), "--out", str(work / h),
                 "--sender", sender_ip, "--name", h,
-                "--deadline", f"{deadline:.0f}", "--linger", "2",
+                "--deadline", f"{deadline:.0f}", "--linger", f"{LINGER_S:g}",
                 "--record", str(records / f"{h}.json"), "--store", str(work / STORE),
             ]  # fmt: skip
             if channel is not None:

@@ -85,7 +85,7 @@ class ReceiverConfig:
     idle_nack: float = 1.0  # no data for this long and incomplete: NACK unasked
     nack_interval: float = 0.2  # at most one NACK burst per interval
     poll_quiet: float = 0.05  # answer a POLL only after data was quiet this long
-    linger: float = 5.0  # after DONE, wait this long for FIN (answering POLLs)
+    linger: float = 5.0  # after DONE, or the last POLL since, wait this long for FIN
     record: Path | None = None
     rcvbuf: int = 8 << 20
     gap_s: float = 0.001  # record every pause in the data of at least this long
@@ -324,6 +324,10 @@ class Receiver:
                     self.report(pending_poll)
                     pending_poll = 0
                     last_nack = t
+                    if done_since is not None:
+                        # polled although done: the sender has not heard our DONE (lost, or
+                        # a link on the way down); linger on while it asks
+                        done_since = t
                 elif (
                     not self.rx.done
                     and t - last_data >= cfg.idle_nack
