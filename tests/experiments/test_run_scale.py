@@ -1,13 +1,16 @@
 """experiments/scenarios/scale-128.yaml end to end, reduced: the same description (8 clouds
 with inbound WAN links of their own rates, every technology, all hosts and then two clouds,
-cloud 3's WAN link cut in the first round, target auto) with 2 GPU hosts per cloud and a
-4 MB model instead of 128 and 1 GB. Every receiver of every round verified; the second
-round's receivers are exactly clouds 2 and 7; the cut is in the failures table; the switches'
-keeping up recorded; the prediction stored beside and compared."""
+cloud 3's WAN link cut in the first round, target auto) with one GPU host per cloud and a
+4 MB model instead of 128 and 1 GB: the network of the scenario's 8 clouds (25 switches, or
+FRR routers) is what it takes to bring up, and that is what costs time on a loaded 2-core
+machine. Every receiver of every round verified; the second round's receivers are exactly
+clouds 2 and 7; the cut is in the failures table; the switches' keeping up recorded; the
+prediction stored beside and compared."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from experiments.validation import compare
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "experiments" / "scenarios" / "scale-128.yaml"
+log = logging.getLogger(__name__)  # the run's progress, shown with a failure
 
 pytestmark = [
     pytest.mark.root,
@@ -37,7 +41,7 @@ pytestmark = [
 def reduced() -> dict:
     d = yaml.safe_load(SCENARIO.read_text())
     d["name"] = "scale-128-reduced"
-    d["topology"]["params"].update(leaves=1, hosts=2)
+    d["topology"]["params"].update(leaves=1, hosts=1)
     d["model"] = {"size": "4MB", "shards": 4}
     return d
 
@@ -47,7 +51,7 @@ def measured() -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="exi-scale-"))
     try:
         exp = parse_experiment(reduced(), "scale-128 reduced")
-        yield run_experiment(exp, tmp / "results", ROOT, say=lambda _m: None, progress=False)
+        yield run_experiment(exp, tmp / "results", ROOT, say=log.warning, progress=False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -71,11 +75,13 @@ def test_every_receiver_verified_and_the_rounds_as_described(measured: Path) -> 
     for tech in ran:
         r0 = rec[(rec["technology"] == tech) & (rec["round"] == 0)]
         r1 = rec[(rec["technology"] == tech) & (rec["round"] == 1)]
-        assert len(r0) == 16
-        assert sorted(r1["cloud"].unique()) == ["cloud2", "cloud7"] and len(r1) == 4
+        assert len(r0) == 8  # one in each cloud
+        assert sorted(r1["cloud"]) == ["cloud2", "cloud7"]
         cut = fails[(fails["technology"] == tech) & (fails["receiver"] == "")]
         assert "c3-b3" in set(cut["element"]) and set(cut["round"]) == {0}
-    assert rounds["switches_kept_up"].notna().all()
+    p4 = rounds["technology"] != "pim-sm"  # FRR's kernel routers have no pipeline counters
+    assert rounds.loc[p4, "switches_kept_up"].notna().all()
+    assert rounds.loc[~p4, "switches_kept_up"].isna().all()
     # the prediction beside it, compared per technology and round
     df = compare(measured)
     assert set(df["technology"]) == set(ran) and len(df) == 2 * len(ran)
