@@ -348,12 +348,13 @@ def run_pim_round(
     prefix: str = "pim",
     keep_received: bool = False,
     say: Callable[[str], None] = print,
+    technology: Technology = Technology.PIM_SM,
 ) -> PimRoundResult:
     """Round `round_index` of `exp` on pimsm's FRR network: its own (brought up, converged
     and stopped here) or `net` (running, converged, with the same `bfd`). `receivers` None:
     the round's set; `failures` None: the round's schedule; `rate_mbit` None: the
     description's rate (auto: the projection's for pim-sm). Records go to `out_dir`, the
-    received files to out_dir/received/."""
+    received files to out_dir/received/. `technology`: pim-sm or pim-ssm."""
     from pimsm.network import PimNetwork
 
     rx_hosts = (
@@ -361,7 +362,7 @@ def run_pim_round(
     )
     events = list(failures) if failures is not None else schedule(exp, topo, round_index)
     keys = dict(keys) if keys is not None else {
-        "sweep": "", "technology": Technology.PIM_SM, "repetition": 0, "round": round_index,
+        "sweep": "", "technology": technology, "repetition": 0, "round": round_index,
     }  # fmt: skip
     out_dir = Path(out_dir)
     plan = RoundPlan(
@@ -382,7 +383,7 @@ def run_pim_round(
             say(f"pim-sm: FRR network up ({len(net.routers)} routers, bfd={bfd}); converging")
             converge_s = net.wait_converged(timeout=120)
             say(f"pim-sm: converged in {converge_s:.1f} s")
-        backend = PimBackend(net, topo, model_dir)
+        backend = PimBackend(net, topo, model_dir, technology)
         res = run_round(backend, plan)
         return PimRoundResult(
             **vars(res), bfd=net.bfd, timers=net.timers.model_dump(),
