@@ -4,7 +4,9 @@ tags (restored from PACKET_AUXDATA, as libpcap does for BMv2).
 
 One thread runs `PortSet.run()`: it reads frames from every port and hands each to
 `on_frame(port, frame)`, or each batch read from one port in one go to `on_batch(port, frames)`
-(cheaper per frame); link changes go to `on_carrier(port, up)`. Sending (`send`, `send_many`)
+(cheaper per frame); link changes go to `on_carrier(port, up)`, ahead of frames that became
+readable at the same time (a port that went down while the loop was held up is not sent
+the frames queued meanwhile). Sending (`send`, `send_many`)
 may be called from any thread (a socket send is atomic per frame).
 """
 
@@ -262,12 +264,16 @@ class PortSet:
         # Carrier may have changed between opening and now.
         self._resync_carrier()
         self.ready.set()
+        nl = self._nl.fileno()
         try:
             while not self._stopped:
-                for fd, _ in ep.poll(1.0):
+                ready = ep.poll(1.0)
+                if len(ready) > 1:  # link changes before frames: a port found down now is
+                    ready.sort(key=lambda e: e[0] != nl)  # not sent the frames queued meanwhile
+                for fd, _ in ready:
                     if fd == self._stop_r:
                         return
-                    if fd == self._nl.fileno():
+                    if fd == nl:
                         self._read_netlink()
                     else:
                         self._drain(self._by_fd[fd])

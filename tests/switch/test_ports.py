@@ -117,3 +117,46 @@ def test_port_socket_never_queues_other_interfaces_frames() -> None:
 def test_portset_rejects_missing_interface() -> None:
     with pytest.raises(OSError, match="ssbnope0"):
         PortSet([(1, "ssbnope0")], on_frame=lambda p, f: None)
+
+
+def test_a_port_found_down_gets_none_of_the_frames_queued_meanwhile() -> None:
+    """While the loop is busy with a batch, frames queue on a port and then another port loses
+    carrier: the loop takes the link change first, so the data plane knows the port is down
+    before it forwards the queued frames (a switch process stalled on a loaded machine)."""
+    with Testbed(ports=[1, 2], start=False) as tb:
+        seen: list[tuple[str, int, int]] = []
+        busy, release = threading.Event(), threading.Event()
+
+        def on_batch(port: int, batch: list[bytes]) -> None:
+            seen.append(("frames", port, len(batch)))
+            if len(seen) == 1:  # the first batch holds the loop while the rest happens
+                busy.set()
+                release.wait(5)
+
+        ps = PortSet(
+            [(n, tb.switch_iface(n)) for n in (1, 2)],
+            on_frame=lambda p, f: None,
+            on_batch=on_batch,
+            on_carrier=lambda p, up: seen.append(("carrier", p, int(up))),
+        )
+        loop = threading.Thread(target=ps.run, daemon=True)
+        loop.start()
+        try:
+            assert ps.ready.wait(5)
+            tb.send(2, FRAME)
+            assert busy.wait(5)
+            for _ in range(3):
+                tb.send(2, FRAME)  # queued on port 2 before the carrier goes
+            time.sleep(0.1)
+            tb.set_carrier(1, False)
+            time.sleep(0.2)  # the link message is queued too
+            release.set()
+            deadline = time.monotonic() + 5
+            while len(seen) < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert seen[:3] == [("frames", 2, 1), ("carrier", 1, 0), ("frames", 2, 3)]
+        finally:
+            release.set()
+            ps.stop()
+            loop.join(timeout=3)
+            ps.close()
