@@ -296,6 +296,7 @@ def controller_events(
                 kind=ap.kind,
                 element=ap.element,
                 occurred=ap.wall,
+                in_place=ap.in_place,
                 detected=first["occurred"] if first else None,
                 done=max((r["done"] for r in mine if r.get("done")), default=None),
                 writes=writes,

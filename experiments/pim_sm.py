@@ -258,7 +258,7 @@ class PimBackend:
             events.append(
                 NetworkEvent(
                     ap.kind, ap.element, ap.wall, det["detected_wall"], mode=ap.mode,
-                    detected_by=det["detected_by"],
+                    detected_by=det["detected_by"], in_place=ap.in_place,
                 )
             )  # fmt: skip
         timers = self.net.timers.model_dump()

@@ -38,7 +38,7 @@ from experiments.delivery import MANIFEST, load_manifest, prepare_model
 from experiments.p4_backend import P4Backend
 from experiments.pim_sm import PimBackend, pim_available, timers_for
 from experiments.results import ResultsWriter, environment, new_run_dir, sweep_label
-from experiments.round import Backend, RoundPlan, run_round
+from experiments.round import Backend, RoundPlan, run_round_in_time
 from experiments.schedule import schedule
 from experiments.spec import (
     Experiment,
@@ -170,7 +170,7 @@ class SweepPoint:
                     self.out / "records" / tag, self.received / tag, self.keep,
                     say=self.bar.say, changes=membership_changes(e, self.topo, k),
                 )  # fmt: skip
-                for table, rows in run_round(backend, plan).tables.items():
+                for table, rows in run_round_in_time(backend, plan).tables.items():
                     self.writer.add(table, rows)
                 self.writer.flush()
                 self.bar.advance()

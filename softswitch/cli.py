@@ -169,9 +169,18 @@ def load_initial_config(path: str) -> p4r.ForwardingPipelineConfig:
     return cfg
 
 
+# How long a thread that wants the interpreter's lock waits before the one holding it must let
+# go (Python's default is 5 ms). The forwarding thread lets go at every socket call; while a
+# P4Runtime thread applied a controller's Write it then waited up to 5 ms per call, and a
+# switch forwarding over a backup (BIER-FRR) stalled for 15-20 ms as the controller's
+# reaction arrived, which counted as the network's outage.
+SWITCH_INTERVAL_S = 0.0005
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     setup_logging(args.log_level, args.log_file)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     log = logging.getLogger("softswitch")
 
     # Imported here so that --help works even when grpc is slow to import.

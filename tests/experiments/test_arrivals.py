@@ -75,3 +75,31 @@ def test_gap_outage_is_the_longest_gap_across_the_event() -> None:
     # only gaps that end by `until` (the first pass): a receiver not back by then
     assert gap_outage(rec, at=2.0, until=2.1) == (2.0005, 2.0085)
     assert gap_outage(None, at=2.0) is None
+
+
+def test_a_failure_the_kernel_held_back_is_measured_from_when_it_took_effect() -> None:
+    from experiments.arrivals import gap_outage
+
+    # applying the pull began at 2.0 and returned at 2.2 (the kernel's rtnetlink lock, shared
+    # with the machine): the data stopped at 2.19, when it took effect
+    rec = _record([(2.19, 2.25)])
+    assert gap_outage(rec, at=2.0) is None  # 0.19 s after the start: not this event's
+    assert gap_outage(rec, at=2.0, in_place=2.2) == (2.19, 2.25)
+    assert gap_outage(rec, at=2.0, in_place=2.1) == (2.19, 2.25)  # in flight for 0.1 s
+    assert gap_outage(_record([(2.31, 2.4)]), at=2.0, in_place=2.2) is None
+
+
+def test_a_long_outage_does_not_raise_its_own_bar() -> None:
+    from experiments.arrivals import gap_outage
+
+    # 100 datagrams every 27 ms (a unicast receiver of three at 9000 bytes), then a 55 ms
+    # outage: more than two spacings, which the mean over the whole record (the outage in
+    # it) would not be
+    steady = 99 * 0.027
+    rec = {"clock": "kernel", "min_gap_s": 0.001, "first": 0.0, "last": steady + 0.0545,
+           "count": 101, "gaps": [(1.0, 1.0545)]}  # fmt: skip
+    assert 2 * rec["last"] / 100 > 0.0545
+    assert gap_outage(rec, at=1.01) == (1.0, 1.0545)
+    rec["gaps"] = [(1.0, 1.053)]  # less than two spacings: jitter
+    rec["last"] = steady + 0.053
+    assert gap_outage(rec, at=1.01) is None

@@ -42,6 +42,8 @@ SILENT_DETECTION = (2 * BFD_S * 0.75, 3 * BFD_S + 0.06)
 CARRIER_DETECTION_MAX = SILENT_DETECTION[0]
 
 pytestmark = [
+    # fifteen rounds, each run again when the machine held its failure back (a loaded machine)
+    pytest.mark.timeout(900),
     pytest.mark.root,
     pytest.mark.mininet,
     pytest.mark.skipif(
@@ -87,6 +89,20 @@ def test_every_receiver_of_every_round_verified(measured: tuple[Path, Path]) -> 
     assert len(rounds) == 3 * len(ROUNDS) and rounds["switches_kept_up"].notna().all()
     assert (out / "prediction" / "environment.json").is_file()
     assert not (out / "logs").exists()  # every host verified: the switch logs are removed
+
+
+def detection_bounds(out: Path, tech: str, rnd: int, event: int = 0) -> tuple[float, float]:
+    """(least, most) the network can have taken to notice the round's event: the failure took
+    effect between the start of applying it and its return (`in_place_s`; the kernel can hold
+    a link change back on a loaded machine), the switch's report came at `detected_s`."""
+    f = read_results(out)["failures"]
+    row = f[(f["technology"] == tech) & (f["round"] == rnd) & (f["receiver"] == "")]
+    row = row[row["event"] == event]
+    detected = float(row["detected_s"].iloc[0])
+    events = json.loads((out / "records" / f"{tech}-0-{rnd}" / "events.json").read_text())
+    at, in_place = events[event]["at_s"], events[event]["in_place_s"]
+    assert at == pytest.approx(float(row["at_s"].iloc[0])) and at <= in_place
+    return detected - in_place, detected - at
 
 
 def pd_isna(x: object) -> bool:
@@ -154,11 +170,11 @@ def test_link_failure_detected_by_the_network_and_its_outage(
     assert list(cut["element"]) == ["s2-s4"] and list(cut["mode"]) == [mode]
     at = float(cut["at_s"].iloc[0])
     assert 0.5 < at < 1.5  # 0.8 s after the first data packet
-    detection = float(cut["detected_s"].iloc[0]) - at
+    least, most = detection_bounds(out, tech, rnd)
     if mode == "carrier":
-        assert 0 <= detection < CARRIER_DETECTION_MAX, detection
+        assert most >= 0 and least < CARRIER_DETECTION_MAX, (least, most)
     else:
-        assert SILENT_DETECTION[0] <= detection <= SILENT_DETECTION[1], detection
+        assert SILENT_DETECTION[0] <= most and least <= SILENT_DETECTION[1], (least, most)
     # who noticed: a switch at the failed link, carrier or BFD, never the testbed
     events = json.loads((out / "records" / f"{tech}-0-{rnd}" / "events.json").read_text())
     (down,) = [e for e in events if e["kind"] == "link-down"]
@@ -193,23 +209,32 @@ def test_bier_frr_repairs_a_cable_pull_locally_in_under_20_ms(
     """s1-s2 pulled: s1 has a loop-free alternate via s3 for h2 and h3 (behind s4). With
     BIER-FRR the data plane takes it as soon as s1 sees the carrier go, before the controller
     writes anything; unicast and SR-P2MP wait for the controller. h4 (on s2) needs the
-    controller in every technology."""
+    controller in every technology. With BIER-FRR h2 and h3 may lose nothing at all (s1 took
+    the backup before it sent anything into the dead port): no outage, no row."""
     out, _ = measured
     f = read_results(out)["failures"]
     f = f[(f["technology"] == tech) & (f["round"] == 4) & (f["kind"] == "link-down")]
     ev = f[f["receiver"] == ""]
     assert list(ev["element"]) == ["s1-s2"]
     at = float(ev["at_s"].iloc[0])
-    assert 0 <= float(ev["detected_s"].iloc[0]) - at < CARRIER_DETECTION_MAX
+    least, most = detection_bounds(out, tech, 4)
+    assert most >= 0 and least < CARRIER_DETECTION_MAX, (least, most)
     hit = f[f["receiver"] != ""].set_index("receiver")
-    assert sorted(hit.index) == ["h2", "h3", "h4"]
     assert (hit["packets_lost"] > 0).all()
-    assert pd_isna(hit.loc["h4", "local_repair_s"])
+    assert "h4" in hit.index and pd_isna(hit.loc["h4", "local_repair_s"])
     if tech == "bier":  # s1 sent backup copies from the moment it saw the carrier go
-        assert float(ev["local_repair_s"].iloc[0]) - at < CARRIER_DETECTION_MAX
+        in_place = at + most - least  # the pull was in place by then
+        assert float(ev["local_repair_s"].iloc[0]) - in_place < CARRIER_DETECTION_MAX
+        assert set(hit.index) <= {"h2", "h3", "h4"}
+        rec = read_results(out)["receivers"]
+        rec = rec[(rec["technology"] == tech) & (rec["round"] == 4)].set_index("receiver")
         for h in ("h2", "h3"):
-            assert hit.loc[h, "outage_s"] < 0.020, hit[["outage_s", "local_repair_s"]]
+            if h in hit.index:
+                assert hit.loc[h, "outage_s"] < 0.020, hit[["outage_s", "local_repair_s"]]
+            else:  # not one datagram lost (a gap without loss is a stall, not an outage)
+                assert rec.loc[h, "chunks_repaired"] == 0, rec.loc[h]
     else:
+        assert sorted(hit.index) == ["h2", "h3", "h4"]
         assert hit["local_repair_s"].isna().all() and ev["local_repair_s"].isna().all()
 
 
@@ -220,7 +245,8 @@ def test_switch_failure_detected_by_its_neighbours(measured: tuple[Path, Path], 
     f = f[(f["technology"] == tech) & (f["round"] == 3)]
     down = f[(f["kind"] == "switch-down") & (f["receiver"] == "")]
     assert list(down["element"]) == ["s2"] and list(down["mode"]) == ["carrier"]
-    assert 0 <= float(down["detected_s"].iloc[0]) - float(down["at_s"].iloc[0]) < BFD_S
+    least, most = detection_bounds(out, tech, 3)
+    assert most >= 0 and least < BFD_S, (least, most)
     hit = f[(f["kind"] == "switch-down") & (f["receiver"] != "")]
     assert "h4" in set(hit["receiver"])  # its only switch was down for a second
     assert (hit.set_index("receiver").loc["h4", "outage_s"] > 0.9).all()

@@ -449,3 +449,13 @@ def test_the_deadline_stretches_with_the_machines_load() -> None:
     assert load_stretch(1.0, 2) == 1.0  # an idle machine: as computed
     assert load_stretch(9.0, 2) == 4.5
     assert load_stretch(60.0, 2) == MAX_STRETCH
+
+
+def test_a_failure_the_machine_held_back_makes_the_round_run_again() -> None:
+    from experiments.round import LATE_S, held_back
+
+    ok = {"kind": "link-down", "element": "s2-s4", "at_s": 0.8, "in_place_s": 0.8 + LATE_S / 2}
+    late = {"kind": "switch-up", "element": "s2", "at_s": 1.8, "in_place_s": 2.3}
+    assert held_back([ok]) is None
+    assert held_back([{**ok, "in_place_s": None}]) is None  # an older record: as applied
+    assert held_back([ok, late]) == "the machine held switch-up s2 back 0.50 s"
