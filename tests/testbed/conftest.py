@@ -59,6 +59,23 @@ def softswitch_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def bmv2_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build/ folder with bmv2/bier.{json,p4info.txtpb}, compiled here by p4c-bm2-ss (for
+    tests marked p4c: skipped where it is absent)."""
+    from softswitch import build_all
+
+    root = tmp_path_factory.mktemp("bmv2-build")
+    (root / "bmv2").mkdir()
+    out = build_all.Outputs(
+        p4info=root / "bmv2" / "bier.p4info.txtpb", device_config=root / "bmv2" / "bier.json"
+    )
+    cmd = build_all.p4c_command(REPO / "p4src" / "bier.p4", out, {})
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"{' '.join(cmd)}: {r.stderr[-2000:]}"
+    return root
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Iterator[Path]:
     d = tmp_path / "state"

@@ -1,9 +1,10 @@
-"""The network detects its failures: on the diamond with softswitch (BFD on every
-switch-to-switch link, 3 x 50 ms), the control plane is not told anything by the testbed
-(it is started on the switches, not attached to the network's link events) and still sees
-every failure through the switches' gNMI port status: a cable pull as carrier loss at once,
-a silent failure (both ends drop everything, carrier up) as a BFD session expiring within
-the BFD bounds, over repeated runs; and it reconverges (writes) after each."""
+"""The network detects its failures: on the diamond (BFD on every switch-to-switch link,
+3 x 50 ms), with softswitch and with BMv2 (its port agent beside it), the control plane is
+not told anything by the testbed (it is started on the switches, not attached to the
+network's link events) and still sees every failure through the switches' gNMI port status:
+a cable pull as carrier loss at once, a silent failure (both ends drop everything, carrier
+up) as a BFD session expiring within the BFD bounds, over repeated runs; and it reconverges
+(writes) after each."""
 
 from __future__ import annotations
 
@@ -51,16 +52,22 @@ def _wait_record(cp, link: str, up: bool, after: int, timeout: float = 10.0):
     raise AssertionError(f"the controller never saw {link} {'up' if up else 'down'}")
 
 
+@pytest.mark.parametrize(
+    "target",
+    ["softswitch", pytest.param("bmv2", marks=[pytest.mark.bmv2, pytest.mark.p4c])],
+)
 def test_controller_sees_carrier_loss_and_silent_failures_from_the_switches(
-    prefix: str, grpc_base: int, state_dir: Path, softswitch_build: Path
+    prefix: str, grpc_base: int, state_dir: Path, request: pytest.FixtureRequest, target: str
 ) -> None:
     from controlplane.testbed import ControlPlane
 
+    build: Path = request.getfixturevalue(f"{target}_build")
     topo = topologies.from_dict(gen.fixed("diamond"))
-    net = Network(topo, "softswitch", None, prefix=prefix, grpc_port_base=grpc_base,
-                  state_dir=state_dir, port_status_register="MyEgress.port_status",
-                  bfd=BFD)  # fmt: skip
-    cp = ControlPlane(technology="bier", build=softswitch_build, watch_ports=True)
+    net = Network(topo, target, None, prefix=prefix, grpc_port_base=grpc_base,
+                  thrift_port_base=grpc_base + 20, state_dir=state_dir,
+                  port_status_register="MyEgress.port_status", bfd=BFD)  # fmt: skip
+    assert net.target == target  # no fallback: BMv2 itself, or softswitch
+    cp = ControlPlane(technology="bier", build=build, watch_ports=True)
     try:
         net.start()
         cp.start(net.switches(), topo)  # not net.attach: no link event reaches it
