@@ -1,11 +1,11 @@
 """experiments/scenarios/scale-128.yaml end to end, reduced: the same description (8 clouds
 with inbound WAN links of their own rates, every technology, all hosts and then two clouds,
 cloud 3's WAN link cut in the first round, target auto) with one GPU host per cloud and a
-4 MB model instead of 128 and 1 GB: the network of the scenario's 8 clouds (25 switches, or
-FRR routers) is what it takes to bring up, and that is what costs time on a loaded 2-core
-machine. Every receiver of every round verified; the second round's receivers are exactly
-clouds 2 and 7; the cut is in the failures table; the switches' keeping up recorded; the
-prediction stored beside and compared."""
+4 MB model instead of 128 and 1 GB, the cut with the first data (4 MB take less than the
+scenario's 1 s). The network of the 8 clouds (25 switches, or FRR routers) is what costs
+time on a loaded 2-core machine. Every receiver of every round verified; the second round's
+receivers are exactly clouds 2 and 7; the cut is in the failures table; the switches'
+keeping up recorded; the prediction stored beside and compared."""
 
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ def reduced() -> dict:
     d["name"] = "scale-128-reduced"
     d["topology"]["params"].update(leaves=1, hosts=1)
     d["model"] = {"size": "4MB", "shards": 4}
+    # 4 MB pass in well under the scenario's 1 s: a cut that late came after a round that
+    # had ended (none applied), so here it comes with the first data, for as long
+    d["failures"][0]["at"] = 0.0
     return d
 
 
