@@ -71,6 +71,7 @@ def start_receivers(
     return launch_receivers(
         _popen(net), hosts, model / MANIFEST, str(topo.host(sender).ip), work, records, deadline,
         standby=standby, channel=channel,
+        netns=lambda h: int(net.host(h).pid),  # forked, not a new interpreter each
     )  # fmt: skip
 
 

@@ -90,6 +90,10 @@ class P4Backend:
         self._cpu_before = switch_load.sample(self._switch_pids())
         self._n_events = len(self.ctl.cp.events)
 
+    def network_pids(self) -> list[int]:
+        """The switch processes (experiments.cpu: the network's CPU over a round)."""
+        return [p for p in self._switch_pids().values() if p]
+
     def _switch_pids(self) -> dict[str, int | None]:
         return {s.name: self.net.switch_info(s.name).pid for s in self.topo.switches}
 

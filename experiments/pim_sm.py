@@ -149,6 +149,11 @@ class PimBackend:
     def begin(self) -> None:
         pass
 
+    def network_pids(self) -> list[int]:
+        """The routers' processes (FRR's daemons, the multicast data plane's), asked before
+        the round's receivers start (experiments.cpu: the network's CPU over a round)."""
+        return self.net.process_ids()
+
     def link_counters(self) -> Counters:
         """Per link direction the tx counters of the sending end's interface."""
         from pimsm.measure import read_counters

@@ -69,6 +69,15 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "stale_link_bytes": "float64",
         "switches_kept_up": "boolean",  # False: a switch dropped frames it could not process
         "switch_drops": "Int64",
+        # where the round's CPU went (experiments.cpu; NA in projections and older folders)
+        "start_s": "float64",  # wall seconds to start the receivers (before the data)
+        "wall_s": "float64",  # the sender's start to the last receiver's end
+        "cpu_machine_s": "float64",  # busy CPU of the whole machine over wall_s
+        "cpu_softirq_s": "float64",  # of which softirq, sampled by the kernel's ticks
+        "cpu_receivers_s": "float64",  # the receivers' own (their start included)
+        "cpu_sender_s": "float64",  # the sender's own, the kernel's inline forwarding included
+        "cpu_network_s": "float64",  # the switch or router processes over the round
+        "load_1m": "float64",  # the machine's load average when the round began
         "note": "string",
     },
     "receivers": {
@@ -144,9 +153,11 @@ SCHEMAS: dict[str, dict[str, str]] = {
     },
 }
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
+CPU_COLUMNS = ("start_s", "wall_s", "cpu_machine_s", "cpu_softirq_s", "cpu_receivers_s",
+               "cpu_sender_s", "cpu_network_s", "load_1m")  # fmt: skip
 # columns added after results folders were first written: NA when an older folder lacks them
 LATER_COLUMNS: dict[str, set[str]] = {
-    "rounds": {"stale_link_bytes", "ideal_source_bytes"},
+    "rounds": {"stale_link_bytes", "ideal_source_bytes", *CPU_COLUMNS},
     "failures": {"mode", "local_repair_s"},
     "receivers": {"model", "joined_s", "left_s", "stopped_s"},
 }

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from experiments.arrivals import gap_outage
+from experiments.cpu import MachineCpu, processes_cpu_s, round_cpu_fields
 from experiments.membership import (
     MembersFile,
     Membership,
@@ -419,10 +420,16 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     threads: list[threading.Thread] = []
     late: list[ReceiverSet] = []  # receivers of hosts that join while the model flows
     members = _membership(backend, plan)
+    load = os.getloadavg()[0]
+    pids = getattr(backend, "network_pids", lambda: [])()
+    net_cpu0 = processes_cpu_s(pids)
+    cpu0 = cpu1 = cpu2 = MachineCpu.read()
     try:
         backend.begin()
         before = backend.link_counters()
+        cpu0 = MachineCpu.read()
         rx = backend.start_receivers(rx_hosts, source, plan.received, out, deadline + 20)
+        cpu1 = MachineCpu.read()
         if set_rows is None:  # listening means joined: the bound of each receiver's join
             now = time.time()
             joins = {h: _listen_time(out / f"{h}.log") or now for h in rx_hosts}
@@ -466,6 +473,7 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         rx.wait(30)
         for s in late:
             s.wait(30)
+        cpu2 = MachineCpu.read()
     finally:
         stop.set()
         for th in threads:
@@ -516,6 +524,8 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     if errors:
         notes.append("errors: " + "; ".join(errors))
     row.update({"switches_kept_up": None, "switch_drops": None, **report.fields})
+    net_cpu = processes_cpu_s(pids) - net_cpu0 if pids else None
+    row.update(round_cpu_fields(cpu0, cpu1, cpu2, records, sender, net_cpu, load))
     row["note"] = "; ".join(notes)
     tables = {
         "rounds": [row],

@@ -94,6 +94,7 @@ def receive_cmd(a: argparse.Namespace) -> int:
             iface_ip=a.iface_ip, deadline=a.deadline, idle_nack=a.idle_nack, linger=a.linger,
             record=a.record, gap_s=a.gap_ms / 1000, batch=a.batch, store=a.store,
             standby=a.standby, source_specific=a.source_specific,
+            coalesce=a.coalesce_ms / 1000,
         )  # fmt: skip
         rx = Receiver(cfg)
     except (ValueError, OSError) as e:
@@ -278,6 +279,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="1..1024",
         default=64,
         help="datagrams per system call (recvmmsg); 1: one recvmsg each (64)",
+    )
+    p.add_argument(
+        "--coalesce-ms",
+        type=float,
+        default=100.0,
+        help="after a batch short of --batch, let datagrams gather until most of a batch is "
+        "due, at most this long (one wake-up per many; 0: read as soon as any comes) (100)",
     )
     p.add_argument(
         "--store",

@@ -40,6 +40,7 @@ MEMBERS = "members.json"  # in a round's records: who receives now (the sender's
 
 # popen(host, argv, cwd=..., stdout=..., stderr=...) -> a process running in that host
 HostPopen = Callable[..., subprocess.Popen]
+HostNetns = Callable[[str], int]  # host -> the pid of a process in its network namespace
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def wait_first_pass(sender_log: Path, stop: threading.Event, timeout: float = 60
     return None
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: Any) -> None:
     if proc.poll() is None:
         with contextlib.suppress(OSError):
             proc.kill()
@@ -129,7 +130,7 @@ class ReceiverSet:
     hosts: list[str]
     work: Path  # received files: work/<host>/
     records: Path  # records and logs: records/<host>.json, <host>.log
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    procs: dict[str, Any] = field(default_factory=dict)  # subprocess.Popen or ForkedProcess
     logs: list[IO[bytes]] = field(default_factory=list)
 
     def wait(self, timeout: float) -> None:
@@ -179,12 +180,15 @@ def start_receivers(
     standby: bool = False,
     channel: Channel | None = None,
     source_specific: bool = False,
+    netns: HostNetns | None = None,
 ) -> ReceiverSet:
     """`modelsync receive` in every host (joining `group` if given); returns once each one
     listens, or stops them all and raises LaunchError with the failing one's log. `standby`:
     they listen but join only when signalled (receivers joining while the model flows).
     `channel`: one of several deliveries at once (its ports and group). `source_specific`:
-    they join the group for `sender_ip` only (PIM-SSM)."""
+    they join the group for `sender_ip` only (PIM-SSM). With `netns` (host -> a process in
+    its network namespace) the receivers are forked from a process that has modelsync
+    imported (modelsync.forkstart: root), else each is a new interpreter started by `popen`."""
     work.mkdir(parents=True, exist_ok=True)
     records.mkdir(parents=True, exist_ok=True)
     rx = ReceiverSet(list(hosts), work, records)
@@ -193,7 +197,7 @@ def start_receivers(
             log = open(records / f"{h}.log", "wb")  # noqa: SIM115 (closed by kill())
             rx.logs.append(log)
             argv = [
-                sys.executable, "-m", "modelsync", "receive",
+                "receive",
                 "--manifest", str(manifest), "--out", str(work / h),
                 "--sender", sender_ip, "--name", h,
                 "--deadline", f"{deadline:.0f}", "--linger", f"{LINGER_S:g}",
@@ -208,7 +212,13 @@ def start_receivers(
                 argv += ["--standby"]
             if source_specific:
                 argv += ["--source-specific"]
-            rx.procs[h] = popen(h, argv, cwd=str(REPO), stdout=log, stderr=log)
+            if netns is not None:
+                from modelsync.forkstart import spawn_in_netns
+
+                rx.procs[h] = spawn_in_netns(netns(h), argv, records / f"{h}.log", REPO)
+            else:
+                cmd = [sys.executable, "-m", "modelsync", *argv]
+                rx.procs[h] = popen(h, cmd, cwd=str(REPO), stdout=log, stderr=log)
         for h in hosts:
             log_path = records / f"{h}.log"
             end = time.monotonic() + ready_timeout

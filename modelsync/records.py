@@ -7,6 +7,7 @@ compared; durations are seconds. A receiver's completion time (docs/architecture
 
 from __future__ import annotations
 
+import resource
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -15,6 +16,12 @@ from wire.technology import Technology
 
 SCHEMA_VERSION = 1
 Ranges = list[tuple[int, int]]  # half-open [start, end) chunk ranges
+
+
+def process_cpu_s() -> float:
+    """CPU seconds (user + system) this process has used so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 class FileRecord(BaseModel):
@@ -79,6 +86,7 @@ class ReceiverRecord(BaseModel):
     load_seconds: float | None = None
     tensors: int | None = Field(None, description="tensors whose headers were read")
     ended_at: float
+    cpu_s: float | None = Field(None, description="CPU seconds the process used (user + system)")
     multicast_joined: bool = False
     counters: Counters
     files: list[FileRecord]
@@ -144,6 +152,7 @@ class SenderRecord(BaseModel):
     last_packet_at: float | None = None
     first_pass_done_at: float | None = None
     ended_at: float
+    cpu_s: float | None = Field(None, description="CPU seconds the process used (user + system)")
     rounds: int = Field(description="repair rounds after the first pass")
     counters: SenderCounters
     receivers: list[ReceiverStatus]

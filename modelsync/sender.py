@@ -29,7 +29,7 @@ from pathlib import Path
 from modelsync.control import ControlMsg, decode_control, merge_needs
 from modelsync.manifest import Manifest
 from modelsync.pacing import TokenBucket
-from modelsync.records import ReceiverStatus, SenderCounters, SenderRecord
+from modelsync.records import ReceiverStatus, SenderCounters, SenderRecord, process_cpu_s
 from modelsync.targets import ReceiverSpec
 from modelsync.transport import SendStats, iface_mac, open_raw, open_udp, send_raw, send_udp
 from wire.bitstring import bitstrings_by_si
@@ -724,6 +724,7 @@ class Sender:
             last_packet_at=self.last_packet_at,
             first_pass_done_at=self.first_pass_done_at,
             ended_at=time.time(),
+            cpu_s=process_cpu_s(),
             rounds=self.rounds,
             counters=SenderCounters(**dataclasses.asdict(self.c)),
             receivers=statuses,

@@ -56,6 +56,7 @@ def start_receivers(
     return launch_receivers(
         net.popen, hosts, manifest, net.host_ip(source), work, records, deadline, group=group,
         standby=standby, channel=_channel(channel, ssm), source_specific=ssm,
+        netns=net.node_pid,  # forked, not a new interpreter each
     )  # fmt: skip
 
 

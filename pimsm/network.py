@@ -376,6 +376,10 @@ class PimNetwork:
                 return False
         return False
 
+    def node_pid(self, name: str) -> int:
+        """The pid of a node's shell: a process in its network namespace."""
+        return int(self._node(name).pid)
+
     def host_ip(self, host: str) -> str:
         return str(self.plan.hosts[host].address.ip)
 
@@ -383,6 +387,10 @@ class PimNetwork:
         if name not in self.nodes:
             raise KeyError(f"no node {name!r} in the running network (topology {self.topo.name})")
         return self.nodes[name]
+
+    def process_ids(self) -> list[int]:
+        """Every process inside this network's namespaces (routers' daemons, hosts' programs)."""
+        return self._pids_in_our_netns()
 
     def _pids_in_our_netns(self) -> list[int]:
         ours = {ino for _, ino in self._netns.values()}

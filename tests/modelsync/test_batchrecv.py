@@ -65,3 +65,49 @@ def test_no_control_room_means_no_stamp_and_long_datagrams_are_cut(pair) -> None
     assert got == [b"a" * 50, b"b" * 2048]  # cut at the slot: the caller's checks reject it
     assert stamps == [None, None]
     rxb.close()
+
+
+class _Stamped:
+    """A BatchReceiver stand-in: each receive() hands over the next list of (data, stamp)."""
+
+    batch = 64
+
+    def __init__(self, batches: list[list[tuple[bytes, float]]]) -> None:
+        self.batches = batches
+        self.cur: list[tuple[bytes, float]] = []
+
+    def receive(self, timeout: float) -> int:
+        self.cur = self.batches.pop(0) if self.batches else []
+        return len(self.cur)
+
+    def datagram(self, i: int) -> memoryview:
+        return memoryview(self.cur[i][0])
+
+    def stamp(self, i: int) -> float:
+        return self.cur[i][1]
+
+
+def test_coalescing_waits_for_most_of_a_batch_at_the_recent_spacing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from modelsync.receiver import COALESCE_SHARE, Receiver, ReceiverConfig
+
+    from .helpers import small_model
+
+    m = small_model(tmp_path / "m", 20_000, 1, seed=1)
+    r = Receiver(ReceiverConfig(name="r", manifest=m, out_dir=tmp_path / "o", sender_ip="127.0.0.1",
+                                port=0, bind="127.0.0.1", group=None, coalesce=0.1))  # fmt: skip
+    try:
+        assert r.coalesce_s(64) == 0.0  # no spacing known yet: no wait
+        # 4 datagrams 2 ms apart, then 4 more 2 ms apart: spacing 2 ms
+        first = [(b"junk", 100.000 + 0.002 * k) for k in range(4)]
+        second = [(b"junk", 100.008 + 0.002 * k) for k in range(4)]
+        fake = _Stamped([first, second])
+        assert r.take(fake, 0.0)[0] == 4 and r.spacing is None  # one batch: no span yet
+        assert r.take(fake, 0.0)[0] == 4
+        assert r.spacing == pytest.approx(0.002)
+        assert r.coalesce_s(64) == pytest.approx(COALESCE_SHARE * 64 * 0.002)
+        # datagrams 10 ms apart would make that 0.48 s: capped at --coalesce-ms
+        r.spacing = 0.010
+        assert r.coalesce_s(64) == 0.1
+        assert r.counters.corrupt == 8  # the stand-in's junk, counted as such
+    finally:
+        r.close()

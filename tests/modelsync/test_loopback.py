@@ -144,8 +144,10 @@ def test_unicast_with_5_percent_loss_every_shard_verified(lo: Loopback) -> None:
         assert r.counters.repaired > 0 and r.counters.nacks_sent > 0
         assert r.counters.corrupt == 0 and r.counters.foreign_model == 0
         assert r.counters.accepted == sum(f.chunks for f in r.files)
+        assert r.cpu_s is not None and 0 < r.cpu_s < r.ended_at - r.started_at + 1
     rec = lo.sender_record()
     assert rec.outcome == "complete" and rec.rounds >= 1
+    assert rec.cpu_s is not None and 0 < rec.cpu_s < rec.ended_at - rec.started_at + 1
     assert [x.state for x in rec.receivers] == ["done"] * 3
     c = rec.counters
     lost_first = 3 * rec.chunks - c.first_pass_copies  # copies dropped in the first pass
