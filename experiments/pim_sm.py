@@ -61,6 +61,7 @@ GROUP_RANGE = "239.0.0.0/8"  # pim-sm's groups (pimsm.config: the static RP's ra
 SSM_RANGE = "232.0.0.0/8"  # pim-ssm's groups (pimd's default SSM range)
 
 STATE_DELAY_S = 0.3  # state snapshot this long after the first data datagram
+IGMP_QUIET_S = 15.0  # at most this long for the previous round's memberships to expire
 MIN_OUTAGE_S = 0.005  # receivers' own kernel stamps: a few datagram spacings
 
 
@@ -147,7 +148,10 @@ class PimBackend:
         return PortSampler({SOURCE: (self.net.nodes[sw].pid, f"eth{port}", "rx")})
 
     def begin(self) -> None:
-        pass
+        """The previous round's receivers are gone, but a router forwards their groups until
+        its IGMP membership times out (the last-member queries, a second or more on a loaded
+        machine): a round started earlier had the previous round's hosts still fed."""
+        self.net.wait_igmp_quiet(IGMP_QUIET_S)
 
     def network_pids(self) -> list[int]:
         """The routers' processes (FRR's daemons, the multicast data plane's), asked before

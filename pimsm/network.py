@@ -470,6 +470,24 @@ class PimNetwork:
                 missing.append(f"{name}: BFD {up}/{len(core)} up")
         return missing
 
+    def igmp_groups(self) -> dict[str, int]:
+        """Per router with any: the IGMP groups its host-facing interfaces have members of."""
+        with ThreadPoolExecutor(CHECK_WORKERS, thread_name_prefix="pimsm-igmp") as pool:
+            got = pool.map(
+                lambda r: r.show_json_many(["show ip igmp groups json"])[0].get("totalGroups", 0),
+                self.routers.values(),
+            )
+            return {n: int(k) for n, k in zip(self.routers, got, strict=True) if k}
+
+    def wait_igmp_quiet(self, timeout: float) -> bool:
+        """Block until no router has an IGMP member (True), or `timeout` passed (False)."""
+        end = time.monotonic() + timeout
+        while self.igmp_groups():
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.2)
+        return True
+
     def wait_converged(self, timeout: float = 60.0) -> float:
         """Block until converged(); returns the seconds waited. Raises with what is missing."""
         t0 = time.monotonic()
