@@ -266,7 +266,7 @@ class PimBackend:
             detections.append({"kind": ap.kind, "element": ap.element, "mode": ap.mode, **det})
             events.append(
                 NetworkEvent(
-                    ap.kind, ap.element, ap.wall, det["detected_wall"], mode=ap.mode,
+                    ap.kind, ap.element, ap.wall, detected=det["detected_wall"], mode=ap.mode,
                     detected_by=det["detected_by"], in_place=ap.in_place,
                 )
             )  # fmt: skip
