@@ -25,6 +25,7 @@ from controlplane.entities import Entity, Lpm, McGroup, TableEntry, Ternary, Upd
 from controlplane.errors import ControlPlaneError, WriteError
 
 REPO = Path(__file__).resolve().parents[1]
+PUSH_AT_ONCE = 8  # switches connected (and their pipeline pushed) at a time by Fabric.open
 
 
 class _UnservedGnmi(logging.Filter):
@@ -108,10 +109,15 @@ class Fabric:
             initial_election_id=self.election_id,
         )
 
+        # A few pipelines pushed at a time: each switch loads its program as it gets it, and
+        # 49 at once on a loaded 2-core machine ran past the RPC's deadline (finsy's 10 s)
+        pushing = asyncio.Semaphore(PUSH_AT_ONCE)
+
         async def one(c: SwitchConn) -> None:
             sw = fy.Switch(c.name, c.address, opts(device_id=c.device_id))
             try:
-                await asyncio.wait_for(sw.__aenter__(), timeout)
+                async with pushing:
+                    await asyncio.wait_for(sw.__aenter__(), timeout)
             except Exception as ex:
                 raise ControlPlaneError(
                     f"switch {c.name} at {c.address} (device {c.device_id}): "
