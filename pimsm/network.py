@@ -447,7 +447,10 @@ class PimNetwork:
             "show ip pim neighbor json",
             "show ip pim rp-info json",
         ] + (["show bfd peers json"] if self.bfd else [])
-        ospf, routes, pn, rp, *bfd = r.show_json_many(commands)
+        try:
+            ospf, routes, pn, rp, *bfd = r.show_json_many(commands)
+        except subprocess.TimeoutExpired:  # a daemon too busy to answer: not converged yet
+            return [f"{name}: vtysh gave no answer in time"]
         nbrs = ospf.get("neighbors", {})
         full = sum(
             1 for lst in nbrs.values() for n in lst if str(n.get("nbrState", "")).startswith("Full")
