@@ -19,6 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SETUP = ROOT / "scripts" / "setup.sh"
 
 
+def _sigint_as_in_a_terminal() -> None:
+    # A job started in the background (CI's runner may be one) inherits SIGINT ignored, and
+    # bash cannot trap a signal ignored when it starts: Ctrl-C at a terminal finds it default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def setup_fn(script: str, **env: str) -> subprocess.Popen[str]:
     """Start bash with setup.sh's functions defined, running `script`."""
     return subprocess.Popen(
@@ -28,6 +34,7 @@ def setup_fn(script: str, **env: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
 
 
