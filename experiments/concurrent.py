@@ -45,6 +45,7 @@ from experiments.round import (
     receiver_rows,
     receiving_s,
     sending_s,
+    state_reader,
     tree_build_rows,
     wan_classifier,
 )
@@ -242,20 +243,10 @@ def run_concurrent_round(backend: Backend, plan: ConcurrentPlan) -> RoundResult:
             if sender_first_pass(snds[0].log, stop) is not None:
                 first.set()
 
-        def read_state() -> None:
-            while not first.is_set():
-                if stop.wait(0.02):
-                    return
-            if stop.wait(backend.state_delay_s or 0.0):
-                return
-            try:
-                snapshot.append(backend.read_state())
-            except Exception as e:  # the round goes on without state
-                errors.append(f"state: {e}")
-
         threads.append(threading.Thread(target=first_data, name="exi-first", daemon=True))
-        if backend.state_delay_s is not None:
-            threads.append(threading.Thread(target=read_state, name="exi-state", daemon=True))
+        reader = state_reader(backend, first, stop, snapshot, errors)
+        if reader is not None:
+            threads.append(reader)
         for th in threads:
             th.start()
         end = time.monotonic() + deadline + 30

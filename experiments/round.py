@@ -445,25 +445,15 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         targets = rx_hosts + (members.joiners if members is not None else [])
         snd = backend.start_sender(targets, source, rate, out, deadline)
 
-        def read_state() -> None:
-            while not first.is_set():
-                if stop.wait(0.02):
-                    return
-            if stop.wait(backend.state_delay_s or 0.0):
-                return
-            try:
-                snapshot.append(backend.read_state())
-            except Exception as e:  # the round goes on without state
-                errors.append(f"state: {e}")
-
         log = snd.log
         threads.append(
             apply_failures(backend, plan.events, lambda: sender_first_pass(log, stop), stop,
                            first, applied, errors)
         )  # fmt: skip
-        if backend.state_delay_s is not None:
-            threads.append(threading.Thread(target=read_state, name="exi-state", daemon=True))
-            threads[-1].start()
+        reader = state_reader(backend, first, stop, snapshot, errors)
+        if reader is not None:
+            threads.append(reader)
+            reader.start()
         if members is not None:
             threads.append(members.run(lambda: sender_first_pass(log, stop), stop))
         try:
@@ -569,6 +559,34 @@ def _procs(rx: ReceiverSet | None, late: list[ReceiverSet]) -> dict[str, Any]:
     for s in late:
         out.update(s.procs)
     return out
+
+
+def state_reader(
+    backend: Backend,
+    first: threading.Event,
+    stop: threading.Event,
+    snapshot: list[State],
+    errors: list[str],
+) -> threading.Thread | None:
+    """A thread (not started) that snapshots the backend's state `state_delay_s` after the
+    first data packet (`first`) into `snapshot`, unless `stop` comes first; a failed read is
+    an error of the round, which goes on without state. None: the backend takes no snapshot."""
+    if backend.state_delay_s is None:
+        return None
+    delay = backend.state_delay_s
+
+    def read_state() -> None:
+        while not first.is_set():
+            if stop.wait(0.02):
+                return
+        if stop.wait(delay):
+            return
+        try:
+            snapshot.append(backend.read_state())
+        except Exception as e:  # the round goes on without state
+            errors.append(f"state: {e}")
+
+    return threading.Thread(target=read_state, name="exi-state", daemon=True)
 
 
 def apply_failures(
