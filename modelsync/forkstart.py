@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import json
 import os
 import select
@@ -259,6 +260,9 @@ def spawn_in_netns(netns_pid: int, argv: list[str], log: Path, cwd: Path) -> For
 def main() -> int:
     for name in PRELOAD:
         __import__(name)
+    # what is imported stays: out of the collector's sight, so that no child's collections
+    # walk (and copy-on-write touch) the modules every receiver shares with this server
+    gc.freeze()
     serve(sys.stdin, sys.stdout)
     return 0
 
