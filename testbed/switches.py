@@ -328,14 +328,19 @@ class SoftSwitch(P4Switch):
         return None
 
 
+# kernel CPU per frame a node forwards in a tc-BPF program (softirq, no process: softswitch's
+# eBPF backend, the emulated multicast routing under FRR): 1.5-4 µs per copy in
+# bench.softswitch_ebpf on this 2-core VM under load; the larger figure, to be safe. In a
+# 128-host unicast round the sender and softirq spent 4.6 µs per frame and node crossed.
+KERNEL_FRAME_CPU_S = 4e-6
+
+
 class EbpfSoftSwitch(SoftSwitch):
     """softswitch on its eBPF backend (tc-BPF in the kernel), with --backend auto: a program
     the eBPF backend cannot run falls back to the Python backend, as the process says."""
 
     backend = "auto"
-    # kernel CPU per frame a switch handles (softirq, no process): 1.5-4 µs per copy in
-    # bench.softswitch_ebpf on this 2-core VM under load; the larger figure, to be safe
-    frame_cpu_s = 4e-6
+    frame_cpu_s = KERNEL_FRAME_CPU_S
 
 
 def ebpf_available() -> tuple[bool, str]:
