@@ -297,20 +297,29 @@ def _named_model(e: Experiment, name: str, out: Path, scratch: Path, base: Path 
 
 def _run_sweep_point(point: SweepPoint, build: Path, pim_bfd: bool) -> None:
     """The technologies of one sweep value in their order; the P4 testbed is brought up at
-    the first P4 technology and kept for the others, the FRR network at the first of pim-sm
-    and pim-ssm and kept for the other."""
-    with contextlib.ExitStack() as stack:
+    the first P4 technology and kept until the last, the FRR network at the first of pim-sm
+    and pim-ssm and kept until the last. A network is stopped once no technology after it
+    needs it: at 49 nodes the P4 switches' BFD sessions alone took a seventh of this 2-core
+    machine from the FRR network's rounds."""
+    techs = point.exp.technologies
+    last_p4 = max((i for i, t in enumerate(techs) if t.p4), default=-1)
+    last_pim = max((i for i, t in enumerate(techs) if not t.p4), default=-1)
+    with contextlib.ExitStack() as p4_stack, contextlib.ExitStack() as pim_stack:
         p4: _P4Testbed | None = None
         pim: _PimNetwork | None = None
-        for tech in point.exp.technologies:
+        for i, tech in enumerate(techs):
             if not tech.p4:
                 if pim is None:
-                    pim = stack.enter_context(_PimNetwork(point, pim_bfd))
+                    pim = pim_stack.enter_context(_PimNetwork(point, pim_bfd))
                 pim.run(tech)
+                if i == last_pim:
+                    pim_stack.close()
                 continue
             if p4 is None:
-                p4 = stack.enter_context(_P4Testbed(point, build))
+                p4 = p4_stack.enter_context(_P4Testbed(point, build))
             p4.run(tech)
+            if i == last_p4:
+                p4_stack.close()
 
 
 class _P4Testbed:
