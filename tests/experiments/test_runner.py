@@ -455,7 +455,7 @@ def test_a_failure_the_machine_held_back_makes_the_round_run_again() -> None:
     from experiments.round import LATE_S, held_back
 
     ok = {"kind": "link-down", "element": "s2-s4", "at_s": 0.8, "in_place_s": 0.8 + LATE_S / 2}
-    late = {"kind": "switch-up", "element": "s2", "at_s": 1.8, "in_place_s": 2.3}
+    late = {"kind": "switch-up", "element": "s2", "at_s": 1.8, "in_place_s": 2.8}
     assert held_back([ok]) is None
     assert held_back([{**ok, "in_place_s": None}]) is None  # an older record: as applied
-    assert held_back([ok, late]) == "the machine held switch-up s2 back 0.50 s"
+    assert held_back([ok, late]) == "the machine held switch-up s2 back 1.00 s"
