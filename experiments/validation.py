@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.emulation import MachineCosts, cpu_times
 from experiments.projection import project, write_projection
 from experiments.results import Format, read_results
 from experiments.spec import ControlTiming
@@ -99,11 +100,16 @@ def measured_timing(
     return out
 
 
-def compare(results_dir: str | Path) -> pd.DataFrame:
+def compare(results_dir: str | Path, machine: MachineCosts | None = None) -> pd.DataFrame:
     """Predicted against measured per (sweep, technology, round), measured averaged over
     repetitions: round time and total link bytes, with relative errors and the verdict. For
     link bytes the prediction is an interval where PIM-SM may keep stale branches
-    (link_bytes_predicted_low .. link_bytes_predicted); elsewhere the two are equal."""
+    (link_bytes_predicted_low .. link_bytes_predicted); elsewhere the two are equal.
+
+    With `machine` (the emulating machine's costs, experiments.emulation, fitted from
+    another folder) also the CPU-bound time of the predicted work (`time_s_cpu`) and the
+    emulation's time, the longer of the two (`time_s_emulated`), against the measurement
+    (`emulated_time_error`, `emulated_time_ok`)."""
     res = read_results(results_dir)
     pred = res.prediction()
     if pred is None:
@@ -136,6 +142,11 @@ def compare(results_dir: str | Path) -> pd.DataFrame:
     df["time_ok"] = df["time_error"].abs() <= TIME_GOAL
     df["bytes_ok"] = df["bytes_error"].abs() <= BYTES_GOAL
     df["measured_kind"] = res.kind
+    if machine is not None:
+        df = df.merge(cpu_times(machine, pred).reset_index(), on=keys, how="left")
+        df["time_s_emulated"] = df[["time_s_predicted", "time_s_cpu"]].max(axis=1)
+        df["emulated_time_error"] = df["time_s_measured"] / df["time_s_emulated"] - 1
+        df["emulated_time_ok"] = df["emulated_time_error"].abs() <= TIME_GOAL
     return df
 
 
@@ -150,6 +161,12 @@ def agreement_text(df: pd.DataFrame) -> str:
             f"{'met' if t <= TIME_GOAL else 'NOT met'}), link bytes within {b:.1%} "
             f"(goal {BYTES_GOAL:.0%}: {'met' if b <= BYTES_GOAL else 'NOT met'})"
         )
+        if "emulated_time_error" in g:
+            e = g["emulated_time_error"].abs().max()
+            lines.append(
+                f"{tech}: with this machine's CPU, completion time within {e:.1%} "
+                f"(goal {TIME_GOAL:.0%}: {'met' if e <= TIME_GOAL else 'NOT met'})"
+            )
     if len(df) and (df["measured_kind"] != "measurement").any():
         lines.append("note: the 'measured' side of this folder is itself a projection")
     return "\n".join(lines)
