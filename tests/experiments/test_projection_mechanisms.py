@@ -171,16 +171,17 @@ def test_pim_sm_stale_branch_carries_the_stream_for_the_hold_time() -> None:
     _, prev = project_round(net, "pim-sm", "src", ["h2", "h3"], [], p, keys(0))
     out, _ = project_round(net, "pim-sm", "src", ["h2"], [], p, keys(1), prev)
     links = {(r["src"], r["dst"]): r["bytes"] for r in out["links"]}
-    # h3 left: l3 dropped its membership (IGMP) and its prune reached s3, so s3-l3 is idle;
-    # s3's own prune does not take effect: s1 keeps sending to s3 for 17.5 s, longer than the
-    # 1e7 bytes at 10 MB/s (1 s) take, so s1-s3 carries the whole stream once more
+    # h3 left: l3's prune (after IGMP's leave) and s3's own do not take effect before the
+    # data comes: s1 keeps sending to s3, and s3 to l3, for 17.5 s, longer than the 1e7
+    # bytes at 10 MB/s (1 s) take, so both carry the whole stream once more
     assert links[("s1", "s3")] == MB10
-    assert links[("s3", "l3")] == 0
+    assert links[("s3", "l3")] == MB10
+    assert links[("l3", "h3")] == 0  # no host link: l3 has no member to send to
     assert links[("s1", "s2")] == MB10
     done = {r["receiver"]: r["completed_s"] for r in out["receivers"]}
     assert done == {"h2": pytest.approx(1.0)}
-    # the stale branch's bytes are reported apart: FRR prunes it at once in some runs
-    assert out["rounds"][0]["stale_link_bytes"] == MB10
+    # the stale branches' bytes are reported apart: FRR prunes them at once in some runs
+    assert out["rounds"][0]["stale_link_bytes"] == 2 * MB10
     first, _ = project_round(net, "pim-sm", "src", ["h2", "h3"], [], p, keys(0))
     assert first["rounds"][0]["stale_link_bytes"] == 0
 
