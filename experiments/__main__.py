@@ -5,6 +5,8 @@
   project EXP.yaml    the flow-model projection (python -m experiments.projection)
   summary RESULTS     the summary table of a results folder
   report RESULTS      the figures of a results folder (python -m experiments.report)
+  validate RESULTS    predicted against measured: the flow model's times and link bytes,
+                      and with --machine the CPU-bound time on the emulating machine
 
 `python -m experiments COMMAND --help` tells a command's options.
 """
@@ -15,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-COMMANDS = ("run", "project", "summary", "report")
+COMMANDS = ("run", "project", "summary", "report", "validate")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,6 +57,64 @@ def summary_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("results", help="a results folder")
     return ap
+
+
+def validate_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m experiments validate",
+        description="Predicted against measured for a results folder, per technology and "
+        "round: the flow model's round time and link bytes (its prediction/, made when "
+        "missing) and, with --machine, the CPU-bound time of the same work on the machine "
+        "whose costs the calibration folders measured (experiments.emulation); the round "
+        "takes the longer of the two.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("results", type=Path, help="a measured results folder")
+    ap.add_argument(
+        "--machine",
+        type=Path,
+        nargs="+",
+        metavar="CALIBRATION",
+        help="measured results folders (two model sizes at least, e.g. "
+        "scenarios/machine-costs.yaml's run) to fit the machine's CPU costs from",
+    )
+    return ap
+
+
+VALIDATE_COLUMNS = {
+    "time_s_measured": "measured s",
+    "time_s_predicted": "links s",
+    "time_s_cpu": "CPU s",
+    "time_s_emulated": "emulated s",
+    "emulated_time_error": "error",
+    "time_error": "links error",
+    "bytes_error": "bytes error",
+}
+
+
+def _validate(argv: list[str]) -> int:
+    from experiments.emulation import MachineCosts
+    from experiments.results import ResultsError, read_results
+    from experiments.validation import agreement_text, compare, predict_beside
+
+    a = validate_parser().parse_args(argv)
+    try:
+        machine = None
+        if a.machine:
+            machine = MachineCosts.fit(*(read_results(p) for p in a.machine))
+        if not (a.results / "prediction" / "environment.json").exists():
+            predict_beside(a.results)
+        df = compare(a.results, machine)
+    except (OSError, ResultsError, ValueError) as e:
+        print(f"validate: {e}", file=sys.stderr)
+        return 2
+    if machine is not None:
+        print(f"machine ({', '.join(str(p) for p in a.machine)}): {machine.as_dict()}")
+    cols = {k: v for k, v in VALIDATE_COLUMNS.items() if k in df}
+    table = df.set_index(["sweep", "technology", "round"])[list(cols)].rename(columns=cols)
+    print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    print(agreement_text(df))
+    return 0
 
 
 def _run(argv: list[str]) -> int:
@@ -129,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         from experiments.report import main as report_main
 
         return report_main(a.args)
+    if a.command == "validate":
+        return _validate(a.args)
     return _summary(a.args)
 
 

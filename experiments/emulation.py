@@ -6,11 +6,12 @@ process the copy from the socket, CRC-32, sha256 and the write; every frame that
 link costs the kernel the send, the veth, the node's tc program and the link's shaping; and
 the network's own processes (switch agents, BFD sessions, FRR's daemons) take their share all
 along. This module predicts the CPU-bound time of a round from costs measured on the machine
-(`MachineCosts.fit`, from another results folder's cpu_* columns, experiments.cpu); the round
-takes the longer of the two times (`emulated_time_s`).
+(`MachineCosts.fit`, from other results folders' cpu_* columns, experiments.cpu); the round
+takes the longer of the two times (validation.compare's `time_s_emulated`).
 
-    costs = MachineCosts.fit(read_results("results/<calibration run>"))
-    costs.cpu_time_s(receivers=128, received_bytes=128e9, link_frames=3.1e7, nodes=49)
+    costs = MachineCosts.fit(read_results("results/<machine-costs run>"))
+    costs.cpu_time_s("bier", receivers=128, received_bytes=128e9, link_frames=3.1e7, nodes=49)
+    cpu_times(costs, read_results("results/<run>/prediction"))   # per technology and round
 """
 
 from __future__ import annotations

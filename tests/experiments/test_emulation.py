@@ -130,3 +130,18 @@ def test_compare_with_the_machine_takes_the_longer_of_links_and_cpu(tmp_path) ->
     assert not df["time_ok"].all()
     text = agreement_text(df)
     assert "unicast: with this machine's CPU, completion time within 0.0% (goal 10%: met)" in text
+
+
+def test_validate_command_prints_the_agreement_or_says_what_is_wrong(tmp_path, capsys) -> None:
+    from experiments.__main__ import main
+
+    small = _measured(tmp_path, 8_000_000, TRUE)
+    large = _measured(tmp_path, 64_000_000, TRUE)
+    assert main(["validate", str(large), "--machine", str(small), str(large)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"machine ({small}, {large}): ") and "'receiver_s_per_mb'" in out
+    assert "emulated s" in out and "bier: with this machine's CPU, completion time" in out
+    assert main(["validate", str(large), "--machine", str(small)]) == 2
+    assert "cannot be told apart" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "nothing-here")]) == 2
+    assert "nothing-here" in capsys.readouterr().err
