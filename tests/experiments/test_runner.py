@@ -459,3 +459,49 @@ def test_a_failure_the_machine_held_back_makes_the_round_run_again() -> None:
     assert held_back([ok]) is None
     assert held_back([{**ok, "in_place_s": None}]) is None  # an older record: as applied
     assert held_back([ok, late]) == "the machine held switch-up s2 back 1.00 s"
+
+
+@pytest.mark.parametrize(
+    ("order", "want"),
+    [
+        # the P4 network is stopped before the FRR network comes up
+        (
+            ["unicast", "bier", "pim-sm"],
+            ["p4 up", "p4 unicast", "p4 bier", "p4 down", "frr up", "frr pim-sm", "frr down"],
+        ),
+        # a P4 technology after pim-sm: the P4 network stays up through it
+        (
+            ["bier", "pim-sm", "sr-p2mp"],
+            ["p4 up", "p4 bier", "frr up", "frr pim-sm", "frr down", "p4 sr-p2mp", "p4 down"],
+        ),
+    ],
+)
+def test_a_network_is_stopped_after_the_last_technology_that_needs_it(
+    monkeypatch, order: list[str], want: list[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from experiments import runner
+    from wire.technology import Technology
+
+    seen: list[str] = []
+
+    class FakeNetwork:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __enter__(self):
+            seen.append(f"{self.name} up")
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            seen.append(f"{self.name} down")
+
+        def run(self, tech: str) -> None:
+            seen.append(f"{self.name} {tech}")
+
+    monkeypatch.setattr(runner, "_P4Testbed", lambda point, build: FakeNetwork("p4"))
+    monkeypatch.setattr(runner, "_PimNetwork", lambda point, bfd: FakeNetwork("frr"))
+    point = SimpleNamespace(exp=SimpleNamespace(technologies=[Technology(t) for t in order]))
+    runner._run_sweep_point(point, Path("build"), pim_bfd=True)  # type: ignore[arg-type]
+    assert seen == want
