@@ -71,7 +71,9 @@ def test_auto_says_why_it_runs_python_and_ebpf_refuses_with_status_2(tmp_path: P
             assert "backend python" in out
         finally:
             proc.terminate()
-            proc.wait(10)
+            # drain both pipes while it stops: a switch blocked writing to a full pipe never
+            # ends; 30 s, as a loaded CI machine once took more than 10
+            proc.communicate(timeout=30)
         proc, out = start(tb, "--backend", "ebpf", "--pcap", str(tmp_path))
         assert proc.wait(30) == 2
         assert "--backend ebpf: --pcap needs the Python backend" in proc.stderr.read()
