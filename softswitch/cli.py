@@ -286,7 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     log.info("P4Runtime server on %s:%d", host, bound)
-    stop.wait()
+    # a timed wait: a signal the kernel hands another thread (gRPC's, the ports') leaves an
+    # untimed wait asleep, and the handler that sets `stop` runs only in this thread
+    while not stop.wait(0.5):
+        pass
     monitor.stop()
     ports.stop()
     server.stop(grace=0.2).wait(1.5)  # ends open streams too; well inside a 3 s SIGTERM wait

@@ -430,7 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         agent.start()
     server.start()
     print(f"port-agent: gNMI on {gnmi_addr}; ports {ports}; BFD on {args.bfd_port}", flush=True)
-    stop.wait()
+    # a timed wait: a signal the kernel hands another thread (gRPC's, the carrier watch's) leaves an
+    # untimed wait asleep, and the handler that sets `stop` runs only in this thread
+    while not stop.wait(0.5):
+        pass
     server.stop(0.2).wait(1)
     if agent is not None:
         agent.stop()

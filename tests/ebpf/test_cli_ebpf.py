@@ -71,9 +71,12 @@ def test_auto_says_why_it_runs_python_and_ebpf_refuses_with_status_2(tmp_path: P
             assert "backend python" in out
         finally:
             proc.terminate()
-            # drain both pipes while it stops: a switch blocked writing to a full pipe never
-            # ends; 30 s, as a loaded CI machine once took more than 10
-            proc.communicate(timeout=30)
+            try:  # drain both pipes while it stops: a switch blocked writing to one never ends
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # a switch that ignored SIGTERM fails the test, and leaves nothing
+                proc.communicate()
+                raise
         proc, out = start(tb, "--backend", "ebpf", "--pcap", str(tmp_path))
         assert proc.wait(30) == 2
         assert "--backend ebpf: --pcap needs the Python backend" in proc.stderr.read()

@@ -10,6 +10,7 @@ import pytest
 
 from softswitch.cli import parse_args
 from testsupport.harness import PYTHON, REPO, Testbed
+from testsupport.signals import CAN_SIGNAL_A_THREAD, signal_another_thread
 
 
 def test_parse_simple_switch_grpc_command_line() -> None:
@@ -77,6 +78,21 @@ def test_starts_prints_address_and_exits_cleanly(sig) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.skipif(not CAN_SIGNAL_A_THREAD, reason="tgkill's number unknown on this machine")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_the_kernel_gives_another_thread_stops_the_switch_too(sig) -> None:
+    """The kernel hands a process's signal to any thread that does not block it; the switch
+    stops whichever thread got it (an untimed wait in the main thread once slept on)."""
+    proc, line = _start("--no-p4", "--grpc-server-addr", "127.0.0.1:0")
+    try:
+        assert line.startswith("softswitch: listening on 127.0.0.1:"), line
+        signal_another_thread(proc.pid, sig)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
 
 
 def test_missing_interface_is_a_clear_error() -> None:

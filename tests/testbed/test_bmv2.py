@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import topologies
 from testbed import port_agent as pa
 from testbed import switches as sw
 from testbed.network import Network, NetworkError, switch_tcp_ports
+from testsupport.signals import CAN_SIGNAL_A_THREAD, signal_another_thread
 from topologies import generators as gen
 
 FIXED = Path(topologies.__file__).parent / "fixed"
@@ -466,7 +468,11 @@ def test_switch_agent_process_runs_bfd_writes_the_register_and_serves_gnmi(
         assert (leaves["session-state"], leaves["failure-transitions"]) == ("DOWN", 1)
         assert leaves["ifindex"] == 1
     finally:
-        proc.terminate()
+        # to a thread other than the main one, as the kernel may hand it: the agent stops too
+        if CAN_SIGNAL_A_THREAD:
+            signal_another_thread(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
         assert proc.wait(10) == 0
         peer.stop()
 
