@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from experiments.results import Results
+from experiments.summary import ROUND as KEYS
 
-KEYS = ["sweep", "technology", "repetition", "round"]
 CPU_COLUMNS = ["cpu_machine_s", "cpu_softirq_s", "cpu_receivers_s", "cpu_sender_s", "wall_s"]
 SIZE_SPREAD = 2.0  # the MB per receiver of the rounds to fit from must differ this much
 MIN_FREE_SHARE = 0.1  # of the cores, left to the rounds however much else the fit finds
@@ -74,7 +74,8 @@ class MachineCosts:
                 raise ValueError(f"{res.path}: the costs need a measurement, not a {res.kind}")
             got = res.tables["rounds"][KEYS + CPU_COLUMNS].merge(round_work(res.tables), on=KEYS)
             got = got.dropna(subset=CPU_COLUMNS)
-            got["nodes"] = [network_nodes(res, s) for s in got["sweep"]]
+            nodes = {s: network_nodes(res, s) for s in got["sweep"].unique()}
+            got["nodes"] = got["sweep"].map(nodes)
             parts.append(got)
         rounds = pd.concat(parts, ignore_index=True)
         if rounds.empty:
