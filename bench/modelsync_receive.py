@@ -10,6 +10,8 @@ by one of these, and only the draining is timed (the thread's CPU time, user and
              checks, CRC-32, pwritev of consecutive chunks, sha256 as chunks arrive,
              arrival times), every file verified at the end
   per-dgram  the same receiver taking one datagram per system call (--batch 1)
+  stored     the receiver with a store that holds the model already (as the launcher seeds
+             it): chunks hashed on arrival are not written (modelsync.store)
 
 The three alternate, and each reports the median of --repeat runs (the machine is shared).
 
@@ -48,6 +50,7 @@ from modelsync.manifest import Manifest  # noqa: E402
 from modelsync.receiver import Receiver, ReceiverConfig  # noqa: E402
 from modelsync.sender import Sender, SenderConfig  # noqa: E402
 from modelsync.sizes import parse_size  # noqa: E402
+from modelsync.store import seed  # noqa: E402
 from modelsync.targets import ReceiverSpec  # noqa: E402
 
 SO_RCVBUFFORCE = 33
@@ -100,11 +103,13 @@ def bare(dgrams: list[bytes], queue: int) -> float:
     return cpu
 
 
-def receiver(m: Manifest, dgrams: list[bytes], queue: int, batch: int, out: Path) -> float:
+def receiver(
+    m: Manifest, dgrams: list[bytes], queue: int, batch: int, out: Path, store: Path | None = None
+) -> float:
     """CPU seconds of modelsync's receive path (Receiver.take) for every datagram."""
     cfg = ReceiverConfig(
         name="r1", manifest=m, out_dir=out, sender_ip="127.0.0.1", sender_port=9,
-        port=0, bind="127.0.0.1", group=None, batch=batch,
+        port=0, bind="127.0.0.1", group=None, batch=batch, store=store,
     )  # fmt: skip
     r = Receiver(cfg)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -194,12 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         m = make_model(model, parse_size(args.size), 4, seed=1)
         dgrams = datagrams(model, m, args.mtu)
         mb = sum(len(d) for d in dgrams) / 1e6
-        runs: dict[str, list[float]] = {"bare": [], "receiver": [], "per-dgram": []}
+        store = Path(tmp) / "store"
+        seed(store, model, m)
+        runs: dict[str, list[float]] = {"bare": [], "receiver": [], "per-dgram": [], "stored": []}
         for k in range(args.repeat):
             runs["bare"].append(bare(dgrams, args.queue))
-            for name, batch in (("receiver", 64), ("per-dgram", 1)):
+            for name, batch in (("receiver", 64), ("per-dgram", 1), ("stored", 64)):
                 out = Path(tmp) / f"out-{name}-{k}"
-                runs[name].append(receiver(m, dgrams, args.queue, batch, out))
+                kept = store if name == "stored" else None
+                runs[name].append(receiver(m, dgrams, args.queue, batch, out, kept))
                 shutil.rmtree(out)  # its dirty pages go with it: each run starts alike
         med = {name: statistics.median(v) for name, v in runs.items()}
         small = Path(tmp) / "paced-model"
@@ -221,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio receiver / bare loop    {med['receiver'] / med['bare']:6.2f} x")
     print(f"ratio per-dgram / bare loop   {med['per-dgram'] / med['bare']:6.2f} x")
     print(f"ratio per-dgram / receiver    {med['per-dgram'] / med['receiver']:6.2f} x")
+    print(f"ratio stored / receiver       {med['stored'] / med['receiver']:6.2f} x")
     print(
         f"paced at {args.paced:g} datagrams/s, model {args.paced_size} "
         f"(the receiver's whole run; medians of {max(1, args.repeat // 2)})"

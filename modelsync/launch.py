@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from modelsync.manifest import Manifest, sha256_file
+from modelsync.manifest import Manifest, load_manifest, sha256_file
+from modelsync.store import seed
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = "modelsync.manifest.json"
@@ -191,6 +192,11 @@ def start_receivers(
     imported (modelsync.forkstart: root), else each is a new interpreter started by `popen`."""
     work.mkdir(parents=True, exist_ok=True)
     records.mkdir(parents=True, exist_ok=True)
+    # the model-store host's files (checked) in the store: what the receivers hash as it
+    # arrives is not written a second time (modelsync.store). A manifest that does not read
+    # is left to the receivers, whose logs say what is wrong with it.
+    with contextlib.suppress(ValueError):
+        seed(work / STORE, manifest.parent, load_manifest(manifest))
     rx = ReceiverSet(list(hosts), work, records)
     try:
         for h in hosts:

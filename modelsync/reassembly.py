@@ -9,11 +9,15 @@ in a file are written with one pwritev, and a file's sha256 is computed as its c
 in order (from the bytes being written), so that verifying a file reads back from disk only
 what came after its first gap (nothing, when no chunk was lost).
 
-With a store (a folder shared by the receivers of one machine), many receivers on one disk
-keep one copy of each file: a verified file is hard-linked into the store under its sha256
-(the first receiver's copy becomes the store's), or, when the store has it already, replaced
-by a link to the store's copy; and a file's space is reserved when its first chunk comes,
-not all at start, so that the disk holds the files being received and one copy of the rest.
+With a store (modelsync.store: a folder shared by the receivers of one machine), many
+receivers on one disk keep one copy of each file: a verified file is hard-linked into the
+store under its sha256 (the first receiver's copy becomes the store's), or, when the store has
+it already, replaced by a link to the store's copy; and a file's space is reserved when its
+first chunk comes, not all at start, so that the disk holds the files being received and one
+copy of the rest. A file the store holds when its first chunk comes is not written twice:
+the chunks hashed on arrival are not written at all, only those that come out of order (to
+be read back and hashed at the end); once every byte's sha256 matches, the file is the
+store's copy.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from modelsync.control import missing_ranges
 from modelsync.manifest import FileEntry, Manifest
 from modelsync.records import Counters, FileRecord
+from modelsync.store import stored
 from wire.codec import (
     CRC_OFFSET,
     FLAG_REPAIR,
@@ -93,6 +98,9 @@ class FileState:
     verified_at: float | None = None
     hasher: Any = None  # sha256 of the bytes [0, hashed_to) of the file, as they arrived
     hashed_to: int = 0
+    # False: the store holds this file, so chunks hashed on arrival are not written (the
+    # verified file becomes a link to the store's copy)
+    write_all: bool = True
 
     def missing(self) -> list[tuple[int, int | None]]:
         if self.verified:
@@ -184,9 +192,14 @@ class Reassembler:
                 self._verify(f, now)
 
     def _allocate(self, f: FileState) -> None:
+        """Open the file being received; reserve its space unless only the chunks that come
+        out of order will be written (the store holds it)."""
         try:
             f.fd = os.open(f.part, os.O_RDWR | os.O_CREAT, 0o644)
-            self._preallocate(f)
+            if f.write_all:
+                self._preallocate(f)
+            else:
+                os.ftruncate(f.fd, f.entry.size)
         except OSError as e:
             raise DiskError(self._disk_msg(f, "preallocate", e)) from None
 
@@ -293,6 +306,7 @@ class Reassembler:
             # progress under the old size cannot be mapped, start the file over.
             self._flush()
             if f.fd < 0:
+                f.write_all = self.store is None or not stored(self.store, f.entry).is_file()
                 self._allocate(f)
             f.chunk_size, f.count = csize, count
             f.bitmap = bytearray(count)
@@ -306,12 +320,16 @@ class Reassembler:
         if offset == f.hashed_to:  # in order: hashed now, never read back
             f.hasher.update(payload)
             f.hashed_to += plen
-        if f.fd != self._run_fd or offset != self._run_end or len(self._run) >= 512:
-            self._flush()
-            self._run_fd, self._run_start, self._run_file = f.fd, offset, f
-            self._run_end = offset
-        self._run.append(payload)
-        self._run_end += plen
+            written = f.write_all
+        else:
+            written = True
+        if written:
+            if f.fd != self._run_fd or offset != self._run_end or len(self._run) >= 512:
+                self._flush()
+                self._run_fd, self._run_start, self._run_file = f.fd, offset, f
+                self._run_end = offset
+            self._run.append(payload)
+            self._run_end += plen
         f.bitmap[chunk] = 1
         f.received += 1
         c.accepted += 1
@@ -373,25 +391,34 @@ class Reassembler:
             return
         os.close(f.fd)
         f.fd = -1
-        os.replace(f.part, f.final)
-        if self.store is not None:
-            self._into_store(f)
+        if not f.write_all:  # our bytes were hashed, not all kept: the store's copy is the file
+            self._link_stored(f)
+            f.part.unlink()
+        else:
+            os.replace(f.part, f.final)
+            if self.store is not None:
+                self._into_store(f)
         self._mark_verified(f, now)
+
+    def _link_stored(self, f: FileState) -> None:
+        """Make the final file a link to the store's copy."""
+        assert self.store is not None
+        tmp = f.final.with_name(f.final.name + ".link")
+        try:
+            os.link(stored(self.store, f.entry), tmp)
+            os.replace(tmp, f.final)
+        except OSError as e:
+            raise DiskError(self._disk_msg(f, "link the store's copy for", e)) from None
 
     def _into_store(self, f: FileState) -> None:
         """One copy per store: ours becomes the store's, or ours is replaced by the store's
         (the same bytes: both were verified against the manifest's sha256)."""
         assert self.store is not None
-        kept = self.store / f"{f.entry.sha256}-{f.entry.size}"
+        kept = stored(self.store, f.entry)
         try:
             os.link(f.final, kept)
         except FileExistsError:
-            tmp = f.final.with_name(f.final.name + ".link")
-            try:
-                os.link(kept, tmp)
-                os.replace(tmp, f.final)
-            except OSError as e:
-                raise DiskError(self._disk_msg(f, "link the store's copy for", e)) from None
+            self._link_stored(f)
         except OSError as e:
             raise DiskError(self._disk_msg(f, "link into the store", e)) from None
 

@@ -320,3 +320,82 @@ def test_receivers_sharing_a_store_keep_one_copy(tmp_path: Path, monkeypatch) ->
     assert len(calls) == len({(f.sha256, f.size) for f in m.files})
     (tmp_path / "work" / "g2" / m.files[0].name).unlink()
     assert not launch.verify_on_disk(m, tmp_path / "work" / "g2", hashed)
+
+
+def test_a_seeded_store_means_only_chunks_out_of_order_are_written(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from modelsync.store import seed, stored
+
+    m = small_model(tmp_path / "model", 300_000, 1, seed=8)
+    s = chunker(tmp_path / "model", m, mtu=1500)
+    shard = next(i for i, f in enumerate(m.files) if f.name.endswith(".safetensors"))
+    n, size = s.counts[shard], m.files[shard].size
+    store = tmp_path / "work" / ".store"
+    assert seed(store, tmp_path / "model", m) == len({(f.sha256, f.size) for f in m.files})
+    assert seed(store, tmp_path / "model", m) == 0  # there already
+    pwritev, pread = _Counting(os.pwritev), _Counting(os.pread)
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    monkeypatch.setattr(os, "pread", pread)
+    rx = Reassembler(m, tmp_path / "work" / "g1", store=store)
+    rx.open(0.0)
+    for f in range(len(m.files)):  # the other files, in order: hashed, never written
+        if f != shard:
+            rx.handle_batch([memoryview(s.datagram(f, c)) for c in range(s.counts[f])], 1.0)
+    assert pwritev.calls == 0 and pread.calls == 0
+    late = 7  # chunk 7 comes last: what came after it is written and read back, nothing else
+    order = [c for c in range(n) if c != late] + [late]
+    rx.handle_batch([memoryview(s.datagram(shard, c)) for c in order], 1.0)
+    assert rx.done
+    after = size - (late + 1) * s.C
+    assert pwritev.bytes == pread.bytes == after
+    for f in m.files:  # every file is the store's copy, which is the model's own file
+        out = tmp_path / "work" / "g1" / f.name
+        assert out.stat().st_ino == stored(store, f).stat().st_ino
+        assert sha256_file(out) == f.sha256
+    assert not list((tmp_path / "work" / "g1").glob("*.part"))
+    s.close()
+    rx.close()
+
+
+def test_a_seeded_store_still_refuses_forged_content(tmp_path: Path) -> None:
+    from modelsync.store import seed, stored
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.safetensors").write_bytes(os.urandom(5000))
+    m = build_manifest(src)
+    store = tmp_path / ".store"
+    seed(store, src, m)
+    s = chunker(src, m)
+    dgrams = all_datagrams(s)
+    evil = bytearray(dgrams[1])
+    evil[HEADER_LEN] ^= 0xFF
+    struct.pack_into("!I", evil, 32, 0)
+    struct.pack_into("!I", evil, 32, zlib.crc32(evil))
+    rx = Reassembler(m, tmp_path / "out", store=store)
+    rx.open(0.0)
+    for x in [dgrams[0], bytes(evil), *dgrams[2:]]:
+        rx.handle(x, 1.0)
+    assert not rx.done and rx.counters.verify_failures == 1
+    assert not (tmp_path / "out" / "a.safetensors").exists()
+    for x in dgrams:
+        rx.handle(x, 2.0)
+    assert rx.done
+    out = tmp_path / "out" / "a.safetensors"
+    assert out.stat().st_ino == stored(store, m.files[0]).stat().st_ino
+    s.close()
+    rx.close()
+
+
+def test_seed_leaves_out_a_model_file_that_differs(tmp_path: Path) -> None:
+    from modelsync.store import seed, stored
+
+    m = small_model(tmp_path / "model", 100_000, 2, seed=9)
+    bad = next(f for f in m.files if f.size > 0)
+    p = tmp_path / "model" / bad.name
+    p.write_bytes(b"\0" * bad.size)  # same size, other bytes
+    store = tmp_path / ".store"
+    seed(store, tmp_path / "model", m)
+    assert not stored(store, bad).exists()
+    assert all(stored(store, f).is_file() for f in m.files if f.sha256 != bad.sha256)
