@@ -109,7 +109,7 @@ def _paths(net: Any, tech: str, d: DeliveryPlan) -> dict[str, list[int]]:
 
 
 def sending_rates(
-    plan: ConcurrentPlan, tech: str, frame_cpu_s: float | None
+    plan: ConcurrentPlan, tech: str, frame_cpu_s: float | None, share: float | None = None
 ) -> tuple[list[float], str | None]:
     """Each delivery's pacing rate (Mbit/s) and a sentence when sharing or the switches
     chose them (module docstring)."""
@@ -136,7 +136,8 @@ def sending_rates(
     if frame_cpu_s is not None:
         cores = os.cpu_count() or 1
         for i, d in enumerate(plan.deliveries):
-            cap, _limit = capacity_rate(net, tech, _paths(net, tech, d), wire, frame_cpu_s, cores)
+            paths = _paths(net, tech, d)
+            cap, _limit = capacity_rate(net, tech, paths, wire, frame_cpu_s, cores, share)
             cap /= len(plan.deliveries)  # the switch processes forward for all of them
             if cap < rates[i]:
                 rates[i] = cap
@@ -196,7 +197,9 @@ def run_concurrent_round(backend: Backend, plan: ConcurrentPlan) -> RoundResult:
             raise RoundError(f"model {d.model}: no {MANIFEST} (prepare the model first)")
     out = plan.records
     out.mkdir(parents=True, exist_ok=True)
-    rates, rate_note = sending_rates(plan, tech, backend.frame_cpu_s)
+    rates, rate_note = sending_rates(
+        plan, tech, backend.frame_cpu_s, getattr(backend, "forwarding_share", None)
+    )
     size = sum(model_bytes(d.manifest) for d in ds)
     row: dict[str, Any] = {
         **keys, "receivers": sum(len(d.receivers) for d in ds), "model_bytes": size,

@@ -165,15 +165,17 @@ def capacity_rate(
     wire: Wire,
     frame_cpu_s: float,
     cores: int,
+    share: float | None = None,
 ) -> tuple[float, str]:
     """The sender's pacing rate (bits/s, as auto_rate) the switch processes can forward: each
-    frame a switch handles costs it `frame_cpu_s` of CPU; all switches together get
-    SWITCH_CPU_SHARE of the machine's `cores`, one switch at most ONE_SWITCH_CORES. Returns
-    the rate and the switch that limits it (or "all switches")."""
+    frame a switch handles costs it `frame_cpu_s` of CPU; all switches together get `share`
+    (SWITCH_CPU_SHARE unless the target says otherwise) of the machine's `cores`, one switch at
+    most ONE_SWITCH_CORES. Returns the rate and the switch that limits it (or "all
+    switches")."""
     per = switch_frames(net, tech, paths)
     total = sum(per.values())
     busiest = max(per, key=lambda s: per[s])
-    together = cores * SWITCH_CPU_SHARE / (frame_cpu_s * total)
+    together = cores * (SWITCH_CPU_SHARE if share is None else share) / (frame_cpu_s * total)
     alone = ONE_SWITCH_CORES / (frame_cpu_s * per[busiest])
     frame_bits = 8 * (wire.mtu + ETH)
     if alone < together:

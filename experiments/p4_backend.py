@@ -51,9 +51,9 @@ class P4Backend:
             raise RuntimeError("P4Backend: select a technology on the control first")
         self.net, self.topo, self.ctl, self.model = net, topo, ctl, model
         # what one switch process spends per frame: the auto rate stays below what they forward
-        self.frame_cpu_s: float | None = getattr(
-            getattr(net, "switch_cls", None), "frame_cpu_s", None
-        )
+        switch_cls = getattr(net, "switch_cls", None)
+        self.frame_cpu_s: float | None = getattr(switch_cls, "frame_cpu_s", None)
+        self.forwarding_share: float | None = getattr(switch_cls, "forwarding_share", None)
         self.technology = self.label = ctl.technology
         self._down: set[tuple[str, str]] = set()
         self._n_events = 0

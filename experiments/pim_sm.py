@@ -54,7 +54,7 @@ from experiments.schedule import NetEvent, schedule
 from experiments.spec import Experiment, resolve_receivers, source_host
 from modelsync.launch import MANIFEST, Channel, ReceiverSet, SenderProcess
 from modelsync.manifest import Manifest
-from testbed.switches import KERNEL_FRAME_CPU_S
+from testbed.switches import KERNEL_FORWARDING_SHARE, KERNEL_FRAME_CPU_S
 from topologies.model import Topology
 from wire.technology import Technology
 
@@ -126,6 +126,7 @@ class PimBackend:
     # for softswitch's eBPF backend (128 receivers paced at the links' 570 Mbit/s overran
     # their sockets and took 34.5 s where BIER at the capacity rate took 19)
     frame_cpu_s = KERNEL_FRAME_CPU_S
+    forwarding_share = KERNEL_FORWARDING_SHARE
 
     def __init__(
         self, net: Any, topo: Topology, model: Path, technology: Technology = Technology.PIM_SM

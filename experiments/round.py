@@ -251,11 +251,13 @@ def sending_rate(
     receivers: list[str],
     frame_cpu_s: float | None = None,
     cores: int | None = None,
+    share: float | None = None,
 ) -> tuple[float, str | None]:
     """The pacing rate (Mbit/s) the sender gets, and a sentence when the switches' capacity
     chose it: the description's rate, or for `auto` the highest that overloads no link on this
     technology's paths (the projection's auto_rate) and that the switch processes can forward
-    (`frame_cpu_s`: CPU seconds a switch of this network spends per frame; None: no limit)."""
+    (`frame_cpu_s`: CPU seconds a switch of this network spends per frame; None: no limit;
+    `share`: of the cores the switches may take, None: experiments.ideal's)."""
     if e.sending_rate_mbit != "auto":
         return float(e.sending_rate_mbit), None
     from experiments.flowmodel import build_net, shortest_paths
@@ -267,14 +269,16 @@ def sending_rate(
     links = auto_rate(net, tech, paths, wire) / 1e6
     if frame_cpu_s is None:
         return links, None
+    from experiments.ideal import SWITCH_CPU_SHARE
+
     cores = cores or os.cpu_count() or 1
-    cap, limit = capacity_rate(net, tech, paths, wire, frame_cpu_s, cores)
+    cap, limit = capacity_rate(net, tech, paths, wire, frame_cpu_s, cores, share)
     if cap / 1e6 >= links:
         return links, None
     return cap / 1e6, (
-        f"sending rate {cap / 1e6:.1f} Mbit/s, below the links' {links:.1f}: what the switch "
-        f"processes forward on {cores} cores at {frame_cpu_s * 1e6:.0f} µs of CPU per frame "
-        f"({limit} the limit)"
+        f"sending rate {cap / 1e6:.1f} Mbit/s, below the links' {links:.1f}: what the switches "
+        f"forward with {SWITCH_CPU_SHARE if share is None else share:.0%} of {cores} cores at "
+        f"{frame_cpu_s * 1e6:.0f} µs of CPU per frame ({limit} the limit)"
     )
 
 
@@ -398,7 +402,13 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     rate, rate_note = plan.rate_mbit, None
     if rate is None:
         rate, rate_note = sending_rate(
-            plan.exp, plan.topo, source, backend.technology, rx_hosts, backend.frame_cpu_s
+            plan.exp,
+            plan.topo,
+            source,
+            backend.technology,
+            rx_hosts,
+            backend.frame_cpu_s,
+            share=getattr(backend, "forwarding_share", None),
         )
     row = round_row(plan.exp, plan.topo, source, keys, rx_hosts, plan.manifest, rate)
     size = model_bytes(plan.manifest)

@@ -162,6 +162,9 @@ class P4Switch(TestbedSwitch):
     # CPU seconds the process spends per frame it receives or sends (each copy counts), on a
     # loaded 2-core machine: what the runner's `auto` sending rate plans with
     frame_cpu_s: ClassVar[float | None] = None
+    # the share of the machine's cores all switches may take for that (None: the planner's
+    # own, experiments.ideal.SWITCH_CPU_SHARE)
+    forwarding_share: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -333,6 +336,12 @@ class SoftSwitch(P4Switch):
 # bench.softswitch_ebpf on this 2-core VM under load; the larger figure, to be safe. In a
 # 128-host unicast round the sender and softirq spent 4.6 µs per frame and node crossed.
 KERNEL_FRAME_CPU_S = 4e-6
+# Forwarding in the kernel is no process competing with the hosts': it runs in the softirq of
+# the sender's own sends (the sender is niced) and of the veths, so it may plan with more of
+# the cores than switch processes do. 128-host 64 MB unicast round, same run, BIER beside it:
+# 0.5 of 2 cores 41.5 s (1.3 cores busy), 0.7: 33.1 s (1.63), 0.85: 33.0 s (the one sender,
+# whose sends carry the forwarding, the limit), no chunk repaired in any.
+KERNEL_FORWARDING_SHARE = 0.7
 
 
 class EbpfSoftSwitch(SoftSwitch):
@@ -341,6 +350,7 @@ class EbpfSoftSwitch(SoftSwitch):
 
     backend = "auto"
     frame_cpu_s = KERNEL_FRAME_CPU_S
+    forwarding_share = KERNEL_FORWARDING_SHARE
 
 
 def ebpf_available() -> tuple[bool, str]:

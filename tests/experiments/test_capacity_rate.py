@@ -59,8 +59,12 @@ def test_sending_rate_says_when_the_switches_chose_it() -> None:
     rate, note = sending_rate(e, topo, src, "bier", rx, 400e-6, 2)
     assert rate == pytest.approx(2 * 0.5 / (400e-6 * 37) * 8 * 9014 / 1e6)
     assert note == (
-        f"sending rate {rate:.1f} Mbit/s, below the links' {links:.1f}: what the switch "
-        "processes forward on 2 cores at 400 µs of CPU per frame (all switches the limit)"
+        f"sending rate {rate:.1f} Mbit/s, below the links' {links:.1f}: what the switches "
+        "forward with 50% of 2 cores at 400 µs of CPU per frame (all switches the limit)"
     )
+    # a target that forwards in the kernel plans with a larger share of the cores
+    more, note = sending_rate(e, topo, src, "bier", rx, 400e-6, 2, share=0.7)
+    assert more == pytest.approx(rate * 0.7 / 0.5)
+    assert note is not None and "with 70% of 2 cores" in note
     fixed = e.model_copy(update={"sending_rate_mbit": 3.0})
     assert sending_rate(fixed, topo, src, "bier", rx, 400e-6, 2) == (3.0, None)
