@@ -135,6 +135,15 @@ def test_bad_datagrams_counted_by_reason(tmp_path: Path) -> None:
     rx.close()
 
 
+def _forged(datagram: bytes) -> bytes:
+    """The datagram with its first payload byte changed and a CRC-32 that matches again."""
+    evil = bytearray(datagram)
+    evil[HEADER_LEN] ^= 0xFF
+    struct.pack_into("!I", evil, 32, 0)
+    struct.pack_into("!I", evil, 32, zlib.crc32(evil))
+    return bytes(evil)
+
+
 def test_forged_content_with_valid_crc_fails_sha_and_is_asked_again(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -142,13 +151,10 @@ def test_forged_content_with_valid_crc_fails_sha_and_is_asked_again(tmp_path: Pa
     m = build_manifest(src)
     s = chunker(src, m)
     dgrams = all_datagrams(s)
-    evil = bytearray(dgrams[1])
-    evil[HEADER_LEN] ^= 0xFF
-    struct.pack_into("!I", evil, 32, 0)
-    struct.pack_into("!I", evil, 32, zlib.crc32(evil))
+    evil = _forged(dgrams[1])
     rx = Reassembler(m, tmp_path / "out")
     rx.open(0.0)
-    for x in [dgrams[0], bytes(evil), *dgrams[2:]]:
+    for x in [dgrams[0], evil, *dgrams[2:]]:
         rx.handle(x, 1.0)
     assert not rx.done and rx.counters.verify_failures == 1
     assert rx.missing() == {0: [(0, len(dgrams))]}
@@ -369,13 +375,10 @@ def test_a_seeded_store_still_refuses_forged_content(tmp_path: Path) -> None:
     seed(store, src, m)
     s = chunker(src, m)
     dgrams = all_datagrams(s)
-    evil = bytearray(dgrams[1])
-    evil[HEADER_LEN] ^= 0xFF
-    struct.pack_into("!I", evil, 32, 0)
-    struct.pack_into("!I", evil, 32, zlib.crc32(evil))
+    evil = _forged(dgrams[1])
     rx = Reassembler(m, tmp_path / "out", store=store)
     rx.open(0.0)
-    for x in [dgrams[0], bytes(evil), *dgrams[2:]]:
+    for x in [dgrams[0], evil, *dgrams[2:]]:
         rx.handle(x, 1.0)
     assert not rx.done and rx.counters.verify_failures == 1
     assert not (tmp_path / "out" / "a.safetensors").exists()
