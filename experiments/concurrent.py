@@ -197,9 +197,7 @@ def run_concurrent_round(backend: Backend, plan: ConcurrentPlan) -> RoundResult:
             raise RoundError(f"model {d.model}: no {MANIFEST} (prepare the model first)")
     out = plan.records
     out.mkdir(parents=True, exist_ok=True)
-    rates, rate_note = sending_rates(
-        plan, tech, backend.frame_cpu_s, getattr(backend, "forwarding_share", None)
-    )
+    rates, rate_note = sending_rates(plan, tech, backend.frame_cpu_s, backend.forwarding_share)
     size = sum(model_bytes(d.manifest) for d in ds)
     row: dict[str, Any] = {
         **keys, "receivers": sum(len(d.receivers) for d in ds), "model_bytes": size,

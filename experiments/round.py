@@ -128,6 +128,7 @@ class Backend(Protocol):
     outage_in_first_pass: bool  # an outage must end within the sender's first pass
     state_delay_s: float | None  # state read this long after the first data; None: at the end
     frame_cpu_s: float | None  # CPU a switch spends per frame (the auto rate); None: no limit
+    forwarding_share: float | None  # of the cores its switches may take; None: the planner's
 
     def set_receivers(
         self, receivers: list[str], source: str, key: str = ""
@@ -272,12 +273,13 @@ def sending_rate(
     from experiments.ideal import SWITCH_CPU_SHARE
 
     cores = cores or os.cpu_count() or 1
+    share = SWITCH_CPU_SHARE if share is None else share
     cap, limit = capacity_rate(net, tech, paths, wire, frame_cpu_s, cores, share)
     if cap / 1e6 >= links:
         return links, None
     return cap / 1e6, (
         f"sending rate {cap / 1e6:.1f} Mbit/s, below the links' {links:.1f}: what the switches "
-        f"forward with {SWITCH_CPU_SHARE if share is None else share:.0%} of {cores} cores at "
+        f"forward with {share:.0%} of {cores} cores at "
         f"{frame_cpu_s * 1e6:.0f} µs of CPU per frame ({limit} the limit)"
     )
 
@@ -408,7 +410,7 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
             backend.technology,
             rx_hosts,
             backend.frame_cpu_s,
-            share=getattr(backend, "forwarding_share", None),
+            share=backend.forwarding_share,
         )
     row = round_row(plan.exp, plan.topo, source, keys, rx_hosts, plan.manifest, rate)
     size = model_bytes(plan.manifest)

@@ -317,13 +317,11 @@ class Reassembler:
             c.duplicate_bytes += plen
             return None
         payload = mv[HEADER_LEN:]
-        if offset == f.hashed_to:  # in order: hashed now, never read back
+        in_order = offset == f.hashed_to
+        if in_order:  # hashed now, never read back
             f.hasher.update(payload)
             f.hashed_to += plen
-            written = f.write_all
-        else:
-            written = True
-        if written:
+        if f.write_all or not in_order:  # what the store holds and was hashed: not written
             if f.fd != self._run_fd or offset != self._run_end or len(self._run) >= 512:
                 self._flush()
                 self._run_fd, self._run_start, self._run_file = f.fd, offset, f
