@@ -262,7 +262,7 @@ def _git_commit() -> str | None:
 def new_run_dir(base: str | Path, name: str, now: float | None = None) -> Path:
     """Create results/<YYYYmmdd-HHMMSS>-<name>/ (a suffix -2, -3... if it exists)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-    root = Path(base)
+    root = Path(base).resolve()  # hosts run their programs from the repository
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{stamp}-{name}"
     n = 2

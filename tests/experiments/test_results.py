@@ -98,6 +98,14 @@ def test_run_dir_names(tmp_path) -> None:
     assert (a.name, b.name) == ("19700101-000000-x", "19700101-000000-x-2")
 
 
+def test_run_dir_is_absolute(tmp_path, monkeypatch) -> None:
+    # the hosts' programs run from the repository, not from where the run was started
+    monkeypatch.chdir(tmp_path)
+    a = new_run_dir("results", "x", now=0)
+    assert a == tmp_path / "results" / "19700101-000000-x"
+    assert a.is_dir()
+
+
 def test_summary_ideals_and_ratios(default_projection) -> None:
     p = default_projection
     agg = aggregate(p.experiment, p.tables, p.topology).set_index("technology")
