@@ -63,7 +63,7 @@ def round_cpu_fields(
     `wall_s` (the sender's start to the last receiver's end), the machine's busy CPU over
     that (`cpu_machine_s`, other work included) and its softirq part, the receivers' and the
     sender's own CPU (from their records; starting included), the network's processes over
-    the whole round (`network_s`), and the 1-minute load average when the round began."""
+    wall_s too (`network_s`), and the 1-minute load average when the round began."""
     return {
         "start_s": sending.at - start.at,
         "wall_s": end.at - sending.at,

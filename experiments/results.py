@@ -76,7 +76,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "cpu_softirq_s": "float64",  # of which softirq, sampled by the kernel's ticks
         "cpu_receivers_s": "float64",  # the receivers' own (their start included)
         "cpu_sender_s": "float64",  # the sender's own, the kernel's inline forwarding included
-        "cpu_network_s": "float64",  # the switch or router processes over the round
+        "cpu_network_s": "float64",  # the switch or router processes over wall_s
         "load_1m": "float64",  # the machine's load average when the round began
         "note": "string",
     },

@@ -436,14 +436,14 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     members = _membership(backend, plan)
     load = os.getloadavg()[0]
     pids = getattr(backend, "network_pids", lambda: [])()
-    net_cpu0 = processes_cpu_s(pids)
+    net_cpu1 = net_cpu2 = 0.0
     cpu0 = cpu1 = cpu2 = MachineCpu.read()
     try:
         backend.begin()
         before = backend.link_counters()
         cpu0 = MachineCpu.read()
         rx = backend.start_receivers(rx_hosts, source, plan.received, out, deadline + 20)
-        cpu1 = MachineCpu.read()
+        cpu1, net_cpu1 = MachineCpu.read(), processes_cpu_s(pids)
         if set_rows is None:  # listening means joined: the bound of each receiver's join
             now = time.time()
             joins = {h: _listen_time(out / f"{h}.log") or now for h in rx_hosts}
@@ -477,7 +477,7 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
         rx.wait(30)
         for s in late:
             s.wait(30)
-        cpu2 = MachineCpu.read()
+        cpu2, net_cpu2 = MachineCpu.read(), processes_cpu_s(pids)
     finally:
         stop.set()
         for th in threads:
@@ -528,7 +528,7 @@ def run_round(backend: Backend, plan: RoundPlan) -> RoundResult:
     if errors:
         notes.append("errors: " + "; ".join(errors))
     row.update({"switches_kept_up": None, "switch_drops": None, **report.fields})
-    net_cpu = processes_cpu_s(pids) - net_cpu0 if pids else None
+    net_cpu = net_cpu2 - net_cpu1 if pids else None  # over wall_s, as the machine's columns
     row.update(round_cpu_fields(cpu0, cpu1, cpu2, records, sender, net_cpu, load))
     row["note"] = "; ".join(notes)
     tables = {
