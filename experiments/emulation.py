@@ -97,10 +97,10 @@ class MachineCosts:
         """The costs from measured results folders (their rounds' cpu_* columns), per receiver
         count of their rounds: a receiver's fixed cost (one for all counts) and its cost per
         MB by least squares over the rounds (which needs, at each count, rounds of model
-        sizes SIZE_SPREAD apart to tell the two apart); per technology the cost of a frame on
-        a link as the machine's CPU beyond the receivers' over the frames the links carried;
-        the cores a CPU-bound round keeps busy as the most any round of the count kept busy
-        with the larger models."""
+        sizes SIZE_SPREAD apart to tell the two apart); from the rounds of the larger models,
+        per technology the cost of a frame on a link as the machine's CPU beyond the
+        receivers' over the frames the links carried, and the cores a CPU-bound round keeps
+        busy as the most any of them kept busy."""
         rounds = _calibration_rounds(folders)
         counts = sorted(int(n) for n in rounds["n_receivers"].unique())
         group = rounds["n_receivers"].astype(int).map(counts.index).to_numpy()
@@ -124,9 +124,11 @@ class MachineCosts:
         loads = []
         for i, n in enumerate(counts):
             at = rounds[group == i]
-            per_tech = at.groupby("technology")[["forwarding_s", "link_frames"]].sum()
             per_rx_at = per_rx[group == i]
+            # short rounds carry the start and the end (FRR's daemons, the last receivers'
+            # checks) into their cost per frame: the rounds of the larger models only
             largest = at[per_rx_at >= per_rx_at.max() / SIZE_SPREAD]
+            per_tech = largest.groupby("technology")[["forwarding_s", "link_frames"]].sum()
             loads.append(
                 LoadCosts(
                     receivers=n,

@@ -80,6 +80,21 @@ def test_the_costs_are_fitted_per_receiver_count_from_rounds_of_two_model_sizes(
         assert g.busy_share == pytest.approx(want.busy_share, rel=1e-6)
 
 
+def test_the_short_rounds_start_and_end_do_not_count_per_frame(tmp_path) -> None:
+    # a second of other work in every round of the small model (FRR's daemons, the last
+    # receivers' checks): the costs per frame and the busy cores come from the large rounds
+    folder = _measured(tmp_path, 8_000_000, TRUE)
+    rounds = read_results(folder)["rounds"]
+    rounds["cpu_machine_s"] += 1.0
+    write_table(folder, "rounds", rounds, "parquet")
+    got = MachineCosts.fit(
+        read_results(folder), read_results(_measured(tmp_path, 64_000_000, TRUE))
+    )
+    for g, want in zip(got.loads, TRUE.loads, strict=True):
+        assert g.frame_s == pytest.approx(want.frame_s, rel=1e-6)
+        assert g.busy_share == pytest.approx(want.busy_share, rel=1e-6)
+
+
 def test_one_model_size_cannot_tell_the_receivers_costs_apart(tmp_path) -> None:
     small = read_results(_measured(tmp_path, 8_000_000, TRUE))
     with pytest.raises(ValueError, match="the rounds to 6 receivers took about the same MB"):
