@@ -101,6 +101,12 @@ def measured_timing(
     return out
 
 
+def interval_error(got: pd.Series, low: pd.Series, high: pd.Series) -> pd.Series:
+    """The relative error of a measurement against a predicted interval: 0 inside, else to
+    the nearer end."""
+    return (got / high - 1).where(got > high, (got / low - 1).where(got < low, 0.0))
+
+
 def compare(results_dir: str | Path, machine: MachineCosts | None = None) -> pd.DataFrame:
     """Predicted against measured per (sweep, technology, round), measured averaged over
     repetitions: round time and total link bytes, with relative errors and the verdict. For
@@ -141,7 +147,7 @@ def compare(results_dir: str | Path, machine: MachineCosts | None = None) -> pd.
     low = high - df["stale_link_bytes"].fillna(0.0)
     got = df["link_bytes_measured"]
     df["link_bytes_predicted_low"] = low
-    df["bytes_error"] = (got / high - 1).where(got > high, (got / low - 1).where(got < low, 0.0))
+    df["bytes_error"] = interval_error(got, low, high)
     df["time_ok"] = df["time_error"].abs() <= TIME_GOAL
     df["bytes_ok"] = df["bytes_error"].abs() <= BYTES_GOAL
     df["measured_kind"] = res.kind
@@ -151,10 +157,7 @@ def compare(results_dir: str | Path, machine: MachineCosts | None = None) -> pd.
         high = np.maximum(linked, df["time_s_cpu"] + df["repair_s"])
         low = np.maximum(linked, df["time_s_cpu_low"] + df["repair_s"])
         df["time_s_emulated"], df["time_s_emulated_low"] = high, low
-        got = df["time_s_measured"]
-        df["emulated_time_error"] = (got / high - 1).where(
-            got > high, (got / low - 1).where(got < low, 0.0)
-        )
+        df["emulated_time_error"] = interval_error(df["time_s_measured"], low, high)
         df["emulated_time_ok"] = df["emulated_time_error"].abs() <= TIME_GOAL
     return df
 
