@@ -172,15 +172,19 @@ def _calibration_rounds(folders: tuple[Results, ...]) -> pd.DataFrame:
 
 
 def round_work(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per round (KEYS): the receivers, the bytes they took in and the frames the links
-    carried, from a folder's receivers and links tables (measured or predicted)."""
+    """Per round (KEYS): the receivers, the bytes they took in and the frames and bytes the
+    links carried, from a folder's receivers and links tables (measured or predicted)."""
     rx = (
         tables["receivers"]
         .groupby(KEYS)
         .agg(n_receivers=("receiver", "nunique"), received_bytes=("bytes_received", "sum"))
     )
-    frames = tables["links"].groupby(KEYS)["packets"].sum().rename("link_frames")
-    return rx.join(frames, how="inner").reset_index()
+    links = (
+        tables["links"]
+        .groupby(KEYS)
+        .agg(link_frames=("packets", "sum"), link_bytes=("bytes", "sum"))
+    )
+    return rx.join(links, how="inner").reset_index()
 
 
 def cpu_times(costs: MachineCosts, res: Results) -> pd.DataFrame:
@@ -191,10 +195,8 @@ def cpu_times(costs: MachineCosts, res: Results) -> pd.DataFrame:
     failure cut off at the CPU-bound pace (`repair_s`)."""
     work = round_work(res.tables)
     rounds = res.tables["rounds"]
-    cols = [c for c in ("stale_link_bytes", "sending_rate_mbit", "model_bytes") if c in rounds]
-    work = work.merge(rounds[KEYS + cols], on=KEYS, how="left")
-    link_bytes = res.tables["links"].groupby(KEYS)["bytes"].sum().rename("link_bytes")
-    work = work.merge(link_bytes.reset_index(), on=KEYS, how="left")
+    if "stale_link_bytes" in rounds:
+        work = work.merge(rounds[[*KEYS, "stale_link_bytes"]], on=KEYS, how="left")
     stale = work.get("stale_link_bytes", pd.Series(0.0, index=work.index)).fillna(0.0)
     stale_frames = (stale / work["link_bytes"].clip(lower=1) * work["link_frames"]).fillna(0.0)
 
@@ -228,7 +230,7 @@ def repair_times(res: Results, cpu: pd.DataFrame) -> pd.DataFrame:
     )
     rate = got["sending_rate_mbit"] * 1e6 / 8  # bytes per second
     first_pass = got["model_bytes"].astype(float) / rate
-    pace = (first_pass / got[["time_s_cpu"]].max(axis=1).clip(lower=1e-9)).clip(upper=1.0)
+    pace = (first_pass / got["time_s_cpu"].clip(lower=1e-9)).clip(upper=1.0)
     repaired = got["max"].where(got["technology"] == "bier", got["sum"]).astype(float)
     got["repair_s"] = (repaired * pace / rate).fillna(0.0)
     return got[[*KEYS, "repair_s"]]
