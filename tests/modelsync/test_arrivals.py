@@ -21,12 +21,30 @@ def test_gaps_of_at_least_the_floor_are_kept_with_their_ends() -> None:
     assert log.record().clock == "user"
 
 
+def _stamped_on_arrival(rx: socket.socket, tx: socket.socket) -> None:
+    """Wait until the kernel stamps datagrams as they arrive. Setting SO_TIMESTAMPNS enables
+    receive stamps through a deferred work item; until it ran, a datagram is stamped when it
+    is read, and the first test datagrams' pause would not show."""
+    buf = bytearray(2048)
+    rx.settimeout(1)
+    for _ in range(100):
+        tx.sendto(b"p", rx.getsockname())
+        time.sleep(0.01)
+        before_read = time.time()
+        _, anc, _, _ = rx.recvmsg_into([buf], socket.CMSG_SPACE(16))
+        stamp = kernel_stamp(anc)
+        if stamp is not None and stamp < before_read:
+            return
+    raise AssertionError("the kernel never stamped a datagram on its arrival")
+
+
 def test_a_pause_shows_in_kernel_stamps_although_everything_is_read_afterwards() -> None:
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         rx.bind(("127.0.0.1", 0))
+        _stamped_on_arrival(rx, tx)
         for _ in range(5):
             tx.sendto(b"x" * 100, rx.getsockname())
         time.sleep(0.05)  # the sender pauses
